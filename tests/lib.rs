@@ -1,1 +1,283 @@
+//! Support for the integration tests: find the built binaries, start processes that
+//! are cleaned up in `Drop` even when a test fails, wait on conditions with deadlines
+//! instead of sleeping, and run commands inside a pod's PID namespace.
+//!
+//! The same tests run in two tiers: on the host (cgroup2 without controllers) and in
+//! the VM (`make vm-test`, cgroup2 with memory, cpu, pids, io). Tests that need a
+//! controller carry `#[ignore = "needs cgroup v2 controllers: VM tier"]`; the VM runs
+//! them with `--include-ignored` and fails if anything is still ignored.
+#![allow(unsafe_code)]
+#![allow(clippy::unwrap_used)]
 
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+/// Directory holding `pause` and `launcher`: `$POD_BIN_DIR` (set by the Makefile and
+/// the VM), else the profile directory this test binary was built into.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("POD_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().unwrap();
+    // target/<triple>/<profile>/deps/<test> -> target/<triple>/<profile>
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `make build` or set POD_BIN_DIR",
+        path.display()
+    );
+    path
+}
+
+/// True inside the VM tier, where every cgroup v2 controller must be available.
+pub fn in_vm() -> bool {
+    std::env::var_os("POD_TIER").is_some_and(|t| t == "vm")
+}
+
+/// Polls `cond` every 10 ms until it holds or `limit` passes; panics with `what`.
+pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + scaled(limit);
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Deadlines stretch in the VM, which runs under software emulation.
+pub fn scaled(d: Duration) -> Duration {
+    if in_vm() {
+        d * 5
+    } else {
+        d
+    }
+}
+
+/// A child process that is SIGKILLed and reaped when dropped, unless already waited.
+pub struct Proc {
+    pub child: Child,
+    done: Option<ExitStatus>,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        Proc {
+            child: cmd.spawn().unwrap(),
+            done: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Waits for exit with a deadline; panics (and the Drop kills) on timeout.
+    pub fn wait_timeout(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + scaled(limit);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                self.done = Some(st);
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process {} still running after {limit:?}",
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn running(&mut self) -> bool {
+        match self.child.try_wait().unwrap() {
+            Some(st) => {
+                self.done = Some(st);
+                false
+            }
+            None => true,
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own unreaped child by pid.
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.done.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Starts `path args...` as PID 1 of a new PID namespace, as a direct child of the
+/// test (clone(2) with CLONE_NEWPID, then execve in the child at once).
+pub fn spawn_pid1(path: &Path, args: &[&str]) -> Proc {
+    let mut cmd = Command::new(path);
+    cmd.args(args);
+    // SAFETY: unshare(CLONE_NEWPID) in the forked child only sets the PID namespace
+    // for *its* children; the exec'd program would stay outside. So the pre_exec
+    // hook forks once more: the grandchild (PID 1 of the new namespace) goes on to
+    // exec, the intermediate waits for it and mirrors its exit. Only async-signal-
+    // safe calls are made between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWPID) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            forward_to_grandchild()
+        });
+    }
+    Proc::spawn(&mut cmd)
+}
+
+/// Host PID of the PID 1 started by [`spawn_pid1`] (the intermediate's only child).
+pub fn pid1_of(intermediate: &Proc) -> i32 {
+    let mut found = 0;
+    wait_for("PID 1 of the new namespace", Duration::from_secs(5), || {
+        found = children_of(intermediate.pid())
+            .first()
+            .copied()
+            .unwrap_or(0);
+        found != 0
+    });
+    found
+}
+
+/// Runs `cmd` inside the PID namespace of `pid` (like `nsenter -t PID -p`): the
+/// command itself is in the namespace, never the host's, so `kill 1` means the pod's 1.
+pub fn in_pidns_of(pid: i32, cmd: &mut Command) -> &mut Command {
+    let ns = fs::File::open(format!("/proc/{pid}/ns/pid")).unwrap();
+    // SAFETY: setns on an fd opened before the fork, then the same fork-and-forward
+    // as spawn_pid1; only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWPID) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            forward_to_grandchild()
+        });
+    }
+    cmd
+}
+
+/// In a pre_exec hook: fork; the child returns to exec, the parent waits for it and
+/// exits with its status (signal deaths as 128+N), like nsenter(1) does.
+fn forward_to_grandchild() -> io::Result<()> {
+    // SAFETY: called between fork and exec; fork/waitpid/_exit are async-signal-safe.
+    unsafe {
+        let pid = libc::fork();
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            return Ok(());
+        }
+        // Close std's CLOEXEC exec-status pipe (and everything else) here, or the
+        // parent's spawn() would wait for this intermediate to exit.
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+        let mut status = 0;
+        while libc::waitpid(pid, &mut status, 0) < 0 {
+            if *libc::__errno_location() != libc::EINTR {
+                libc::_exit(126);
+            }
+        }
+        if libc::WIFEXITED(status) {
+            libc::_exit(libc::WEXITSTATUS(status));
+        }
+        libc::_exit(128 + libc::WTERMSIG(status));
+    }
+}
+
+/// Pids whose parent is `ppid`, from /proc/*/stat.
+pub fn children_of(ppid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Some((_, parent)) = stat_state(pid) {
+            if parent == ppid {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// (state letter, ppid) from /proc/PID/stat; None when the process is gone.
+pub fn stat_state(pid: i32) -> Option<(char, i32)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces and parentheses: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// A field of /proc/PID/status, e.g. "VmRSS" or "ShdPnd".
+pub fn status_field(pid: i32, field: &str) -> Option<String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .strip_prefix(':')
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let base = std::env::temp_dir().join(format!("pod-test-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir_all(&base).unwrap();
+        TempDir(base)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: c is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// Where cgroup2 is mounted, from /proc/self/mountinfo (not assumed to be /sys/fs/cgroup).
+pub fn cgroup2_mount() -> PathBuf {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for line in info.lines() {
+        let (pre, post) = line.split_once(" - ").unwrap();
+        if post.split(' ').next() == Some("cgroup2") {
+            return PathBuf::from(pre.split(' ').nth(4).unwrap());
+        }
+    }
+    panic!("no cgroup2 mounted");
+}

@@ -1,0 +1,66 @@
+# pod runtime: pause + launcher. `make help` lists the targets.
+SHELL := /bin/bash
+TARGET := x86_64-unknown-linux-musl
+REL := target/$(TARGET)/release
+PAUSE := $(REL)/pause
+PAUSE_BUDGET := 16384
+CARGO ?= cargo
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+APT_PACKAGES := qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio file procps iproute2 \
+	util-linux tini dumb-init catatonit podman runc crun umoci skopeo hyperfine
+
+.PHONY: help deps build test unit host-test vm-test image demo bench lint clean
+
+help:
+	@echo "make deps       install what the build and the tests need (apt, rustup target)"
+	@echo "make build      build pause (static, <= $(PAUSE_BUDGET) bytes) and the launcher"
+	@echo "make test       unit + host tier + VM tier (cgroup v2 controllers under qemu)"
+	@echo "make demo       run a pod end to end"
+	@echo "make image      build the pause OCI image archive (build/pause-image.tar)"
+	@echo "make bench      pause and launcher figures side by side with their peers"
+
+deps:
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
+
+build: deps
+	$(CARGO) build --release --workspace --bins
+	@size=$$(stat -c %s $(PAUSE)); \
+	if [ $$size -gt $(PAUSE_BUDGET) ]; then echo "pause is $$size bytes, over the $(PAUSE_BUDGET) budget" >&2; exit 1; fi; \
+	if ! file $(PAUSE) | grep -q 'statically linked'; then echo "pause is not statically linked" >&2; exit 1; fi; \
+	echo "pause: $$size bytes, static"
+
+test: unit host-test vm-test
+
+unit: deps
+	$(CARGO) test --workspace --exclude pod-tests
+
+host-test: build
+	POD_BIN_DIR=$(CURDIR)/$(REL) $(CARGO) test -p pod-tests
+
+# The integration tests, built static, run inside the VM with --include-ignored.
+vm-test: build
+	@bins=$$($(CARGO) test -p pod-tests --no-run 2>&1 | sed -n 's/.*Executable tests\/.*(\(.*\))$$/\1/p'); \
+	[ -n "$$bins" ] || { echo "no test binaries found" >&2; exit 1; }; \
+	vm/run.sh $(CURDIR)/$(REL) $$bins
+
+image: build
+	image/build.sh $(PAUSE) build/pause-image.tar
+
+demo: build
+	@scripts/demo.sh $(CURDIR)/$(REL)
+
+bench: build
+	@bench/run.sh $(CURDIR)/$(REL)
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf build

@@ -1,0 +1,53 @@
+#!/bin/sh
+# make vm-test: boots Debian's cloud kernel under qemu (software emulation) with a
+# busybox initramfs holding the static binaries and the static test binaries, runs
+# the integration tests there with cgroup v2 controllers, and parses the verdict.
+#
+# usage: vm/run.sh BIN_DIR TEST_BIN...
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+bindir=$1; shift
+work=${VM_WORK:-$here/../build/vm}
+timeout_s=${VM_TIMEOUT:-1500}
+
+kernel=${VM_KERNEL:-$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1)}
+[ -n "$kernel" ] && [ -r "$kernel" ] || {
+    echo "vm-test: no cloud kernel in /boot: run 'make deps' (linux-image-cloud-amd64)" >&2; exit 1; }
+command -v qemu-system-x86_64 >/dev/null || {
+    echo "vm-test: qemu-system-x86_64 missing: run 'make deps'" >&2; exit 1; }
+[ $# -gt 0 ] || { echo "vm-test: no test binaries given" >&2; exit 1; }
+
+rm -rf "$work"
+root=$work/root
+mkdir -p "$root/bin" "$root/opt/pod/bin" "$root/opt/pod/tests" "$root/proc" "$root/sys" \
+         "$root/dev" "$root/tmp" "$root/run" "$root/etc" "$root/root"
+cp /bin/busybox "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+cp "$here/init" "$root/init"
+cp "$bindir/pause" "$bindir/launcher" "$root/opt/pod/bin/" 2>/dev/null || cp "$bindir/pause" "$root/opt/pod/bin/"
+for t in "$@"; do
+    file "$t" | grep -q 'statically linked' || { echo "vm-test: $t is not static" >&2; exit 1; }
+    cp "$t" "$root/opt/pod/tests/"
+done
+echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
+echo "root:x:0:" > "$root/etc/group"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
+
+log=$work/console.log
+echo "vm-test: booting $(basename "$kernel") with $(du -h "$work/initrd.gz" | cut -f1) initramfs (log: $log)"
+set +e
+timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 \
+    -kernel "$kernel" -initrd "$work/initrd.gz" \
+    -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3" \
+    -display none -serial "file:$log" -monitor none -no-reboot < /dev/null
+rc=$?
+set -e
+cat "$log" | tr -d '\r' | grep -v '^$' || true
+if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    echo "vm-test: FAIL: the VM did not finish within ${timeout_s}s" >&2; exit 1
+fi
+if tr -d '\r' < "$log" | grep -qx 'VM-TEST-RESULT: PASS'; then
+    echo "vm-test: PASS"
+else
+    echo "vm-test: FAIL (see $log)" >&2; exit 1
+fi
