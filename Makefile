@@ -8,7 +8,7 @@ CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 APT_PACKAGES := qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio file procps iproute2 \
-	util-linux tini dumb-init catatonit podman runc crun umoci skopeo hyperfine
+	util-linux tini dumb-init catatonit podman runc crun umoci hyperfine
 
 .PHONY: help deps build test unit host-test vm-test image demo bench lint clean
 
@@ -39,14 +39,14 @@ test: unit host-test vm-test
 unit: deps
 	$(CARGO) test --workspace --exclude pod-tests
 
-host-test: build
+host-test: build image
 	POD_BIN_DIR=$(CURDIR)/$(REL) $(CARGO) test -p pod-tests
 
 # The integration tests, built static, run inside the VM with --include-ignored.
-vm-test: build
+vm-test: build image
 	@bins=$$($(CARGO) test -p pod-tests --no-run 2>&1 | sed -n 's/.*Executable tests\/.*(\(.*\))$$/\1/p'); \
 	[ -n "$$bins" ] || { echo "no test binaries found" >&2; exit 1; }; \
-	vm/run.sh $(CURDIR)/$(REL) $$bins
+	VM_IMAGE=$(CURDIR)/build/pause-image.tar vm/run.sh $(CURDIR)/$(REL) $$bins
 
 image: build
 	image/build.sh $(PAUSE) build/pause-image.tar

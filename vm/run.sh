@@ -29,6 +29,15 @@ for t in "$@"; do
     file "$t" | grep -q 'statically linked' || { echo "vm-test: $t is not static" >&2; exit 1; }
     cp "$t" "$root/opt/pod/tests/"
 done
+# Real runtime tools for the image test, with the shared libraries they load.
+for tool in crun umoci; do
+    path=$(command -v "$tool") || { echo "vm-test: $tool missing: run 'make deps'" >&2; exit 1; }
+    mkdir -p "$root/usr/bin" && cp "$path" "$root/usr/bin/$tool"
+    for lib in $(ldd "$path" | grep -o '/[^ ]*'); do
+        mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib"
+    done
+done
+[ -z "${VM_IMAGE:-}" ] || cp "$VM_IMAGE" "$root/opt/pod/pause-image.tar"
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
