@@ -187,6 +187,13 @@ fn write_bytes(fd: c_int, mut buf: &[u8]) {
     }
 }
 
+// Unoptimised builds keep a reference to the unwinder's personality routine from the
+// precompiled core even with panic = "abort"; it is never called. Release builds
+// (LTO) drop the reference and do not get this symbol.
+#[cfg(debug_assertions)]
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}
+
 #[panic_handler]
 fn panic(_: &PanicInfo) -> ! {
     // SAFETY: _exit never returns and is async-signal-safe.

@@ -19,7 +19,8 @@ fn main() {
         eprintln!("usage: reap-bench HOSTPID N");
         std::process::exit(2);
     };
-    let ns = fs::File::open(format!("/proc/{pid}/ns/pid")).unwrap_or_else(|e| die("open pid ns", e));
+    let ns =
+        fs::File::open(format!("/proc/{pid}/ns/pid")).unwrap_or_else(|e| die("open pid ns", e));
     // SAFETY: setns on a valid fd; it only changes the namespace of future children.
     if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWPID) } != 0 {
         die("setns", std::io::Error::last_os_error());

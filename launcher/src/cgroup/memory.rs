@@ -1,0 +1,28 @@
+//! memory controller: `memory.max` is the limit in bytes; `memory.oom.group = 1` on a
+//! container's leaf makes an OOM kill take the whole container, not one process of it.
+//! OOM kills are counted by `oom_kill` in `memory.events` (`oom` counts events that
+//! may not have killed anything).
+
+use super::{read, write, CgroupError};
+use std::path::Path;
+
+pub const CONTROLLER: &str = "memory";
+
+pub fn set_max(dir: &Path, bytes: u64) -> Result<(), CgroupError> {
+    write(dir, "memory.max", &bytes.to_string())
+}
+
+pub fn set_oom_group(dir: &Path) -> Result<(), CgroupError> {
+    write(dir, "memory.oom.group", "1")
+}
+
+/// `oom_kill` from memory.events; 0 when the controller is not enabled here.
+pub fn oom_kills(dir: &Path) -> u64 {
+    read(dir, "memory.events")
+        .ok()
+        .and_then(|e| {
+            e.lines()
+                .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}

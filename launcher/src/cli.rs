@@ -1,0 +1,199 @@
+//! Command-line interface: clap structures only. Values stay strings here; `spec`
+//! parses and validates them so that every error names the flag and the problem.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "launcher",
+    version,
+    about = "Start, join, supervise and stop pods of processes",
+    long_about = "Start pods of processes that share PID, network, IPC and UTS namespaces held by \
+pause, in a cgroup v2 subtree with memory, cpu and pids limits, supervised the way the kubelet \
+supervises a pod (restart policy with back-off, graceful termination).",
+    after_help = "Examples:
+  launcher up --name web -c server='busybox httpd -f -p 8080' -c client='sh -c \"sleep 1; wget -qO- 127.0.0.1:8080\"'
+  launcher up -d --name db --memory 256Mi --cpu 500m -c db='sleep 3600'
+  launcher ps
+  launcher status db -o json
+  launcher exec db -- ps
+  launcher logs db -c db -f
+  launcher down db --grace-period 10s
+
+Exit status: 0 ok, 1 failure, 2 usage; `up` (foreground) and `exec` pass the pod's or the \
+command's status through (128+N when killed by signal N)."
+)]
+pub struct Cli {
+    /// Directory for pod state
+    #[arg(
+        long,
+        global = true,
+        env = "LAUNCHER_ROOT",
+        default_value = "/run/launcher"
+    )]
+    pub root: PathBuf,
+
+    /// cgroup2 directory under which pod cgroups are made [default: <cgroup2 mount>/launcher]
+    #[arg(long, global = true, env = "LAUNCHER_CGROUP_PARENT")]
+    pub cgroup_parent: Option<PathBuf>,
+
+    /// Path of the pause binary [default: next to launcher, then $PATH]
+    #[arg(long, global = true, env = "LAUNCHER_PAUSE", hide_short_help = true)]
+    pub pause: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start a pod; stays in the foreground unless -d
+    Up(Up),
+    /// Stop a pod gracefully and remove it (idempotent)
+    Down(Down),
+    /// List pods
+    Ps(Ps),
+    /// Show a pod as a Kubernetes Pod object
+    Status(Status),
+    /// Run a command inside a pod, like kubectl exec
+    Exec(Exec),
+    /// Print a container's logs (CRI format on disk)
+    Logs(Logs),
+    /// Run as a pod's supervisor (started by `up -d`)
+    #[command(hide = true)]
+    Supervise { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct Up {
+    /// Pod name (a DNS-1123 label)
+    #[arg(long, allow_hyphen_values = true)]
+    pub name: String,
+
+    /// A container: NAME=COMMAND, COMMAND split by shell-words rules (no shell implied)
+    #[arg(
+        short = 'c',
+        long = "container",
+        value_name = "NAME=COMMAND",
+        required = true,
+        allow_hyphen_values = true
+    )]
+    pub containers: Vec<String>,
+
+    /// Environment variable for every container
+    #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+
+    /// Memory limit for the pod (128Mi, 1G, 129e6)
+    #[arg(long, value_name = "Q", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+
+    /// CPU limit for the pod (500m, 0.5, 2)
+    #[arg(long, value_name = "Q", allow_hyphen_values = true)]
+    pub cpu: Option<String>,
+
+    /// CPU request for the pod, as cpu.weight
+    #[arg(long, value_name = "Q", allow_hyphen_values = true)]
+    pub cpu_request: Option<String>,
+
+    /// Maximum number of processes in the pod
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids: Option<String>,
+
+    /// Restart policy
+    #[arg(long, value_enum, ignore_case = true, default_value_t = RestartPolicy::Always)]
+    pub restart: RestartPolicy,
+
+    /// Time between SIGTERM and SIGKILL when stopping
+    #[arg(
+        long,
+        value_name = "DUR",
+        default_value = "30s",
+        allow_hyphen_values = true
+    )]
+    pub grace_period: String,
+
+    /// Hostname inside the pod [default: the pod name]
+    #[arg(long)]
+    pub hostname: Option<String>,
+
+    /// Keep every capability and skip no_new_privs
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Return once every container runs, leaving a supervisor behind
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// Multiply the restart back-off (10s doubling to 300s, reset after 10m) by this
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        default_value_t = 1.0,
+        hide_short_help = true
+    )]
+    pub backoff_scale: f64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[value(rename_all = "PascalCase")]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct Down {
+    pub name: String,
+    /// Override the pod's grace period
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
+    pub grace_period: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct Ps {
+    #[arg(short, long, value_enum)]
+    pub output: Option<PsFormat>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum PsFormat {
+    Wide,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct Status {
+    pub name: String,
+    #[arg(short, long, value_enum, default_value_t = StatusFormat::Json)]
+    pub output: StatusFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum StatusFormat {
+    Json,
+    Yaml,
+}
+
+#[derive(Args, Debug)]
+pub struct Exec {
+    pub name: String,
+    /// Container whose cgroup the command joins [default: the first]
+    #[arg(short, long)]
+    pub container: Option<String>,
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct Logs {
+    pub name: String,
+    /// Container [default: the first]
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// Keep printing as the log grows, until the pod is gone
+    #[arg(short, long)]
+    pub follow: bool,
+}

@@ -1,0 +1,317 @@
+//! The pod as the launcher runs it: parsed and validated from the command line into a
+//! typed `PodSpec`. Pure: no I/O, so every rule here is unit-tested.
+
+use crate::cli::{RestartPolicy, Up};
+use crate::quantity::{self, Memory, MilliCpu, QuantityError};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SpecError {
+    #[error("invalid {what} {name:?}: {why}")]
+    Name {
+        what: &'static str,
+        name: String,
+        why: &'static str,
+    },
+    #[error("duplicate container name {0:?}")]
+    Duplicate(String),
+    #[error("invalid container {0:?}: expected NAME=COMMAND")]
+    ContainerSyntax(String),
+    #[error("invalid command for container {name:?}: {why}")]
+    Command { name: String, why: String },
+    #[error("invalid environment variable {0:?}: expected NAME=VALUE with NAME a C identifier")]
+    Env(String),
+    #[error("--{flag}: {source}")]
+    Quantity {
+        flag: &'static str,
+        source: QuantityError,
+    },
+    #[error("--backoff-scale must be a positive number, got {0}")]
+    BackoffScale(f64),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Limits {
+    pub memory: Option<u64>,
+    pub cpu_milli: Option<u64>,
+    pub cpu_request_milli: Option<u64>,
+    pub pids: Option<u64>,
+}
+
+impl Limits {
+    pub fn any(&self) -> bool {
+        self.memory.is_some()
+            || self.cpu_milli.is_some()
+            || self.cpu_request_milli.is_some()
+            || self.pids.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PodSpec {
+    pub name: String,
+    pub hostname: String,
+    pub containers: Vec<ContainerSpec>,
+    pub env: Vec<(String, String)>,
+    pub limits: Limits,
+    pub restart: RestartPolicy,
+    pub grace: Duration,
+    pub privileged: bool,
+    pub backoff_scale: f64,
+}
+
+/// A DNS-1123 label: 1-63 of [a-z0-9-], starting and ending alphanumeric. It is also
+/// what keeps names safe as path components (no `/`, no `..`).
+pub fn validate_name(what: &'static str, name: &str) -> Result<(), SpecError> {
+    let bad = |why| {
+        Err(SpecError::Name {
+            what,
+            name: name.to_string(),
+            why,
+        })
+    };
+    if name.is_empty() {
+        return bad("must not be empty");
+    }
+    if name.len() > 63 {
+        return bad("must be at most 63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return bad("must consist of lower case letters, digits and '-' (a DNS-1123 label)");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return bad("must start and end with a letter or digit");
+    }
+    Ok(())
+}
+
+/// A hostname: dot-separated DNS-1123 labels, at most 64 bytes (HOST_NAME_MAX).
+fn validate_hostname(h: &str) -> Result<(), SpecError> {
+    if h.len() > 64 {
+        return Err(SpecError::Name {
+            what: "hostname",
+            name: h.into(),
+            why: "must be at most 64 characters",
+        });
+    }
+    h.split('.')
+        .try_for_each(|label| validate_name("hostname", label))
+        .map_err(|_| SpecError::Name {
+            what: "hostname",
+            name: h.into(),
+            why: "must be dot-separated DNS-1123 labels",
+        })
+}
+
+fn quantity<T>(
+    flag: &'static str,
+    v: &Option<String>,
+    parse: impl Fn(&str) -> Result<T, QuantityError>,
+) -> Result<Option<T>, SpecError> {
+    v.as_deref()
+        .map(parse)
+        .transpose()
+        .map_err(|source| SpecError::Quantity { flag, source })
+}
+
+impl PodSpec {
+    pub fn from_cli(up: &Up) -> Result<PodSpec, SpecError> {
+        validate_name("pod name", &up.name)?;
+        let hostname = up.hostname.clone().unwrap_or_else(|| up.name.clone());
+        validate_hostname(&hostname)?;
+        let mut containers: Vec<ContainerSpec> = Vec::new();
+        for c in &up.containers {
+            let (name, cmd) = c
+                .split_once('=')
+                .ok_or_else(|| SpecError::ContainerSyntax(c.clone()))?;
+            validate_name("container name", name)?;
+            if containers.iter().any(|x| x.name == name) {
+                return Err(SpecError::Duplicate(name.to_string()));
+            }
+            let command = shell_words::split(cmd).map_err(|e| SpecError::Command {
+                name: name.to_string(),
+                why: e.to_string(),
+            })?;
+            if command.is_empty() {
+                return Err(SpecError::Command {
+                    name: name.to_string(),
+                    why: "empty command".into(),
+                });
+            }
+            containers.push(ContainerSpec {
+                name: name.to_string(),
+                command,
+            });
+        }
+        let mut env = Vec::new();
+        for e in &up.env {
+            let (k, v) = e.split_once('=').ok_or_else(|| SpecError::Env(e.clone()))?;
+            let ident = !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ident {
+                return Err(SpecError::Env(e.clone()));
+            }
+            env.push((k.to_string(), v.to_string()));
+        }
+        let limits = Limits {
+            memory: quantity("memory", &up.memory, |s| s.parse::<Memory>())?.map(|m| m.0),
+            cpu_milli: quantity("cpu", &up.cpu, |s| s.parse::<MilliCpu>())?.map(|m| m.0),
+            cpu_request_milli: quantity("cpu-request", &up.cpu_request, |s| s.parse::<MilliCpu>())?
+                .map(|m| m.0),
+            pids: quantity("pids", &up.pids, quantity::parse_count)?,
+        };
+        let grace =
+            quantity::parse_duration(&up.grace_period).map_err(|source| SpecError::Quantity {
+                flag: "grace-period",
+                source,
+            })?;
+        if !(up.backoff_scale.is_finite() && up.backoff_scale > 0.0) {
+            return Err(SpecError::BackoffScale(up.backoff_scale));
+        }
+        Ok(PodSpec {
+            name: up.name.clone(),
+            hostname,
+            containers,
+            env,
+            limits,
+            restart: up.restart,
+            grace,
+            privileged: up.privileged,
+            backoff_scale: up.backoff_scale,
+        })
+    }
+
+    pub fn container(&self, name: Option<&str>) -> Option<&ContainerSpec> {
+        match name {
+            None => self.containers.first(),
+            Some(n) => self.containers.iter().find(|c| c.name == n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn up(args: &[&str]) -> Result<PodSpec, SpecError> {
+        let mut argv = vec!["launcher", "up"];
+        argv.extend_from_slice(args);
+        let cli = crate::cli::Cli::try_parse_from(argv).expect("clap");
+        match cli.command {
+            crate::cli::Command::Up(u) => PodSpec::from_cli(&u),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn parses_a_full_pod() {
+        let spec = up(&[
+            "--name",
+            "web",
+            "-c",
+            "a=sh -c 'echo hi there'",
+            "-c",
+            "b=sleep 1",
+            "--memory",
+            "128Mi",
+            "--cpu",
+            "500m",
+            "--pids",
+            "64",
+            "--restart",
+            "OnFailure",
+            "--grace-period",
+            "2s",
+        ])
+        .unwrap();
+        assert_eq!(spec.containers[0].command, ["sh", "-c", "echo hi there"]);
+        assert_eq!(spec.limits.memory, Some(134_217_728));
+        assert_eq!(spec.limits.cpu_milli, Some(500));
+        assert_eq!(spec.limits.pids, Some(64));
+        assert_eq!(spec.restart, RestartPolicy::OnFailure);
+        assert_eq!(spec.grace, Duration::from_secs(2));
+        assert_eq!(spec.hostname, "web");
+    }
+
+    #[test]
+    fn bad_names_are_rejected() {
+        for name in [
+            "../x",
+            "a/b",
+            "",
+            "UPPER",
+            "-a",
+            "a-",
+            &"x".repeat(64),
+            "a_b",
+            "a.b",
+        ] {
+            assert!(
+                matches!(
+                    up(&["--name", name, "-c", "a=true"]),
+                    Err(SpecError::Name { .. })
+                ),
+                "{name:?}"
+            );
+            assert!(
+                matches!(
+                    up(&["--name", "p", "-c", &format!("{name}=true")]),
+                    Err(SpecError::Name { .. })
+                ),
+                "{name:?}"
+            );
+        }
+        assert_eq!(
+            up(&["--name", "p", "-c", "a=true", "-c", "a=false"]),
+            Err(SpecError::Duplicate("a".into()))
+        );
+        assert!(matches!(
+            up(&["--name", "p", "-c", "novalue"]),
+            Err(SpecError::ContainerSyntax(_))
+        ));
+        assert!(matches!(
+            up(&["--name", "p", "-c", "a="]),
+            Err(SpecError::Command { .. })
+        ));
+        assert!(matches!(
+            up(&["--name", "p", "-c", "a=echo 'unterminated"]),
+            Err(SpecError::Command { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_quantities_name_their_flag() {
+        let e = up(&["--name", "p", "-c", "a=true", "--memory", "12Zi"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--memory: invalid memory quantity \"12Zi\" (examples: 128Mi, 1G, 129e6, 512974848)"
+        );
+        for (flag, v) in [
+            ("--memory", "-1"),
+            ("--cpu", "0.0001"),
+            ("--cpu", "1.5.5"),
+            ("--pids", "0"),
+            ("--grace-period", "soon"),
+        ] {
+            assert!(
+                matches!(
+                    up(&["--name", "p", "-c", "a=true", flag, v]),
+                    Err(SpecError::Quantity { .. })
+                ),
+                "{flag} {v}"
+            );
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! Pod and container status with Kubernetes' field names and rules, and the Pod
+//! object that `launcher status -o json` prints.
+//!
+//! Phase (Kubernetes' definitions): Pending until every container has started;
+//! Running while at least one runs or will restart; Succeeded when all exited 0 and
+//! none will restart; Failed when all are terminated and at least one failed;
+//! Unknown when the supervisor is gone and the state cannot be verified.
+
+use crate::cli::RestartPolicy;
+use crate::state::PodRecord;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::time::SystemTime;
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Waiting {
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Running {
+    pub started_at: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Terminated {
+    pub exit_code: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+/// Exactly one of the three is set, as in Kubernetes' ContainerState.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerState {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<Running>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<Terminated>,
+}
+
+impl ContainerState {
+    pub fn waiting(reason: &str, message: Option<String>) -> Self {
+        ContainerState {
+            waiting: Some(Waiting {
+                reason: reason.into(),
+                message,
+            }),
+            ..Default::default()
+        }
+    }
+    pub fn running(started_at: String) -> Self {
+        ContainerState {
+            running: Some(Running { started_at }),
+            ..Default::default()
+        }
+    }
+    pub fn terminated(t: Terminated) -> Self {
+        ContainerState {
+            terminated: Some(t),
+            ..Default::default()
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        *self == ContainerState::default()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStatus {
+    pub name: String,
+    pub ready: bool,
+    pub started: bool,
+    pub restart_count: u32,
+    pub state: ContainerState,
+    #[serde(default, skip_serializing_if = "ContainerState::is_empty")]
+    pub last_state: ContainerState,
+    pub image: String,
+    pub image_id: String,
+    /// Host pid while running (a launcher extension, shown in annotations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub last_transition_time: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    pub phase: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub conditions: Vec<Condition>,
+    pub start_time: String,
+    pub container_statuses: Vec<ContainerStatus>,
+}
+
+/// Will a container that exited with `code` be started again under `policy`?
+pub fn restarts(policy: RestartPolicy, code: i32) -> bool {
+    match policy {
+        RestartPolicy::Always => true,
+        RestartPolicy::OnFailure => code != 0,
+        RestartPolicy::Never => false,
+    }
+}
+
+pub fn phase(policy: RestartPolicy, containers: &[ContainerStatus]) -> &'static str {
+    let never_started = |c: &ContainerStatus| {
+        c.restart_count == 0 && c.state.running.is_none() && c.state.terminated.is_none()
+    };
+    if containers.iter().any(never_started) {
+        return "Pending";
+    }
+    let finished: Vec<&Terminated> = containers
+        .iter()
+        .filter_map(|c| {
+            c.state
+                .terminated
+                .as_ref()
+                .filter(|t| !restarts(policy, t.exit_code))
+        })
+        .collect();
+    if finished.len() < containers.len() {
+        return "Running";
+    }
+    if finished.iter().all(|t| t.exit_code == 0) {
+        "Succeeded"
+    } else {
+        "Failed"
+    }
+}
+
+/// Sets condition `kind` to `value`, moving lastTransitionTime only when it changes.
+pub fn set_condition(conditions: &mut Vec<Condition>, kind: &str, value: bool) {
+    let status = if value { "True" } else { "False" };
+    match conditions.iter_mut().find(|c| c.kind == kind) {
+        Some(c) if c.status == status => {}
+        Some(c) => {
+            c.status = status.into();
+            c.last_transition_time = now_rfc3339();
+        }
+        None => conditions.push(Condition {
+            kind: kind.into(),
+            status: status.into(),
+            last_transition_time: now_rfc3339(),
+        }),
+    }
+}
+
+/// The Pod object: apiVersion v1, kind Pod, metadata, spec, status.
+pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive: bool) -> Value {
+    let spec = &rec.spec;
+    let mut limits = serde_json::Map::new();
+    if let Some(m) = spec.limits.memory {
+        limits.insert(
+            "memory".into(),
+            json!(crate::quantity::Memory(m).to_string()),
+        );
+    }
+    if let Some(c) = spec.limits.cpu_milli {
+        limits.insert(
+            "cpu".into(),
+            json!(crate::quantity::MilliCpu(c).to_string()),
+        );
+    }
+    let mut requests = serde_json::Map::new();
+    if let Some(c) = spec.limits.cpu_request_milli {
+        requests.insert(
+            "cpu".into(),
+            json!(crate::quantity::MilliCpu(c).to_string()),
+        );
+    }
+    let env: Vec<Value> = spec
+        .env
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    let containers: Vec<Value> = spec
+        .containers
+        .iter()
+        .map(|c| {
+            let mut v = json!({"name": c.name, "image": "host", "command": c.command});
+            if !env.is_empty() {
+                v["env"] = json!(env);
+            }
+            if !limits.is_empty() || !requests.is_empty() {
+                v["resources"] = json!({"limits": limits, "requests": requests});
+            }
+            if spec.privileged {
+                v["securityContext"] = json!({"privileged": true});
+            }
+            v
+        })
+        .collect();
+    let mut annotations = serde_json::Map::new();
+    if let Some(p) = rec.pause {
+        annotations.insert("launcher/pause-pid".into(), json!(p.pid.to_string()));
+    }
+    annotations.insert(
+        "launcher/cgroup".into(),
+        json!(rec.cgroup.display().to_string()),
+    );
+    if let Some(s) = rec.supervisor {
+        annotations.insert("launcher/supervisor-pid".into(), json!(s.pid.to_string()));
+    }
+    if let Some(p) = spec.limits.pids {
+        annotations.insert("launcher/pids-max".into(), json!(p.to_string()));
+    }
+    let mut status_value = match status {
+        Some(s) => serde_json::to_value(s).unwrap_or(Value::Null),
+        None => json!({"phase": "Pending", "conditions": [], "containerStatuses": []}),
+    };
+    let terminal = status.is_some_and(|s| s.phase == "Succeeded" || s.phase == "Failed");
+    if !supervisor_alive && !terminal {
+        status_value["phase"] = json!("Unknown");
+        status_value["reason"] = json!("SupervisorGone");
+        status_value["message"] =
+            json!("the pod's supervisor is not running; its state cannot be verified");
+    }
+    let grace = spec.grace.as_secs();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": spec.name,
+            "namespace": "default",
+            "uid": rec.uid,
+            "creationTimestamp": rec.created,
+            "annotations": annotations,
+        },
+        "spec": {
+            "hostname": spec.hostname,
+            "restartPolicy": format!("{:?}", spec.restart),
+            "terminationGracePeriodSeconds": grace,
+            "shareProcessNamespace": true,
+            "containers": containers,
+        },
+        "status": status_value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctr(state: ContainerState, restarts: u32) -> ContainerStatus {
+        ContainerStatus {
+            name: "c".into(),
+            ready: false,
+            started: false,
+            restart_count: restarts,
+            state,
+            last_state: ContainerState::default(),
+            image: "host".into(),
+            image_id: String::new(),
+            pid: None,
+        }
+    }
+
+    fn exited(code: i32) -> ContainerState {
+        ContainerState::terminated(Terminated {
+            exit_code: code,
+            reason: "x".into(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn phases_follow_kubernetes() {
+        use RestartPolicy::*;
+        let waiting = ctr(ContainerState::waiting("ContainerCreating", None), 0);
+        let running = ctr(ContainerState::running("t".into()), 0);
+        assert_eq!(
+            phase(Always, &[waiting.clone(), running.clone()]),
+            "Pending"
+        );
+        assert_eq!(phase(Always, &[running.clone()]), "Running");
+        assert_eq!(
+            phase(Never, &[ctr(exited(0), 0), ctr(exited(0), 0)]),
+            "Succeeded"
+        );
+        assert_eq!(
+            phase(Never, &[ctr(exited(0), 0), ctr(exited(1), 0)]),
+            "Failed"
+        );
+        assert_eq!(
+            phase(Never, &[ctr(exited(0), 0), running.clone()]),
+            "Running"
+        );
+        assert_eq!(phase(OnFailure, &[ctr(exited(0), 0)]), "Succeeded");
+        assert_eq!(phase(OnFailure, &[ctr(exited(2), 1)]), "Running");
+        assert_eq!(phase(Always, &[ctr(exited(0), 3)]), "Running");
+        // Crash-looping while waiting out its back-off is still Running.
+        assert_eq!(
+            phase(
+                Always,
+                &[ctr(ContainerState::waiting("CrashLoopBackOff", None), 2)]
+            ),
+            "Running"
+        );
+    }
+
+    #[test]
+    fn condition_time_moves_only_on_change() {
+        let mut c = Vec::new();
+        set_condition(&mut c, "Ready", false);
+        c[0].last_transition_time = "then".into();
+        set_condition(&mut c, "Ready", false);
+        assert_eq!(c[0].last_transition_time, "then");
+        set_condition(&mut c, "Ready", true);
+        assert_ne!(c[0].last_transition_time, "then");
+        assert_eq!(c[0].status, "True");
+    }
+}

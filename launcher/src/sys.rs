@@ -1,0 +1,343 @@
+//! Raw Linux system calls that neither std nor nix wrap: clone3 with
+//! CLONE_INTO_CGROUP, pidfds, setns on a pidfd, capability sets, close_range, and
+//! bringing `lo` up. Every call's return code becomes a `Result` right here.
+//!
+//! Functions marked "child-safe" make no allocation and take no lock: they are the only
+//! ones that may run between clone3 and execve.
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `struct clone_args` of clone3(2), kernel ABI version 2 (with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+pub enum Forked {
+    Child,
+    Parent { pid: i32, pidfd: OwnedFd },
+}
+
+/// clone3(2) like fork, plus `extra` namespace flags, a pidfd for the child, and the
+/// child born inside `cgroup` (CLONE_INTO_CGROUP, Linux >= 5.7), so it never runs a
+/// single instruction anywhere else.
+///
+/// # Safety
+/// In the child only child-safe calls may follow, ending in execve or _exit: the
+/// address space is a copy of a process whose other threads and locks did not come along.
+pub unsafe fn clone3(extra: libc::c_int, cgroup: Option<&File>) -> io::Result<Forked> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: (libc::CLONE_PIDFD | extra) as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(cg) = cgroup {
+        args.flags |= 0x2_0000_0000; // CLONE_INTO_CGROUP
+        args.cgroup = cg.as_raw_fd() as u64;
+    }
+    // SAFETY: args is a valid clone_args of the size passed; with no stack given the
+    // child continues on a copy of this stack, like fork(2).
+    let pid = check(unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    })?;
+    if pid == 0 {
+        return Ok(Forked::Child);
+    }
+    // SAFETY: the kernel stored a fresh pidfd that nothing else owns.
+    Ok(Forked::Parent {
+        pid: pid as i32,
+        pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+    })
+}
+
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments; the result is a new fd we own.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: fd was just returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Signals the process behind a pidfd: no pid-reuse race.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: valid fd, null siginfo as documented.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<u8>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// setns(2) with a pidfd and several CLONE_NEW* flags at once (Linux >= 5.8). Child-safe.
+pub fn setns(fd: RawFd, flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::setns(fd, flags) } as libc::c_long).map(drop)
+}
+
+/// Marks every fd from 3 up close-on-exec. Child-safe.
+pub fn cloexec_from_3() -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) })
+        .map(drop)
+}
+
+pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
+    // SAFETY: plain integer arguments. Child-safe.
+    check(unsafe { libc::dup2(from, to) } as libc::c_long).map(drop)
+}
+
+pub fn chdir(dir: &CStr) -> io::Result<()> {
+    // SAFETY: NUL-terminated path. Child-safe.
+    check(unsafe { libc::chdir(dir.as_ptr()) } as libc::c_long).map(drop)
+}
+
+/// Unblocks every signal and restores default dispositions that survive execve
+/// (SIG_IGN does: Rust ignores SIGPIPE). Child-safe.
+pub fn reset_signals() {
+    // SAFETY: sigemptyset initialises the set; the rest take plain arguments.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..libc::SIGRTMIN() {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+}
+
+/// The capability set container runtimes give a container by default (containerd,
+/// Docker, podman): CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
+/// NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP.
+pub const DEFAULT_CAPS: u64 = 1 << 0
+    | 1 << 1
+    | 1 << 3
+    | 1 << 4
+    | 1 << 5
+    | 1 << 6
+    | 1 << 7
+    | 1 << 8
+    | 1 << 10
+    | 1 << 13
+    | 1 << 18
+    | 1 << 27
+    | 1 << 29
+    | 1 << 31;
+
+/// Restricts the bounding, permitted, effective and inheritable sets to `keep`, and
+/// sets no_new_privs. Child-safe. `last_cap` is /proc/sys/kernel/cap_last_cap.
+pub fn restrict_capabilities(keep: u64, last_cap: u32) -> io::Result<()> {
+    for cap in 0..=last_cap.min(63) {
+        if keep & (1 << cap) == 0 {
+            // SAFETY: plain integer arguments.
+            check(
+                unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) }
+                    as libc::c_long,
+            )?;
+        }
+    }
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    }; // _LINUX_CAPABILITY_VERSION_3
+    let lo = keep as u32;
+    let hi = (keep >> 32) as u32;
+    let data = [
+        Data {
+            effective: lo,
+            permitted: lo,
+            inheritable: lo,
+        },
+        Data {
+            effective: hi,
+            permitted: hi,
+            inheritable: hi,
+        },
+    ];
+    // SAFETY: header and two data structs as capset(2) version 3 expects.
+    check(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) })?;
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as libc::c_long).map(drop)
+}
+
+/// Sets IFF_UP on `lo` of the current network namespace. Child-safe.
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: a socket we close below; ifreq is zeroed then filled with "lo".
+    unsafe {
+        let sock = check(
+            libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) as libc::c_long,
+        )? as RawFd;
+        let mut req: libc::ifreq = std::mem::zeroed();
+        req.ifr_name[0] = b'l' as libc::c_char;
+        req.ifr_name[1] = b'o' as libc::c_char;
+        let mut res = check(libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req) as libc::c_long);
+        if res.is_ok() {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            res = check(libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &mut req) as libc::c_long);
+        }
+        libc::close(sock);
+        res.map(drop)
+    }
+}
+
+/// Writes all of `buf` to `fd`, or gives up. Child-safe.
+pub fn write_all(fd: RawFd, buf: &[u8]) {
+    let mut at = 0;
+    while at < buf.len() {
+        // SAFETY: the slice is valid for its length.
+        let n = unsafe { libc::write(fd, buf[at..].as_ptr().cast(), buf.len() - at) };
+        if n <= 0 {
+            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        at += n as usize;
+    }
+}
+
+/// Ends a cloned child without running any destructor. Child-safe.
+pub fn exit_child(code: i32) -> ! {
+    // SAFETY: _exit never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// A pipe whose two ends are close-on-exec.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as libc::c_long)?;
+    // SAFETY: both fds are new and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Makes every mount below / private to this mount namespace, so what the pod
+/// mounts never propagates to the host, then mounts a /proc for the current PID
+/// namespace over the host's. Child-safe.
+pub fn private_proc() -> io::Result<()> {
+    // SAFETY: NUL-terminated literals; null data is allowed for these mount types.
+    unsafe {
+        check(libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) as libc::c_long)?;
+        check(libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        ) as libc::c_long)
+        .map(drop)
+    }
+}
+
+/// Child-safe.
+pub fn sethostname(name: &CStr) -> io::Result<()> {
+    // SAFETY: pointer and length of a valid buffer.
+    check(unsafe { libc::sethostname(name.as_ptr(), name.to_bytes().len()) } as libc::c_long)
+        .map(drop)
+}
+
+/// A new session: no controlling terminal, so a ^C at the launcher's terminal reaches
+/// the launcher (which stops the pod gracefully) and not the containers. Child-safe.
+pub fn setsid() {
+    // SAFETY: no arguments; failure (already a group leader) is harmless here.
+    unsafe { libc::setsid() };
+}
+
+/// execve(2); returns only on failure, with the errno. Child-safe.
+pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> i32 {
+    // SAFETY: argv and envp are NULL-terminated arrays of NUL-terminated strings.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EINVAL)
+}
+
+/// Reads up to `buf.len()` bytes, retrying on EINTR; 0 at EOF.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is valid for its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// The effective capability mask of this process, from /proc/self/status.
+pub fn effective_caps() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_string()))
+        })
+        .and_then(|v| u64::from_str_radix(&v, 16).ok())
+        .unwrap_or(0)
+}
+
+pub fn last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
