@@ -267,6 +267,12 @@ impl Supervisor {
             Ok(f) => f,
             Err(e) => return self.cannot_run(i, format!("/dev/null: {e}")),
         };
+        for fd in [&out_r, &err_r] {
+            let _ = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            );
+        }
         let c = &mut self.containers[i];
         c.oom_before = memory::oom_kills(&c.leaf);
         let leaf_name = c.leaf.display().to_string();
@@ -370,26 +376,34 @@ impl Supervisor {
         }
     }
 
-    fn drain(&mut self, ci: usize, pi: usize) {
+    /// Reads what one pipe has now. Returns false once the pipe is at EOF (and
+    /// removed) or has nothing more to give: read ends are non-blocking, because a
+    /// container's children may hold the write end long after it exited.
+    fn drain(&mut self, ci: usize, pi: usize) -> bool {
         let mut buf = [0u8; 8192];
         let fg = self.foreground;
         let c = &mut self.containers[ci];
-        let n = crate::sys::read(c.pipes[pi].fd.as_raw_fd(), &mut buf).unwrap_or(0);
-        let name = c.spec.name.clone();
+        let n = match crate::sys::read(c.pipes[pi].fd.as_raw_fd(), &mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => 0,
+        };
+        let name = &c.spec.name;
         let stream = c.pipes[pi].stream;
         let log = &mut c.log;
         let mut emit = |line: &[u8], full: bool| {
             log.record(stream, line, full);
             if fg {
-                print_line(&name, stream, line);
+                print_line(name, stream, line);
             }
         };
         if n == 0 {
             c.pipes[pi].split.finish(&mut emit);
             c.pipes.remove(pi);
-        } else {
-            c.pipes[pi].split.feed(&buf[..n], &mut emit);
+            return false;
         }
+        c.pipes[pi].split.feed(&buf[..n], &mut emit);
+        true
     }
 
     fn handle_signals(&mut self) {
@@ -436,10 +450,9 @@ impl Supervisor {
         let Some(i) = self.containers.iter().position(|c| c.pid == Some(pid)) else {
             return;
         };
-        // Log what is still in the pipes before the exit is recorded.
-        while !self.containers[i].pipes.is_empty() {
-            let last = self.containers[i].pipes.len() - 1;
-            self.drain(i, last);
+        // Log what is already in the pipes before the exit is recorded.
+        for pi in (0..self.containers[i].pipes.len()).rev() {
+            while self.drain(i, pi) {}
         }
         let c = &mut self.containers[i];
         let (ran, started_at) = c
