@@ -281,3 +281,143 @@ pub fn cgroup2_mount() -> PathBuf {
     }
     panic!("no cgroup2 mounted");
 }
+
+/// A private launcher world for one test: its own state root and cgroup parent, so
+/// tests run in parallel. Drop takes down every pod left and removes both.
+pub struct Pods {
+    pub root: TempDir,
+    pub cgroup_parent: PathBuf,
+}
+
+impl Pods {
+    pub fn new(tag: &str) -> Pods {
+        let root = TempDir::new(&format!("root-{tag}"));
+        let cgroup_parent =
+            cgroup2_mount().join(format!("launcher-test-{}-{tag}", std::process::id()));
+        Pods {
+            root,
+            cgroup_parent,
+        }
+    }
+
+    /// `launcher --root R --cgroup-parent P ARGS...`, not yet run.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("launcher"));
+        c.arg("--root")
+            .arg(self.root.path())
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
+            .args(args);
+        c.env_remove("LAUNCHER_ROOT")
+            .env_remove("LAUNCHER_CGROUP_PARENT");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "launcher {args:?} failed ({:?}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn status(&self, pod: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", pod, "-o", "json"])).unwrap()
+    }
+
+    /// Waits until `cond` holds for the pod's status object.
+    pub fn wait_status(
+        &self,
+        pod: &str,
+        what: &str,
+        limit: Duration,
+        cond: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let mut last = serde_json::Value::Null;
+        let deadline = Instant::now() + scaled(limit);
+        loop {
+            let out = self.run(&["status", pod, "-o", "json"]);
+            if out.status.success() {
+                last = serde_json::from_slice(&out.stdout).unwrap();
+                if cond(&last) {
+                    return last;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last status: {last:#}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn pod_cgroup(&self, pod: &str) -> PathBuf {
+        self.cgroup_parent.join(pod)
+    }
+
+    /// Pod directories left under the root.
+    pub fn leftover_state(&self) -> Vec<String> {
+        fs::read_dir(self.root.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect()
+    }
+
+    /// Cgroups left under the parent.
+    pub fn leftover_cgroups(&self) -> Vec<String> {
+        fs::read_dir(&self.cgroup_parent)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+impl Drop for Pods {
+    fn drop(&mut self) {
+        for pod in self.leftover_state() {
+            let _ = self.cmd(&["down", &pod, "--grace-period", "0"]).output();
+        }
+        for cg in self.leftover_cgroups() {
+            let dir = self.cgroup_parent.join(cg);
+            let _ = fs::write(dir.join("cgroup.kill"), "1");
+            std::thread::sleep(Duration::from_millis(50));
+            for leaf in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let _ = fs::remove_dir(leaf.path());
+            }
+            let _ = fs::remove_dir(&dir);
+        }
+        let _ = fs::remove_dir(&self.cgroup_parent);
+    }
+}
+
+/// The inode of /proc/PID/ns/KIND, e.g. "pid:[4026531836]".
+pub fn ns_of(pid: i32, kind: &str) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// An integer annotation or field read as i32.
+pub fn as_pid(v: &serde_json::Value) -> i32 {
+    v.as_str()
+        .map(|s| s.parse().unwrap())
+        .or(v.as_i64().map(|n| n as i32))
+        .unwrap()
+}

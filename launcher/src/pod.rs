@@ -317,6 +317,12 @@ fn teardown(rec: &PodRecord, grace: Duration) -> Result<()> {
     if !cg.dir.exists() {
         return Ok(());
     }
+    // Held from before the kill: pause's pidfd turns readable once it is really gone,
+    // which for the init of a PID namespace is after everything in the pod exited.
+    let pause = rec
+        .pause
+        .filter(|p| p.alive())
+        .and_then(|p| sys::pidfd_open(p.pid).ok());
     let leaves: Vec<PathBuf> = rec
         .spec
         .containers
@@ -358,6 +364,13 @@ fn teardown(rec: &PodRecord, grace: Duration) -> Result<()> {
         }
     }
     cg.remove(Duration::from_secs(10))?;
+    if let Some(fd) = pause {
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&fd),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16));
+    }
     Ok(())
 }
 

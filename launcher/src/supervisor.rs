@@ -240,6 +240,19 @@ impl Supervisor {
 
     fn start_due(&mut self) {
         let now = Instant::now();
+        if !self
+            .containers
+            .iter()
+            .any(|c| c.next_start.is_some_and(|t| t <= now))
+        {
+            return;
+        }
+        // A container killed together with pause must not be restarted into a dead
+        // namespace: take every pending exit first.
+        self.reap();
+        if self.pause_died.is_some() {
+            return;
+        }
         let pause_fd = match &self.pause {
             Some(p) => p.pidfd.as_raw_fd(),
             None => return,

@@ -1,0 +1,929 @@
+//! The launcher as a user drives it from a shell. Host tier unless marked; the VM
+//! tier runs every test here, the controller ones included.
+#![allow(clippy::unwrap_used)]
+#![allow(unsafe_code)]
+
+use pod_tests::*;
+use serde_json::Value;
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
+    pod["status"]["containerStatuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
+}
+
+fn pause_pid(pod: &Value) -> i32 {
+    as_pid(&pod["metadata"]["annotations"]["launcher/pause-pid"])
+}
+
+fn running(pod: &Value) -> bool {
+    pod["status"]["phase"] == "Running"
+        && pod["status"]["containerStatuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["state"]["running"].is_object())
+}
+
+fn gone(pid: i32) -> bool {
+    stat_state(pid).is_none_or(|(s, _)| s == 'Z')
+}
+
+#[test]
+fn containers_share_pause_namespaces_and_sit_in_their_cgroup() {
+    let pods = Pods::new("ns");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "ns",
+        "-c",
+        "a=sleep 600",
+        "-c",
+        "b=sleep 600",
+    ]);
+    let pod = pods.wait_status("ns", "running", Duration::from_secs(5), running);
+    let pause = pause_pid(&pod);
+    assert_eq!(
+        status_field(pause, "NSpid")
+            .unwrap()
+            .split_whitespace()
+            .last(),
+        Some("1"),
+        "pause is PID 1"
+    );
+    assert_eq!(
+        fs::read_link(format!("/proc/{pause}/exe"))
+            .unwrap()
+            .file_name()
+            .unwrap(),
+        "pause"
+    );
+    let cgroup = pod["metadata"]["annotations"]["launcher/cgroup"]
+        .as_str()
+        .unwrap();
+    assert_eq!(std::path::Path::new(cgroup), pods.pod_cgroup("ns"));
+    let mount = cgroup2_mount();
+    for name in ["a", "b"] {
+        let pid = as_pid(&container(&pod, name)["pid"]);
+        for kind in ["pid", "net", "ipc", "uts", "mnt"] {
+            assert_eq!(
+                ns_of(pid, kind),
+                ns_of(pause, kind),
+                "container {name}: {kind} namespace"
+            );
+        }
+        assert_ne!(ns_of(pid, "net"), ns_of(std::process::id() as i32, "net"));
+        let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let line = cg.lines().find(|l| l.starts_with("0::")).unwrap();
+        assert_eq!(
+            mount.join(line.trim_start_matches("0::/")),
+            pods.pod_cgroup("ns").join(name)
+        );
+        // A direct child of the supervisor, not of some intermediate.
+        let sup = as_pid(&pod["metadata"]["annotations"]["launcher/supervisor-pid"]);
+        assert_eq!(stat_state(pid).unwrap().1, sup);
+        // Only fds 0-2, and the default capability set with no_new_privs.
+        let fds: Vec<_> = fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(fds.len(), 3, "container {name} fds: {fds:?}");
+        assert_eq!(status_field(pid, "CapEff").unwrap(), "00000000a80425fb");
+        assert_eq!(status_field(pid, "NoNewPrivs").unwrap(), "1");
+    }
+    pods.ok(&["down", "ns"]);
+}
+
+#[test]
+fn hostname_env_and_ps_inside_show_only_the_pod() {
+    let pods = Pods::new("host");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "host",
+        "--hostname",
+        "box.local",
+        "-e",
+        "GREETING=hi there",
+        "-c",
+        "a=sleep 600",
+    ]);
+    pods.wait_status("host", "running", Duration::from_secs(5), running);
+    assert_eq!(
+        pods.ok(&["exec", "host", "--", "hostname"]).trim(),
+        "box.local"
+    );
+    let env = pods.ok(&["exec", "host", "--", "env"]);
+    let mut vars: Vec<&str> = env.lines().map(|l| l.split('=').next().unwrap()).collect();
+    vars.sort();
+    assert_eq!(vars, ["GREETING", "HOSTNAME", "PATH"], "{env}");
+    assert!(env.contains("GREETING=hi there"));
+    // /proc inside is the pod's: pause, sleep, and the ls doing the listing.
+    let listing = pods.ok(&["exec", "host", "--", "ls", "/proc"]);
+    let pids: Vec<&str> = listing
+        .split_whitespace()
+        .filter(|e| e.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    assert_eq!(pids.len(), 3, "processes visible in the pod: {pids:?}");
+    assert!(pids.contains(&"1"));
+    pods.ok(&["down", "host"]);
+}
+
+#[test]
+fn containers_talk_on_localhost_and_pods_reuse_ports() {
+    let pods = Pods::new("net");
+    let site = TempDir::new("site");
+    for pod in ["web1", "web2"] {
+        fs::write(
+            site.path().join("index.html"),
+            format!("hello from {pod}\n"),
+        )
+        .unwrap();
+        let server = format!(
+            "server=busybox httpd -f -p 127.0.0.1:8080 -h {}",
+            site.path().display()
+        );
+        let client = "client=sh -c 'until busybox wget -qO- http://127.0.0.1:8080/; do sleep 0.1; done; sleep 600'";
+        pods.ok(&["up", "-d", "--name", pod, "-c", &server, "-c", client]);
+        wait_for(
+            "the client to fetch the page",
+            Duration::from_secs(10),
+            || {
+                pods.ok(&["logs", pod, "-c", "client"])
+                    .contains(&format!("hello from {pod}"))
+            },
+        );
+    }
+    // Both pods listen on 127.0.0.1:8080, each in its own network namespace.
+    let listening = |pod: &str| {
+        pods.ok(&["exec", pod, "--", "cat", "/proc/net/tcp"])
+            .contains("0100007F:1F90 00000000:0000 0A")
+    };
+    assert!(listening("web1") && listening("web2"));
+    pods.ok(&["down", "web1"]);
+    pods.ok(&["down", "web2"]);
+}
+
+#[test]
+fn foreground_up_prefixes_output_and_passes_exit_status_through() {
+    let pods = Pods::new("fg");
+    let out = pods.run(&[
+        "up",
+        "--name",
+        "fg",
+        "--restart",
+        "Never",
+        "-c",
+        "a=sh -c 'echo out; echo err >&2; exit 3'",
+        "-c",
+        "b=true",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[a] out"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[a] err"));
+    let out = pods.run(&[
+        "up",
+        "--name",
+        "fg",
+        "--restart",
+        "Never",
+        "-c",
+        "a=sh -c 'kill -9 $$'",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "killed by SIGKILL is 128+9");
+    let out = pods.run(&[
+        "up",
+        "--name",
+        "fg",
+        "--restart",
+        "OnFailure",
+        "-c",
+        "a=true",
+        "-c",
+        "b=sh -c 'exit 0'",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pod fg Succeeded"));
+    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+}
+
+#[test]
+fn foreground_up_stops_gracefully_on_sigterm() {
+    let pods = Pods::new("sig");
+    let mut cmd = pods.cmd(&[
+        "up",
+        "--name",
+        "sig",
+        "-c",
+        "a=sh -c 'trap \"echo bye; exit 0\" TERM; while :; do sleep 0.05; done'",
+    ]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut up = Proc::spawn(&mut cmd);
+    pods.wait_status("sig", "running", Duration::from_secs(5), running);
+    up.signal(libc::SIGTERM);
+    let st = up.wait_timeout(Duration::from_secs(10));
+    assert_eq!(st.code(), Some(0));
+    let mut out = String::new();
+    std::io::Read::read_to_string(up.child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(out.contains("[a] bye"), "{out}");
+    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+}
+
+#[test]
+fn restart_policy_and_crash_loop_back_off() {
+    let pods = Pods::new("restart");
+    // back-off scaled by 0.02: 0, 200ms, 400ms, 800ms...
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "crash",
+        "--backoff-scale",
+        "0.02",
+        "-c",
+        "a=sh -c 'exit 4'",
+    ]);
+    let pod = pods.wait_status("crash", "a crash loop", Duration::from_secs(10), |p| {
+        container(p, "a")["restartCount"].as_u64() >= Some(3)
+            && container(p, "a")["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    });
+    let a = container(&pod, "a");
+    assert_eq!(a["lastState"]["terminated"]["exitCode"], 4);
+    assert_eq!(a["lastState"]["terminated"]["reason"], "Error");
+    assert!(
+        a["state"]["waiting"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("back-off "),
+        "{a}"
+    );
+    assert!(pods.ok(&["ps"]).contains("CrashLoopBackOff"));
+
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "once",
+        "--restart",
+        "OnFailure",
+        "-c",
+        "a=true",
+        "-c",
+        "b=sleep 600",
+    ]);
+    let pod = pods.wait_status("once", "a completed", Duration::from_secs(5), |p| {
+        container(p, "a")["state"]["terminated"].is_object()
+    });
+    assert_eq!(container(&pod, "a")["restartCount"], 0);
+    assert_eq!(
+        container(&pod, "a")["state"]["terminated"]["reason"],
+        "Completed"
+    );
+    assert_eq!(pod["status"]["phase"], "Running");
+
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "never",
+        "--restart",
+        "Never",
+        "-c",
+        "a=sh -c 'exit 2'",
+    ]);
+    let pod = pods.wait_status("never", "Failed", Duration::from_secs(5), |p| {
+        p["status"]["phase"] == "Failed"
+    });
+    assert_eq!(container(&pod, "a")["state"]["terminated"]["exitCode"], 2);
+    // A finished pod keeps its state for `status` until `down`, but no cgroup.
+    wait_for(
+        "the finished pod's cgroup to go",
+        Duration::from_secs(5),
+        || !pods.pod_cgroup("never").exists(),
+    );
+    for pod in ["crash", "once", "never"] {
+        pods.ok(&["down", pod]);
+    }
+}
+
+#[test]
+fn a_missing_command_ends_its_container_with_127() {
+    let pods = Pods::new("nocmd");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "nocmd",
+        "--restart",
+        "Never",
+        "-c",
+        "bad=no-such-command-here",
+        "-c",
+        "good=sleep 600",
+    ]);
+    let pod = pods.wait_status("nocmd", "bad to terminate", Duration::from_secs(5), |p| {
+        container(p, "bad")["state"]["terminated"].is_object()
+    });
+    let t = &container(&pod, "bad")["state"]["terminated"];
+    assert_eq!(t["exitCode"], 127);
+    assert_eq!(t["reason"], "ContainerCannotRun");
+    assert!(
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains("executable file not found"),
+        "{t}"
+    );
+    assert!(
+        container(&pod, "good")["state"]["running"].is_object(),
+        "the rest of the pod carries on"
+    );
+    pods.ok(&["down", "nocmd"]);
+}
+
+#[test]
+fn logs_are_kept_in_cri_format() {
+    let pods = Pods::new("logs");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "logs",
+        "-c",
+        "a=sh -c 'echo one; echo two >&2; printf partial; sleep 600'",
+    ]);
+    wait_for("the log lines", Duration::from_secs(5), || {
+        pods.ok(&["logs", "logs"]).contains("two")
+    });
+    let file = fs::read_to_string(pods.root.path().join("logs/logs/a.log")).unwrap();
+    let mut lines: Vec<&str> = file.lines().collect();
+    assert_eq!(lines.len(), 2, "{file}");
+    // stdout and stderr are separate pipes: their relative order is not kept.
+    lines.sort_by_key(|l| l.split(' ').nth(1).map(|s| s != "stdout"));
+    for (line, stream, msg) in [(lines[0], "stdout", "one"), (lines[1], "stderr", "two")] {
+        let parts: Vec<&str> = line.splitn(4, ' ').collect();
+        assert_eq!(parts[1..], [stream, "F", msg], "{line}");
+        let ts = parts[0];
+        assert!(
+            ts.len() == 30 && ts.ends_with('Z') && ts.as_bytes()[19] == b'.',
+            "RFC 3339 nano timestamp: {ts}"
+        );
+        assert!(humantime::parse_rfc3339(ts).is_ok(), "{ts}");
+    }
+    let printed = pods.ok(&["logs", "logs", "-c", "a"]);
+    assert!(
+        printed == "one\ntwo\n" || printed == "two\none\n",
+        "{printed:?}"
+    );
+    // -f follows until the pod goes; the unfinished line arrives when the stream ends.
+    let mut follow = pods.cmd(&["logs", "logs", "-f"]);
+    follow.stdout(Stdio::piped());
+    let mut f = Proc::spawn(&mut follow);
+    pods.ok(&["down", "logs", "--grace-period", "0"]);
+    assert!(f.wait_timeout(Duration::from_secs(5)).success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(f.child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(out.ends_with("partial\n"), "{out:?}");
+}
+
+#[test]
+fn exec_runs_in_the_pod_and_passes_status_through() {
+    let pods = Pods::new("exec");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "exec",
+        "-c",
+        "a=sleep 600",
+        "-c",
+        "b=sleep 600",
+    ]);
+    pods.wait_status("exec", "running", Duration::from_secs(5), running);
+    assert_eq!(
+        pods.run(&["exec", "exec", "--", "sh", "-c", "exit 7"])
+            .status
+            .code(),
+        Some(7)
+    );
+    let out = pods.run(&["exec", "exec", "--", "no-such-thing"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("\"no-such-thing\": executable file not found"));
+    let cg = pods.ok(&["exec", "exec", "-c", "b", "--", "cat", "/proc/self/cgroup"]);
+    assert!(cg.trim_end().ends_with("/exec/b"), "{cg}");
+    assert_eq!(
+        pods.ok(&["exec", "exec", "--", "sh", "-c", "echo $$"])
+            .trim()
+            .parse::<i32>()
+            .unwrap()
+            > 1,
+        true
+    );
+    let out = pods.run(&["exec", "exec", "-c", "zz", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no container \"zz\""));
+    pods.ok(&["down", "exec"]);
+}
+
+#[test]
+fn down_honours_the_grace_period_and_then_kills() {
+    let pods = Pods::new("grace");
+    let tmp = TempDir::new("grace");
+    let mark = tmp.path().join("terminated");
+    let polite = format!(
+        "a=sh -c 'trap \"echo term > {}; exit 0\" TERM; while :; do sleep 0.05; done'",
+        mark.display()
+    );
+    pods.ok(&["up", "-d", "--name", "polite", "-c", &polite]);
+    pods.wait_status("polite", "running", Duration::from_secs(5), running);
+    let start = Instant::now();
+    pods.ok(&["down", "polite", "--grace-period", "20s"]);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "a container that exits on SIGTERM is not waited for"
+    );
+    assert_eq!(fs::read_to_string(&mark).unwrap(), "term\n");
+
+    let stubborn = "a=sh -c 'trap \"\" TERM; while :; do sleep 0.05; done'";
+    pods.ok(&["up", "-d", "--name", "stubborn", "-c", stubborn]);
+    let pod = pods.wait_status("stubborn", "running", Duration::from_secs(5), running);
+    let pid = as_pid(&container(&pod, "a")["pid"]);
+    let start = Instant::now();
+    pods.ok(&["down", "stubborn", "--grace-period", "1s"]);
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "the grace period was not honoured"
+    );
+    assert!(gone(pid), "the container survived down");
+    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+    // Idempotent.
+    pods.ok(&["down", "stubborn"]);
+}
+
+#[test]
+fn the_pod_survives_a_supervisor_crash_and_down_still_works() {
+    let pods = Pods::new("crash");
+    pods.ok(&["up", "-d", "--name", "orphan", "-c", "a=sleep 600"]);
+    let pod = pods.wait_status("orphan", "running", Duration::from_secs(5), running);
+    let sup = as_pid(&pod["metadata"]["annotations"]["launcher/supervisor-pid"]);
+    let pause = pause_pid(&pod);
+    let app = as_pid(&container(&pod, "a")["pid"]);
+    // SAFETY: the supervisor is a process this test started (through up -d).
+    assert_eq!(unsafe { libc::kill(sup, libc::SIGKILL) }, 0);
+    wait_for("the supervisor to die", Duration::from_secs(5), || {
+        gone(sup)
+    });
+    let pod = pods.wait_status("orphan", "phase Unknown", Duration::from_secs(5), |p| {
+        p["status"]["phase"] == "Unknown"
+    });
+    assert_eq!(pod["status"]["reason"], "SupervisorGone");
+    assert!(
+        !gone(pause) && !gone(app),
+        "pause and the app must outlive the supervisor"
+    );
+    assert!(pods.ok(&["ps"]).contains("orphan"));
+    pods.ok(&["down", "orphan", "--grace-period", "2s"]);
+    assert!(gone(pause) && gone(app));
+    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+}
+
+#[test]
+fn killing_pause_fails_the_pod_and_cleans_up() {
+    let pods = Pods::new("pausekill");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "pk",
+        "-c",
+        "a=sleep 600",
+        "-c",
+        "b=sleep 600",
+    ]);
+    let pod = pods.wait_status("pk", "running", Duration::from_secs(5), running);
+    let pause = pause_pid(&pod);
+    let apps: Vec<i32> = ["a", "b"]
+        .iter()
+        .map(|c| as_pid(&container(&pod, c)["pid"]))
+        .collect();
+    // SAFETY: pause is a process this test started (through up -d).
+    assert_eq!(unsafe { libc::kill(pause, libc::SIGKILL) }, 0);
+    let pod = pods.wait_status("pk", "phase Failed", Duration::from_secs(5), |p| {
+        p["status"]["phase"] == "Failed"
+    });
+    assert_eq!(pod["status"]["reason"], "PauseDied");
+    assert!(apps.iter().all(|&p| gone(p)));
+    wait_for(
+        "the pod's cgroup to be removed",
+        Duration::from_secs(5),
+        || !pods.pod_cgroup("pk").exists(),
+    );
+    pods.ok(&["down", "pk"]);
+    assert!(pods.leftover_state().is_empty());
+}
+
+#[test]
+fn ps_and_status_speak_kubernetes() {
+    let pods = Pods::new("ps");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "alpha",
+        "-c",
+        "a=sleep 600",
+        "-c",
+        "b=sleep 600",
+    ]);
+    pods.wait_status("alpha", "running", Duration::from_secs(5), running);
+    let table = pods.ok(&["ps"]);
+    let mut lines = table.lines();
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(row[..4], ["alpha", "2/2", "Running", "0"]);
+    let list: Value = serde_json::from_str(&pods.ok(&["ps", "-o", "json"])).unwrap();
+    assert_eq!(
+        (list["apiVersion"].as_str(), list["kind"].as_str()),
+        (Some("v1"), Some("List"))
+    );
+    let pod = &list["items"][0];
+    assert_eq!(
+        (pod["apiVersion"].as_str(), pod["kind"].as_str()),
+        (Some("v1"), Some("Pod"))
+    );
+    assert_eq!(pod["metadata"]["name"], "alpha");
+    assert_eq!(
+        pod["spec"]["containers"][1]["command"],
+        serde_json::json!(["sleep", "600"])
+    );
+    let conditions: Vec<(&str, &str)> = pod["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["type"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert!(
+        conditions.contains(&("Ready", "True"))
+            && conditions.contains(&("ContainersReady", "True"))
+    );
+    let yaml = pods.ok(&["status", "alpha", "-o", "yaml"]);
+    assert!(yaml.starts_with("apiVersion: v1\nkind: Pod\n"), "{yaml}");
+    assert!(pods
+        .ok(&["ps", "-o", "wide"])
+        .contains(pods.pod_cgroup("alpha").to_str().unwrap()));
+    pods.ok(&["down", "alpha"]);
+}
+
+/// Runs `launcher up` with bad input; asserts a one-line error containing `needle`,
+/// a non-zero exit, and nothing left behind.
+fn rejected(pods: &Pods, args: &[&str], needle: &str) {
+    let mut full = vec!["up"];
+    full.extend_from_slice(args);
+    let out = pods.run(&full);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} was accepted");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: not one line: {err}"
+    );
+    assert!(
+        err.contains(needle),
+        "{args:?}: {err:?} does not mention {needle:?}"
+    );
+    assert!(!err.contains("panicked") && !err.contains("backtrace"));
+    assert!(pods.leftover_cgroups().is_empty(), "{args:?} left a cgroup");
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_error_and_leaves_nothing() {
+    let pods = Pods::new("bad");
+    for name in ["../x", "a/b", "", "Caps", "-lead"] {
+        rejected(&pods, &["--name", name, "-c", "a=true"], "invalid pod name");
+        rejected(
+            &pods,
+            &["--name", "p", "-c", &format!("{name}=true")],
+            "invalid container name",
+        );
+    }
+    rejected(
+        &pods,
+        &["--name", &"x".repeat(64), "-c", "a=true"],
+        "at most 63",
+    );
+    rejected(
+        &pods,
+        &["--name", "p", "-c", "a=true", "-c", "a=false"],
+        "duplicate container name \"a\"",
+    );
+    for (flag, value, needle) in [
+        (
+            "--memory",
+            "12Zi",
+            "--memory: invalid memory quantity \"12Zi\"",
+        ),
+        ("--memory", "-1", "invalid memory quantity \"-1\""),
+        ("--memory", "1.5.5", "invalid memory quantity \"1.5.5\""),
+        ("--cpu", "0.0001", "--cpu: invalid cpu quantity \"0.0001\""),
+        ("--cpu", "1.5.5", "invalid cpu quantity"),
+        ("--cpu-request", "-1", "--cpu-request: invalid cpu quantity"),
+        ("--pids", "0", "--pids: invalid count"),
+        (
+            "--grace-period",
+            "soon",
+            "--grace-period: invalid duration \"soon\"",
+        ),
+        ("--grace-period", "-5s", "invalid duration"),
+    ] {
+        rejected(&pods, &["--name", "p", "-c", "a=true", flag, value], needle);
+    }
+    rejected(
+        &pods,
+        &["--name", "p", "-c", "a=echo 'open"],
+        "invalid command for container \"a\"",
+    );
+    rejected(
+        &pods,
+        &["--name", "p", "-c", "a=true", "--restart", "Sometimes"],
+        "Sometimes",
+    );
+    assert!(pods.leftover_state().is_empty());
+
+    // A name in use.
+    pods.ok(&["up", "-d", "--name", "taken", "-c", "a=sleep 600"]);
+    let before = pods.status("taken");
+    let out = pods.run(&["up", "-d", "--name", "taken", "-c", "a=sleep 600"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pod \"taken\" already exists"));
+    assert_eq!(
+        pause_pid(&pods.status("taken")),
+        pause_pid(&before),
+        "the running pod was untouched"
+    );
+    pods.ok(&["down", "taken"]);
+}
+
+/// Runs launcher with `hook` applied in the child before exec.
+fn run_restricted(
+    pods: &Pods,
+    hook: impl Fn() -> std::io::Result<()> + Send + Sync + 'static,
+) -> std::process::Output {
+    let mut cmd = pods.cmd(&["up", "--name", "p", "-c", "a=true"]);
+    // SAFETY: the hook only makes async-signal-safe system calls.
+    unsafe { cmd.pre_exec(hook) };
+    cmd.output().unwrap()
+}
+
+#[test]
+fn not_root_missing_capability_and_no_cgroup2_are_clear_errors() {
+    let pods = Pods::new("priv");
+    // SAFETY: setuid in the child only.
+    let out = run_restricted(&pods, || {
+        if unsafe { libc::setuid(65534) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    });
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must run as root"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // SAFETY: dropping a capability from the bounding set in the child only; root's
+    // exec then leaves it out of the effective set.
+    let out = run_restricted(&pods, || {
+        match unsafe { libc::prctl(libc::PR_CAPBSET_DROP, 21, 0, 0, 0) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    });
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("missing capability CAP_SYS_ADMIN"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // In a private mount namespace with the cgroup2 mount detached.
+    let mount = std::ffi::CString::new(cgroup2_mount().as_os_str().as_encoded_bytes()).unwrap();
+    let out = run_restricted(&pods, move || {
+        // SAFETY: unshare/mount/umount2 in the child only, on its private mount namespace.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::umount2(mount.as_ptr(), libc::MNT_DETACH) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    });
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no cgroup2 file system is mounted"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(pods.leftover_state().is_empty());
+}
+
+#[test]
+fn a_hundred_up_down_cycles_leave_nothing_behind() {
+    let pods = Pods::new("cycles");
+    let cycles = if in_vm() { 30 } else { 100 };
+    for i in 0..cycles {
+        let name = format!("c{i}");
+        pods.ok(&[
+            "up",
+            "-d",
+            "--name",
+            &name,
+            "-c",
+            "a=sleep 600",
+            "-c",
+            "b=sleep 600",
+        ]);
+        pods.ok(&["down", &name, "--grace-period", "0"]);
+    }
+    assert!(
+        pods.leftover_state().is_empty(),
+        "{:?}",
+        pods.leftover_state()
+    );
+    assert!(
+        pods.leftover_cgroups().is_empty(),
+        "{:?}",
+        pods.leftover_cgroups()
+    );
+    let pauses = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| fs::read_link(e.path().join("exe")).is_ok_and(|x| x == bin("pause")))
+        .filter(|e| {
+            fs::read_to_string(e.path().join("cgroup"))
+                .is_ok_and(|c| c.contains("launcher-test-") && c.contains("-cycles/"))
+        })
+        .count();
+    assert_eq!(pauses, 0, "pause processes left behind");
+}
+
+// ---- VM tier: cgroup v2 controllers ----
+
+const VM: &str = "needs cgroup v2 controllers: VM tier";
+
+fn cg_file(pods: &Pods, pod: &str, file: &str) -> String {
+    fs::read_to_string(pods.pod_cgroup(pod).join(file))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn cg_stat(pods: &Pods, pod: &str, file: &str, key: &str) -> u64 {
+    cg_file(pods, pod, file)
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+#[ignore = "needs cgroup v2 controllers: VM tier"]
+fn memory_max_bites_and_ends_in_oom_killed() {
+    let _ = VM;
+    let pods = Pods::new("mem");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "mem",
+        "--memory",
+        "32Mi",
+        "--restart",
+        "Never",
+        "-c",
+        "hog=dd if=/dev/zero of=/dev/null bs=64M count=1",
+        "-c",
+        "idle=sleep 600",
+    ]);
+    assert_eq!(cg_file(&pods, "mem", "memory.max"), "33554432");
+    assert_eq!(
+        fs::read_to_string(pods.pod_cgroup("mem").join("hog/memory.oom.group"))
+            .unwrap()
+            .trim(),
+        "1"
+    );
+    let pod = pods.wait_status(
+        "mem",
+        "hog to be OOM killed",
+        Duration::from_secs(20),
+        |p| container(p, "hog")["state"]["terminated"].is_object(),
+    );
+    let t = &container(&pod, "hog")["state"]["terminated"];
+    assert_eq!(t["reason"], "OOMKilled", "{t}");
+    assert_eq!(t["exitCode"], 137);
+    assert!(cg_stat(&pods, "mem", "memory.events", "oom_kill ") >= 1);
+    assert!(
+        container(&pod, "idle")["state"]["running"].is_object(),
+        "the OOM kill stays in its container"
+    );
+    pods.ok(&["down", "mem"]);
+}
+
+#[test]
+#[ignore = "needs cgroup v2 controllers: VM tier"]
+fn cpu_max_throttles() {
+    let pods = Pods::new("cpu");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "cpu",
+        "--cpu",
+        "100m",
+        "-c",
+        "spin=sh -c 'while :; do :; done'",
+    ]);
+    assert_eq!(cg_file(&pods, "cpu", "cpu.max"), "10000 100000");
+    wait_for(
+        "cpu.stat nr_throttled to grow",
+        Duration::from_secs(10),
+        || cg_stat(&pods, "cpu", "cpu.stat", "nr_throttled ") > 2,
+    );
+    pods.ok(&["down", "cpu", "--grace-period", "0"]);
+}
+
+#[test]
+#[ignore = "needs cgroup v2 controllers: VM tier"]
+fn cpu_request_sets_cpu_weight() {
+    let pods = Pods::new("weight");
+    for (q, weight) in [("500m", "59"), ("1", "100"), ("250m", "35"), ("2", "163")] {
+        pods.ok(&[
+            "up",
+            "-d",
+            "--name",
+            "w",
+            "--cpu-request",
+            q,
+            "-c",
+            "a=sleep 600",
+        ]);
+        assert_eq!(
+            cg_file(&pods, "w", "cpu.weight"),
+            weight,
+            "--cpu-request {q}"
+        );
+        pods.ok(&["down", "w", "--grace-period", "0"]);
+    }
+}
+
+#[test]
+#[ignore = "needs cgroup v2 controllers: VM tier"]
+fn pids_max_contains_a_fork_bomb() {
+    let pods = Pods::new("pids");
+    let bomb = "bomb=sh -c 'i=0; while [ $i -lt 200 ]; do sleep 600 & i=$((i+1)); done; wait'";
+    pods.ok(&["up", "-d", "--name", "bomb", "--pids", "20", "-c", bomb]);
+    assert_eq!(cg_file(&pods, "bomb", "pids.max"), "20");
+    wait_for("forks to hit pids.max", Duration::from_secs(20), || {
+        cg_stat(&pods, "bomb", "pids.events", "max ") > 0
+    });
+    assert!(
+        cg_file(&pods, "bomb", "pids.current")
+            .parse::<u64>()
+            .unwrap()
+            <= 20
+    );
+    let start = Instant::now();
+    pods.ok(&["down", "bomb", "--grace-period", "1s"]);
+    assert!(
+        start.elapsed() < scaled(Duration::from_secs(15)),
+        "the pod was not stoppable"
+    );
+    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+}
