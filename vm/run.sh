@@ -23,7 +23,7 @@ mkdir -p "$root/bin" "$root/opt/pod/bin" "$root/opt/pod/tests" "$root/proc" "$ro
          "$root/dev" "$root/tmp" "$root/run" "$root/etc" "$root/root"
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
-cp "$here/init" "$root/init"
+cp "${VM_INIT:-$here/init}" "$root/init"  # VM_INIT: a different init, for debugging
 cp "$bindir/pause" "$bindir/launcher" "$root/opt/pod/bin/" 2>/dev/null || cp "$bindir/pause" "$root/opt/pod/bin/"
 for t in "$@"; do
     file "$t" | grep -q 'statically linked' || { echo "vm-test: $t is not static" >&2; exit 1; }
@@ -47,7 +47,7 @@ echo "vm-test: booting $(basename "$kernel") with $(du -h "$work/initrd.gz" | cu
 set +e
 timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 \
     -kernel "$kernel" -initrd "$work/initrd.gz" \
-    -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3" \
+    -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3 pod.filter=${VM_FILTER:-}" \
     -display none -serial "file:$log" -monitor none -no-reboot < /dev/null
 rc=$?
 set -e

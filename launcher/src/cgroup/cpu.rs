@@ -65,5 +65,6 @@ mod tests {
         assert_eq!(shares(1), 2);
         assert_eq!(weight(shares(500)), 59);
         assert_eq!(weight(shares(250)), 35);
+        assert_eq!(weight(shares(2000)), 174);
     }
 }
