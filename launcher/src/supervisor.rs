@@ -401,15 +401,8 @@ impl Supervisor {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
             Err(_) => 0,
         };
-        let name = &c.spec.name;
-        let stream = c.pipes[pi].stream;
-        let log = &mut c.log;
-        let mut emit = |line: &[u8], full: bool| {
-            log.record(stream, line, full);
-            if fg {
-                print_line(name, stream, line);
-            }
-        };
+        let (name, stream, log) = (&c.spec.name, c.pipes[pi].stream, &mut c.log);
+        let mut emit = |line: &[u8], full: bool| output(log, name, stream, fg, line, full);
         if n == 0 {
             c.pipes[pi].split.finish(&mut emit);
             c.pipes.remove(pi);
@@ -576,6 +569,19 @@ impl Supervisor {
     /// Stops pause, removes the cgroups; the state stays for `status` unless a stop
     /// was asked for (down, ^C) or the pod ran in the foreground.
     fn finish(mut self) -> Outcome {
+        // Last words: whatever is still in the pipes, and unfinished lines as records.
+        let fg = self.foreground;
+        for ci in 0..self.containers.len() {
+            for pi in (0..self.containers[ci].pipes.len()).rev() {
+                while self.drain(ci, pi) {}
+            }
+            let c = &mut self.containers[ci];
+            for pipe in &mut c.pipes {
+                let (log, name, stream) = (&mut c.log, &c.spec.name, pipe.stream);
+                pipe.split
+                    .finish(|line, full| output(log, name, stream, fg, line, full));
+            }
+        }
         if let Some(p) = self.pause.take() {
             let _ = crate::sys::pidfd_send_signal(&p.pidfd, libc::SIGTERM);
             let _ = waitpid(Pid::from_raw(p.pid), None);
@@ -601,6 +607,22 @@ impl Supervisor {
 
     pub fn pause_leaf(&self) -> PathBuf {
         self.cgroup.leaf(PAUSE_LEAF)
+    }
+}
+
+/// One record of a container's output: to its log and, in the foreground, to the
+/// terminal prefixed with the container's name.
+fn output(
+    log: &mut LogFile,
+    name: &str,
+    stream: Stream,
+    foreground: bool,
+    line: &[u8],
+    full: bool,
+) {
+    log.record(stream, line, full);
+    if foreground {
+        print_line(name, stream, line);
     }
 }
 
