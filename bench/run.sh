@@ -54,3 +54,70 @@ for entry in "${inits[@]}"; do
         "${rss[$name]}" "$(ratio "${rss[$name]}" "${rss[pause]}")" \
         "${reap[$name]}" "$(ratio "${reap[$name]}" "${reap[pause]}")"
 done
+
+# ---- launcher: a 3-container pod up (all running) and down ----
+launcher=$bindir/launcher
+root=$(mktemp -d)
+cgparent=launcher-bench-$$
+runs_l=${BENCH_LAUNCHER_RUNS:-30}
+cleanup_launcher() {
+    for p in $(ls "$root" 2>/dev/null); do "$launcher" --root "$root" --cgroup-parent "$cgparent" down "$p" --grace-period 0 >/dev/null 2>&1 || true; done
+    rm -rf "$root"
+    rmdir "$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/$cgparent" 2>/dev/null || true
+}
+trap 'cleanup; cleanup_launcher' EXIT
+L() { "$launcher" --root "$root" --cgroup-parent "$cgparent" "$@"; }
+ms() { echo $(( ($2 - $1) / 1000 )); } # ns -> us
+
+floor=() up=() down=()
+for i in $(seq "$runs_l"); do
+    t0=$(date +%s%N); unshare -fpniu --mount-proc true; t1=$(date +%s%N)
+    floor+=("$(ms "$t0" "$t1")")
+    t0=$(date +%s%N)
+    L up -d --name "b$i" -c a='sleep 600' -c b='sleep 600' -c c='sleep 600' >/dev/null
+    t1=$(date +%s%N)
+    if [ "$i" = 1 ]; then
+        sup=$(L status "b$i" | sed -n 's/.*"launcher\/supervisor-pid": "\([0-9]*\)".*/\1/p')
+        sup_rss=$(awk '/^VmRSS/ {print $2}' "/proc/$sup/status")
+    fi
+    L down "b$i" --grace-period 0 >/dev/null
+    t2=$(date +%s%N)
+    up+=("$(ms "$t0" "$t1")") down+=("$(ms "$t1" "$t2")")
+done
+med() { printf '%s\n' "$@" | median; }
+f=$(med "${floor[@]}") u=$(med "${up[@]}") d=$(med "${down[@]}")
+fmt() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+
+# podman: pod create + 3 containers + rm, when this machine can run it.
+podman_ms="" podman_why=""
+if command -v podman >/dev/null; then
+    store=$(mktemp -d)
+    P=(podman --root "$store/root" --runroot "$store/run" --tmpdir "$store/tmp" --storage-driver vfs --events-backend none)
+    "${P[@]}" load -q -i "$(dirname "$0")/../build/pause-image.tar" >/dev/null 2>&1 || true
+    t0=$(date +%s%N)
+    if out=$("${P[@]}" pod create --name bench --infra-image localhost/pause:0.1.0 --network none 2>&1) &&
+       out=$(for c in a b c; do "${P[@]}" run -d --pod bench --cgroups=disabled localhost/pause:0.1.0 || exit 1; done 2>&1) &&
+       out=$("${P[@]}" pod rm -f bench 2>&1); then
+        podman_ms=$(ms "$t0" "$(date +%s%N)")
+    else
+        podman_why=$(echo "$out" | tail -n 1)
+    fi
+    "${P[@]}" pod rm -f bench >/dev/null 2>&1 || true
+    grep "$store" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount 2>/dev/null || true
+    rm -rf "$store"
+else
+    podman_why="podman is not installed"
+fi
+
+echo
+echo "launcher: 3-container pod, median of $runs_l runs (ratio = figure / floor)"
+printf '%-44s %10s %8s\n' "" "ms" ratio
+printf '%-44s %10s %8s\n' "floor: unshare -fpniu --mount-proc true" "$(fmt "$f")" "1.0x"
+printf '%-44s %10s %8s\n' "launcher up -d (until all 3 run)" "$(fmt "$u")" "$(ratio "$u" "$f")"
+printf '%-44s %10s %8s\n' "launcher down" "$(fmt "$d")" "$(ratio "$d" "$f")"
+if [ -n "$podman_ms" ]; then
+    printf '%-44s %10s %8s   (launcher up+down is %s faster)\n' "podman pod create + 3 run + pod rm" "$(fmt "$podman_ms")" "$(ratio "$podman_ms" "$f")" "$(ratio "$podman_ms" "$((u + d))")"
+else
+    printf '%-44s %10s   %s\n' "podman pod create + 3 run + pod rm" "n/a" "cannot run here: $podman_why"
+fi
+echo "supervisor resident set: ${sup_rss} KiB (budget 2048 KiB)"

@@ -1,30 +1,42 @@
-#!/bin/bash
-# make demo: pause as PID 1 of a new PID namespace reaping an orphan.
-set -euo pipefail
-bindir=$1
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+#!/bin/sh
+# make demo: a real pod. Two containers talk over the pod's own 127.0.0.1, the pod
+# runs under a memory and a pids limit, then status, exec, logs and down.
+# POSIX sh: the same script runs on the host and inside the test VM (busybox).
+#
+# usage: scripts/demo.sh BIN_DIR
+set -eu
+bin=$1
+L="$bin/launcher"
+say() { printf '\n== %s\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
 
-say "pause $("$bindir/pause" --version | cut -d' ' -f2): $(stat -c %s "$bindir/pause") bytes, $(file -b "$bindir/pause" | cut -d, -f1,5)"
-unshare --fork --pid --kill-child "$bindir/pause" &
-outer=$!
-trap 'kill -KILL $outer 2>/dev/null || true' EXIT
-for _ in $(seq 100); do pause=$(cat /proc/$outer/task/$outer/children 2>/dev/null | awk '{print $1}'); [ -n "$pause" ] && [ "$(readlink /proc/$pause/exe)" = "$(readlink -f "$bindir/pause")" ] && break; sleep 0.01; done
-say "pause is host PID $pause, PID $(awk '/^NSpid/ {print $3}' /proc/$pause/status) in its namespace, $(awk '/^VmRSS/ {print $2, $3}' /proc/$pause/status) resident"
+say "pause $("$bin/pause" --version | cut -d' ' -f2): $(wc -c < "$bin/pause") bytes, static"
+www=$(mktemp -d)
+echo "hello from the pod's web server" > "$www/index.html"
+trap '"$L" down demo --grace-period 0 >/dev/null 2>&1 || true; rm -rf "$www"' EXIT
 
-say "a shell in the pod leaves an orphan behind (sleep 1) and exits"
-orphan=$(nsenter -t "$pause" -p sh -c 'sleep 1 >/dev/null 2>&1 & echo $!')
-host=$(grep -l "^NSpid:.*[[:space:]]$orphan\$" /proc/[0-9]*/status 2>/dev/null | head -1 | cut -d/ -f3)
-echo "orphan: PID $orphan in the pod (host $host), parent now: $(awk '/^PPid/ {print $2}' /proc/$host/status) (pause)"
-[ -n "$host" ] || { echo "orphan not found" >&2; exit 1; }
-while [ -e /proc/$host ] && [ "$(awk '{print $3}' /proc/$host/stat 2>/dev/null)" != Z ]; do sleep 0.05; done
-for _ in $(seq 100); do [ -e /proc/$host ] || break; sleep 0.01; done
-[ -n "$host" ] && [ -e /proc/$host ] && echo "orphan is still a zombie: FAIL" || echo "orphan exited and was reaped: no zombie left"
+say "start a pod: a web server and a client on the pod's localhost, 64Mi of memory, 64 pids"
+run "$L" up -d --name demo --memory 64Mi --pids 64 \
+    -c "web=busybox httpd -f -p 127.0.0.1:8080 -h $www" \
+    -c "client=sh -c 'until busybox wget -qO- http://127.0.0.1:8080/; do sleep 0.2; done; sleep 3600'"
+i=0
+until "$L" logs demo -c client | grep -q hello; do
+    i=$((i + 1)); [ $i -lt 100 ] || { echo "the client got no answer" >&2; exit 1; }; sleep 0.1
+done
 
-say "kill 1 from inside the pod is ignored"
-nsenter -t "$pause" -p sh -c 'kill -TERM 1'
-sleep 0.2
-echo "pause state: $(awk '{print $3}' /proc/$pause/stat) (still up)"
-
-say "SIGTERM from outside: pause exits 0"
-kill -TERM "$pause"
-wait $outer && echo "exit status: $?"
+say "pods"
+run "$L" ps -o wide
+say "the client's log (it fetched the page over 127.0.0.1 inside the pod)"
+run "$L" logs demo -c client
+say "inside the pod: hostname, and ps shows only the pod's processes (pause is PID 1)"
+run "$L" exec demo -- sh -c 'hostname; ps'
+cg=$("$L" status demo | sed -n 's/.*"launcher\/cgroup": "\(.*\)".*/\1/p')
+say "the limits, written to the pod's cgroup $cg"
+echo "memory.max = $(cat "$cg/memory.max")   pids.max = $(cat "$cg/pids.max")"
+say "status, as a Kubernetes Pod (abridged)"
+"$L" status demo -o yaml | sed -n '/^status:/,$p' | head -n 24
+say "down: SIGTERM, grace period, then everything is gone"
+run "$L" down demo
+run "$L" ps
+[ ! -e "$cg" ] && echo "cgroup $cg removed"
+trap 'rm -rf "$www"' EXIT

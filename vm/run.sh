@@ -15,7 +15,7 @@ kernel=${VM_KERNEL:-$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tai
     echo "vm-test: no cloud kernel in /boot: run 'make deps' (linux-image-cloud-amd64)" >&2; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || {
     echo "vm-test: qemu-system-x86_64 missing: run 'make deps'" >&2; exit 1; }
-[ $# -gt 0 ] || { echo "vm-test: no test binaries given" >&2; exit 1; }
+[ $# -gt 0 ] || [ "${VM_RUN:-}" = demo ] || { echo "vm-test: no test binaries given" >&2; exit 1; }
 
 rm -rf "$work"
 root=$work/root
@@ -38,6 +38,7 @@ for tool in crun umoci; do
     done
 done
 [ -z "${VM_IMAGE:-}" ] || cp "$VM_IMAGE" "$root/opt/pod/pause-image.tar"
+cp "$here/../scripts/demo.sh" "$root/opt/pod/demo.sh"
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
@@ -47,7 +48,7 @@ echo "vm-test: booting $(basename "$kernel") with $(du -h "$work/initrd.gz" | cu
 set +e
 timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 \
     -kernel "$kernel" -initrd "$work/initrd.gz" \
-    -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3 pod.filter=${VM_FILTER:-}" \
+    -append "console=ttyS0 rdinit=/init panic=-1 quiet loglevel=3 pod.filter=${VM_FILTER:-} pod.run=${VM_RUN:-tests}" \
     -display none -serial "file:$log" -monitor none -no-reboot < /dev/null
 rc=$?
 set -e

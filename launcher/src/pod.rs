@@ -284,13 +284,9 @@ pub fn down(ctx: &Opts, args: &cli::Down) -> Result<i32> {
             .context("failed to write the stop request")?;
         let pidfd = sys::pidfd_open(sup.pid)?;
         sys::pidfd_send_signal(&pidfd, libc::SIGTERM)?;
-        // The supervisor runs preStop/SIGTERM/grace/SIGKILL; give it the grace period
-        // and a margin, then take over.
-        let deadline = Instant::now() + grace + Duration::from_secs(10);
-        while sup.alive() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if sup.alive() {
+        // The supervisor runs SIGTERM, grace period, SIGKILL; give it the grace
+        // period and a margin, then take over.
+        if !wait_exit(&pidfd, grace + Duration::from_secs(10)) {
             let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
         }
     }
@@ -365,13 +361,30 @@ fn teardown(rec: &PodRecord, grace: Duration) -> Result<()> {
     }
     cg.remove(Duration::from_secs(10))?;
     if let Some(fd) = pause {
-        let mut fds = [nix::poll::PollFd::new(
-            std::os::fd::AsFd::as_fd(&fd),
-            nix::poll::PollFlags::POLLIN,
-        )];
-        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16));
+        wait_exit(&fd, Duration::from_secs(5));
     }
     Ok(())
+}
+
+/// Waits up to `limit` for the process behind `pidfd` to exit (the pidfd turns
+/// readable, pidfd_open(2)); true if it did.
+fn wait_exit(pidfd: &std::os::fd::OwnedFd, limit: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(pidfd),
+            PollFlags::POLLIN,
+        )];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) if n > 0 => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ if left.is_zero() => return false,
+            _ => {}
+        }
+    }
 }
 
 fn pod_view(root: &Root, name: &str) -> Result<serde_json::Value> {
