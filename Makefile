@@ -34,7 +34,7 @@ build: deps
 	if ! file $(PAUSE) | grep -q 'statically linked'; then echo "pause is not statically linked" >&2; exit 1; fi; \
 	echo "pause: $$size bytes, static"
 
-test: unit host-test vm-test
+test: lint unit host-test vm-test
 
 unit: deps
 	$(CARGO) test --workspace --exclude pod-tests
@@ -64,7 +64,7 @@ demo: build
 bench: build
 	@bench/run.sh $(CURDIR)/$(REL)
 
-lint:
+lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

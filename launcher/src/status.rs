@@ -300,7 +300,7 @@ mod tests {
             phase(Always, &[waiting.clone(), running.clone()]),
             "Pending"
         );
-        assert_eq!(phase(Always, &[running.clone()]), "Running");
+        assert_eq!(phase(Always, std::slice::from_ref(&running)), "Running");
         assert_eq!(
             phase(Never, &[ctr(exited(0), 0), ctr(exited(0), 0)]),
             "Succeeded"

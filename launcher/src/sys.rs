@@ -4,7 +4,6 @@
 //!
 //! Functions marked "child-safe" make no allocation and take no lock: they are the only
 //! ones that may run between clone3 and execve.
-#![allow(unsafe_code)]
 
 use std::ffi::CStr;
 use std::fs::File;
@@ -73,9 +72,10 @@ pub unsafe fn clone3(extra: libc::c_int, cgroup: Option<&File>) -> io::Result<Fo
         return Ok(Forked::Child);
     }
     // SAFETY: the kernel stored a fresh pidfd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     Ok(Forked::Parent {
         pid: pid as i32,
-        pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        pidfd,
     })
 }
 
@@ -163,10 +163,8 @@ pub fn restrict_capabilities(keep: u64, last_cap: u32) -> io::Result<()> {
     for cap in 0..=last_cap.min(63) {
         if keep & (1 << cap) == 0 {
             // SAFETY: plain integer arguments.
-            check(
-                unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) }
-                    as libc::c_long,
-            )?;
+            let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+            check(ret as libc::c_long)?;
         }
     }
     #[repr(C)]

@@ -37,6 +37,8 @@ const USAGE: &str = "usage: pause [-v|--version]\n\
 Holds a pod's namespaces; as PID 1 it reaps every zombie.\n\
 Exits 0 on SIGTERM or SIGINT sent from outside the pod; ignores everything else.\n";
 
+// Called only by the C runtime, which passes a valid argv.
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 #[no_mangle]
 pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     if argc > 1 {

@@ -427,13 +427,22 @@ fn exec_runs_in_the_pod_and_passes_status_through() {
         .contains("\"no-such-thing\": executable file not found"));
     let cg = pods.ok(&["exec", "exec", "-c", "b", "--", "cat", "/proc/self/cgroup"]);
     assert!(cg.trim_end().ends_with("/exec/b"), "{cg}");
+    let pod = pods.status("exec");
+    let inside = pods.ok(&[
+        "exec",
+        "exec",
+        "--",
+        "readlink",
+        "/proc/self/ns/pid",
+        "/proc/self/ns/net",
+    ]);
     assert_eq!(
-        pods.ok(&["exec", "exec", "--", "sh", "-c", "echo $$"])
-            .trim()
-            .parse::<i32>()
-            .unwrap()
-            > 1,
-        true
+        inside,
+        format!(
+            "{}\n{}\n",
+            ns_of(pause_pid(&pod), "pid"),
+            ns_of(pause_pid(&pod), "net")
+        )
     );
     let out = pods.run(&["exec", "exec", "-c", "zz", "--", "true"]);
     assert_eq!(out.status.code(), Some(1));
@@ -696,8 +705,8 @@ fn run_restricted(
 #[test]
 fn not_root_missing_capability_and_no_cgroup2_are_clear_errors() {
     let pods = Pods::new("priv");
-    // SAFETY: setuid in the child only.
     let out = run_restricted(&pods, || {
+        // SAFETY: setuid in the child only.
         if unsafe { libc::setuid(65534) } == 0 {
             Ok(())
         } else {
@@ -711,9 +720,9 @@ fn not_root_missing_capability_and_no_cgroup2_are_clear_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // SAFETY: dropping a capability from the bounding set in the child only; root's
-    // exec then leaves it out of the effective set.
     let out = run_restricted(&pods, || {
+        // SAFETY: dropping a capability from the bounding set in the child only; root's
+        // exec then leaves it out of the effective set.
         match unsafe { libc::prctl(libc::PR_CAPBSET_DROP, 21, 0, 0, 0) } {
             0 => Ok(()),
             _ => Err(std::io::Error::last_os_error()),

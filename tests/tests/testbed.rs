@@ -44,9 +44,9 @@ fn cgroup2_is_found_from_mountinfo_on_every_tier() {
     let mut child = Command::new("sleep");
     child.arg("30");
     let procs = cg.0.join("cgroup.procs");
+    let path = std::ffi::CString::new(procs.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: writing our own pid to cgroup.procs between fork and exec is one
     // open/write/close; the path was allocated before the fork.
-    let path = std::ffi::CString::new(procs.as_os_str().as_encoded_bytes()).unwrap();
     unsafe {
         child.pre_exec(move || {
             let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
