@@ -376,6 +376,20 @@ impl Pods {
             .collect()
     }
 
+    /// Asserts no pod state and no pod cgroup is left.
+    pub fn assert_clean(&self) {
+        assert!(
+            self.leftover_state().is_empty(),
+            "state left: {:?}",
+            self.leftover_state()
+        );
+        assert!(
+            self.leftover_cgroups().is_empty(),
+            "cgroups left: {:?}",
+            self.leftover_cgroups()
+        );
+    }
+
     /// Cgroups left under the parent.
     pub fn leftover_cgroups(&self) -> Vec<String> {
         fs::read_dir(&self.cgroup_parent)

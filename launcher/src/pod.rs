@@ -500,21 +500,23 @@ pub fn ps(ctx: &Opts, args: &cli::Ps) -> Result<i32> {
     Ok(0)
 }
 
+/// The container named `-c`, or the pod's first.
+fn find_container<'a>(rec: &'a PodRecord, name: Option<&str>) -> Result<&'a spec::ContainerSpec> {
+    rec.spec.container(name).with_context(|| {
+        format!(
+            "pod {:?} has no container {:?}",
+            rec.spec.name,
+            name.unwrap_or("")
+        )
+    })
+}
+
 pub fn exec(ctx: &Opts, args: &cli::Exec) -> Result<i32> {
     spec::validate_name("pod name", &args.name).map_err(Usage)?;
     preflight()?;
     let root = Root::open(&ctx.root)?;
     let rec = root.record(&args.name)?;
-    let container = rec
-        .spec
-        .container(args.container.as_deref())
-        .with_context(|| {
-            format!(
-                "pod {:?} has no container {:?}",
-                args.name,
-                args.container.as_deref().unwrap_or("")
-            )
-        })?;
+    let container = find_container(&rec, args.container.as_deref())?;
     let pause = rec
         .pause
         .filter(|p| p.alive())
@@ -559,16 +561,7 @@ pub fn logs(ctx: &Opts, args: &cli::Logs) -> Result<i32> {
     spec::validate_name("pod name", &args.name).map_err(Usage)?;
     let root = Root::open(&ctx.root)?;
     let rec = root.record(&args.name)?;
-    let container = rec
-        .spec
-        .container(args.container.as_deref())
-        .with_context(|| {
-            format!(
-                "pod {:?} has no container {:?}",
-                args.name,
-                args.container.as_deref().unwrap_or("")
-            )
-        })?;
+    let container = find_container(&rec, args.container.as_deref())?;
     let path = root
         .pod_dir(&args.name)
         .join("logs")

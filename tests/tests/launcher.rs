@@ -219,7 +219,7 @@ fn foreground_up_prefixes_output_and_passes_exit_status_through() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("pod fg Succeeded"));
-    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+    pods.assert_clean();
 }
 
 #[test]
@@ -241,7 +241,7 @@ fn foreground_up_stops_gracefully_on_sigterm() {
     let mut out = String::new();
     std::io::Read::read_to_string(up.child.stdout.as_mut().unwrap(), &mut out).unwrap();
     assert!(out.contains("[a] bye"), "{out}");
-    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+    pods.assert_clean();
 }
 
 #[test]
@@ -432,9 +432,9 @@ fn exec_runs_in_the_pod_and_passes_status_through() {
         "exec",
         "exec",
         "--",
-        "readlink",
-        "/proc/self/ns/pid",
-        "/proc/self/ns/net",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/pid; readlink /proc/self/ns/net",
     ]);
     assert_eq!(
         inside,
@@ -480,7 +480,7 @@ fn down_honours_the_grace_period_and_then_kills() {
         "the grace period was not honoured"
     );
     assert!(gone(pid), "the container survived down");
-    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+    pods.assert_clean();
     // Idempotent.
     pods.ok(&["down", "stubborn"]);
 }
@@ -509,7 +509,7 @@ fn the_pod_survives_a_supervisor_crash_and_down_still_works() {
     assert!(pods.ok(&["ps"]).contains("orphan"));
     pods.ok(&["down", "orphan", "--grace-period", "2s"]);
     assert!(gone(pause) && gone(app));
-    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+    pods.assert_clean();
 }
 
 #[test]
@@ -782,16 +782,7 @@ fn a_hundred_up_down_cycles_leave_nothing_behind() {
         ]);
         pods.ok(&["down", &name, "--grace-period", "0"]);
     }
-    assert!(
-        pods.leftover_state().is_empty(),
-        "{:?}",
-        pods.leftover_state()
-    );
-    assert!(
-        pods.leftover_cgroups().is_empty(),
-        "{:?}",
-        pods.leftover_cgroups()
-    );
+    pods.assert_clean();
     let pauses = fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -942,5 +933,5 @@ fn pids_max_contains_a_fork_bomb() {
         start.elapsed() < scaled(Duration::from_secs(15)),
         "the pod was not stoppable"
     );
-    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+    pods.assert_clean();
 }
