@@ -15,6 +15,8 @@ supervises a pod (restart policy with back-off, graceful termination).",
     after_help = "Examples:
   launcher up --name web -c server='busybox httpd -f -p 8080' -c client='sh -c \"sleep 1; wget -qO- 127.0.0.1:8080\"'
   launcher up -d --name db --memory 256Mi --cpu 500m -c db='sleep 3600'
+  launcher up -f pod.yaml
+  launcher up --name db -c db='sleep 3600' --memory 256Mi --dry-run -o yaml > pod.yaml
   launcher ps
   launcher status db -o json
   launcher exec db -- ps
@@ -67,16 +69,25 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct Up {
+    /// A Kubernetes Pod manifest, YAML or JSON ("-" for standard input)
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        conflicts_with_all = ["name", "containers", "env", "memory", "cpu", "cpu_request", "pids", "hostname", "privileged"]
+    )]
+    pub file: Option<String>,
+
     /// Pod name (a DNS-1123 label)
-    #[arg(long, allow_hyphen_values = true)]
-    pub name: String,
+    #[arg(long, allow_hyphen_values = true, required_unless_present = "file")]
+    pub name: Option<String>,
 
     /// A container: NAME=COMMAND, COMMAND split by shell-words rules (no shell implied)
     #[arg(
         short = 'c',
         long = "container",
         value_name = "NAME=COMMAND",
-        required = true,
+        required_unless_present = "file",
         allow_hyphen_values = true
     )]
     pub containers: Vec<String>,
@@ -125,6 +136,14 @@ pub struct Up {
     /// Return once every container runs, leaving a supervisor behind
     #[arg(short = 'd', long)]
     pub detach: bool,
+
+    /// Print the Pod manifest instead of starting it (one kubectl accepts)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Format of --dry-run
+    #[arg(short, long, value_enum, default_value_t = StatusFormat::Yaml, requires = "dry_run")]
+    pub output: StatusFormat,
 
     /// Multiply the restart back-off (10s doubling to 300s, reset after 10m) by this
     #[arg(

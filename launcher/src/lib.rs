@@ -9,6 +9,7 @@
 pub mod cgroup;
 pub mod cli;
 pub mod logs;
+pub mod manifest;
 #[allow(unsafe_code)]
 pub mod namespaces;
 #[allow(unsafe_code)]

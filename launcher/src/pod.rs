@@ -20,8 +20,12 @@ use std::time::{Duration, Instant};
 
 /// Bad input: reported with exit status 2 and nothing started.
 #[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct Usage(#[from] pub spec::SpecError);
+pub enum Usage {
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+}
 
 pub struct Opts {
     pub root: PathBuf,
@@ -99,7 +103,29 @@ fn cgroup_parent(ctx: &Opts) -> Result<(PathBuf, PathBuf)> {
 }
 
 pub fn up(ctx: &Opts, args: &cli::Up) -> Result<i32> {
-    let spec = PodSpec::from_cli(args).map_err(Usage)?;
+    let spec = match &args.file {
+        Some(file) => {
+            if !(args.backoff_scale.is_finite() && args.backoff_scale > 0.0) {
+                return Err(Usage::Spec(spec::SpecError::BackoffScale(args.backoff_scale)).into());
+            }
+            let text = crate::manifest::read(file).map_err(Usage::Manifest)?;
+            let (spec, warnings) =
+                crate::manifest::parse(&text, args.backoff_scale).map_err(Usage::Manifest)?;
+            for w in warnings {
+                eprintln!("launcher: warning: {w}");
+            }
+            spec
+        }
+        None => PodSpec::from_cli(args).map_err(Usage::Spec)?,
+    };
+    if args.dry_run {
+        let pod = status::pod_manifest(&spec);
+        match args.output {
+            StatusFormat::Json => println!("{}", serde_json::to_string_pretty(&pod)?),
+            StatusFormat::Yaml => print!("{}", serde_yaml_ng::to_string(&pod)?),
+        }
+        return Ok(0);
+    }
     preflight()?;
     let (_, parent) = cgroup_parent(ctx)?;
     let pause = find_pause(ctx)?;
@@ -185,13 +211,13 @@ pub fn supervise(
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let names: Vec<&str> = record
+        let leaves: Vec<(&str, &spec::Limits)> = record
             .spec
             .containers
             .iter()
-            .map(|c| c.name.as_str())
+            .map(|c| (c.name.as_str(), &c.limits))
             .collect();
-        let cg = PodCgroup::create(&mount, &parent, name, &record.spec.limits, &names)?;
+        let cg = PodCgroup::create(&mount, &parent, name, &record.spec.limits, &leaves)?;
         let started = File::open(cg.leaf(PAUSE_LEAF))
             .with_context(|| format!("failed to open cgroup {}", cg.leaf(PAUSE_LEAF).display()))
             .and_then(|leaf| {
@@ -252,14 +278,14 @@ fn supervisor_alive(rec: &PodRecord) -> bool {
 }
 
 pub fn down(ctx: &Opts, args: &cli::Down) -> Result<i32> {
-    spec::validate_name("pod name", &args.name).map_err(Usage)?;
+    spec::validate_name("pod name", &args.name).map_err(Usage::Spec)?;
     let grace = args
         .grace_period
         .as_deref()
         .map(crate::quantity::parse_duration)
         .transpose()
         .map_err(|source| {
-            Usage(spec::SpecError::Quantity {
+            Usage::Spec(spec::SpecError::Quantity {
                 flag: "grace-period",
                 source,
             })
@@ -398,7 +424,7 @@ fn pod_view(root: &Root, name: &str) -> Result<serde_json::Value> {
 }
 
 pub fn status_cmd(ctx: &Opts, args: &cli::Status) -> Result<i32> {
-    spec::validate_name("pod name", &args.name).map_err(Usage)?;
+    spec::validate_name("pod name", &args.name).map_err(Usage::Spec)?;
     let root = Root::open(&ctx.root)?;
     let pod = pod_view(&root, &args.name)?;
     match args.output {
@@ -512,7 +538,7 @@ fn find_container<'a>(rec: &'a PodRecord, name: Option<&str>) -> Result<&'a spec
 }
 
 pub fn exec(ctx: &Opts, args: &cli::Exec) -> Result<i32> {
-    spec::validate_name("pod name", &args.name).map_err(Usage)?;
+    spec::validate_name("pod name", &args.name).map_err(Usage::Spec)?;
     preflight()?;
     let root = Root::open(&ctx.root)?;
     let rec = root.record(&args.name)?;
@@ -532,15 +558,17 @@ pub fn exec(ctx: &Opts, args: &cli::Exec) -> Result<i32> {
     sys::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID)
         .context("failed to join the pod's PID namespace")?;
     let leaf_name = leaf.display().to_string();
+    let env = rec.spec.env_of(container);
     let started = process::spawn(&Request {
         argv: &args.command,
-        env: &rec.spec.env,
+        env: &env,
         hostname: &rec.spec.hostname,
         cgroup: &leaf_dir,
         cgroup_name: &leaf_name,
         pause: pidfd.as_raw_fd(),
         stdio: [0, 1, 2],
         privileged: rec.spec.privileged,
+        cwd: container.working_dir.as_deref(),
     })?;
     let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(started.pid), None)?;
     if let Some(e) = started.exec_error {
@@ -558,7 +586,7 @@ pub fn exec(ctx: &Opts, args: &cli::Exec) -> Result<i32> {
 }
 
 pub fn logs(ctx: &Opts, args: &cli::Logs) -> Result<i32> {
-    spec::validate_name("pod name", &args.name).map_err(Usage)?;
+    spec::validate_name("pod name", &args.name).map_err(Usage::Spec)?;
     let root = Root::open(&ctx.root)?;
     let rec = root.record(&args.name)?;
     let container = find_container(&rec, args.container.as_deref())?;

@@ -46,6 +46,8 @@ pub struct Request<'a> {
     /// fds for the child's 0, 1, 2.
     pub stdio: [RawFd; 3],
     pub privileged: bool,
+    /// Working directory [default: /].
+    pub cwd: Option<&'a str>,
 }
 
 pub struct Started {
@@ -110,6 +112,7 @@ pub fn spawn(req: &Request) -> Result<Started, SpawnError> {
         .map(|p| cstring(p))
         .collect::<Result<_, _>>()?;
     let last_cap = sys::last_cap();
+    let cwd = cstring(req.cwd.unwrap_or("/"))?;
     let (rd, wr) = sys::pipe().map_err(SpawnError::Pipe)?;
 
     // SAFETY: the child only makes child-safe calls and ends in execve or _exit.
@@ -136,7 +139,7 @@ pub fn spawn(req: &Request) -> Result<Started, SpawnError> {
                     fail(errno_of(e), 126);
                 }
             }
-            if let Err(e) = sys::chdir(c"/") {
+            if let Err(e) = sys::chdir(&cwd) {
                 fail(errno_of(e), 126);
             }
             sys::setsid();

@@ -35,6 +35,14 @@ pub enum SpecError {
 pub struct ContainerSpec {
     pub name: String,
     pub command: Vec<String>,
+    /// Beyond the pod's environment.
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    /// The container's own limits, on its cgroup leaf.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
@@ -126,8 +134,9 @@ fn quantity<T>(
 
 impl PodSpec {
     pub fn from_cli(up: &Up) -> Result<PodSpec, SpecError> {
-        validate_name("pod name", &up.name)?;
-        let hostname = up.hostname.clone().unwrap_or_else(|| up.name.clone());
+        let name = up.name.clone().unwrap_or_default();
+        validate_name("pod name", &name)?;
+        let hostname = up.hostname.clone().unwrap_or_else(|| name.clone());
         validate_hostname(&hostname)?;
         let mut containers: Vec<ContainerSpec> = Vec::new();
         for c in &up.containers {
@@ -151,6 +160,9 @@ impl PodSpec {
             containers.push(ContainerSpec {
                 name: name.to_string(),
                 command,
+                env: Vec::new(),
+                working_dir: None,
+                limits: Limits::default(),
             });
         }
         let mut env = Vec::new();
@@ -180,7 +192,7 @@ impl PodSpec {
             return Err(SpecError::BackoffScale(up.backoff_scale));
         }
         Ok(PodSpec {
-            name: up.name.clone(),
+            name,
             hostname,
             containers,
             env,
@@ -190,6 +202,11 @@ impl PodSpec {
             privileged: up.privileged,
             backoff_scale: up.backoff_scale,
         })
+    }
+
+    /// A container's environment: the pod's, then its own.
+    pub fn env_of(&self, c: &ContainerSpec) -> Vec<(String, String)> {
+        self.env.iter().chain(&c.env).cloned().collect()
     }
 
     pub fn container(&self, name: Option<&str>) -> Option<&ContainerSpec> {

@@ -7,6 +7,8 @@
 //! Unknown when the supervisor is gone and the state cannot be verified.
 
 use crate::cli::RestartPolicy;
+use crate::quantity::{Memory, MilliCpu};
+use crate::spec::{Limits, PodSpec};
 use crate::state::PodRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -173,44 +175,52 @@ pub fn set_condition(conditions: &mut Vec<Condition>, kind: &str, value: bool) {
     }
 }
 
-/// The Pod object: apiVersion v1, kind Pod, metadata, spec, status.
-pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive: bool) -> Value {
-    let spec = &rec.spec;
+/// `{"limits": ..., "requests": ...}` in Kubernetes notation, or None when unset.
+fn resources(l: &Limits) -> Option<Value> {
     let mut limits = serde_json::Map::new();
-    if let Some(m) = spec.limits.memory {
-        limits.insert(
-            "memory".into(),
-            json!(crate::quantity::Memory(m).to_string()),
-        );
+    if let Some(m) = l.memory {
+        limits.insert("memory".into(), json!(Memory(m).to_string()));
     }
-    if let Some(c) = spec.limits.cpu_milli {
-        limits.insert(
-            "cpu".into(),
-            json!(crate::quantity::MilliCpu(c).to_string()),
-        );
+    if let Some(c) = l.cpu_milli {
+        limits.insert("cpu".into(), json!(MilliCpu(c).to_string()));
     }
     let mut requests = serde_json::Map::new();
-    if let Some(c) = spec.limits.cpu_request_milli {
-        requests.insert(
-            "cpu".into(),
-            json!(crate::quantity::MilliCpu(c).to_string()),
-        );
+    if let Some(c) = l.cpu_request_milli {
+        requests.insert("cpu".into(), json!(MilliCpu(c).to_string()));
     }
-    let env: Vec<Value> = spec
-        .env
-        .iter()
-        .map(|(k, v)| json!({"name": k, "value": v}))
-        .collect();
+    let mut r = serde_json::Map::new();
+    if !limits.is_empty() {
+        r.insert("limits".into(), Value::Object(limits));
+    }
+    if !requests.is_empty() {
+        r.insert("requests".into(), Value::Object(requests));
+    }
+    (!r.is_empty()).then_some(Value::Object(r))
+}
+
+/// The Pod manifest of a pod: what `up --dry-run` prints and `up -f` reads back.
+/// Pod-wide limits from the command line become pod-level `spec.resources`
+/// (Kubernetes >= 1.32); `--pids` has no Pod field and travels as an annotation.
+pub fn pod_manifest(spec: &PodSpec) -> Value {
     let containers: Vec<Value> = spec
         .containers
         .iter()
         .map(|c| {
+            // Kubernetes requires an image; processes here come from the host.
             let mut v = json!({"name": c.name, "image": "host", "command": c.command});
+            let env: Vec<Value> = spec
+                .env_of(c)
+                .iter()
+                .map(|(k, v)| json!({"name": k, "value": v}))
+                .collect();
             if !env.is_empty() {
                 v["env"] = json!(env);
             }
-            if !limits.is_empty() || !requests.is_empty() {
-                v["resources"] = json!({"limits": limits, "requests": requests});
+            if let Some(dir) = &c.working_dir {
+                v["workingDir"] = json!(dir);
+            }
+            if let Some(r) = resources(&c.limits) {
+                v["resources"] = r;
             }
             if spec.privileged {
                 v["securityContext"] = json!({"privileged": true});
@@ -218,19 +228,44 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
             v
         })
         .collect();
-    let mut annotations = serde_json::Map::new();
-    if let Some(p) = rec.pause {
-        annotations.insert("launcher/pause-pid".into(), json!(p.pid.to_string()));
+    let mut pod_spec = json!({
+        "hostname": spec.hostname,
+        "restartPolicy": format!("{:?}", spec.restart),
+        "terminationGracePeriodSeconds": spec.grace.as_secs(),
+        "shareProcessNamespace": true,
+        "containers": containers,
+    });
+    if spec.containers.iter().all(|c| !c.limits.any()) {
+        if let Some(r) = resources(&spec.limits) {
+            pod_spec["resources"] = r;
+        }
     }
-    annotations.insert(
-        "launcher/cgroup".into(),
-        json!(rec.cgroup.display().to_string()),
-    );
-    if let Some(s) = rec.supervisor {
-        annotations.insert("launcher/supervisor-pid".into(), json!(s.pid.to_string()));
-    }
+    let mut metadata = json!({"name": spec.name});
     if let Some(p) = spec.limits.pids {
-        annotations.insert("launcher/pids-max".into(), json!(p.to_string()));
+        metadata["annotations"] = json!({ PIDS_ANNOTATION: p.to_string() });
+    }
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec})
+}
+
+pub const PIDS_ANNOTATION: &str = "launcher/pids-max";
+
+/// The Pod object: apiVersion v1, kind Pod, metadata, spec, status.
+pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive: bool) -> Value {
+    let mut pod = pod_manifest(&rec.spec);
+    let meta = &mut pod["metadata"];
+    meta["namespace"] = json!("default");
+    meta["uid"] = json!(rec.uid);
+    meta["creationTimestamp"] = json!(rec.created);
+    if !meta["annotations"].is_object() {
+        meta["annotations"] = json!({});
+    }
+    let annotations = &mut meta["annotations"];
+    if let Some(p) = rec.pause {
+        annotations["launcher/pause-pid"] = json!(p.pid.to_string());
+    }
+    annotations["launcher/cgroup"] = json!(rec.cgroup.display().to_string());
+    if let Some(s) = rec.supervisor {
+        annotations["launcher/supervisor-pid"] = json!(s.pid.to_string());
     }
     let mut status_value = match status {
         Some(s) => serde_json::to_value(s).unwrap_or(Value::Null),
@@ -243,26 +278,8 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
         status_value["message"] =
             json!("the pod's supervisor is not running; its state cannot be verified");
     }
-    let grace = spec.grace.as_secs();
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": spec.name,
-            "namespace": "default",
-            "uid": rec.uid,
-            "creationTimestamp": rec.created,
-            "annotations": annotations,
-        },
-        "spec": {
-            "hostname": spec.hostname,
-            "restartPolicy": format!("{:?}", spec.restart),
-            "terminationGracePeriodSeconds": grace,
-            "shareProcessNamespace": true,
-            "containers": containers,
-        },
-        "status": status_value,
-    })
+    pod["status"] = status_value;
+    pod
 }
 
 #[cfg(test)]

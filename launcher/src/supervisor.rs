@@ -289,15 +289,17 @@ impl Supervisor {
         let c = &mut self.containers[i];
         c.oom_before = memory::oom_kills(&c.leaf);
         let leaf_name = c.leaf.display().to_string();
+        let env = self.spec.env_of(&c.spec);
         let req = Request {
             argv: &c.spec.command,
-            env: &self.spec.env,
+            env: &env,
             hostname: &self.spec.hostname,
             cgroup: &c.leaf_dir,
             cgroup_name: &leaf_name,
             pause: pause_fd,
             stdio: [devnull.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
             privileged: self.spec.privileged,
+            cwd: c.spec.working_dir.as_deref(),
         };
         match process::spawn(&req) {
             Ok(started) => {

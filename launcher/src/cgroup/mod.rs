@@ -133,6 +133,23 @@ fn enable(parent: &Path, controller: &'static str) -> Result<(), CgroupError> {
     })
 }
 
+/// Writes the limits that are set into `dir`.
+fn apply(dir: &Path, limits: &Limits) -> Result<(), CgroupError> {
+    if let Some(bytes) = limits.memory {
+        memory::set_max(dir, bytes)?;
+    }
+    if let Some(milli) = limits.cpu_milli {
+        cpu::set_max(dir, milli)?;
+    }
+    if let Some(milli) = limits.cpu_request_milli {
+        cpu::set_weight(dir, milli)?;
+    }
+    if let Some(n) = limits.pids {
+        pids::set_max(dir, n)?;
+    }
+    Ok(())
+}
+
 /// A pod's cgroup directory and its leaves.
 #[derive(Debug, Clone)]
 pub struct PodCgroup {
@@ -151,12 +168,19 @@ impl PodCgroup {
         parent: &Path,
         pod: &str,
         limits: &Limits,
-        containers: &[&str],
+        containers: &[(&str, &Limits)],
     ) -> Result<PodCgroup, CgroupError> {
         let rel = parent
             .strip_prefix(mount)
             .map_err(|_| CgroupError::NotCgroup2(parent.to_path_buf()))?;
-        let wanted = controllers_for(limits);
+        let mut wanted = controllers_for(limits);
+        for (_, l) in containers {
+            for c in controllers_for(l) {
+                if !wanted.contains(&c) {
+                    wanted.push(c);
+                }
+            }
+        }
         // Every ancestor from the mount down to the parent passes the controllers on.
         let mut at = mount.to_path_buf();
         for part in rel.components() {
@@ -191,31 +215,22 @@ impl PodCgroup {
         &self,
         limits: &Limits,
         wanted: &[&'static str],
-        containers: &[&str],
+        containers: &[(&str, &Limits)],
     ) -> Result<(), CgroupError> {
-        if let Some(bytes) = limits.memory {
-            memory::set_max(&self.dir, bytes)?;
-        }
-        if let Some(milli) = limits.cpu_milli {
-            cpu::set_max(&self.dir, milli)?;
-        }
-        if let Some(milli) = limits.cpu_request_milli {
-            cpu::set_weight(&self.dir, milli)?;
-        }
-        if let Some(n) = limits.pids {
-            pids::set_max(&self.dir, n)?;
-        }
+        apply(&self.dir, limits)?;
         // Leaves get the controllers too, so each container has its own memory.events.
         for c in wanted {
             enable(&self.dir, c)?;
         }
-        for name in std::iter::once(PAUSE_LEAF).chain(containers.iter().copied()) {
+        let none = Limits::default();
+        for (name, own) in std::iter::once((PAUSE_LEAF, &none)).chain(containers.iter().copied()) {
             let leaf = self.leaf(name);
             fs::create_dir(&leaf).map_err(|source| CgroupError::Create {
                 path: leaf.clone(),
                 source,
             })?;
-            if limits.memory.is_some() && name != PAUSE_LEAF {
+            apply(&leaf, own)?;
+            if wanted.contains(&memory::CONTROLLER) && name != PAUSE_LEAF {
                 memory::set_oom_group(&leaf)?;
             }
         }
@@ -316,8 +331,14 @@ mod tests {
             memory: Some(1 << 20),
             ..Default::default()
         };
-        let err =
-            PodCgroup::create(&root, &root.join("launcher"), "p", &limits, &["a"]).unwrap_err();
+        let err = PodCgroup::create(
+            &root,
+            &root.join("launcher"),
+            "p",
+            &limits,
+            &[("a", &Limits::default())],
+        )
+        .unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.starts_with("the memory controller is not available in "),
