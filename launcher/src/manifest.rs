@@ -84,6 +84,7 @@ const POD: &[(&str, Kind)] = &[
     (
         "spec",
         Obj(&[
+            ("initContainers", List(CONTAINER)),
             ("containers", List(CONTAINER)),
             ("restartPolicy", S),
             ("terminationGracePeriodSeconds", S),
@@ -226,6 +227,22 @@ fn to_spec(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), Mani
             sum(pod_limits.cpu_request_milli, spec.limits.cpu_request_milli);
         containers.push(spec);
     }
+    let mut init_containers: Vec<ContainerSpec> = Vec::new();
+    for (i, c) in ps.init_containers.iter().flatten().enumerate() {
+        let path = format!("spec.initContainers[{i}]");
+        let spec = container(c, &path)?;
+        if containers
+            .iter()
+            .chain(&init_containers)
+            .any(|x| x.name == spec.name)
+        {
+            return Err(field(
+                format!("{path}.name"),
+                format!("duplicate container name {:?}", spec.name),
+            ));
+        }
+        init_containers.push(spec);
+    }
     // A pod limit is only sound if every container has one (else that container is unbounded).
     for (i, c) in containers.iter().enumerate() {
         if pod_limits.memory.is_some() && c.limits.memory.is_none() {
@@ -299,9 +316,22 @@ fn to_spec(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), Mani
     let hostname = ps.hostname.clone().unwrap_or_else(|| name.clone());
     spec::validate_name("hostname", &hostname)
         .map_err(|e| field("spec.hostname", e.to_string()))?;
+    // Init containers run alone, before the app containers: the pod needs the larger
+    // of the apps' sum and any single init container's limit (the kubelet's rule).
+    for c in &init_containers {
+        pod_limits.memory = pod_limits
+            .memory
+            .zip(c.limits.memory)
+            .map(|(a, b)| a.max(b));
+        pod_limits.cpu_milli = pod_limits
+            .cpu_milli
+            .zip(c.limits.cpu_milli)
+            .map(|(a, b)| a.max(b));
+    }
     let spec = PodSpec {
         name,
         hostname,
+        init_containers,
         containers,
         env: Vec::new(),
         limits: pod_limits,

@@ -213,8 +213,7 @@ pub fn supervise(
             .unwrap_or_default();
         let leaves: Vec<(&str, &spec::Limits)> = record
             .spec
-            .containers
-            .iter()
+            .all_containers()
             .map(|c| (c.name.as_str(), &c.limits))
             .collect();
         let cg = PodCgroup::create(&mount, &parent, name, &record.spec.limits, &leaves)?;
@@ -447,6 +446,19 @@ fn age(created: &str) -> String {
     }
 }
 
+/// `Init:N/M` while init containers run, as kubectl shows it.
+fn init_progress(pod: &serde_json::Value) -> Option<String> {
+    let inits = pod["status"]["initContainerStatuses"].as_array()?;
+    let done = inits
+        .iter()
+        .filter(|c| c["state"]["terminated"]["exitCode"] == 0)
+        .count();
+    (done < inits.len()).then(|| match pod["status"]["phase"].as_str() {
+        Some("Failed") => "Init:Error".to_string(),
+        _ => format!("Init:{done}/{}", inits.len()),
+    })
+}
+
 pub fn ps(ctx: &Opts, args: &cli::Ps) -> Result<i32> {
     let root = Root::open(&ctx.root)?;
     let pods: Vec<serde_json::Value> = root
@@ -496,7 +508,7 @@ pub fn ps(ctx: &Opts, args: &cli::Ps) -> Result<i32> {
         let mut row = vec![
             pod["metadata"]["name"].as_str().unwrap_or("?").to_string(),
             format!("{ready}/{total}"),
-            waiting.unwrap_or(phase).to_string(),
+            init_progress(pod).unwrap_or_else(|| waiting.unwrap_or(phase).to_string()),
             restarts.to_string(),
             age(pod["metadata"]["creationTimestamp"].as_str().unwrap_or("")),
         ];

@@ -66,6 +66,9 @@ impl Limits {
 pub struct PodSpec {
     pub name: String,
     pub hostname: String,
+    /// Run one at a time, in order, each to success, before any app container.
+    #[serde(default)]
+    pub init_containers: Vec<ContainerSpec>,
     pub containers: Vec<ContainerSpec>,
     pub env: Vec<(String, String)>,
     pub limits: Limits,
@@ -194,6 +197,7 @@ impl PodSpec {
         Ok(PodSpec {
             name,
             hostname,
+            init_containers: Vec::new(),
             containers,
             env,
             limits,
@@ -212,8 +216,13 @@ impl PodSpec {
     pub fn container(&self, name: Option<&str>) -> Option<&ContainerSpec> {
         match name {
             None => self.containers.first(),
-            Some(n) => self.containers.iter().find(|c| c.name == n),
+            Some(n) => self.all_containers().find(|c| c.name == n),
         }
+    }
+
+    /// Init containers, then app containers.
+    pub fn all_containers(&self) -> impl Iterator<Item = &ContainerSpec> {
+        self.init_containers.iter().chain(&self.containers)
     }
 }
 

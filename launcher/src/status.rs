@@ -120,6 +120,8 @@ pub struct PodStatus {
     pub message: Option<String>,
     pub conditions: Vec<Condition>,
     pub start_time: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_container_statuses: Vec<ContainerStatus>,
     pub container_statuses: Vec<ContainerStatus>,
 }
 
@@ -202,32 +204,29 @@ fn resources(l: &Limits) -> Option<Value> {
 /// Pod-wide limits from the command line become pod-level `spec.resources`
 /// (Kubernetes >= 1.32); `--pids` has no Pod field and travels as an annotation.
 pub fn pod_manifest(spec: &PodSpec) -> Value {
-    let containers: Vec<Value> = spec
-        .containers
-        .iter()
-        .map(|c| {
-            // Kubernetes requires an image; processes here come from the host.
-            let mut v = json!({"name": c.name, "image": "host", "command": c.command});
-            let env: Vec<Value> = spec
-                .env_of(c)
-                .iter()
-                .map(|(k, v)| json!({"name": k, "value": v}))
-                .collect();
-            if !env.is_empty() {
-                v["env"] = json!(env);
-            }
-            if let Some(dir) = &c.working_dir {
-                v["workingDir"] = json!(dir);
-            }
-            if let Some(r) = resources(&c.limits) {
-                v["resources"] = r;
-            }
-            if spec.privileged {
-                v["securityContext"] = json!({"privileged": true});
-            }
-            v
-        })
-        .collect();
+    let render = |c: &crate::spec::ContainerSpec| {
+        // Kubernetes requires an image; processes here come from the host.
+        let mut v = json!({"name": c.name, "image": "host", "command": c.command});
+        let env: Vec<Value> = spec
+            .env_of(c)
+            .iter()
+            .map(|(k, v)| json!({"name": k, "value": v}))
+            .collect();
+        if !env.is_empty() {
+            v["env"] = json!(env);
+        }
+        if let Some(dir) = &c.working_dir {
+            v["workingDir"] = json!(dir);
+        }
+        if let Some(r) = resources(&c.limits) {
+            v["resources"] = r;
+        }
+        if spec.privileged {
+            v["securityContext"] = json!({"privileged": true});
+        }
+        v
+    };
+    let containers: Vec<Value> = spec.containers.iter().map(render).collect();
     let mut pod_spec = json!({
         "hostname": spec.hostname,
         "restartPolicy": format!("{:?}", spec.restart),
@@ -235,7 +234,11 @@ pub fn pod_manifest(spec: &PodSpec) -> Value {
         "shareProcessNamespace": true,
         "containers": containers,
     });
-    if spec.containers.iter().all(|c| !c.limits.any()) {
+    if !spec.init_containers.is_empty() {
+        pod_spec["initContainers"] =
+            Value::Array(spec.init_containers.iter().map(render).collect());
+    }
+    if spec.all_containers().all(|c| !c.limits.any()) {
         if let Some(r) = resources(&spec.limits) {
             pod_spec["resources"] = r;
         }

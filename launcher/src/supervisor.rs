@@ -74,6 +74,8 @@ struct Pipe {
 
 struct Container {
     spec: ContainerSpec,
+    /// An init container: runs to success before any app container starts.
+    init: bool,
     leaf: PathBuf,
     leaf_dir: File,
     pid: Option<i32>,
@@ -101,6 +103,8 @@ pub struct Supervisor {
     stopping: Option<Instant>,
     killed: bool,
     pause_died: Option<String>,
+    /// An init container failed and will not be retried (restartPolicy Never).
+    init_failed: bool,
 }
 
 /// How the supervisor ended, for `up`'s exit status.
@@ -141,7 +145,15 @@ impl Supervisor {
         )
         .context("signalfd")?;
         let mut containers = Vec::new();
-        for c in &spec.containers {
+        let has_init = !spec.init_containers.is_empty();
+        for (i, c) in spec.all_containers().enumerate() {
+            let init = i < spec.init_containers.len();
+            // With init containers, only the first is due; app containers wait for all.
+            let (due, reason) = match (has_init, init, i) {
+                (false, _, _) | (true, true, 0) => (true, "ContainerCreating"),
+                (true, true, _) => (false, "ContainerCreating"),
+                (true, false, _) => (false, "PodInitializing"),
+            };
             let leaf = cgroup.leaf(&c.name);
             let leaf_dir = File::open(&leaf)
                 .with_context(|| format!("failed to open cgroup {}", leaf.display()))?;
@@ -150,6 +162,7 @@ impl Supervisor {
                 .with_context(|| format!("failed to open {}", log_path.display()))?;
             containers.push(Container {
                 spec: c.clone(),
+                init,
                 leaf,
                 leaf_dir,
                 pid: None,
@@ -162,14 +175,14 @@ impl Supervisor {
                     ready: false,
                     started: false,
                     restart_count: 0,
-                    state: ContainerState::waiting("ContainerCreating", None),
+                    state: ContainerState::waiting(reason, None),
                     last_state: ContainerState::default(),
                     image: "host".into(),
                     image_id: String::new(),
                     pid: None,
                 },
                 backoff: Backoff::new(spec.backoff_scale),
-                next_start: Some(Instant::now()),
+                next_start: due.then(Instant::now),
                 log,
                 pipes: Vec::new(),
             });
@@ -177,7 +190,7 @@ impl Supervisor {
         let mut conditions = Vec::new();
         for (kind, value) in [
             ("PodScheduled", true),
-            ("Initialized", true),
+            ("Initialized", !has_init),
             ("ContainersReady", false),
             ("Ready", false),
         ] {
@@ -189,7 +202,8 @@ impl Supervisor {
             message: None,
             conditions,
             start_time: now_rfc3339(),
-            container_statuses: containers.iter().map(|c| c.status.clone()).collect(),
+            init_container_statuses: Vec::new(),
+            container_statuses: Vec::new(),
         };
         Ok(Supervisor {
             spec,
@@ -203,6 +217,7 @@ impl Supervisor {
             stopping: None,
             killed: false,
             pause_died: None,
+            init_failed: false,
         })
     }
 
@@ -497,7 +512,15 @@ impl Supervisor {
         c.status.ready = false;
         c.status.started = false;
         let code = t.exit_code;
+        if c.init && code == 0 && !stopping {
+            // Done for good: init containers are never restarted after success.
+            c.status.state = ContainerState::terminated(t);
+            c.status.ready = true;
+            self.start_next_stage();
+            return;
+        }
         if stopping || !status::restarts(policy, code) {
+            self.init_failed |= c.init && !stopping;
             c.status.state = ContainerState::terminated(t);
             return;
         }
@@ -514,6 +537,19 @@ impl Supervisor {
                 c.spec.name
             );
             c.status.state = ContainerState::waiting("CrashLoopBackOff", Some(msg));
+        }
+    }
+
+    /// After an init container succeeded: the next one, or else every app container.
+    fn start_next_stage(&mut self) {
+        let now = Some(Instant::now());
+        if let Some(next) = self.containers.iter_mut().find(|c| c.init && !succeeded(c)) {
+            next.next_start = now;
+            return;
+        }
+        for c in self.containers.iter_mut().filter(|c| !c.init) {
+            c.next_start = now;
+            c.status.state = ContainerState::waiting("ContainerCreating", None);
         }
     }
 
@@ -553,16 +589,26 @@ impl Supervisor {
     }
 
     fn publish(&mut self) {
-        self.status.container_statuses = self.containers.iter().map(|c| c.status.clone()).collect();
-        let mut phase =
-            status::phase(self.spec.restart, &self.status.container_statuses).to_string();
+        let (inits, apps): (Vec<&Container>, Vec<&Container>) =
+            self.containers.iter().partition(|c| c.init);
+        let initialized = inits.iter().all(|c| succeeded(c));
+        self.status.init_container_statuses = inits.iter().map(|c| c.status.clone()).collect();
+        self.status.container_statuses = apps.iter().map(|c| c.status.clone()).collect();
+        let all_ready = apps.iter().all(|c| c.status.ready);
+        let mut phase = if self.init_failed {
+            "Failed".to_string()
+        } else if !initialized {
+            "Pending".to_string()
+        } else {
+            status::phase(self.spec.restart, &self.status.container_statuses).to_string()
+        };
         if let Some(msg) = &self.pause_died {
             phase = "Failed".into();
             self.status.reason = Some("PauseDied".into());
             self.status.message = Some(msg.clone());
         }
         self.status.phase = phase;
-        let all_ready = self.containers.iter().all(|c| c.status.ready);
+        status::set_condition(&mut self.status.conditions, "Initialized", initialized);
         status::set_condition(&mut self.status.conditions, "ContainersReady", all_ready);
         status::set_condition(&mut self.status.conditions, "Ready", all_ready);
         let _ = state::write_json(&self.pod_dir.join("status.json"), &self.status);
@@ -626,6 +672,15 @@ fn output(
     if foreground {
         print_line(name, stream, line);
     }
+}
+
+/// An init container that has run to completion.
+fn succeeded(c: &Container) -> bool {
+    c.status
+        .state
+        .terminated
+        .as_ref()
+        .is_some_and(|t| t.exit_code == 0)
 }
 
 fn print_line(name: &str, stream: Stream, line: &[u8]) {

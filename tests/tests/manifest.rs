@@ -75,10 +75,6 @@ fn invalid_manifests_fail_with_the_field_path() {
             "spec.containers[0].volumeMounts: not supported by launcher",
         ),
         (
-            "  initContainers: [{name: i, command: ['true']}]\n",
-            "spec.initContainers: not supported by launcher",
-        ),
-        (
             "    resources: {limits: {memory: 12Zi}}\n",
             "spec.containers[0].resources.limits.memory: invalid memory quantity \"12Zi\"",
         ),
@@ -234,4 +230,137 @@ spec:
     assert_eq!(read("a/cpu.max"), "20000 100000");
     assert_eq!(read("a/memory.oom.group"), "1");
     pods.ok(&["down", "leaf"]);
+}
+
+fn init_status<'a>(pod: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    pod["status"]["initContainerStatuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn init_containers_run_in_order_to_success_before_the_app() {
+    let pods = Pods::new("init");
+    let tmp = TempDir::new("init");
+    let (trail, gate) = (tmp.path().join("trail"), tmp.path().join("gate"));
+    mkfifo(&gate);
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: init}}
+spec:
+  initContainers:
+  - name: first
+    command: [sh, -c, 'echo first >> {trail}']
+  - name: second
+    command: [sh, -c, 'read x < {gate}; echo second >> {trail}']
+  containers:
+  - name: app
+    command: [sh, -c, 'echo app >> {trail}; sleep 600']
+",
+        trail = trail.display(),
+        gate = gate.display()
+    );
+    let out = up_stdin(&pods, &yaml, &["-d"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The second init container blocks: the pod is Pending and the app waits.
+    let pod = pods.wait_status(
+        "init",
+        "the second init container to run",
+        Duration::from_secs(5),
+        |p| init_status(p, "second")["state"]["running"].is_object(),
+    );
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert_eq!(
+        init_status(&pod, "first")["state"]["terminated"]["reason"],
+        "Completed"
+    );
+    assert_eq!(
+        pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "PodInitializing"
+    );
+    let initialized = pod["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Initialized")
+        .unwrap();
+    assert_eq!(initialized["status"], "False");
+    assert!(pods.ok(&["ps"]).contains("Init:1/2"));
+    std::fs::write(&gate, "go\n").unwrap();
+    let pod = pods.wait_status("init", "the app to run", Duration::from_secs(5), |p| {
+        p["status"]["phase"] == "Running"
+    });
+    let initialized = pod["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Initialized")
+        .unwrap();
+    assert_eq!(initialized["status"], "True");
+    wait_for("the app's line", Duration::from_secs(5), || {
+        std::fs::read_to_string(&trail).is_ok_and(|t| t.contains("app"))
+    });
+    assert_eq!(
+        std::fs::read_to_string(&trail).unwrap(),
+        "first\nsecond\napp\n"
+    );
+    pods.ok(&["down", "init"]);
+}
+
+#[test]
+fn a_failing_init_container_is_retried_or_fails_the_pod() {
+    let pods = Pods::new("initfail");
+    let yaml = |name: &str, policy: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: {policy}\n  initContainers:\n  - name: setup\n    command: [sh, -c, 'exit 5']\n  containers:\n  - name: app\n    command: [sleep, '600']\n"
+        )
+    };
+    let out = up_stdin(&pods, &yaml("never", "Never"), &["-d"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pod = pods.wait_status("never", "Failed", Duration::from_secs(5), |p| {
+        p["status"]["phase"] == "Failed"
+    });
+    assert_eq!(
+        init_status(&pod, "setup")["state"]["terminated"]["exitCode"],
+        5
+    );
+    let app = &pod["status"]["containerStatuses"][0];
+    assert_eq!(
+        app["state"]["waiting"]["reason"], "PodInitializing",
+        "the app never started: {app}"
+    );
+    assert!(pods.ok(&["ps"]).contains("Init:Error"));
+
+    let out = up_stdin(
+        &pods,
+        &yaml("retry", "OnFailure"),
+        &["-d", "--backoff-scale", "0.02"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pod = pods.wait_status("retry", "retries", Duration::from_secs(10), |p| {
+        init_status(p, "setup")["restartCount"].as_u64() >= Some(2)
+    });
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert_eq!(
+        init_status(&pod, "setup")["lastState"]["terminated"]["exitCode"],
+        5
+    );
+    pods.ok(&["down", "never"]);
+    pods.ok(&["down", "retry"]);
 }
