@@ -88,6 +88,7 @@ const POD: &[(&str, Kind)] = &[
             ("containers", List(CONTAINER)),
             ("restartPolicy", S),
             ("terminationGracePeriodSeconds", S),
+            ("activeDeadlineSeconds", S),
             ("hostname", S),
             ("shareProcessNamespace", S),
             (
@@ -313,6 +314,11 @@ fn to_spec(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), Mani
             ))
         }
     };
+    let active_deadline = match ps.active_deadline_seconds {
+        None => None,
+        Some(s) if s >= 1 => Some(Duration::from_secs(s as u64)),
+        Some(_) => return Err(field("spec.activeDeadlineSeconds", "must be at least 1")),
+    };
     let hostname = ps.hostname.clone().unwrap_or_else(|| name.clone());
     spec::validate_name("hostname", &hostname)
         .map_err(|e| field("spec.hostname", e.to_string()))?;
@@ -337,6 +343,7 @@ fn to_spec(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), Mani
         limits: pod_limits,
         restart,
         grace,
+        active_deadline,
         privileged: privileged[0],
         backoff_scale,
     };

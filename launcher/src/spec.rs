@@ -74,6 +74,9 @@ pub struct PodSpec {
     pub limits: Limits,
     pub restart: RestartPolicy,
     pub grace: Duration,
+    /// activeDeadlineSeconds: how long the pod may run before it is stopped and Failed.
+    #[serde(default)]
+    pub active_deadline: Option<Duration>,
     pub privileged: bool,
     pub backoff_scale: f64,
 }
@@ -203,6 +206,7 @@ impl PodSpec {
             limits,
             restart: up.restart,
             grace,
+            active_deadline: None,
             privileged: up.privileged,
             backoff_scale: up.backoff_scale,
         })

@@ -234,6 +234,9 @@ pub fn pod_manifest(spec: &PodSpec) -> Value {
         "shareProcessNamespace": true,
         "containers": containers,
     });
+    if let Some(d) = spec.active_deadline {
+        pod_spec["activeDeadlineSeconds"] = json!(d.as_secs());
+    }
     if !spec.init_containers.is_empty() {
         pod_spec["initContainers"] =
             Value::Array(spec.init_containers.iter().map(render).collect());

@@ -105,6 +105,11 @@ pub struct Supervisor {
     pause_died: Option<String>,
     /// An init container failed and will not be retried (restartPolicy Never).
     init_failed: bool,
+    /// When activeDeadlineSeconds runs out.
+    deadline: Option<Instant>,
+    deadline_exceeded: bool,
+    /// A stop was asked for (down, ^C): the pod's state goes with it.
+    stop_asked: bool,
 }
 
 /// How the supervisor ended, for `up`'s exit status.
@@ -146,6 +151,7 @@ impl Supervisor {
         .context("signalfd")?;
         let mut containers = Vec::new();
         let has_init = !spec.init_containers.is_empty();
+        let spec_deadline = spec.active_deadline.map(|d| Instant::now() + d);
         for (i, c) in spec.all_containers().enumerate() {
             let init = i < spec.init_containers.len();
             // With init containers, only the first is due; app containers wait for all.
@@ -218,6 +224,9 @@ impl Supervisor {
             killed: false,
             pause_died: None,
             init_failed: false,
+            deadline: spec_deadline,
+            deadline_exceeded: false,
+            stop_asked: false,
         })
     }
 
@@ -237,6 +246,11 @@ impl Supervisor {
                 return self.finish();
             }
             self.wait_for_events();
+            if self.stopping.is_none() && self.deadline.is_some_and(|d| Instant::now() >= d) {
+                // Kubernetes stops the pod the way `down` does and marks it Failed.
+                self.deadline_exceeded = true;
+                self.begin_stop();
+            }
             if let Some(deadline) = self.stopping {
                 if !self.killed && Instant::now() >= deadline {
                     self.kill_all();
@@ -368,6 +382,9 @@ impl Supervisor {
     fn wait_for_events(&mut self) {
         let now = Instant::now();
         let mut wake: Option<Instant> = self.containers.iter().filter_map(|c| c.next_start).min();
+        if let Some(d) = self.deadline.filter(|_| self.stopping.is_none()) {
+            wake = Some(wake.map_or(d, |w| w.min(d)));
+        }
         if let Some(d) = self.stopping.filter(|_| !self.killed) {
             wake = Some(wake.map_or(d, |w| w.min(d)));
         }
@@ -433,7 +450,10 @@ impl Supervisor {
         while let Ok(Some(info)) = self.signals.read_signal() {
             match Signal::try_from(info.ssi_signo as i32) {
                 Ok(Signal::SIGCHLD) => self.reap(),
-                Ok(_) => self.begin_stop(),
+                Ok(_) => {
+                    self.stop_asked = true;
+                    self.begin_stop();
+                }
                 Err(_) => {}
             }
         }
@@ -521,6 +541,10 @@ impl Supervisor {
         }
         if stopping || !status::restarts(policy, code) {
             self.init_failed |= c.init && !stopping;
+            let mut t = t;
+            if self.deadline_exceeded {
+                t.reason = "DeadlineExceeded".into();
+            }
             c.status.state = ContainerState::terminated(t);
             return;
         }
@@ -606,6 +630,11 @@ impl Supervisor {
             phase = "Failed".into();
             self.status.reason = Some("PauseDied".into());
             self.status.message = Some(msg.clone());
+        } else if self.deadline_exceeded {
+            phase = "Failed".into();
+            self.status.reason = Some("DeadlineExceeded".into());
+            self.status.message =
+                Some("Pod was active on the node longer than the specified deadline".into());
         }
         self.status.phase = phase;
         status::set_condition(&mut self.status.conditions, "Initialized", initialized);
@@ -643,8 +672,7 @@ impl Supervisor {
             .filter_map(|c| c.status.state.terminated.as_ref().map(|t| t.exit_code))
             .find(|&code| code != 0)
             .unwrap_or(if self.pause_died.is_some() { 1 } else { 0 });
-        let asked = self.stopping.is_some() && self.pause_died.is_none();
-        if self.foreground || asked {
+        if self.foreground || self.stop_asked {
             let _ = std::fs::remove_dir_all(&self.pod_dir);
         }
         Outcome {

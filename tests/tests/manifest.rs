@@ -364,3 +364,43 @@ fn a_failing_init_container_is_retried_or_fails_the_pod() {
     pods.ok(&["down", "never"]);
     pods.ok(&["down", "retry"]);
 }
+
+#[test]
+fn active_deadline_stops_the_pod_and_fails_it() {
+    let pods = Pods::new("deadline");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: late}
+spec:
+  activeDeadlineSeconds: 1
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: a
+    command: [sleep, '600']
+";
+    let out = up_stdin(&pods, yaml, &["-d"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let start = std::time::Instant::now();
+    let pod = pods.wait_status("late", "phase Failed", Duration::from_secs(10), |p| {
+        p["status"]["phase"] == "Failed"
+    });
+    assert!(
+        start.elapsed() >= Duration::from_millis(800),
+        "stopped before its deadline"
+    );
+    assert_eq!(pod["status"]["reason"], "DeadlineExceeded");
+    assert_eq!(
+        pod["status"]["containerStatuses"][0]["state"]["terminated"]["reason"],
+        "DeadlineExceeded"
+    );
+    assert_eq!(pod["spec"]["activeDeadlineSeconds"], 1);
+    wait_for("the pod's cgroup to go", Duration::from_secs(5), || {
+        !pods.pod_cgroup("late").exists()
+    });
+    pods.ok(&["down", "late"]);
+    pods.assert_clean();
+}
