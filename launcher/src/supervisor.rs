@@ -13,8 +13,7 @@
 //! Graceful stop: SIGTERM to every container, wait up to the grace period, then
 //! cgroup.kill (SIGKILL to each as a fallback), stop pause, remove the cgroups.
 
-use crate::cgroup::{memory, PodCgroup, PAUSE_LEAF};
-use crate::cli::RestartPolicy;
+use crate::cgroup::{memory, PodCgroup};
 use crate::logs::{LineSplitter, LogFile, Stream};
 use crate::namespaces::Pause;
 use crate::process::{self, Request};
@@ -680,10 +679,6 @@ impl Supervisor {
             exit_code,
         }
     }
-
-    pub fn pause_leaf(&self) -> PathBuf {
-        self.cgroup.leaf(PAUSE_LEAF)
-    }
 }
 
 /// One record of a container's output: to its log and, in the foreground, to the
@@ -737,14 +732,6 @@ fn uid() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/uuid")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
-}
-
-pub fn policy_name(p: RestartPolicy) -> &'static str {
-    match p {
-        RestartPolicy::Always => "Always",
-        RestartPolicy::OnFailure => "OnFailure",
-        RestartPolicy::Never => "Never",
-    }
 }
 
 #[cfg(test)]
