@@ -63,7 +63,7 @@ fn start_pod() -> (Proc, i32) {
     let pause = pid1_of(&pod);
     wait_for(
         "pause to block in sigwaitinfo",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         || {
             fs::read_link(format!("/proc/{pause}/exe")).is_ok_and(|e| e.ends_with("pause"))
                 && stat_state(pause).is_some_and(|(s, _)| s == 'S')
@@ -108,7 +108,7 @@ fn sigterm_from_outside_exits_zero() {
     let (mut pod, pause) = start_pod();
     // SAFETY: pause is our grandchild, started above.
     assert_eq!(unsafe { libc::kill(pause, libc::SIGTERM) }, 0);
-    let st = pod.wait_timeout(Duration::from_secs(2));
+    let st = pod.wait_timeout(Duration::from_secs(10));
     assert_eq!(st.code(), Some(0), "{st:?}");
 }
 
@@ -117,7 +117,7 @@ fn sigint_from_outside_exits_zero() {
     let (mut pod, pause) = start_pod();
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(pause, libc::SIGINT) }, 0);
-    assert_eq!(pod.wait_timeout(Duration::from_secs(2)).code(), Some(0));
+    assert_eq!(pod.wait_timeout(Duration::from_secs(10)).code(), Some(0));
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn shutdown_signals_from_inside_the_pod_are_ignored() {
     // pending set is empty, pause has seen all of them.
     wait_for(
         "pause to consume the signals",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         || status_field(pause, "ShdPnd").is_some_and(|m| m.trim_start_matches('0').is_empty()),
     );
     assert!(
@@ -216,7 +216,7 @@ fn not_pid1_warns_and_reaps_as_subreaper() {
     let mut orphan = 0;
     wait_for(
         "the shell to write the orphan's pid",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         || {
             orphan = fs::read_to_string(&pidfile)
                 .ok()
@@ -227,16 +227,16 @@ fn not_pid1_warns_and_reaps_as_subreaper() {
     );
     wait_for(
         "the orphan to be reparented to pause",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
         || stat_state(orphan).is_some_and(|(_, ppid)| ppid == pid),
     );
     // SAFETY: the orphan is a process this test started.
     assert_eq!(unsafe { libc::kill(orphan, libc::SIGKILL) }, 0);
-    wait_for("pause to reap the orphan", Duration::from_secs(5), || {
+    wait_for("pause to reap the orphan", Duration::from_secs(10), || {
         stat_state(orphan).is_none()
     });
     pause.signal(libc::SIGTERM);
-    let st = pause.wait_timeout(Duration::from_secs(2));
+    let st = pause.wait_timeout(Duration::from_secs(10));
     assert_eq!(st.code(), Some(0), "{st:?} signal {:?}", st.signal());
     let mut err = String::new();
     std::io::Read::read_to_string(pause.child.stderr.as_mut().unwrap(), &mut err).unwrap();
