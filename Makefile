@@ -26,6 +26,7 @@ deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
+	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
 build: deps
 	$(CARGO) build --release --workspace --bins

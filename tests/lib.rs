@@ -149,13 +149,17 @@ pub fn spawn_pid1(path: &Path, args: &[&str]) -> Proc {
 /// Host PID of the PID 1 started by [`spawn_pid1`] (the intermediate's only child).
 pub fn pid1_of(intermediate: &Proc) -> i32 {
     let mut found = 0;
-    wait_for("PID 1 of the new namespace", Duration::from_secs(10), || {
-        found = children_of(intermediate.pid())
-            .first()
-            .copied()
-            .unwrap_or(0);
-        found != 0
-    });
+    wait_for(
+        "PID 1 of the new namespace",
+        Duration::from_secs(10),
+        || {
+            found = children_of(intermediate.pid())
+                .first()
+                .copied()
+                .unwrap_or(0);
+            found != 0
+        },
+    );
     found
 }
 
