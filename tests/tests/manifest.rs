@@ -241,6 +241,12 @@ fn init_status<'a>(pod: &'a serde_json::Value, name: &str) -> &'a serde_json::Va
         .unwrap()
 }
 
+/// The status ("True"/"False") of one of the pod's conditions.
+fn condition<'a>(pod: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    let all = pod["status"]["conditions"].as_array().unwrap();
+    &all.iter().find(|c| c["type"] == kind).unwrap()["status"]
+}
+
 #[test]
 fn init_containers_run_in_order_to_success_before_the_app() {
     let pods = Pods::new("init");
@@ -286,25 +292,13 @@ spec:
         pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
         "PodInitializing"
     );
-    let initialized = pod["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Initialized")
-        .unwrap();
-    assert_eq!(initialized["status"], "False");
+    assert_eq!(condition(&pod, "Initialized"), "False");
     assert!(pods.ok(&["ps"]).contains("Init:1/2"));
     std::fs::write(&gate, "go\n").unwrap();
     let pod = pods.wait_status("init", "the app to run", Duration::from_secs(5), |p| {
         p["status"]["phase"] == "Running"
     });
-    let initialized = pod["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Initialized")
-        .unwrap();
-    assert_eq!(initialized["status"], "True");
+    assert_eq!(condition(&pod, "Initialized"), "True");
     wait_for("the app's line", Duration::from_secs(5), || {
         std::fs::read_to_string(&trail).is_ok_and(|t| t.contains("app"))
     });

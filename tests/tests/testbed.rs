@@ -31,6 +31,24 @@ fn wait_empty(cg: &std::path::Path) -> bool {
     false
 }
 
+/// Makes `cmd`'s child move itself into cgroup `dir` before it execs.
+fn join_on_exec(cmd: &mut Command, dir: &std::path::Path) {
+    let path =
+        std::ffi::CString::new(dir.join("cgroup.procs").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: writing our own pid to cgroup.procs between fork and exec is one
+    // open/write/close; the path was allocated before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
+            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        });
+    }
+}
+
 #[test]
 fn cgroup2_is_found_from_mountinfo_on_every_tier() {
     let mount = cgroup2_mount();
@@ -44,19 +62,7 @@ fn cgroup2_is_found_from_mountinfo_on_every_tier() {
     let mut child = Command::new("sleep");
     child.arg("30");
     let procs = cg.0.join("cgroup.procs");
-    let path = std::ffi::CString::new(procs.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: writing our own pid to cgroup.procs between fork and exec is one
-    // open/write/close; the path was allocated before the fork.
-    unsafe {
-        child.pre_exec(move || {
-            let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
-            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::close(fd);
-            Ok(())
-        });
-    }
+    join_on_exec(&mut child, &cg.0);
     let mut p = Proc::spawn(&mut child);
     assert_eq!(
         fs::read_to_string(&procs).unwrap().trim(),
@@ -82,22 +88,10 @@ fn vm_offers_controllers_and_memory_max_bites() {
     fs::create_dir(&cg.0).unwrap();
     fs::write(cg.0.join("memory.max"), "16777216").unwrap();
     fs::write(cg.0.join("memory.swap.max"), "0").ok();
-    let path =
-        std::ffi::CString::new(cg.0.join("cgroup.procs").as_os_str().as_encoded_bytes()).unwrap();
     // dd touches its whole 64 MiB buffer: four times the limit.
     let mut cmd = Command::new("dd");
     cmd.args(["if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
-    // SAFETY: as above, one open/write/close between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
-            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::close(fd);
-            Ok(())
-        });
-    }
+    join_on_exec(&mut cmd, &cg.0);
     let st = Proc::spawn(&mut cmd).wait_timeout(Duration::from_secs(20));
     assert_eq!(
         st.signal(),
