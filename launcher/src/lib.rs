@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod namespaces;
 #[allow(unsafe_code)]
 pub mod pod;
+pub mod probe;
 #[allow(unsafe_code)]
 pub mod process;
 pub mod quantity;

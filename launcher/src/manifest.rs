@@ -11,10 +11,16 @@
 use crate::cli::RestartPolicy;
 use crate::quantity::{Memory, MilliCpu};
 use crate::spec::{self, ContainerSpec, Limits, PodSpec};
-use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
+use crate::spec::{Action, Probe, ProbeKind, Probes};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, ExecAction, HTTPGetAction, LifecycleHandler, Pod,
+    Probe as K8sProbe, ResourceRequirements, SleepAction, TCPSocketAction,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -46,6 +52,33 @@ enum Kind {
 
 use Kind::*;
 
+const EXEC: (&str, Kind) = ("exec", Obj(&[("command", S)]));
+const HTTP_GET: (&str, Kind) = (
+    "httpGet",
+    Obj(&[
+        ("host", S),
+        ("port", S),
+        ("path", S),
+        ("scheme", S),
+        ("httpHeaders", List(&[("name", S), ("value", S)])),
+    ]),
+);
+const TCP_SOCKET: (&str, Kind) = ("tcpSocket", Obj(&[("host", S), ("port", S)]));
+
+const PROBE: &[(&str, Kind)] = &[
+    EXEC,
+    HTTP_GET,
+    TCP_SOCKET,
+    ("initialDelaySeconds", S),
+    ("periodSeconds", S),
+    ("timeoutSeconds", S),
+    ("successThreshold", S),
+    ("failureThreshold", S),
+    ("terminationGracePeriodSeconds", S),
+];
+
+const HOOK: &[(&str, Kind)] = &[EXEC, HTTP_GET, ("sleep", Obj(&[("seconds", S)]))];
+
 const CONTAINER: &[(&str, Kind)] = &[
     ("name", S),
     ("image", I),
@@ -64,7 +97,23 @@ const CONTAINER: &[(&str, Kind)] = &[
     ),
     ("terminationMessagePath", I),
     ("terminationMessagePolicy", I),
-    ("securityContext", Obj(&[("privileged", S)])),
+    ("livenessProbe", Obj(PROBE)),
+    ("readinessProbe", Obj(PROBE)),
+    ("startupProbe", Obj(PROBE)),
+    (
+        "lifecycle",
+        Obj(&[("postStart", Obj(HOOK)), ("preStop", Obj(HOOK))]),
+    ),
+    (
+        "securityContext",
+        Obj(&[
+            ("privileged", S),
+            ("runAsUser", S),
+            ("runAsGroup", S),
+            ("runAsNonRoot", S),
+            ("capabilities", Obj(&[("add", S), ("drop", S)])),
+        ]),
+    ),
 ];
 
 const POD: &[(&str, Kind)] = &[
@@ -91,6 +140,10 @@ const POD: &[(&str, Kind)] = &[
             ("activeDeadlineSeconds", S),
             ("hostname", S),
             ("shareProcessNamespace", S),
+            (
+                "securityContext",
+                Obj(&[("runAsUser", S), ("runAsGroup", S), ("runAsNonRoot", S)]),
+            ),
             (
                 "resources",
                 Obj(&[
@@ -202,11 +255,19 @@ fn to_spec(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), Mani
         return Err(field("spec.containers", "must have at least one container"));
     }
     let mut warnings = Vec::new();
+    let security = match &ps.security_context {
+        Some(sc) => PodSecurity {
+            user: id(sc.run_as_user, "spec.securityContext.runAsUser")?,
+            group: id(sc.run_as_group, "spec.securityContext.runAsGroup")?,
+            non_root: sc.run_as_non_root.unwrap_or(false),
+        },
+        None => PodSecurity::default(),
+    };
     let mut containers: Vec<ContainerSpec> = Vec::new();
     let mut pod_limits = Limits::default();
     for (i, c) in ps.containers.iter().enumerate() {
         let path = format!("spec.containers[{i}]");
-        let spec = container(c, &path)?;
+        let spec = container(c, &path, &security, false)?;
         if containers.iter().any(|x| x.name == spec.name) {
             return Err(field(
                 format!("{path}.name"),
@@ -231,7 +292,7 @@ fn to_spec(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), Mani
     let mut init_containers: Vec<ContainerSpec> = Vec::new();
     for (i, c) in ps.init_containers.iter().flatten().enumerate() {
         let path = format!("spec.initContainers[{i}]");
-        let spec = container(c, &path)?;
+        let spec = container(c, &path, &security, true)?;
         if containers
             .iter()
             .chain(&init_containers)
@@ -382,7 +443,20 @@ fn resource_limits(res: &ResourceRequirements, path: &str) -> Result<Limits, Man
     })
 }
 
-fn container(c: &Container, path: &str) -> Result<ContainerSpec, ManifestError> {
+/// What a Pod's securityContext gives each of its containers.
+#[derive(Default)]
+struct PodSecurity {
+    user: Option<u32>,
+    group: Option<u32>,
+    non_root: bool,
+}
+
+fn container(
+    c: &Container,
+    path: &str,
+    pod: &PodSecurity,
+    init: bool,
+) -> Result<ContainerSpec, ManifestError> {
     spec::validate_name("container name", &c.name)
         .map_err(|e| field(format!("{path}.name"), e.to_string()))?;
     let mut command = c.command.clone().unwrap_or_default();
@@ -416,13 +490,313 @@ fn container(c: &Container, path: &str) -> Result<ContainerSpec, ManifestError> 
             ));
         }
     }
+    let ports = c.ports.as_deref().unwrap_or_default();
+    let probe = |p: &Option<K8sProbe>, key: &str, kind: ProbeKind| {
+        p.as_ref()
+            .map(|p| to_probe(p, &format!("{path}.{key}"), ports, kind))
+            .transpose()
+    };
+    let probes = Probes {
+        startup: probe(&c.startup_probe, "startupProbe", ProbeKind::Startup)?,
+        liveness: probe(&c.liveness_probe, "livenessProbe", ProbeKind::Liveness)?,
+        readiness: probe(&c.readiness_probe, "readinessProbe", ProbeKind::Readiness)?,
+    };
+    let hook = |h: Option<&LifecycleHandler>, key: &str| {
+        h.map(|h| hook(h, &format!("{path}.lifecycle.{key}"), ports))
+            .transpose()
+    };
+    let lifecycle = c.lifecycle.as_ref();
+    let post_start = hook(lifecycle.and_then(|l| l.post_start.as_ref()), "postStart")?;
+    let pre_stop = hook(lifecycle.and_then(|l| l.pre_stop.as_ref()), "preStop")?;
+    if init {
+        // Kubernetes refuses these for init containers too: they run to completion.
+        for (set, key) in [
+            (probes.startup.is_some(), "startupProbe"),
+            (probes.liveness.is_some(), "livenessProbe"),
+            (probes.readiness.is_some(), "readinessProbe"),
+            (lifecycle.is_some(), "lifecycle"),
+        ] {
+            if set {
+                return Err(field(
+                    format!("{path}.{key}"),
+                    "may not be set for init containers",
+                ));
+            }
+        }
+    }
+    let sc = c.security_context.as_ref();
+    let at = |key: &str| format!("{path}.securityContext.{key}");
+    let user = id(sc.and_then(|s| s.run_as_user), &at("runAsUser"))?.or(pod.user);
+    let group = id(sc.and_then(|s| s.run_as_group), &at("runAsGroup"))?.or(pod.group);
+    let non_root = sc.and_then(|s| s.run_as_non_root).unwrap_or(pod.non_root);
+    if non_root && user.unwrap_or(0) == 0 {
+        return Err(field(
+            format!("{path}.securityContext.runAsNonRoot"),
+            "the container would run as root: set runAsUser to a non-zero user",
+        ));
+    }
+    let capabilities = sc
+        .and_then(|s| s.capabilities.as_ref())
+        .map(|caps| capability_set(caps, &format!("{path}.securityContext.capabilities")))
+        .transpose()?;
     Ok(ContainerSpec {
         name: c.name.clone(),
         command,
         env,
         working_dir: c.working_dir.clone(),
         limits,
+        probes,
+        post_start,
+        pre_stop,
+        user,
+        group,
+        capabilities,
     })
+}
+
+/// A user or group id; -1 (4294967295) is not one.
+fn id(v: Option<i64>, path: &str) -> Result<Option<u32>, ManifestError> {
+    v.map(|v| {
+        u32::try_from(v)
+            .ok()
+            .filter(|&v| v != u32::MAX)
+            .ok_or_else(|| field(path, "must be between 0 and 4294967294"))
+    })
+    .transpose()
+}
+
+fn to_probe(
+    p: &K8sProbe,
+    path: &str,
+    ports: &[ContainerPort],
+    kind: ProbeKind,
+) -> Result<Probe, ManifestError> {
+    let action = action(
+        [
+            p.exec.as_ref().map(Handler::Exec),
+            p.http_get.as_ref().map(Handler::Http),
+            p.tcp_socket.as_ref().map(Handler::Tcp),
+        ],
+        p.grpc.is_some(),
+        path,
+        ports,
+    )?;
+    let seconds = |v: Option<i32>, default: i32, min: i32, key: &str| {
+        let v = v.unwrap_or(default);
+        if v < min {
+            return Err(field(
+                format!("{path}.{key}"),
+                format!("must be at least {min}"),
+            ));
+        }
+        Ok(v as u32)
+    };
+    let success = seconds(p.success_threshold, 1, 1, "successThreshold")?;
+    if kind != ProbeKind::Readiness && success != 1 {
+        return Err(field(
+            format!("{path}.successThreshold"),
+            "must be 1 for liveness and startup probes",
+        ));
+    }
+    let grace = match p.termination_grace_period_seconds {
+        Some(_) if kind == ProbeKind::Readiness => {
+            return Err(field(
+                format!("{path}.terminationGracePeriodSeconds"),
+                "may not be set for readiness probes",
+            ));
+        }
+        Some(s) if s < 1 => {
+            return Err(field(
+                format!("{path}.terminationGracePeriodSeconds"),
+                "must be at least 1",
+            ))
+        }
+        Some(s) => Some(Duration::from_secs(s as u64)),
+        None => None,
+    };
+    let secs = |v: u32| Duration::from_secs(u64::from(v));
+    Ok(Probe {
+        action,
+        initial_delay: secs(seconds(
+            p.initial_delay_seconds,
+            0,
+            0,
+            "initialDelaySeconds",
+        )?),
+        period: secs(seconds(p.period_seconds, 10, 1, "periodSeconds")?),
+        timeout: secs(seconds(p.timeout_seconds, 1, 1, "timeoutSeconds")?),
+        success_threshold: success,
+        failure_threshold: seconds(p.failure_threshold, 3, 1, "failureThreshold")?,
+        grace,
+    })
+}
+
+fn hook(
+    h: &LifecycleHandler,
+    path: &str,
+    ports: &[ContainerPort],
+) -> Result<Action, ManifestError> {
+    // tcpSocket (deprecated for hooks) is refused by the allowlist.
+    action(
+        [
+            h.exec.as_ref().map(Handler::Exec),
+            h.http_get.as_ref().map(Handler::Http),
+            h.sleep.as_ref().map(Handler::Sleep),
+        ],
+        false,
+        path,
+        ports,
+    )
+}
+
+enum Handler<'a> {
+    Exec(&'a ExecAction),
+    Http(&'a HTTPGetAction),
+    Tcp(&'a TCPSocketAction),
+    Sleep(&'a SleepAction),
+}
+
+/// The one handler of a probe or hook.
+fn action(
+    handlers: [Option<Handler>; 3],
+    grpc: bool,
+    path: &str,
+    ports: &[ContainerPort],
+) -> Result<Action, ManifestError> {
+    if grpc {
+        return Err(field(format!("{path}.grpc"), "not supported by launcher"));
+    }
+    let mut set = handlers.into_iter().flatten();
+    let (Some(handler), None) = (set.next(), set.next()) else {
+        return Err(field(
+            path,
+            "must specify exactly one handler (exec, httpGet, tcpSocket or sleep)",
+        ));
+    };
+    let host = |h: &Option<String>, at: &str| -> Result<IpAddr, ManifestError> {
+        match h.as_deref() {
+            None | Some("") | Some("localhost") => Ok(IpAddr::from([127, 0, 0, 1])),
+            Some(h) => h.parse().map_err(|_| {
+                field(
+                    format!("{path}.{at}.host"),
+                    format!("{h:?} is not an IP address (a launcher pod has no DNS)"),
+                )
+            }),
+        }
+    };
+    Ok(match handler {
+        Handler::Exec(e) => {
+            let command = e.command.clone().unwrap_or_default();
+            if command.is_empty() {
+                return Err(field(format!("{path}.exec.command"), "required"));
+            }
+            Action::Exec(command)
+        }
+        Handler::Http(h) => {
+            if let Some(scheme) = h.scheme.as_deref().filter(|s| *s != "HTTP") {
+                return Err(field(
+                    format!("{path}.httpGet.scheme"),
+                    format!("unsupported value {scheme:?}: only HTTP"),
+                ));
+            }
+            let mut headers = Vec::new();
+            for (j, hd) in h.http_headers.iter().flatten().enumerate() {
+                let ok = !hd.name.is_empty()
+                    && hd.name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+                if !ok || hd.value.contains(['\r', '\n']) {
+                    return Err(field(
+                        format!("{path}.httpGet.httpHeaders[{j}]"),
+                        "invalid header name or value",
+                    ));
+                }
+                headers.push((hd.name.clone(), hd.value.clone()));
+            }
+            let p = h.path.clone().unwrap_or_default();
+            if p.contains(|c: char| c.is_whitespace() || c.is_control()) {
+                return Err(field(
+                    format!("{path}.httpGet.path"),
+                    "must not contain spaces or control characters",
+                ));
+            }
+            Action::HttpGet {
+                host: host(&h.host, "httpGet")?,
+                port: port(&h.port, &format!("{path}.httpGet.port"), ports)?,
+                path: if p.starts_with('/') {
+                    p
+                } else {
+                    format!("/{p}")
+                },
+                headers,
+            }
+        }
+        Handler::Tcp(t) => Action::TcpSocket {
+            host: host(&t.host, "tcpSocket")?,
+            port: port(&t.port, &format!("{path}.tcpSocket.port"), ports)?,
+        },
+        Handler::Sleep(s) => {
+            if s.seconds < 0 {
+                return Err(field(format!("{path}.sleep.seconds"), "must be at least 0"));
+            }
+            Action::Sleep(Duration::from_secs(s.seconds as u64))
+        }
+    })
+}
+
+/// A port by number, or by the name of one of the container's ports.
+fn port(p: &IntOrString, path: &str, ports: &[ContainerPort]) -> Result<u16, ManifestError> {
+    let n = match p {
+        IntOrString::Int(n) => *n,
+        IntOrString::String(name) => match name.parse::<i32>() {
+            Ok(n) => n,
+            Err(_) => ports
+                .iter()
+                .find(|cp| cp.name.as_deref() == Some(name))
+                .map(|cp| cp.container_port)
+                .ok_or_else(|| {
+                    field(
+                        path,
+                        format!("no port named {name:?} among the container's ports"),
+                    )
+                })?,
+        },
+    };
+    u16::try_from(n)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| field(path, format!("must be between 1 and 65535, got {n}")))
+}
+
+/// The runtimes' default set with `drop` removed and `add` added ("ALL" for every one).
+fn capability_set(caps: &Capabilities, path: &str) -> Result<u64, ManifestError> {
+    let all = caps::all().iter().fold(0u64, |set, c| set | 1 << c.index());
+    let parse = |list: &Option<Vec<String>>, key: &str| -> Result<(bool, u64), ManifestError> {
+        let mut set = 0u64;
+        let mut has_all = false;
+        for (j, name) in list.iter().flatten().enumerate() {
+            if name == "ALL" {
+                has_all = true;
+                continue;
+            }
+            let full = format!("CAP_{}", name.trim_start_matches("CAP_"));
+            let cap = full.parse::<caps::Capability>().map_err(|_| {
+                field(
+                    format!("{path}.{key}[{j}]"),
+                    format!("unknown capability {name:?}"),
+                )
+            })?;
+            set |= 1 << cap.index();
+        }
+        Ok((has_all, set))
+    };
+    let (drop_all, dropped) = parse(&caps.drop, "drop")?;
+    let (add_all, added) = parse(&caps.add, "add")?;
+    let mut set = if drop_all {
+        0
+    } else {
+        crate::sys::DEFAULT_CAPS & !dropped
+    };
+    set |= if add_all { all } else { added };
+    Ok(set)
 }
 
 #[cfg(test)]
@@ -487,14 +861,121 @@ spec:
         parse(doc, 1.0).unwrap_err().to_string()
     }
 
+    const PROBED: &str = "apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  securityContext: {runAsUser: 1000}
+  containers:
+  - name: web
+    command: [server]
+    ports: [{name: http, containerPort: 8080}]
+    livenessProbe:
+      httpGet: {path: healthz, port: http, httpHeaders: [{name: X-Probe, value: '1'}]}
+      periodSeconds: 2
+    readinessProbe:
+      tcpSocket: {port: 8080}
+      successThreshold: 2
+    startupProbe:
+      exec: {command: [test, -f, /tmp/up]}
+      failureThreshold: 30
+      terminationGracePeriodSeconds: 3
+    lifecycle:
+      postStart: {exec: {command: [touch, /tmp/started]}}
+      preStop: {sleep: {seconds: 2}}
+    securityContext:
+      runAsGroup: 100
+      capabilities: {drop: [ALL], add: [NET_BIND_SERVICE, CAP_KILL]}
+";
+
+    #[test]
+    fn probes_hooks_and_security_context_map_with_the_kubelet_defaults() {
+        let (spec, _) = parse(PROBED, 1.0).unwrap();
+        let c = &spec.containers[0];
+        let live = c.probes.liveness.as_ref().unwrap();
+        assert_eq!(
+            live.action,
+            Action::HttpGet {
+                host: IpAddr::from([127, 0, 0, 1]),
+                port: 8080,
+                path: "/healthz".into(),
+                headers: vec![("X-Probe".into(), "1".into())],
+            }
+        );
+        assert_eq!(live.period, Duration::from_secs(2));
+        assert_eq!(live.initial_delay, Duration::ZERO);
+        assert_eq!(live.timeout, Duration::from_secs(1));
+        assert_eq!((live.success_threshold, live.failure_threshold), (1, 3));
+        let ready = c.probes.readiness.as_ref().unwrap();
+        assert_eq!(ready.success_threshold, 2);
+        assert_eq!(ready.period, Duration::from_secs(10));
+        let startup = c.probes.startup.as_ref().unwrap();
+        assert_eq!(startup.failure_threshold, 30);
+        assert_eq!(startup.grace, Some(Duration::from_secs(3)));
+        assert_eq!(
+            c.post_start,
+            Some(Action::Exec(vec!["touch".into(), "/tmp/started".into()]))
+        );
+        assert_eq!(c.pre_stop, Some(Action::Sleep(Duration::from_secs(2))));
+        // The pod's runAsUser, the container's own runAsGroup.
+        assert_eq!((c.user, c.group), (Some(1000), Some(100)));
+        assert_eq!(c.capabilities, Some(1 << 10 | 1 << 5));
+    }
+
+    #[test]
+    fn dropping_one_capability_keeps_the_other_defaults() {
+        let doc = PROBED.replace(
+            "drop: [ALL], add: [NET_BIND_SERVICE, CAP_KILL]",
+            "drop: [NET_RAW]",
+        );
+        let set = parse(&doc, 1.0).unwrap().0.containers[0]
+            .capabilities
+            .unwrap();
+        assert_eq!(set, crate::sys::DEFAULT_CAPS & !(1 << 13));
+    }
+
+    #[test]
+    fn invalid_probes_hooks_and_security_contexts_name_their_path() {
+        let c = "spec.containers[0]";
+        let cases: &[(&str, &str, String)] = &[
+            ("periodSeconds: 2", "periodSeconds: 0", format!("{c}.livenessProbe.periodSeconds: must be at least 1")),
+            ("failureThreshold: 30", "failureThreshold: 0", format!("{c}.startupProbe.failureThreshold: must be at least 1")),
+            ("successThreshold: 2", "timeoutSeconds: 0", format!("{c}.readinessProbe.timeoutSeconds: must be at least 1")),
+            ("periodSeconds: 2", "successThreshold: 2", format!("{c}.livenessProbe.successThreshold: must be 1 for liveness and startup probes")),
+            ("periodSeconds: 2", "initialDelaySeconds: -1", format!("{c}.livenessProbe.initialDelaySeconds: must be at least 0")),
+            ("port: http,", "port: https,", format!("{c}.livenessProbe.httpGet.port: no port named \"https\" among the container's ports")),
+            ("tcpSocket: {port: 8080}", "tcpSocket: {port: 70000}", format!("{c}.readinessProbe.tcpSocket.port: must be between 1 and 65535, got 70000")),
+            ("tcpSocket: {port: 8080}", "tcpSocket: {port: 80, host: db.local}", format!("{c}.readinessProbe.tcpSocket.host: \"db.local\" is not an IP address (a launcher pod has no DNS)")),
+            ("tcpSocket: {port: 8080}", "grpc: {port: 9000}", format!("{c}.readinessProbe.grpc: not supported by launcher")),
+            ("tcpSocket: {port: 8080}", "tcpSocket: {port: 1}\n      exec: {command: [x]}", format!("{c}.readinessProbe: must specify exactly one handler (exec, httpGet, tcpSocket or sleep)")),
+            ("httpGet: {path: healthz,", "httpGet: {scheme: HTTPS, path: healthz,", format!("{c}.livenessProbe.httpGet.scheme: unsupported value \"HTTPS\": only HTTP")),
+            ("exec: {command: [test, -f, /tmp/up]}", "exec: {command: []}", format!("{c}.startupProbe.exec.command: required")),
+            ("preStop: {sleep: {seconds: 2}}", "preStop: {tcpSocket: {port: 1}}", format!("{c}.lifecycle.preStop.tcpSocket: not supported by launcher")),
+            ("preStop: {sleep: {seconds: 2}}", "preStop: {sleep: {seconds: -1}}", format!("{c}.lifecycle.preStop.sleep.seconds: must be at least 0")),
+            ("add: [NET_BIND_SERVICE, CAP_KILL]", "add: [FLY]", format!("{c}.securityContext.capabilities.add[0]: unknown capability \"FLY\"")),
+            ("runAsGroup: 100", "runAsGroup: -1", format!("{c}.securityContext.runAsGroup: must be between 0 and 4294967294")),
+            ("runAsGroup: 100", "runAsGroup: 100\n      runAsNonRoot: true\n      runAsUser: 0", format!("{c}.securityContext.runAsNonRoot: the container would run as root: set runAsUser to a non-zero user")),
+            ("runAsGroup: 100", "seccompProfile: {type: RuntimeDefault}", format!("{c}.securityContext.seccompProfile: not supported by launcher")),
+        ];
+        for (from, to, want) in cases {
+            assert!(PROBED.contains(from), "{from}");
+            assert_eq!(&err(&PROBED.replacen(from, to, 1)), want, "{to}");
+        }
+        let init = PROBED.replace("  containers:\n", "  initContainers:\n  - name: setup\n    command: [x]\n    readinessProbe: {exec: {command: [x]}}\n  containers:\n");
+        assert_eq!(
+            err(&init),
+            "spec.initContainers[0].readinessProbe: may not be set for init containers"
+        );
+    }
+
     #[test]
     fn errors_name_the_field_path() {
         let base = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    command: [sleep, '1']\n";
         assert_eq!(
             err(&format!(
-                "{base}  - name: b\n    command: [x]\n    livenessProbe:\n      periodSeconds: 0\n"
+                "{base}  - name: b\n    command: [x]\n    livenessProbe:\n      exec: {{command: [x]}}\n      periodSeconds: 0\n"
             )),
-            "spec.containers[1].livenessProbe: not supported by launcher"
+            "spec.containers[1].livenessProbe.periodSeconds: must be at least 1"
         );
         assert_eq!(
             err(&format!("{base}    env:\n    - name: X\n      valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}\n")),

@@ -233,12 +233,14 @@ pub fn supervise(
                 return Err(e);
             }
         };
-        // From here on every child of this process is born in the pod's PID namespace.
-        if let Err(e) = sys::setns(pause.pidfd.as_raw_fd(), libc::CLONE_NEWPID) {
+        // From here on every child of this process is born in the pod's PID namespace,
+        // and its own sockets (probes, hooks) are in the pod's network namespace.
+        let ns = libc::CLONE_NEWPID | libc::CLONE_NEWNET;
+        if let Err(e) = sys::setns(pause.pidfd.as_raw_fd(), ns) {
             let _ = sys::pidfd_send_signal(&pause.pidfd, libc::SIGKILL);
             let _ = cg.kill();
             let _ = cg.remove(Duration::from_secs(2));
-            return Err(e).context("failed to join the pod's PID namespace");
+            return Err(e).context("failed to join the pod's namespaces");
         }
         record.pause = ProcRef::of(pause.pid);
         record.supervisor = ProcRef::of(std::process::id() as i32);
@@ -568,7 +570,9 @@ pub fn exec(ctx: &Opts, args: &cli::Exec) -> Result<i32> {
         cgroup_name: &leaf_name,
         pause: pidfd.as_raw_fd(),
         stdio: [0, 1, 2],
-        privileged: rec.spec.privileged,
+        capabilities: rec.spec.capabilities_of(container),
+        user: container.user,
+        group: container.group,
         cwd: container.working_dir.as_deref(),
     })?;
     let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(started.pid), None)?;

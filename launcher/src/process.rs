@@ -45,7 +45,11 @@ pub struct Request<'a> {
     pub pause: RawFd,
     /// fds for the child's 0, 1, 2.
     pub stdio: [RawFd; 3],
-    pub privileged: bool,
+    /// The capability set to keep; None keeps every one (privileged).
+    pub capabilities: Option<u64>,
+    /// runAsUser / runAsGroup; unset ids stay 0.
+    pub user: Option<u32>,
+    pub group: Option<u32>,
     /// Working directory [default: /].
     pub cwd: Option<&'a str>,
 }
@@ -147,8 +151,14 @@ pub fn spawn(req: &Request) -> Result<Started, SpawnError> {
             if let Err(e) = sys::cloexec_from_3() {
                 fail(errno_of(e), 126);
             }
-            if !req.privileged {
-                if let Err(e) = sys::restrict_capabilities(sys::DEFAULT_CAPS, last_cap) {
+            if req.user.is_some() || req.group.is_some() {
+                let (uid, gid) = (req.user.unwrap_or(0), req.group.unwrap_or(0));
+                if let Err(e) = sys::switch_user(uid, gid) {
+                    fail(errno_of(e), 126);
+                }
+            }
+            if let Some(keep) = req.capabilities {
+                if let Err(e) = sys::restrict_capabilities(keep, last_cap) {
                     fail(errno_of(e), 126);
                 }
             }

@@ -31,7 +31,7 @@ pub enum SpecError {
     BackoffScale(f64),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ContainerSpec {
     pub name: String,
     pub command: Vec<String>,
@@ -43,6 +43,97 @@ pub struct ContainerSpec {
     /// The container's own limits, on its cgroup leaf.
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub probes: Probes,
+    /// lifecycle.postStart: runs right after the container starts.
+    #[serde(default)]
+    pub post_start: Option<Action>,
+    /// lifecycle.preStop: runs before the container's SIGTERM, inside the grace period.
+    #[serde(default)]
+    pub pre_stop: Option<Action>,
+    /// securityContext.runAsUser / runAsGroup.
+    #[serde(default)]
+    pub user: Option<u32>,
+    #[serde(default)]
+    pub group: Option<u32>,
+    /// The capability set after securityContext.capabilities add/drop; None: the
+    /// runtimes' default set (or every capability when privileged).
+    #[serde(default)]
+    pub capabilities: Option<u64>,
+}
+
+/// What a probe or a lifecycle hook does.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum Action {
+    /// Succeeds when the command exits 0; runs inside the container.
+    Exec(Vec<String>),
+    /// Succeeds on an HTTP status of 200-399.
+    HttpGet {
+        host: std::net::IpAddr,
+        port: u16,
+        path: String,
+        headers: Vec<(String, String)>,
+    },
+    /// Succeeds when a TCP connection is accepted.
+    TcpSocket { host: std::net::IpAddr, port: u16 },
+    /// A hook that waits (lifecycle sleep).
+    Sleep(Duration),
+}
+
+/// A probe with the kubelet's timing: the first run after `initial_delay`, then every
+/// `period`; `success_threshold` consecutive successes or `failure_threshold`
+/// consecutive failures change its result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Probe {
+    pub action: Action,
+    pub initial_delay: Duration,
+    pub period: Duration,
+    pub timeout: Duration,
+    pub success_threshold: u32,
+    pub failure_threshold: u32,
+    /// The probe's own terminationGracePeriodSeconds, for the stop it causes.
+    pub grace: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Probes {
+    pub startup: Option<Probe>,
+    pub liveness: Option<Probe>,
+    pub readiness: Option<Probe>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ProbeKind {
+    Startup,
+    Liveness,
+    Readiness,
+}
+
+impl ProbeKind {
+    /// As the kubelet names it in its messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeKind::Startup => "Startup",
+            ProbeKind::Liveness => "Liveness",
+            ProbeKind::Readiness => "Readiness",
+        }
+    }
+}
+
+impl Probes {
+    pub fn iter(&self) -> impl Iterator<Item = (ProbeKind, &Probe)> {
+        [
+            (ProbeKind::Startup, &self.startup),
+            (ProbeKind::Liveness, &self.liveness),
+            (ProbeKind::Readiness, &self.readiness),
+        ]
+        .into_iter()
+        .filter_map(|(k, p)| p.as_ref().map(|p| (k, p)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
@@ -167,8 +258,7 @@ impl PodSpec {
                 name: name.to_string(),
                 command,
                 env: Vec::new(),
-                working_dir: None,
-                limits: Limits::default(),
+                ..Default::default()
             });
         }
         let mut env = Vec::new();
@@ -222,6 +312,11 @@ impl PodSpec {
             None => self.containers.first(),
             Some(n) => self.all_containers().find(|c| c.name == n),
         }
+    }
+
+    /// The capabilities a container's processes keep; None: all of them (privileged).
+    pub fn capabilities_of(&self, c: &ContainerSpec) -> Option<u64> {
+        (!self.privileged).then(|| c.capabilities.unwrap_or(crate::sys::DEFAULT_CAPS))
     }
 
     /// Init containers, then app containers.

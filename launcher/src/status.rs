@@ -8,7 +8,7 @@
 
 use crate::cli::RestartPolicy;
 use crate::quantity::{Memory, MilliCpu};
-use crate::spec::{Limits, PodSpec};
+use crate::spec::{Action, Limits, PodSpec, Probe, ProbeKind};
 use crate::state::PodRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -221,8 +221,46 @@ pub fn pod_manifest(spec: &PodSpec) -> Value {
         if let Some(r) = resources(&c.limits) {
             v["resources"] = r;
         }
+        for (kind, probe) in c.probes.iter() {
+            let key = match kind {
+                ProbeKind::Startup => "startupProbe",
+                ProbeKind::Liveness => "livenessProbe",
+                ProbeKind::Readiness => "readinessProbe",
+            };
+            v[key] = probe_json(probe);
+        }
+        let mut lifecycle = json!({});
+        if let Some(a) = &c.post_start {
+            lifecycle["postStart"] = action_json(a);
+        }
+        if let Some(a) = &c.pre_stop {
+            lifecycle["preStop"] = action_json(a);
+        }
+        if lifecycle != json!({}) {
+            v["lifecycle"] = lifecycle;
+        }
+        let mut sc = json!({});
         if spec.privileged {
-            v["securityContext"] = json!({"privileged": true});
+            sc["privileged"] = json!(true);
+        }
+        if let Some(uid) = c.user {
+            sc["runAsUser"] = json!(uid);
+        }
+        if let Some(gid) = c.group {
+            sc["runAsGroup"] = json!(gid);
+        }
+        if let Some(set) = c.capabilities {
+            let add: Vec<String> = caps::all()
+                .into_iter()
+                .filter(|cap| set & (1 << cap.index()) != 0)
+                .map(|cap| cap.to_string().trim_start_matches("CAP_").to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            sc["capabilities"] = json!({"drop": ["ALL"], "add": add});
+        }
+        if sc != json!({}) {
+            v["securityContext"] = sc;
         }
         v
     };
@@ -251,6 +289,54 @@ pub fn pod_manifest(spec: &PodSpec) -> Value {
         metadata["annotations"] = json!({ PIDS_ANNOTATION: p.to_string() });
     }
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec})
+}
+
+/// A probe's or hook's handler as the Pod API spells it.
+fn action_json(a: &Action) -> Value {
+    let host = |h: &std::net::IpAddr| (!h.is_loopback()).then(|| h.to_string());
+    match a {
+        Action::Exec(argv) => json!({"exec": {"command": argv}}),
+        Action::HttpGet {
+            host: h,
+            port,
+            path,
+            headers,
+        } => {
+            let mut v = json!({"port": port, "path": path});
+            if let Some(h) = host(h) {
+                v["host"] = json!(h);
+            }
+            if !headers.is_empty() {
+                let list: Vec<Value> = headers
+                    .iter()
+                    .map(|(k, v)| json!({"name": k, "value": v}))
+                    .collect();
+                v["httpHeaders"] = json!(list);
+            }
+            json!({ "httpGet": v })
+        }
+        Action::TcpSocket { host: h, port } => {
+            let mut v = json!({ "port": port });
+            if let Some(h) = host(h) {
+                v["host"] = json!(h);
+            }
+            json!({ "tcpSocket": v })
+        }
+        Action::Sleep(d) => json!({"sleep": {"seconds": d.as_secs()}}),
+    }
+}
+
+fn probe_json(p: &Probe) -> Value {
+    let mut v = action_json(&p.action);
+    v["initialDelaySeconds"] = json!(p.initial_delay.as_secs());
+    v["periodSeconds"] = json!(p.period.as_secs());
+    v["timeoutSeconds"] = json!(p.timeout.as_secs());
+    v["successThreshold"] = json!(p.success_threshold);
+    v["failureThreshold"] = json!(p.failure_threshold);
+    if let Some(g) = p.grace {
+        v["terminationGracePeriodSeconds"] = json!(g.as_secs());
+    }
+    v
 }
 
 pub const PIDS_ANNOTATION: &str = "launcher/pids-max";

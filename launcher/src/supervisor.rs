@@ -2,22 +2,35 @@
 //! containers, keeps their logs, restarts them per policy with the kubelet's back-off,
 //! writes the pod's status, and stops the pod gracefully.
 //!
-//! Events come from one poll(2): a signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP) and the
-//! containers' stdout/stderr pipes; timers (back-off, grace period) are poll timeouts.
-//! SIGCHLDs coalesce, so every SIGCHLD reaps with waitpid(-1, WNOHANG) until nothing is left.
+//! Events come from one poll(2): a signalfd (SIGCHLD, SIGTERM, SIGINT, SIGHUP), the
+//! containers' stdout/stderr pipes and the sockets of probes and hooks in flight; timers
+//! (back-off, probe periods and timeouts, grace periods) are poll timeouts. SIGCHLDs
+//! coalesce, so every SIGCHLD reaps with waitpid(-1, WNOHANG) until nothing is left;
+//! exec probes and hooks are children too, matched by pid.
+//!
+//! Probes (kubelet): each runs `initialDelaySeconds` after the container started, then
+//! every `periodSeconds`; a startup probe holds off the other two until it succeeds;
+//! `failureThreshold` consecutive failures of a startup or liveness probe stop the
+//! container, which then restarts unless restartPolicy is Never; readiness drives
+//! `ready`. postStart runs right after the start and the container is Running only
+//! once it succeeded; a failed postStart stops the container.
 //!
 //! Back-off (kubelet): the first restart comes at once; each later one waits 10 s, 20 s,
 //! 40 s, ... capped at 300 s, counted from the exit; the back-off resets once a container
 //! has run 10 minutes. All three figures scale with `--backoff-scale` for tests.
 //!
-//! Graceful stop: SIGTERM to every container, wait up to the grace period, then
-//! cgroup.kill (SIGKILL to each as a fallback), stop pause, remove the cgroups.
+//! Stopping a container: preStop (its time counts against the grace period), SIGTERM,
+//! then SIGKILL through the leaf's cgroup.kill when the grace period is over; a preStop
+//! that used it all up leaves the container a last 2 s. A pod stops by stopping every
+//! container that way at once; then pause goes and the cgroups are removed.
 
 use crate::cgroup::{memory, PodCgroup};
+use crate::cli::RestartPolicy;
 use crate::logs::{LineSplitter, LogFile, Stream};
 use crate::namespaces::Pause;
+use crate::probe::{Run, Verdict};
 use crate::process::{self, Request};
-use crate::spec::{ContainerSpec, PodSpec};
+use crate::spec::{Action, ContainerSpec, PodSpec, Probe, ProbeKind};
 use crate::state::{self, PodRecord};
 use crate::status::{self, now_rfc3339, ContainerState, ContainerStatus, PodStatus, Terminated};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -34,6 +47,8 @@ use std::time::{Duration, Instant};
 const BACKOFF_BASE: Duration = Duration::from_secs(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 const BACKOFF_RESET: Duration = Duration::from_secs(600);
+/// What a container still gets after a preStop hook used up its grace period.
+const MIN_GRACE_AFTER_PRESTOP: Duration = Duration::from_secs(2);
 
 /// The kubelet's restart back-off for one container.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,6 +102,49 @@ struct Container {
     next_start: Option<Instant>,
     log: LogFile,
     pipes: Vec<Pipe>,
+    /// The probes of the running container, from when postStart is done.
+    probes: Vec<ProbeState>,
+    /// A postStart or preStop hook in flight.
+    hook: Option<(Hook, Run)>,
+    /// Set while the container is being stopped.
+    stop: Option<Stop>,
+    /// Why the supervisor stopped it (a probe, a hook), for its terminated state.
+    stop_message: Option<String>,
+    /// Restart whatever the exit status (failed liveness or startup probe), unless Never.
+    force_restart: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Hook {
+    PostStart,
+    PreStop,
+}
+
+struct Stop {
+    began: Instant,
+    grace: Duration,
+    /// SIGTERM was sent (after preStop, if any).
+    termed: bool,
+    /// When SIGKILL comes, once SIGTERM was sent.
+    kill_at: Instant,
+    killed: bool,
+}
+
+struct ProbeState {
+    kind: ProbeKind,
+    probe: Probe,
+    next: Instant,
+    successes: u32,
+    failures: u32,
+    run: Option<Run>,
+}
+
+/// What poll watches besides the signalfd.
+#[derive(Clone, Copy)]
+enum Source {
+    Pipe(usize, usize),
+    Hook(usize),
+    Probe(usize, usize),
 }
 
 pub struct Supervisor {
@@ -98,9 +156,8 @@ pub struct Supervisor {
     status: PodStatus,
     foreground: bool,
     signals: SignalFd,
-    /// Set once a stop began: (deadline for SIGKILL, whether it was asked for).
-    stopping: Option<Instant>,
-    killed: bool,
+    /// The whole pod is stopping (down, ^C, active deadline).
+    stopping: bool,
     pause_died: Option<String>,
     /// An init container failed and will not be retried (restartPolicy Never).
     init_failed: bool,
@@ -190,6 +247,11 @@ impl Supervisor {
                 next_start: due.then(Instant::now),
                 log,
                 pipes: Vec::new(),
+                probes: Vec::new(),
+                hook: None,
+                stop: None,
+                stop_message: None,
+                force_restart: false,
             });
         }
         let mut conditions = Vec::new();
@@ -219,8 +281,7 @@ impl Supervisor {
             status,
             foreground,
             signals,
-            stopping: None,
-            killed: false,
+            stopping: false,
             pause_died: None,
             init_failed: false,
             deadline: spec_deadline,
@@ -237,7 +298,7 @@ impl Supervisor {
             let _ = r.write_all(b"ok\n");
         }
         loop {
-            if self.stopping.is_none() && self.pause_died.is_none() {
+            if !self.stopping && self.pause_died.is_none() {
                 self.start_due();
             }
             self.publish();
@@ -245,14 +306,48 @@ impl Supervisor {
                 return self.finish();
             }
             self.wait_for_events();
-            if self.stopping.is_none() && self.deadline.is_some_and(|d| Instant::now() >= d) {
-                // Kubernetes stops the pod the way `down` does and marks it Failed.
-                self.deadline_exceeded = true;
-                self.begin_stop();
+            self.on_timers();
+        }
+    }
+
+    /// Everything whose time has come: the pod's deadline, hooks and probes that ran
+    /// out of time, probes that are due, SIGKILLs at the end of grace periods.
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        if !self.stopping && self.deadline.is_some_and(|d| now >= d) {
+            // Kubernetes stops the pod the way `down` does and marks it Failed.
+            self.deadline_exceeded = true;
+            self.begin_stop();
+        }
+        for i in 0..self.containers.len() {
+            let c = &mut self.containers[i];
+            if c.hook.as_ref().is_some_and(|(_, r)| expired(r, now)) {
+                if let Some((hook, run)) = c.hook.take() {
+                    let limit = match hook {
+                        Hook::PreStop => "the grace period",
+                        Hook::PostStart => "its time",
+                    };
+                    self.hook_done(i, hook, run.expired(limit));
+                }
             }
-            if let Some(deadline) = self.stopping {
-                if !self.killed && Instant::now() >= deadline {
-                    self.kill_all();
+            let mut pi = 0;
+            while pi < self.containers[i].probes.len() {
+                let p = &mut self.containers[i].probes[pi];
+                if p.run.as_ref().is_some_and(|r| expired(r, now)) {
+                    if let Some(run) = p.run.take() {
+                        let limit = crate::quantity::format_duration(p.probe.timeout);
+                        self.probe_done(i, pi, run.expired(&limit));
+                    }
+                } else if p.run.is_none() && p.next <= now {
+                    self.start_probe(i, pi);
+                }
+                pi += 1;
+            }
+            let c = &mut self.containers[i];
+            if let Some(stop) = c.stop.as_mut().filter(|s| s.termed && !s.killed) {
+                if now >= stop.kill_at {
+                    stop.killed = true;
+                    kill_container(&self.cgroup, c);
                 }
             }
         }
@@ -260,7 +355,7 @@ impl Supervisor {
 
     fn finished(&self) -> bool {
         let none_running = self.containers.iter().all(|c| c.pid.is_none());
-        if self.stopping.is_some() || self.pause_died.is_some() {
+        if self.stopping || self.pause_died.is_some() {
             return none_running;
         }
         none_running && matches!(self.status.phase.as_str(), "Succeeded" | "Failed")
@@ -286,6 +381,12 @@ impl Supervisor {
             None => return,
         };
         for i in 0..self.containers.len() {
+            // As the kubelet: containers start in order, and a postStart hook in
+            // flight holds back the ones after it.
+            let post_start = |c: &Container| matches!(c.hook, Some((Hook::PostStart, _)));
+            if self.containers.iter().any(post_start) {
+                return;
+            }
             let due = self.containers[i].next_start.is_some_and(|t| t <= now);
             if due {
                 self.start(i, pause_fd);
@@ -316,20 +417,10 @@ impl Supervisor {
         }
         let c = &mut self.containers[i];
         c.oom_before = memory::oom_kills(&c.leaf);
-        let leaf_name = c.leaf.display().to_string();
-        let env = self.spec.env_of(&c.spec);
-        let req = Request {
-            argv: &c.spec.command,
-            env: &env,
-            hostname: &self.spec.hostname,
-            cgroup: &c.leaf_dir,
-            cgroup_name: &leaf_name,
-            pause: pause_fd,
-            stdio: [devnull.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
-            privileged: self.spec.privileged,
-            cwd: c.spec.working_dir.as_deref(),
-        };
-        match process::spawn(&req) {
+        let stdio = [devnull.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+        let spawned = self.spawn_in(i, &self.containers[i].spec.command, stdio, pause_fd);
+        let c = &mut self.containers[i];
+        match spawned {
             Ok(started) => {
                 let at = now_rfc3339();
                 c.pid = Some(started.pid);
@@ -351,16 +442,265 @@ impl Supervisor {
                     },
                 ];
                 if c.exec_error.is_none() {
-                    c.status.state = ContainerState::running(at);
-                    c.status.started = true;
-                    c.status.ready = true;
                     c.status.pid = Some(started.pid);
+                    match c.spec.post_start.clone() {
+                        // Not Running until postStart is done: still ContainerCreating.
+                        Some(action) => self.run_hook(i, Hook::PostStart, &action, None),
+                        None => self.running(i),
+                    }
                 }
             }
             Err(e) => {
                 let msg = format!("{:#}", anyhow::Error::from(e));
                 self.cannot_run(i, msg);
             }
+        }
+    }
+
+    /// Starts `argv` as a process of container `i`: its cgroup, user, capabilities,
+    /// environment and working directory.
+    fn spawn_in(
+        &self,
+        i: usize,
+        argv: &[String],
+        stdio: [i32; 3],
+        pause_fd: i32,
+    ) -> Result<process::Started, process::SpawnError> {
+        let c = &self.containers[i];
+        let leaf_name = c.leaf.display().to_string();
+        let env = self.spec.env_of(&c.spec);
+        process::spawn(&Request {
+            argv,
+            env: &env,
+            hostname: &self.spec.hostname,
+            cgroup: &c.leaf_dir,
+            cgroup_name: &leaf_name,
+            pause: pause_fd,
+            stdio,
+            capabilities: self.spec.capabilities_of(&c.spec),
+            user: c.spec.user,
+            group: c.spec.group,
+            cwd: c.spec.working_dir.as_deref(),
+        })
+    }
+
+    /// Starts a probe's or hook's action for container `i`. An exec runs in the
+    /// container (its namespaces, cgroup, user) with no stdio.
+    fn launch(&self, i: usize, action: &Action, deadline: Option<Instant>) -> Result<Run, Verdict> {
+        match action {
+            Action::Exec(argv) => {
+                let pause_fd = match &self.pause {
+                    Some(p) => p.pidfd.as_raw_fd(),
+                    None => return Err(Verdict::Failure("the pod is gone".into())),
+                };
+                let devnull = File::options()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/null")
+                    .map_err(|e| Verdict::Failure(format!("/dev/null: {e}")))?;
+                let fd = devnull.as_raw_fd();
+                let started = self
+                    .spawn_in(i, argv, [fd, fd, fd], pause_fd)
+                    .map_err(|e| Verdict::Failure(format!("{:#}", anyhow::Error::from(e))))?;
+                if let Some(e) = started.exec_error {
+                    return Err(Verdict::Failure(process::exec_error_message(&argv[0], &e)));
+                }
+                Ok(Run::exec(started.pid, started.pidfd, deadline))
+            }
+            Action::HttpGet {
+                host,
+                port,
+                path,
+                headers,
+            } => Run::connect(*host, *port, Some((path, headers)), deadline),
+            Action::TcpSocket { host, port } => Run::connect(*host, *port, None, deadline),
+            Action::Sleep(d) => {
+                let until = Instant::now() + *d;
+                Ok(Run::sleep(deadline.map_or(until, |dl| dl.min(until))))
+            }
+        }
+    }
+
+    fn run_hook(&mut self, i: usize, hook: Hook, action: &Action, deadline: Option<Instant>) {
+        match self.launch(i, action, deadline) {
+            Ok(run) => self.containers[i].hook = Some((hook, run)),
+            Err(outcome) => self.hook_done(i, hook, outcome),
+        }
+    }
+
+    fn hook_done(&mut self, i: usize, hook: Hook, outcome: Verdict) {
+        let c = &mut self.containers[i];
+        match (hook, outcome) {
+            _ if c.pid.is_none() => {}
+            (Hook::PostStart, _) if c.stop.is_some() => {}
+            (Hook::PostStart, Verdict::Success) => self.running(i),
+            (Hook::PostStart, Verdict::Failure(why)) => {
+                let msg = format!("PostStartHook failed: {why}");
+                self.event(i, &msg);
+                self.containers[i].stop_message = Some(msg);
+                self.stop_container(i, self.spec.grace);
+            }
+            (Hook::PreStop, outcome) => {
+                if let Verdict::Failure(why) = outcome {
+                    self.event(i, &format!("PreStopHook failed: {why}"));
+                }
+                self.terminate(i);
+            }
+        }
+    }
+
+    /// postStart is done (or there is none): the container is Running; its probes begin.
+    fn running(&mut self, i: usize) {
+        let c = &mut self.containers[i];
+        let Some((since, at)) = c.started.clone() else {
+            return;
+        };
+        c.status.state = ContainerState::running(at);
+        c.status.started = c.spec.probes.startup.is_none();
+        c.status.ready = c.status.started && c.spec.probes.readiness.is_none();
+        let now = Instant::now();
+        c.probes = c
+            .spec
+            .probes
+            .iter()
+            .map(|(kind, probe)| ProbeState {
+                kind,
+                probe: probe.clone(),
+                // initialDelaySeconds counts from the container's start.
+                next: (since + probe.initial_delay).max(now),
+                successes: 0,
+                failures: 0,
+                run: None,
+            })
+            .collect();
+    }
+
+    fn start_probe(&mut self, i: usize, pi: usize) {
+        let c = &mut self.containers[i];
+        let p = &mut c.probes[pi];
+        let now = Instant::now();
+        p.next = now + p.probe.period;
+        // Until the startup probe succeeded, liveness and readiness wait their turn.
+        if p.kind != ProbeKind::Startup && !c.status.started {
+            return;
+        }
+        let action = p.probe.action.clone();
+        let deadline = Some(now + p.probe.timeout);
+        match self.launch(i, &action, deadline) {
+            Ok(run) => self.containers[i].probes[pi].run = Some(run),
+            Err(outcome) => self.probe_done(i, pi, outcome),
+        }
+    }
+
+    /// One probe result, counted against the probe's thresholds.
+    fn probe_done(&mut self, i: usize, pi: usize, outcome: Verdict) {
+        let c = &mut self.containers[i];
+        let p = &mut c.probes[pi];
+        let kind = p.kind;
+        let why = match outcome {
+            Verdict::Success => {
+                p.successes += 1;
+                p.failures = 0;
+                if p.successes < p.probe.success_threshold {
+                    return;
+                }
+                match kind {
+                    ProbeKind::Startup => {
+                        // Done for this container: liveness and readiness take over.
+                        c.probes.remove(pi);
+                        c.status.started = true;
+                        c.status.ready = c.spec.probes.readiness.is_none();
+                        let now = Instant::now();
+                        for p in &mut c.probes {
+                            p.next = p.next.min(now);
+                        }
+                    }
+                    ProbeKind::Readiness => c.status.ready = true,
+                    ProbeKind::Liveness => {}
+                }
+                return;
+            }
+            Verdict::Failure(why) => why,
+        };
+        p.successes = 0;
+        p.failures += 1;
+        let failures = p.failures;
+        let threshold = p.probe.failure_threshold;
+        let grace = p.probe.grace.unwrap_or(self.spec.grace);
+        self.event(i, &format!("{} probe failed: {why}", kind.name()));
+        if failures < threshold {
+            return;
+        }
+        let c = &mut self.containers[i];
+        match kind {
+            ProbeKind::Readiness => c.status.ready = false,
+            ProbeKind::Startup | ProbeKind::Liveness => {
+                let what = kind.name().to_lowercase();
+                c.stop_message = Some(format!(
+                    "Container {} failed {what} probe, will be restarted: {why}",
+                    c.spec.name
+                ));
+                c.force_restart = true;
+                self.stop_container(i, grace);
+            }
+        }
+    }
+
+    /// What the kubelet would record as an event, on the terminal in the foreground.
+    fn event(&self, i: usize, message: &str) {
+        if self.foreground {
+            eprintln!("launcher: {}: {message}", self.containers[i].spec.name);
+        }
+    }
+
+    /// Stops one container: preStop, SIGTERM, SIGKILL once `grace` is over.
+    fn stop_container(&mut self, i: usize, grace: Duration) {
+        let c = &mut self.containers[i];
+        if c.pid.is_none() || c.stop.is_some() {
+            return;
+        }
+        for p in c.probes.drain(..) {
+            if let Some(run) = p.run {
+                run.cancel();
+            }
+        }
+        if let Some((_, run)) = c.hook.take() {
+            run.cancel();
+        }
+        c.status.ready = false;
+        let now = Instant::now();
+        c.stop = Some(Stop {
+            began: now,
+            grace,
+            termed: false,
+            kill_at: now + grace,
+            killed: false,
+        });
+        match c.spec.pre_stop.clone() {
+            Some(action) if !grace.is_zero() => {
+                self.run_hook(i, Hook::PreStop, &action, Some(now + grace))
+            }
+            _ => self.terminate(i),
+        }
+    }
+
+    /// SIGTERM to a stopping container (after its preStop); SIGKILL is scheduled.
+    fn terminate(&mut self, i: usize) {
+        let c = &mut self.containers[i];
+        let had_pre_stop = c.spec.pre_stop.is_some();
+        let Some(stop) = c.stop.as_mut().filter(|s| !s.termed) else {
+            return;
+        };
+        stop.termed = true;
+        if let Some(fd) = &c.pidfd {
+            let _ = crate::sys::pidfd_send_signal(fd, libc::SIGTERM);
+        }
+        if stop.grace.is_zero() {
+            stop.killed = true;
+            kill_container(&self.cgroup, c);
+        } else if had_pre_stop {
+            let left = stop.grace.saturating_sub(stop.began.elapsed());
+            stop.kill_at = Instant::now() + left.max(MIN_GRACE_AFTER_PRESTOP);
         }
     }
 
@@ -378,28 +718,55 @@ impl Supervisor {
         self.exited(i, t, Duration::ZERO);
     }
 
+    /// The earliest timer: a start, the pod's deadline, a hook's or probe's deadline,
+    /// a probe's next run, a SIGKILL.
+    fn next_wake(&self) -> Option<Instant> {
+        let mut times: Vec<Instant> = Vec::new();
+        if !self.stopping {
+            times.extend(self.deadline);
+        }
+        for c in &self.containers {
+            times.extend(c.next_start);
+            times.extend(c.hook.as_ref().and_then(|(_, r)| r.deadline));
+            for p in &c.probes {
+                times.push(match &p.run {
+                    Some(r) => r.deadline.unwrap_or(p.next),
+                    None => p.next,
+                });
+            }
+            if let Some(s) = c.stop.as_ref().filter(|s| s.termed && !s.killed) {
+                times.push(s.kill_at);
+            }
+        }
+        times.into_iter().min()
+    }
+
     fn wait_for_events(&mut self) {
-        let now = Instant::now();
-        let mut wake: Option<Instant> = self.containers.iter().filter_map(|c| c.next_start).min();
-        if let Some(d) = self.deadline.filter(|_| self.stopping.is_none()) {
-            wake = Some(wake.map_or(d, |w| w.min(d)));
-        }
-        if let Some(d) = self.stopping.filter(|_| !self.killed) {
-            wake = Some(wake.map_or(d, |w| w.min(d)));
-        }
-        let timeout = match wake {
+        let timeout = match self.next_wake() {
             None => PollTimeout::NONE,
             Some(t) => {
-                let ms = t.saturating_duration_since(now).as_millis().min(60_000) as u16;
-                PollTimeout::from(ms.max(1))
+                let left = t.saturating_duration_since(Instant::now());
+                // Rounded up, so a timer is never polled for again just before it is due.
+                let ms = left.as_micros().div_ceil(1000).min(60_000) as u16;
+                PollTimeout::from(ms)
             }
         };
-        let mut owners: Vec<(usize, usize)> = Vec::new();
+        let mut sources: Vec<Source> = Vec::new();
         let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
         for (ci, c) in self.containers.iter().enumerate() {
             for (pi, p) in c.pipes.iter().enumerate() {
                 fds.push(PollFd::new(p.fd.as_fd(), PollFlags::POLLIN));
-                owners.push((ci, pi));
+                sources.push(Source::Pipe(ci, pi));
+            }
+            if let Some((fd, flags)) = c.hook.as_ref().and_then(|(_, r)| r.interest()) {
+                fds.push(PollFd::new(fd, flags));
+                sources.push(Source::Hook(ci));
+            }
+            for (pi, p) in c.probes.iter().enumerate() {
+                if let Some((fd, flags)) = p.run.as_ref().and_then(Run::interest) {
+                    fds.push(PollFd::new(fd, flags));
+                    sources.push(Source::Probe(ci, pi));
+                }
             }
         }
         match nix::poll::poll(&mut fds, timeout) {
@@ -412,9 +779,36 @@ impl Supervisor {
             .collect();
         drop(fds);
         // Drain output before reaping, so a container's last words are logged first.
-        for (k, &(ci, pi)) in owners.iter().enumerate().rev() {
-            if ready[k + 1] {
+        // Backwards, so removing a finished pipe leaves the other indices valid.
+        for (k, source) in sources.iter().enumerate().rev() {
+            if let (true, Source::Pipe(ci, pi)) = (ready[k + 1], *source) {
                 self.drain(ci, pi);
+            }
+        }
+        for (k, source) in sources.iter().enumerate() {
+            if !ready[k + 1] {
+                continue;
+            }
+            match *source {
+                Source::Pipe(..) => {}
+                Source::Hook(ci) => {
+                    let c = &mut self.containers[ci];
+                    if let Some(outcome) = c.hook.as_mut().and_then(|(_, r)| r.ready()) {
+                        if let Some((hook, _)) = c.hook.take() {
+                            self.hook_done(ci, hook, outcome);
+                        }
+                    }
+                }
+                Source::Probe(ci, pi) => {
+                    // A probe that stopped the container took the other probes with it.
+                    let Some(p) = self.containers[ci].probes.get_mut(pi) else {
+                        continue;
+                    };
+                    if let Some(outcome) = p.run.as_mut().and_then(Run::ready) {
+                        p.run = None;
+                        self.probe_done(ci, pi, outcome);
+                    }
+                }
             }
         }
         if ready[0] {
@@ -475,18 +869,24 @@ impl Supervisor {
 
     fn on_exit(&mut self, pid: i32, code: i32, signal: Option<i32>) {
         if self.pause.as_ref().is_some_and(|p| p.pid == pid) {
+            // pause only ends before `finish` if something else ended it.
             self.pause = None;
-            if self.stopping.is_none() || !self.killed {
-                let how = signal.map_or(format!("exited {code}"), |s| {
-                    format!("was killed by signal {s}")
-                });
-                self.pause_died = Some(format!(
-                    "pause (PID 1 of the pod) {how}: the kernel killed every process in the pod"
-                ));
-                if !self.killed {
-                    self.kill_all();
+            let how = signal.map_or(format!("exited {code}"), |s| {
+                format!("was killed by signal {s}")
+            });
+            self.pause_died = Some(format!(
+                "pause (PID 1 of the pod) {how}: the kernel killed every process in the pod"
+            ));
+            if self.cgroup.kill().is_err() {
+                for c in &self.containers {
+                    if let Some(fd) = &c.pidfd {
+                        let _ = crate::sys::pidfd_send_signal(fd, libc::SIGKILL);
+                    }
                 }
             }
+            return;
+        }
+        if self.exec_exited(pid, code) {
             return;
         }
         let Some(i) = self.containers.iter().position(|c| c.pid == Some(pid)) else {
@@ -519,8 +919,31 @@ impl Supervisor {
         self.exited(i, t, ran);
     }
 
-    fn exited(&mut self, i: usize, t: Terminated, ran: Duration) {
-        let stopping = self.stopping.is_some() || self.pause_died.is_some();
+    /// An exec hook or probe exited: its result. False if `pid` is none of them.
+    fn exec_exited(&mut self, pid: i32, code: i32) -> bool {
+        for i in 0..self.containers.len() {
+            let c = &mut self.containers[i];
+            if c.hook.as_ref().is_some_and(|(_, r)| r.pid() == Some(pid)) {
+                if let Some((hook, _)) = c.hook.take() {
+                    self.hook_done(i, hook, Run::exited(code));
+                }
+                return true;
+            }
+            if let Some(pi) = c
+                .probes
+                .iter()
+                .position(|p| p.run.as_ref().is_some_and(|r| r.pid() == Some(pid)))
+            {
+                c.probes[pi].run = None;
+                self.probe_done(i, pi, Run::exited(code));
+                return true;
+            }
+        }
+        false
+    }
+
+    fn exited(&mut self, i: usize, mut t: Terminated, ran: Duration) {
+        let stopping = self.stopping || self.pause_died.is_some();
         let policy = self.spec.restart;
         let pod = self.spec.name.clone();
         let c = &mut self.containers[i];
@@ -530,6 +953,19 @@ impl Supervisor {
         c.status.pid = None;
         c.status.ready = false;
         c.status.started = false;
+        c.stop = None;
+        if let Some((_, run)) = c.hook.take() {
+            run.cancel();
+        }
+        for p in c.probes.drain(..) {
+            if let Some(run) = p.run {
+                run.cancel();
+            }
+        }
+        if let Some(msg) = c.stop_message.take() {
+            t.message = Some(msg);
+        }
+        let forced = std::mem::take(&mut c.force_restart) && policy != RestartPolicy::Never;
         let code = t.exit_code;
         if c.init && code == 0 && !stopping {
             // Done for good: init containers are never restarted after success.
@@ -538,9 +974,8 @@ impl Supervisor {
             self.start_next_stage();
             return;
         }
-        if stopping || !status::restarts(policy, code) {
+        if stopping || !(forced || status::restarts(policy, code)) {
             self.init_failed |= c.init && !stopping;
-            let mut t = t;
             if self.deadline_exceeded {
                 t.reason = "DeadlineExceeded".into();
             }
@@ -576,38 +1011,19 @@ impl Supervisor {
         }
     }
 
-    /// SIGTERM to every container; SIGKILL comes when the grace period runs out.
+    /// Stops every container at once, each with its preStop, SIGTERM and SIGKILL.
     pub fn begin_stop(&mut self) {
-        if self.stopping.is_some() {
+        if self.stopping {
             return;
         }
+        self.stopping = true;
         let grace = std::fs::read_to_string(self.pod_dir.join("stop"))
             .ok()
             .and_then(|s| crate::quantity::parse_duration(s.trim()).ok())
             .unwrap_or(self.spec.grace);
-        self.stopping = Some(Instant::now() + grace);
-        for c in &mut self.containers {
-            c.next_start = None;
-            if let Some(fd) = &c.pidfd {
-                let _ = crate::sys::pidfd_send_signal(fd, libc::SIGTERM);
-            }
-        }
-        if grace.is_zero() {
-            self.kill_all();
-        }
-    }
-
-    fn kill_all(&mut self) {
-        self.killed = true;
-        if self.stopping.is_none() {
-            self.stopping = Some(Instant::now());
-        }
-        if self.cgroup.kill().is_err() {
-            for c in &self.containers {
-                if let Some(fd) = &c.pidfd {
-                    let _ = crate::sys::pidfd_send_signal(fd, libc::SIGKILL);
-                }
-            }
+        for i in 0..self.containers.len() {
+            self.containers[i].next_start = None;
+            self.stop_container(i, grace);
         }
     }
 
@@ -677,6 +1093,20 @@ impl Supervisor {
         Outcome {
             phase: self.status.phase.clone(),
             exit_code,
+        }
+    }
+}
+
+fn expired(run: &Run, now: Instant) -> bool {
+    run.deadline.is_some_and(|d| now >= d)
+}
+
+/// SIGKILL to everything in a container's leaf (its exec probes too); to its main
+/// process alone where cgroup.kill is missing.
+fn kill_container(cgroup: &PodCgroup, c: &Container) {
+    if cgroup.kill_leaf(&c.spec.name).is_err() {
+        if let Some(fd) = &c.pidfd {
+            let _ = crate::sys::pidfd_send_signal(fd, libc::SIGKILL);
         }
     }
 }

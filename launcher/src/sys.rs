@@ -167,40 +167,103 @@ pub fn restrict_capabilities(keep: u64, last_cap: u32) -> io::Result<()> {
             check(ret as libc::c_long)?;
         }
     }
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let mut header = Header {
-        version: 0x2008_0522,
-        pid: 0,
-    }; // _LINUX_CAPABILITY_VERSION_3
-    let lo = keep as u32;
-    let hi = (keep >> 32) as u32;
-    let data = [
-        Data {
-            effective: lo,
-            permitted: lo,
-            inheritable: lo,
-        },
-        Data {
-            effective: hi,
-            permitted: hi,
-            inheritable: hi,
-        },
-    ];
-    // SAFETY: header and two data structs as capset(2) version 3 expects.
-    check(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) })?;
+    capset(Caps {
+        effective: keep,
+        permitted: keep,
+        inheritable: keep,
+    })?;
     // SAFETY: plain integer arguments.
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as libc::c_long).map(drop)
+}
+
+/// The three capability sets of a process, as 64-bit masks.
+#[derive(Clone, Copy)]
+struct Caps {
+    effective: u64,
+    permitted: u64,
+    inheritable: u64,
+}
+
+/// `struct __user_cap_header_struct` and `__user_cap_data_struct` of capget(2).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// This process's capability sets. Child-safe.
+fn capget() -> io::Result<Caps> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and room for the two data structs capget(2) version 3 writes.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    })?;
+    let join = |lo: u32, hi: u32| u64::from(lo) | u64::from(hi) << 32;
+    Ok(Caps {
+        effective: join(data[0].effective, data[1].effective),
+        permitted: join(data[0].permitted, data[1].permitted),
+        inheritable: join(data[0].inheritable, data[1].inheritable),
+    })
+}
+
+/// Sets this process's capability sets. Child-safe.
+fn capset(caps: Caps) -> io::Result<()> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let half = |shift: u32| CapData {
+        effective: (caps.effective >> shift) as u32,
+        permitted: (caps.permitted >> shift) as u32,
+        inheritable: (caps.inheritable >> shift) as u32,
+    };
+    let data = [half(0), half(32)];
+    // SAFETY: header and two data structs as capset(2) version 3 expects.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        )
+    })
+    .map(drop)
+}
+
+/// Becomes `uid`:`gid`, with `gid` as the only supplementary group, keeping the
+/// capability sets so they can still be restricted afterwards; execve then clears
+/// them for a non-root user (no ambient set), as container runtimes do. Child-safe.
+pub fn switch_user(uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: plain integer arguments; setgroups reads one gid_t.
+    unsafe {
+        check(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) as libc::c_long)?;
+        check(libc::setgroups(1, &gid) as libc::c_long)?;
+        check(libc::setresgid(gid, gid, gid) as libc::c_long)?;
+        check(libc::setresuid(uid, uid, uid) as libc::c_long)?;
+    }
+    // Leaving uid 0 emptied the effective set; the permitted one was kept.
+    let caps = capget()?;
+    capset(Caps {
+        effective: caps.permitted,
+        ..caps
+    })
 }
 
 /// Sets IFF_UP on `lo` of the current network namespace. Child-safe.

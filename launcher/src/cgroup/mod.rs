@@ -248,6 +248,11 @@ impl PodCgroup {
         write(&self.dir, "cgroup.kill", "1")
     }
 
+    /// SIGKILLs everything in one container's leaf.
+    pub fn kill_leaf(&self, name: &str) -> Result<(), CgroupError> {
+        write(&self.leaf(name), "cgroup.kill", "1")
+    }
+
     /// Waits up to `limit` for the pod to empty, then removes leaves and pod.
     /// Missing directories are fine: removal is idempotent.
     pub fn remove(&self, limit: Duration) -> Result<(), CgroupError> {

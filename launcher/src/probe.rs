@@ -1,0 +1,336 @@
+//! Probes and lifecycle hooks in flight, driven by the supervisor's poll loop.
+//!
+//! Nothing here blocks: a tcpSocket or httpGet action is a non-blocking socket the
+//! supervisor polls, an exec action a child process whose exit the supervisor reaps,
+//! a sleep a timer. The supervisor lives in the pod's network namespace, so sockets
+//! reach the pod's own loopback, where the kubelet would reach the pod's IP.
+//!
+//! Results follow the kubelet: exec succeeds on exit status 0, tcpSocket when the
+//! connection is accepted, httpGet on a status of 200-399; running out of time fails.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Instant;
+
+/// The User-Agent the kubelet sends (`kube-probe/<major>.<minor>`).
+const USER_AGENT: &str = concat!("kube-probe/launcher-", env!("CARGO_PKG_VERSION"));
+
+/// The most of a response read before giving up on finding its status line.
+const MAX_RESPONSE: usize = 10 * 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Success,
+    Failure(String),
+}
+
+/// One run of an action.
+pub struct Run {
+    what: Work,
+    /// When it fails for taking too long; None waits as long as it takes (postStart).
+    pub deadline: Option<Instant>,
+}
+
+enum Work {
+    /// A process in the container; the supervisor reaps it and calls `exited`.
+    Exec {
+        pid: i32,
+        pidfd: OwnedFd,
+    },
+    Connect {
+        stream: TcpStream,
+        addr: SocketAddr,
+        /// The HTTP request to send once connected; None for tcpSocket.
+        request: Option<Vec<u8>>,
+    },
+    Http {
+        stream: TcpStream,
+        request: Vec<u8>,
+        sent: usize,
+        response: Vec<u8>,
+    },
+    Sleep,
+}
+
+impl Run {
+    pub fn exec(pid: i32, pidfd: OwnedFd, deadline: Option<Instant>) -> Run {
+        Run {
+            what: Work::Exec { pid, pidfd },
+            deadline,
+        }
+    }
+
+    pub fn sleep(until: Instant) -> Run {
+        Run {
+            what: Work::Sleep,
+            deadline: Some(until),
+        }
+    }
+
+    /// Starts connecting to `host:port`; with `http`, a GET of that path follows.
+    pub fn connect(
+        host: IpAddr,
+        port: u16,
+        http: Option<(&str, &[(String, String)])>,
+        deadline: Option<Instant>,
+    ) -> Result<Run, Verdict> {
+        let addr = SocketAddr::new(host, port);
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .and_then(|s| s.set_nonblocking(true).map(|()| s))
+        .map_err(|e| Verdict::Failure(format!("socket: {e}")))?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(refused(addr, &e)),
+        }
+        let request = http.map(|(path, headers)| request(host, port, path, headers));
+        Ok(Run {
+            what: Work::Connect {
+                stream: socket.into(),
+                addr,
+                request,
+            },
+            deadline,
+        })
+    }
+
+    /// The pid of an exec action, whose exit is this run's result.
+    pub fn pid(&self) -> Option<i32> {
+        match &self.what {
+            Work::Exec { pid, .. } => Some(*pid),
+            _ => None,
+        }
+    }
+
+    /// The socket to poll and for what, if this run waits on one.
+    pub fn interest(&self) -> Option<(BorrowedFd<'_>, nix::poll::PollFlags)> {
+        use nix::poll::PollFlags;
+        match &self.what {
+            Work::Connect { stream, .. } => Some((stream.as_fd(), PollFlags::POLLOUT)),
+            Work::Http {
+                stream,
+                request,
+                sent,
+                ..
+            } if sent < &request.len() => Some((stream.as_fd(), PollFlags::POLLOUT)),
+            Work::Http { stream, .. } => Some((stream.as_fd(), PollFlags::POLLIN)),
+            _ => None,
+        }
+    }
+
+    /// Moves a socket run on after poll said its socket is ready; Some once decided.
+    pub fn ready(&mut self) -> Option<Verdict> {
+        match &mut self.what {
+            Work::Connect {
+                stream,
+                addr,
+                request,
+            } => {
+                match stream.take_error() {
+                    Ok(None) => {}
+                    Ok(Some(e)) | Err(e) => return Some(refused(*addr, &e)),
+                }
+                let Some(request) = request.take() else {
+                    return Some(Verdict::Success);
+                };
+                let stream = match stream.try_clone() {
+                    Ok(s) => s,
+                    Err(e) => return Some(Verdict::Failure(format!("socket: {e}"))),
+                };
+                self.what = Work::Http {
+                    stream,
+                    request,
+                    sent: 0,
+                    response: Vec::new(),
+                };
+                None
+            }
+            Work::Http {
+                stream,
+                request,
+                sent,
+                response,
+            } => {
+                if *sent < request.len() {
+                    return match stream.write(&request[*sent..]) {
+                        Ok(n) => {
+                            *sent += n;
+                            None
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                        Err(e) => Some(Verdict::Failure(format!("HTTP probe failed: {e}"))),
+                    };
+                }
+                let mut buf = [0u8; 4096];
+                match stream.read(&mut buf) {
+                    Ok(0) => http_result(response, true),
+                    Ok(n) => {
+                        response.extend_from_slice(&buf[..n]);
+                        http_result(response, response.len() >= MAX_RESPONSE)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                    Err(e) => Some(Verdict::Failure(format!("HTTP probe failed: {e}"))),
+                }
+            }
+            Work::Exec { .. } | Work::Sleep => None,
+        }
+    }
+
+    /// The result of an exec action whose process exited with `code`.
+    pub fn exited(code: i32) -> Verdict {
+        if code == 0 {
+            Verdict::Success
+        } else {
+            Verdict::Failure(format!("command exited with status {code}"))
+        }
+    }
+
+    /// The deadline passed: a sleep is done, anything else failed and is stopped.
+    pub fn expired(self, timeout_what: &str) -> Verdict {
+        match self.what {
+            Work::Sleep => Verdict::Success,
+            Work::Exec { pidfd, .. } => {
+                let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+                Verdict::Failure(format!("command timed out after {timeout_what}"))
+            }
+            Work::Connect { addr, .. } => {
+                Verdict::Failure(format!("dial tcp {addr}: i/o timeout after {timeout_what}"))
+            }
+            Work::Http { .. } => Verdict::Failure(format!(
+                "HTTP probe failed: no response within {timeout_what}"
+            )),
+        }
+    }
+
+    /// Stops whatever still runs (an exec's process); the result is not wanted.
+    pub fn cancel(self) {
+        if let Work::Exec { pidfd, .. } = self.what {
+            let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+        }
+    }
+}
+
+fn refused(addr: SocketAddr, e: &io::Error) -> Verdict {
+    Verdict::Failure(format!("dial tcp {addr}: connect: {e}"))
+}
+
+/// The GET the kubelet sends; the Host header carries the port as Go's client does.
+fn request(host: IpAddr, port: u16, path: &str, headers: &[(String, String)]) -> Vec<u8> {
+    let authority = match host {
+        IpAddr::V4(ip) => format!("{ip}:{port}"),
+        IpAddr::V6(ip) => format!("[{ip}]:{port}"),
+    };
+    let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let mut r = format!("GET {path} HTTP/1.1\r\n");
+    if !has("host") {
+        r += &format!("Host: {authority}\r\n");
+    }
+    if !has("user-agent") {
+        r += &format!("User-Agent: {USER_AGENT}\r\n");
+    }
+    if !has("accept") {
+        r += "Accept: */*\r\n";
+    }
+    r += "Connection: close\r\n";
+    for (k, v) in headers {
+        r += &format!("{k}: {v}\r\n");
+    }
+    r += "\r\n";
+    r.into_bytes()
+}
+
+/// The verdict on the response so far, None while the status line is still to come;
+/// `complete`: nothing more will (the peer closed, or the response is too long).
+fn http_result(response: &[u8], complete: bool) -> Option<Verdict> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let result = parsed.parse(response);
+    Some(match (parsed.code, result) {
+        (Some(code), _) if (200..400).contains(&code) => Verdict::Success,
+        (Some(code), _) => Verdict::Failure(format!("HTTP probe failed with statuscode: {code}")),
+        (None, Err(e)) => Verdict::Failure(format!("HTTP probe failed: malformed response: {e}")),
+        (None, Ok(_)) if complete => {
+            Verdict::Failure("HTTP probe failed: no status line in the response".into())
+        }
+        (None, Ok(_)) => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_decide_as_soon_as_the_status_line_is_in() {
+        let ok = Some(Verdict::Success);
+        let failed = |code| {
+            Some(Verdict::Failure(format!(
+                "HTTP probe failed with statuscode: {code}"
+            )))
+        };
+        assert_eq!(http_result(b"HTTP/1.1 200 OK\r\n", false), ok);
+        assert_eq!(
+            http_result(b"HTTP/1.0 302 Found\r\nLocation: /x\r\n\r\n", false),
+            ok
+        );
+        assert_eq!(
+            http_result(b"HTTP/1.1 500 Internal Server Error\r\n", false),
+            failed(500)
+        );
+        assert_eq!(http_result(b"HTTP/1.1 199 Odd\r\n", false), failed(199));
+        assert_eq!(http_result(b"HTTP/1.1 4", false), None);
+        assert!(
+            matches!(http_result(b"SSH-2.0-x\r\n", false), Some(Verdict::Failure(m)) if m.contains("malformed"))
+        );
+        assert!(
+            matches!(http_result(b"", true), Some(Verdict::Failure(m)) if m.contains("no status line"))
+        );
+    }
+
+    #[test]
+    fn the_request_is_what_the_kubelet_sends() {
+        let r = request(
+            IpAddr::from([127, 0, 0, 1]),
+            8080,
+            "/healthz",
+            &[("X-Custom".into(), "yes".into())],
+        );
+        let r = String::from_utf8(r).unwrap();
+        assert!(r.starts_with(
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: kube-probe/"
+        ));
+        assert!(r.ends_with("Connection: close\r\nX-Custom: yes\r\n\r\n"));
+        let own_host = request(
+            IpAddr::from([127, 0, 0, 1]),
+            80,
+            "/",
+            &[("host".into(), "example".into())],
+        );
+        assert!(!String::from_utf8(own_host).unwrap().contains("127.0.0.1"));
+    }
+
+    #[test]
+    fn a_closed_port_fails_with_the_address() {
+        // Port 1 on loopback: nothing listens there in a test environment.
+        let deadline = Some(Instant::now() + std::time::Duration::from_secs(5));
+        let outcome = match Run::connect(IpAddr::from([127, 0, 0, 1]), 1, None, deadline) {
+            Err(o) => o,
+            Ok(mut run) => loop {
+                let (fd, flags) = run.interest().unwrap();
+                let mut fds = [nix::poll::PollFd::new(fd, flags)];
+                nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
+                if let Some(o) = run.ready() {
+                    break o;
+                }
+            },
+        };
+        assert!(
+            matches!(outcome, Verdict::Failure(m) if m.starts_with("dial tcp 127.0.0.1:1: connect:"))
+        );
+    }
+}
