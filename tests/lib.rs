@@ -336,6 +336,37 @@ impl Pods {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `launcher up -f - EXTRA...` with `yaml` on standard input.
+    pub fn up_yaml(&self, yaml: &str, extra: &[&str]) -> std::process::Output {
+        use std::io::Write;
+        let mut args = vec!["up", "-f", "-"];
+        args.extend_from_slice(extra);
+        let mut child = self
+            .cmd(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(yaml.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// `up -d` of a manifest, asserting that it started.
+    pub fn up_detached(&self, yaml: &str, extra: &[&str]) {
+        let out = self.up_yaml(yaml, &[&["-d"], extra].concat());
+        assert!(
+            out.status.success(),
+            "up -d failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn status(&self, pod: &str) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["status", pod, "-o", "json"])).unwrap()
     }
@@ -438,4 +469,20 @@ pub fn as_pid(v: &serde_json::Value) -> i32 {
         .map(|s| s.parse().unwrap())
         .or(v.as_i64().map(|n| n as i32))
         .unwrap()
+}
+
+/// The status of app container `name` in a Pod object.
+pub fn container<'a>(pod: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    pod["status"]["containerStatuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
+}
+
+/// The status ("True"/"False") of one of the pod's conditions.
+pub fn condition<'a>(pod: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    let all = pod["status"]["conditions"].as_array().unwrap();
+    &all.iter().find(|c| c["type"] == kind).unwrap()["status"]
 }

@@ -24,7 +24,8 @@ mkdir -p "$root/bin" "$root/opt/pod/bin" "$root/opt/pod/tests" "$root/proc" "$ro
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 cp "${VM_INIT:-$here/init}" "$root/init"  # VM_INIT: a different init, for debugging
-cp "$bindir/pause" "$bindir/launcher" "$root/opt/pod/bin/" 2>/dev/null || cp "$bindir/pause" "$root/opt/pod/bin/"
+cp "$bindir/pause" "$root/opt/pod/bin/"
+for b in launcher probe-target; do [ ! -e "$bindir/$b" ] || cp "$bindir/$b" "$root/opt/pod/bin/"; done
 for t in "$@"; do
     file "$t" | grep -q 'statically linked' || { echo "vm-test: $t is not static" >&2; exit 1; }
     cp "$t" "$root/opt/pod/tests/"

@@ -352,7 +352,7 @@ fn teardown(rec: &PodRecord, grace: Duration) -> Result<()> {
         .map(|c| cg.leaf(&c.name))
         .collect();
     for leaf in &leaves {
-        signal_leaf(leaf, libc::SIGTERM);
+        cgroup::signal_procs(leaf, libc::SIGTERM);
     }
     let deadline = Instant::now() + grace;
     while leaves.iter().any(|l| PodCgroup::populated(l)) && Instant::now() < deadline {
@@ -361,7 +361,7 @@ fn teardown(rec: &PodRecord, grace: Duration) -> Result<()> {
     if cg.kill().is_err() {
         // No cgroup.kill (Linux < 5.14): SIGKILL what is there, pause last.
         for leaf in leaves.iter().chain(std::iter::once(&cg.leaf(PAUSE_LEAF))) {
-            signal_leaf(leaf, libc::SIGKILL);
+            cgroup::signal_procs(leaf, libc::SIGKILL);
         }
     }
     cg.remove(Duration::from_secs(10))?;
@@ -369,17 +369,6 @@ fn teardown(rec: &PodRecord, grace: Duration) -> Result<()> {
         wait_exit(&fd, Duration::from_secs(5));
     }
     Ok(())
-}
-
-/// Sends `sig` to every process in the cgroup `leaf`, each through a pidfd so a
-/// recycled pid is never hit.
-fn signal_leaf(leaf: &Path, sig: i32) {
-    let procs = fs::read_to_string(leaf.join("cgroup.procs")).unwrap_or_default();
-    for pid in procs.lines().filter_map(|p| p.trim().parse().ok()) {
-        if let Ok(fd) = sys::pidfd_open(pid) {
-            let _ = sys::pidfd_send_signal(&fd, sig);
-        }
-    }
 }
 
 /// Waits up to `limit` for the process behind `pidfd` to exit (the pidfd turns

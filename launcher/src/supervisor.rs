@@ -902,6 +902,9 @@ impl Supervisor {
             .take()
             .map_or((Duration::ZERO, now_rfc3339()), |(t, at)| (t.elapsed(), at));
         let oom = memory::oom_kills(&c.leaf) > c.oom_before;
+        // What the main process leaves behind goes with it, as when a container's
+        // runtime deletes it: a restart starts from an empty leaf.
+        self.cgroup.kill_leaf(&c.spec.name);
         let (reason, message) = match (&c.exec_error, oom, code) {
             (Some(msg), _, _) => ("ContainerCannotRun", Some(msg.clone())),
             (None, true, _) => ("OOMKilled", None),
@@ -1101,14 +1104,12 @@ fn expired(run: &Run, now: Instant) -> bool {
     run.deadline.is_some_and(|d| now >= d)
 }
 
-/// SIGKILL to everything in a container's leaf (its exec probes too); to its main
-/// process alone where cgroup.kill is missing.
+/// SIGKILL to everything in a container's leaf, its exec probes too.
 fn kill_container(cgroup: &PodCgroup, c: &Container) {
-    if cgroup.kill_leaf(&c.spec.name).is_err() {
-        if let Some(fd) = &c.pidfd {
-            let _ = crate::sys::pidfd_send_signal(fd, libc::SIGKILL);
-        }
+    if let Some(fd) = &c.pidfd {
+        let _ = crate::sys::pidfd_send_signal(fd, libc::SIGKILL);
     }
+    cgroup.kill_leaf(&c.spec.name);
 }
 
 /// One record of a container's output: to its log and, in the foreground, to the

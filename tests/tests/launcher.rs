@@ -10,15 +10,6 @@ use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
-    pod["status"]["containerStatuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap()
-}
-
 fn pause_pid(pod: &Value) -> i32 {
     as_pid(&pod["metadata"]["annotations"]["launcher/pause-pid"])
 }

@@ -2,27 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use pod_tests::*;
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
-
-/// Runs `launcher up -f - EXTRA...` with `yaml` on standard input.
-fn up_stdin(pods: &Pods, yaml: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["up", "-f", "-"];
-    args.extend_from_slice(extra);
-    let mut cmd = pods.cmd(&args);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
 
 #[test]
 fn a_manifest_runs_with_its_command_args_env_and_working_dir() {
@@ -45,7 +25,7 @@ spec:
   - name: b
     command: ['true']
 ";
-    let out = up_stdin(&pods, yaml, &[]);
+    let out = pods.up_yaml(yaml, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -67,8 +47,24 @@ fn invalid_manifests_fail_with_the_field_path() {
     let base = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    command: [sleep, '60']\n";
     for (extra, want) in [
         (
-            "  - name: b\n    command: [x]\n    livenessProbe:\n      exec: {command: ['true']}\n",
-            "spec.containers[1].livenessProbe: not supported by launcher",
+            "  - name: b\n    command: [x]\n    livenessProbe:\n      exec: {command: ['true']}\n      periodSeconds: 0\n",
+            "spec.containers[1].livenessProbe.periodSeconds: must be at least 1",
+        ),
+        (
+            "    readinessProbe: {grpc: {port: 9000}}\n",
+            "spec.containers[0].readinessProbe.grpc: not supported by launcher",
+        ),
+        (
+            "    ports: [{name: web, containerPort: 80}]\n    livenessProbe: {httpGet: {port: http}}\n",
+            "spec.containers[0].livenessProbe.httpGet.port: no port named \"http\"",
+        ),
+        (
+            "    lifecycle: {preStop: {exec: {command: [a]}, sleep: {seconds: 1}}}\n",
+            "spec.containers[0].lifecycle.preStop: must specify exactly one handler",
+        ),
+        (
+            "    securityContext: {capabilities: {add: [FLY]}}\n",
+            "spec.containers[0].securityContext.capabilities.add[0]: unknown capability \"FLY\"",
         ),
         (
             "    volumeMounts: [{name: v, mountPath: /v}]\n",
@@ -91,7 +87,7 @@ fn invalid_manifests_fail_with_the_field_path() {
             "spec.terminationGracePeriodSeconds: must be at least 0",
         ),
     ] {
-        let out = up_stdin(&pods, &format!("{base}{extra}"), &[]);
+        let out = pods.up_yaml(&format!("{base}{extra}"), &[]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{extra}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
@@ -101,7 +97,7 @@ fn invalid_manifests_fail_with_the_field_path() {
         );
         pods.assert_clean();
     }
-    let out = up_stdin(&pods, "apiVersion: apps/v1\nkind: Deployment\n", &[]);
+    let out = pods.up_yaml("apiVersion: apps/v1\nkind: Deployment\n", &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected apiVersion v1 and kind Pod"));
     let out = pods.run(&["up", "-f", "/no/such/pod.yaml"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /no/such/pod.yaml"));
@@ -153,7 +149,7 @@ fn dry_run_turns_flags_into_a_manifest_that_runs_the_same_pod() {
     );
     assert!(pods.leftover_state().is_empty(), "--dry-run starts nothing");
     // Fed back, the manifest describes the same pod.
-    let again = up_stdin(&pods, &yaml, &["--dry-run"]);
+    let again = pods.up_yaml(&yaml, &["--dry-run"]);
     assert_eq!(String::from_utf8_lossy(&again.stdout), yaml);
     assert!(
         again.stderr.is_empty(),
@@ -171,7 +167,7 @@ fn dry_run_turns_flags_into_a_manifest_that_runs_the_same_pod() {
         )
         .replace("  annotations:\n    launcher/pids-max: '40'\n", "")
     };
-    let out = up_stdin(&pods, &runnable, &["-d"]);
+    let out = pods.up_yaml(&runnable, &["-d"]);
     assert!(
         out.status.success(),
         "{}",
@@ -210,7 +206,7 @@ spec:
     command: [sleep, '600']
     resources: {limits: {memory: 16Mi, cpu: 300m}}
 ";
-    let out = up_stdin(&pods, yaml, &["-d"]);
+    let out = pods.up_yaml(yaml, &["-d"]);
     assert!(
         out.status.success(),
         "{}",
@@ -241,12 +237,6 @@ fn init_status<'a>(pod: &'a serde_json::Value, name: &str) -> &'a serde_json::Va
         .unwrap()
 }
 
-/// The status ("True"/"False") of one of the pod's conditions.
-fn condition<'a>(pod: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
-    let all = pod["status"]["conditions"].as_array().unwrap();
-    &all.iter().find(|c| c["type"] == kind).unwrap()["status"]
-}
-
 #[test]
 fn init_containers_run_in_order_to_success_before_the_app() {
     let pods = Pods::new("init");
@@ -270,7 +260,7 @@ spec:
         trail = trail.display(),
         gate = gate.display()
     );
-    let out = up_stdin(&pods, &yaml, &["-d"]);
+    let out = pods.up_yaml(&yaml, &["-d"]);
     assert!(
         out.status.success(),
         "{}",
@@ -317,7 +307,7 @@ fn a_failing_init_container_is_retried_or_fails_the_pod() {
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: {policy}\n  initContainers:\n  - name: setup\n    command: [sh, -c, 'exit 5']\n  containers:\n  - name: app\n    command: [sleep, '600']\n"
         )
     };
-    let out = up_stdin(&pods, &yaml("never", "Never"), &["-d"]);
+    let out = pods.up_yaml(&yaml("never", "Never"), &["-d"]);
     assert!(
         out.status.success(),
         "{}",
@@ -337,8 +327,7 @@ fn a_failing_init_container_is_retried_or_fails_the_pod() {
     );
     assert!(pods.ok(&["ps"]).contains("Init:Error"));
 
-    let out = up_stdin(
-        &pods,
+    let out = pods.up_yaml(
         &yaml("retry", "OnFailure"),
         &["-d", "--backoff-scale", "0.02"],
     );
@@ -372,7 +361,7 @@ spec:
   - name: a
     command: [sleep, '600']
 ";
-    let out = up_stdin(&pods, yaml, &["-d"]);
+    let out = pods.up_yaml(yaml, &["-d"]);
     assert!(
         out.status.success(),
         "{}",

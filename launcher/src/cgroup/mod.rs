@@ -248,9 +248,22 @@ impl PodCgroup {
         write(&self.dir, "cgroup.kill", "1")
     }
 
-    /// SIGKILLs everything in one container's leaf.
-    pub fn kill_leaf(&self, name: &str) -> Result<(), CgroupError> {
-        write(&self.leaf(name), "cgroup.kill", "1")
+    /// SIGKILLs everything in one container's leaf, which stays usable.
+    ///
+    /// Not with cgroup.kill: on this project's Linux 6.18 host, once a cgroup was
+    /// killed that way every later clone3(CLONE_INTO_CGROUP) into it is killed at
+    /// birth, and a container's leaf takes its restarts. So: pidfd SIGKILLs from
+    /// cgroup.procs, again while new pids turn up (a process forking meanwhile).
+    pub fn kill_leaf(&self, name: &str) {
+        let leaf = self.leaf(name);
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            let now = signal_procs(&leaf, libc::SIGKILL);
+            if now.iter().all(|p| seen.contains(p)) {
+                return;
+            }
+            seen.extend(now);
+        }
     }
 
     /// Waits up to `limit` for the pod to empty, then removes leaves and pod.
@@ -353,4 +366,20 @@ mod tests {
         assert!(!root.join("launcher/p").exists());
         fs::remove_dir_all(&root).unwrap();
     }
+}
+
+/// Sends `sig` to every process in the cgroup `dir`, each through a pidfd so a
+/// recycled pid is never hit; returns the pids it found.
+pub fn signal_procs(dir: &Path, sig: i32) -> Vec<i32> {
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    let pids: Vec<i32> = procs
+        .lines()
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    for &pid in &pids {
+        if let Ok(fd) = crate::sys::pidfd_open(pid) {
+            let _ = crate::sys::pidfd_send_signal(&fd, sig);
+        }
+    }
+    pids
 }

@@ -1,0 +1,57 @@
+//! A server for probe tests, run as a container on the pod's loopback:
+//!
+//! - `probe-target http PORT HEALTHY_MS`: answers every GET with 200 for HEALTHY_MS
+//!   after it started, then with 500, like the Kubernetes docs' liveness example;
+//! - `probe-target tcp PORT DELAY_MS`: listens only once DELAY_MS have passed, then
+//!   accepts and closes connections.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let parsed = (
+        args.get(1).map(String::as_str),
+        args.get(2).and_then(|a| a.parse::<u16>().ok()),
+        args.get(3).and_then(|a| a.parse::<u64>().ok()),
+    );
+    let (mode, port, ms) = match parsed {
+        (Some(mode @ ("http" | "tcp")), Some(port), Some(ms)) => (mode, port, ms),
+        _ => {
+            eprintln!("usage: probe-target http|tcp PORT MILLISECONDS");
+            std::process::exit(2);
+        }
+    };
+    let start = Instant::now();
+    let window = Duration::from_millis(ms);
+    if mode == "tcp" {
+        std::thread::sleep(window);
+    }
+    let listener = match TcpListener::bind(("127.0.0.1", port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("probe-target: bind 127.0.0.1:{port}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("listening on {port}");
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        if mode == "tcp" {
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let _ = stream.read(&mut buf);
+        let status = if start.elapsed() < window {
+            "200 OK"
+        } else {
+            "500 Internal Server Error"
+        };
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+    }
+}

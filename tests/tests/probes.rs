@@ -1,0 +1,443 @@
+//! Probes, lifecycle hooks, termination, phases and security contexts from Pod
+//! manifests: the examples of the Kubernetes documentation with their times scaled
+//! down (periods of 1 s, back-off ×0.02).
+#![allow(clippy::unwrap_used)]
+
+use pod_tests::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Fast back-off, so restarts after probe failures come within a test's patience.
+const FAST: &[&str] = &["--backoff-scale", "0.02"];
+
+fn restarts(pod: &Value, name: &str) -> u64 {
+    container(pod, name)["restartCount"].as_u64().unwrap()
+}
+
+fn last_message(pod: &Value, name: &str) -> String {
+    container(pod, name)["lastState"]["terminated"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The docs' exec liveness example: healthy for a while, then the file goes.
+#[test]
+fn exec_liveness_restarts_a_container_that_turns_unhealthy() {
+    let pods = Pods::new("pexec");
+    let tmp = TempDir::new("pexec");
+    let healthy = tmp.path().join("healthy");
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: liveness-exec}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: liveness
+    command: [sh, -c, 'touch {h}; sleep 1; rm -f {h}; sleep 600']
+    livenessProbe:
+      exec: {{command: [cat, {h}]}}
+      periodSeconds: 1
+      failureThreshold: 1
+",
+        h = healthy.display()
+    );
+    pods.up_detached(&yaml, FAST);
+    let pod = pods.wait_status(
+        "liveness-exec",
+        "two restarts",
+        Duration::from_secs(20),
+        |p| restarts(p, "liveness") >= 2,
+    );
+    let message = last_message(&pod, "liveness");
+    assert!(
+        message.starts_with("Container liveness failed liveness probe, will be restarted: "),
+        "{message}"
+    );
+    assert_eq!(pod["status"]["phase"], "Running");
+    pods.ok(&["down", "liveness-exec"]);
+    pods.assert_clean();
+}
+
+/// The docs' HTTP liveness example: a server whose /healthz turns to 500.
+#[test]
+fn http_liveness_restarts_a_server_that_starts_failing() {
+    let pods = Pods::new("phttp");
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: liveness-http}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: server
+    command: [{target}, http, '8080', '1500']
+    ports: [{{name: liveness-port, containerPort: 8080}}]
+    livenessProbe:
+      httpGet:
+        path: /healthz
+        port: liveness-port
+        httpHeaders: [{{name: Custom-Header, value: Awesome}}]
+      periodSeconds: 1
+      failureThreshold: 1
+",
+        target = bin("probe-target").display()
+    );
+    pods.up_detached(&yaml, FAST);
+    let pod = pods.wait_status(
+        "liveness-http",
+        "the first 200s",
+        Duration::from_secs(5),
+        |p| container(p, "server")["state"]["running"].is_object(),
+    );
+    assert_eq!(restarts(&pod, "server"), 0);
+    let pod = pods.wait_status(
+        "liveness-http",
+        "a restart after the 500s",
+        Duration::from_secs(20),
+        |p| restarts(p, "server") >= 1,
+    );
+    let message = last_message(&pod, "server");
+    assert!(
+        message.ends_with("HTTP probe failed with statuscode: 500"),
+        "{message}"
+    );
+    pods.ok(&["down", "liveness-http"]);
+    pods.assert_clean();
+}
+
+/// The docs' TCP readiness example: Ready once the port accepts connections.
+#[test]
+fn tcp_readiness_flips_ready_and_the_pod_conditions() {
+    let pods = Pods::new("ptcp");
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: goproxy}}
+spec:
+  containers:
+  - name: goproxy
+    command: [{target}, tcp, '8080', '3000']
+    readinessProbe:
+      tcpSocket: {{port: 8080}}
+      periodSeconds: 1
+",
+        target = bin("probe-target").display()
+    );
+    let started = Instant::now();
+    pods.up_detached(&yaml, &[]);
+    let pod = pods.status("goproxy");
+    if started.elapsed() < Duration::from_secs(2) {
+        // Still before the server listens.
+        let c = container(&pod, "goproxy");
+        assert!(c["state"]["running"].is_object(), "{c}");
+        assert_eq!(c["ready"], false, "{c}");
+        assert_eq!(condition(&pod, "ContainersReady"), "False");
+        assert_eq!(condition(&pod, "Ready"), "False");
+        assert!(pods.ok(&["ps"]).contains("0/1"));
+    }
+    let pod = pods.wait_status("goproxy", "Ready", Duration::from_secs(10), |p| {
+        container(p, "goproxy")["ready"] == true
+    });
+    assert!(started.elapsed() >= Duration::from_millis(2900));
+    assert_eq!(condition(&pod, "ContainersReady"), "True");
+    assert_eq!(condition(&pod, "Ready"), "True");
+    assert_eq!(restarts(&pod, "goproxy"), 0, "readiness never restarts");
+    assert!(pods.ok(&["ps"]).contains("1/1"));
+    pods.ok(&["down", "goproxy"]);
+    pods.assert_clean();
+}
+
+/// A startup probe holds a strict liveness probe off a slow starter; one that never
+/// succeeds gets the container restarted.
+#[test]
+fn a_startup_probe_protects_a_slow_starter_from_its_liveness_probe() {
+    let pods = Pods::new("pstart");
+    let tmp = TempDir::new("pstart");
+    let pod = |name: &str, marker: &str, threshold: u32| {
+        format!(
+            "apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    command: [sh, -c, 'sleep 2; touch {up}; sleep 600']
+    startupProbe:
+      exec: {{command: [cat, {marker}]}}
+      periodSeconds: 1
+      failureThreshold: {threshold}
+    livenessProbe:
+      exec: {{command: [cat, {marker}]}}
+      periodSeconds: 1
+      failureThreshold: 1
+",
+            up = tmp.path().join(format!("{name}-up")).display(),
+            marker = tmp.path().join(marker).display(),
+        )
+    };
+    pods.up_detached(&pod("slow", "slow-up", 10), FAST);
+    pods.up_detached(&pod("never", "nothing", 2), FAST);
+    let early = pods.status("slow");
+    assert_eq!(container(&early, "app")["started"], false, "{early}");
+    assert_eq!(container(&early, "app")["ready"], false, "{early}");
+    let slow = pods.wait_status("slow", "started", Duration::from_secs(15), |p| {
+        container(p, "app")["started"] == true
+    });
+    assert_eq!(container(&slow, "app")["ready"], true);
+    let never = pods.wait_status("never", "a restart", Duration::from_secs(15), |p| {
+        restarts(p, "app") >= 1
+    });
+    assert!(
+        last_message(&never, "app").contains("failed startup probe"),
+        "{never}"
+    );
+    // Liveness had every chance to fire on the slow starter meanwhile.
+    assert_eq!(restarts(&pods.status("slow"), "app"), 0);
+    pods.ok(&["down", "slow"]);
+    pods.ok(&["down", "never"]);
+    pods.assert_clean();
+}
+
+/// postStart runs before the container counts as Running and before the next
+/// container starts; preStop runs before SIGTERM on down.
+#[test]
+fn post_start_and_pre_stop_run_in_the_kubelet_order() {
+    let pods = Pods::new("phook");
+    let tmp = TempDir::new("phook");
+    let trail = tmp.path().join("trail");
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: hooks}}
+spec:
+  terminationGracePeriodSeconds: 10
+  containers:
+  - name: a
+    command: [sh, -c, 'trap \"echo TERM >> {t}; exit 0\" TERM; while :; do sleep 0.05; done']
+    lifecycle:
+      postStart: {{exec: {{command: [sh, -c, 'sleep 1; echo postStart >> {t}']}}}}
+      preStop: {{exec: {{command: [sh, -c, 'echo preStop >> {t}; sleep 0.5']}}}}
+  - name: b
+    command: [sh, -c, 'echo b >> {t}; exec sleep 600']
+",
+        t = trail.display()
+    );
+    let started = Instant::now();
+    pods.up_detached(&yaml, &[]);
+    let pod = pods.status("hooks");
+    if started.elapsed() < Duration::from_millis(800) {
+        let a = container(&pod, "a");
+        assert_eq!(a["state"]["waiting"]["reason"], "ContainerCreating", "{a}");
+        assert_eq!(pod["status"]["phase"], "Pending");
+        assert!(container(&pod, "b")["state"]["waiting"].is_object());
+    }
+    pods.wait_status("hooks", "Running", Duration::from_secs(10), |p| {
+        p["status"]["phase"] == "Running" && container(p, "b")["state"]["running"].is_object()
+    });
+    wait_for("b's line", Duration::from_secs(5), || {
+        std::fs::read_to_string(&trail).is_ok_and(|t| t.contains('b'))
+    });
+    pods.ok(&["down", "hooks"]);
+    assert_eq!(
+        std::fs::read_to_string(&trail).unwrap(),
+        "postStart\nb\npreStop\nTERM\n"
+    );
+    pods.assert_clean();
+}
+
+#[test]
+fn a_failing_post_start_hook_kills_the_container() {
+    let pods = Pods::new("pfail");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: badhook}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: a
+    command: [sleep, '600']
+    lifecycle:
+      postStart: {exec: {command: [sh, -c, 'exit 3']}}
+";
+    pods.up_detached(yaml, &[]);
+    let pod = pods.wait_status("badhook", "Failed", Duration::from_secs(10), |p| {
+        p["status"]["phase"] == "Failed"
+    });
+    let t = &container(&pod, "a")["state"]["terminated"];
+    assert_eq!(
+        t["message"], "PostStartHook failed: command exited with status 3",
+        "{t}"
+    );
+    assert_eq!(t["signal"], 15, "{t}");
+    pods.ok(&["down", "badhook"]);
+    pods.assert_clean();
+}
+
+/// A preStop hook that outlives the grace period is cut short; the container then
+/// gets SIGTERM and the kubelet's last 2 s before SIGKILL.
+#[test]
+fn a_pre_stop_hook_that_overruns_the_grace_period_gets_two_more_seconds() {
+    let pods = Pods::new("pover");
+    let tmp = TempDir::new("pover");
+    let trail = tmp.path().join("trail");
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: overrun}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: a
+    command: [sh, -c, 'trap \"echo TERM >> {t}\" TERM; while :; do sleep 0.05; done']
+    lifecycle:
+      preStop: {{exec: {{command: [sh, -c, 'echo preStop >> {t}; exec sleep 30']}}}}
+",
+        t = trail.display()
+    );
+    pods.up_detached(&yaml, &[]);
+    let pod = pods.wait_status("overrun", "Running", Duration::from_secs(5), |p| {
+        p["status"]["phase"] == "Running"
+    });
+    let pid = as_pid(&container(&pod, "a")["pid"]);
+    let start = Instant::now();
+    pods.ok(&["down", "overrun"]);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(2900),
+        "1 s grace + 2 s extension, took {took:?}"
+    );
+    assert!(took < scaled(Duration::from_secs(15)), "took {took:?}");
+    assert_eq!(
+        std::fs::read_to_string(&trail).unwrap(),
+        "preStop\nTERM\n",
+        "SIGTERM comes after preStop, which does not finish"
+    );
+    assert!(stat_state(pid).is_none_or(|(s, _)| s == 'Z'), "killed");
+    pods.assert_clean();
+}
+
+/// Succeeded and Failed as Kubernetes defines them for each restart policy.
+#[test]
+fn phases_follow_the_restart_policy() {
+    let pods = Pods::new("phase");
+    let cases = [
+        ("never-ok", "Never", 0, "Succeeded"),
+        ("never-err", "Never", 3, "Failed"),
+        ("onfail-ok", "OnFailure", 0, "Succeeded"),
+        ("onfail-err", "OnFailure", 3, "Running"),
+        ("always-ok", "Always", 0, "Running"),
+    ];
+    for (name, policy, code, _) in cases {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: {policy}\n  containers:\n  - name: a\n    command: [sh, -c, 'sleep 0.2; exit {code}']\n"
+        );
+        pods.up_detached(&yaml, FAST);
+    }
+    for (name, _, code, phase) in cases {
+        let pod = pods.wait_status(name, phase, Duration::from_secs(10), |p| {
+            let a = container(p, "a");
+            let done = a["state"]["terminated"].is_object() || restarts(p, "a") >= 2;
+            done && p["status"]["phase"] == phase
+        });
+        let a = container(&pod, "a");
+        if phase == "Running" {
+            // Restarted whatever the exit status (Always), or after failing (OnFailure).
+            assert!(restarts(&pod, "a") >= 2, "{a}");
+            assert_eq!(a["lastState"]["terminated"]["exitCode"], code);
+        } else {
+            assert_eq!(a["state"]["terminated"]["exitCode"], code, "{a}");
+            assert_eq!(restarts(&pod, "a"), 0);
+        }
+    }
+    for (name, ..) in cases {
+        pods.ok(&["down", name]);
+    }
+    pods.assert_clean();
+}
+
+/// runAsUser / runAsGroup and capabilities, seen from inside the containers.
+#[test]
+fn security_context_sets_user_group_and_capabilities() {
+    let pods = Pods::new("psec");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: sec}
+spec:
+  restartPolicy: Never
+  securityContext: {runAsUser: 1000}
+  containers:
+  - name: user
+    command: [sh, -c, 'echo $(id -u):$(id -g) $(grep CapEff /proc/self/status)']
+    securityContext: {runAsGroup: 2000}
+  - name: caps
+    command: [sh, -c, 'grep -E \"^Cap(Eff|Bnd)\" /proc/self/status']
+    securityContext:
+      runAsUser: 0
+      capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}
+";
+    let out = pods.up_yaml(yaml, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A non-root user keeps no effective capability (no ambient set), as under runc.
+    assert!(
+        stdout.contains("[user] 1000:2000 CapEff: 0000000000000000"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[caps] CapEff:\t0000000000000400"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[caps] CapBnd:\t0000000000000400"),
+        "{stdout}"
+    );
+    pods.assert_clean();
+}
+
+/// Over its memory limit, a manifest's container ends OOMKilled and comes back.
+#[test]
+#[ignore = "needs cgroup v2 controllers: VM tier"]
+fn a_container_over_its_memory_limit_is_oom_killed_and_restarted() {
+    let pods = Pods::new("poom");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: oom}
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - name: hog
+    command: [dd, if=/dev/zero, of=/dev/null, bs=64M, count=1]
+    resources: {limits: {memory: 32Mi}}
+  - name: idle
+    command: [sleep, '600']
+    resources: {limits: {memory: 32Mi}}
+";
+    pods.up_detached(yaml, FAST);
+    let pod = pods.wait_status(
+        "oom",
+        "an OOM kill and a restart",
+        Duration::from_secs(30),
+        |p| restarts(p, "hog") >= 1,
+    );
+    let hog = container(&pod, "hog");
+    assert_eq!(
+        hog["lastState"]["terminated"]["reason"], "OOMKilled",
+        "{hog}"
+    );
+    assert_eq!(hog["lastState"]["terminated"]["exitCode"], 137);
+    assert_eq!(
+        restarts(&pod, "idle"),
+        0,
+        "the OOM kill stays in its container"
+    );
+    pods.ok(&["down", "oom"]);
+    pods.assert_clean();
+}
