@@ -310,6 +310,22 @@ fn rmdir(path: &Path) -> Result<(), CgroupError> {
     }
 }
 
+/// Sends `sig` to every process in the cgroup `dir`, each through a pidfd so a
+/// recycled pid is never hit; returns the pids it found.
+pub fn signal_procs(dir: &Path, sig: i32) -> Vec<i32> {
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    let pids: Vec<i32> = procs
+        .lines()
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    for &pid in &pids {
+        if let Ok(fd) = crate::sys::pidfd_open(pid) {
+            let _ = crate::sys::pidfd_send_signal(&fd, sig);
+        }
+    }
+    pids
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,20 +382,4 @@ mod tests {
         assert!(!root.join("launcher/p").exists());
         fs::remove_dir_all(&root).unwrap();
     }
-}
-
-/// Sends `sig` to every process in the cgroup `dir`, each through a pidfd so a
-/// recycled pid is never hit; returns the pids it found.
-pub fn signal_procs(dir: &Path, sig: i32) -> Vec<i32> {
-    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-    let pids: Vec<i32> = procs
-        .lines()
-        .filter_map(|p| p.trim().parse().ok())
-        .collect();
-    for &pid in &pids {
-        if let Ok(fd) = crate::sys::pidfd_open(pid) {
-            let _ = crate::sys::pidfd_send_signal(&fd, sig);
-        }
-    }
-    pids
 }
