@@ -923,6 +923,13 @@ spec:
     }
 
     #[test]
+    fn the_manifest_written_back_describes_the_same_pod() {
+        let (spec, _) = parse(PROBED, 1.0).unwrap();
+        let written = serde_json::to_string(&crate::status::pod_manifest(&spec)).unwrap();
+        assert_eq!(parse(&written, 1.0).unwrap().0, spec, "{written}");
+    }
+
+    #[test]
     fn dropping_one_capability_keeps_the_other_defaults() {
         let doc = PROBED.replace(
             "drop: [ALL], add: [NET_BIND_SERVICE, CAP_KILL]",

@@ -108,6 +108,10 @@ pub struct Condition {
     pub kind: String,
     pub status: String,
     pub last_transition_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -173,7 +177,33 @@ pub fn set_condition(conditions: &mut Vec<Condition>, kind: &str, value: bool) {
             kind: kind.into(),
             status: status.into(),
             last_transition_time: now_rfc3339(),
+            reason: None,
+            message: None,
         }),
+    }
+}
+
+/// Sets condition `kind` to True, or to False with the kubelet's reason naming the
+/// containers in the way: `containers with unready status: [a b]`.
+pub fn set_condition_for(
+    conditions: &mut Vec<Condition>,
+    kind: &str,
+    reason: &str,
+    what: &str,
+    blocking: &[&str],
+) {
+    set_condition(conditions, kind, blocking.is_empty());
+    if let Some(c) = conditions.iter_mut().find(|c| c.kind == kind) {
+        (c.reason, c.message) = match blocking {
+            [] => (None, None),
+            names => (
+                Some(reason.into()),
+                Some(format!(
+                    "containers with {what} status: [{}]",
+                    names.join(" ")
+                )),
+            ),
+        };
     }
 }
 

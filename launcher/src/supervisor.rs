@@ -1036,7 +1036,6 @@ impl Supervisor {
         let initialized = inits.iter().all(|c| succeeded(c));
         self.status.init_container_statuses = inits.iter().map(|c| c.status.clone()).collect();
         self.status.container_statuses = apps.iter().map(|c| c.status.clone()).collect();
-        let all_ready = apps.iter().all(|c| c.status.ready);
         let mut phase = if self.init_failed {
             "Failed".to_string()
         } else if !initialized {
@@ -1055,9 +1054,30 @@ impl Supervisor {
                 Some("Pod was active on the node longer than the specified deadline".into());
         }
         self.status.phase = phase;
-        status::set_condition(&mut self.status.conditions, "Initialized", initialized);
-        status::set_condition(&mut self.status.conditions, "ContainersReady", all_ready);
-        status::set_condition(&mut self.status.conditions, "Ready", all_ready);
+        let incomplete: Vec<&str> = self
+            .containers
+            .iter()
+            .filter(|c| c.init && !succeeded(c))
+            .map(|c| c.spec.name.as_str())
+            .collect();
+        let unready: Vec<&str> = self
+            .containers
+            .iter()
+            .filter(|c| !c.init && !c.status.ready)
+            .map(|c| c.spec.name.as_str())
+            .collect();
+        let conditions = &mut self.status.conditions;
+        let not_init = "ContainersNotInitialized";
+        status::set_condition_for(
+            conditions,
+            "Initialized",
+            not_init,
+            "incomplete",
+            &incomplete,
+        );
+        for kind in ["ContainersReady", "Ready"] {
+            status::set_condition_for(conditions, kind, "ContainersNotReady", "unready", &unready);
+        }
         let _ = state::write_json(&self.pod_dir.join("status.json"), &self.status);
     }
 
