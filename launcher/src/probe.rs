@@ -163,7 +163,10 @@ impl Run {
                             None
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-                        Err(e) => Some(Verdict::Failure(format!("HTTP probe failed: {e}"))),
+                        Err(e) => Some(Verdict::Failure(format!(
+                            "HTTP probe failed: {}",
+                            describe(&e)
+                        ))),
                     };
                 }
                 let mut buf = [0u8; 4096];
@@ -174,7 +177,10 @@ impl Run {
                         http_result(response, response.len() >= MAX_RESPONSE)
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-                    Err(e) => Some(Verdict::Failure(format!("HTTP probe failed: {e}"))),
+                    Err(e) => Some(Verdict::Failure(format!(
+                        "HTTP probe failed: {}",
+                        describe(&e)
+                    ))),
                 }
             }
             Work::Exec { .. } | Work::Sleep => None,
@@ -216,7 +222,15 @@ impl Run {
 }
 
 fn refused(addr: SocketAddr, e: &io::Error) -> Verdict {
-    Verdict::Failure(format!("dial tcp {addr}: connect: {e}"))
+    Verdict::Failure(format!("dial tcp {addr}: connect: {}", describe(e)))
+}
+
+/// An OS error as Go prints it ("connection refused"), without Rust's "(os error N)".
+fn describe(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
+        None => e.to_string(),
+    }
 }
 
 /// The GET the kubelet sends; the Host header carries the port as Go's client does.
