@@ -167,12 +167,7 @@ fn dry_run_turns_flags_into_a_manifest_that_runs_the_same_pod() {
         )
         .replace("  annotations:\n    launcher/pids-max: '40'\n", "")
     };
-    let out = pods.up_yaml(&runnable, &["-d"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pods.up_detached(&runnable, &[]);
     pods.wait_status("dry", "running", Duration::from_secs(5), |p| {
         p["status"]["phase"] == "Running"
     });
@@ -206,12 +201,7 @@ spec:
     command: [sleep, '600']
     resources: {limits: {memory: 16Mi, cpu: 300m}}
 ";
-    let out = pods.up_yaml(yaml, &["-d"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pods.up_detached(yaml, &[]);
     let cg = pods.pod_cgroup("leaf");
     let read = |f: &str| {
         std::fs::read_to_string(cg.join(f))
@@ -260,12 +250,7 @@ spec:
         trail = trail.display(),
         gate = gate.display()
     );
-    let out = pods.up_yaml(&yaml, &["-d"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pods.up_detached(&yaml, &[]);
     // The second init container blocks: the pod is Pending and the app waits.
     let pod = pods.wait_status(
         "init",
@@ -307,12 +292,7 @@ fn a_failing_init_container_is_retried_or_fails_the_pod() {
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  restartPolicy: {policy}\n  initContainers:\n  - name: setup\n    command: [sh, -c, 'exit 5']\n  containers:\n  - name: app\n    command: [sleep, '600']\n"
         )
     };
-    let out = pods.up_yaml(&yaml("never", "Never"), &["-d"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pods.up_detached(&yaml("never", "Never"), &[]);
     let pod = pods.wait_status("never", "Failed", Duration::from_secs(5), |p| {
         p["status"]["phase"] == "Failed"
     });
@@ -327,15 +307,7 @@ fn a_failing_init_container_is_retried_or_fails_the_pod() {
     );
     assert!(pods.ok(&["ps"]).contains("Init:Error"));
 
-    let out = pods.up_yaml(
-        &yaml("retry", "OnFailure"),
-        &["-d", "--backoff-scale", "0.02"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pods.up_detached(&yaml("retry", "OnFailure"), &["--backoff-scale", "0.02"]);
     let pod = pods.wait_status("retry", "retries", Duration::from_secs(10), |p| {
         init_status(p, "setup")["restartCount"].as_u64() >= Some(2)
     });
@@ -361,12 +333,7 @@ spec:
   - name: a
     command: [sleep, '600']
 ";
-    let out = pods.up_yaml(yaml, &["-d"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pods.up_detached(yaml, &[]);
     let start = std::time::Instant::now();
     let pod = pods.wait_status("late", "phase Failed", Duration::from_secs(10), |p| {
         p["status"]["phase"] == "Failed"
