@@ -1,6 +1,7 @@
 //! Command-line interface: clap structures only. Values stay strings here; `spec`
 //! parses and validates them so that every error names the flag and the problem.
 
+pub use crate::spec::RestartPolicy;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -153,14 +154,6 @@ pub struct Up {
         hide_short_help = true
     )]
     pub backoff_scale: f64,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[value(rename_all = "PascalCase")]
-pub enum RestartPolicy {
-    Always,
-    OnFailure,
-    Never,
 }
 
 #[derive(Args, Debug)]

@@ -1,27 +1,41 @@
 //! launcher: starts, joins, supervises and stops pods of processes.
 //!
-//! Modules follow the kernel concepts they wrap. Unsafe code lives only in the
-//! modules allowed below: `sys` (raw syscalls), `namespaces` and `process` (the
-//! clone3 children, which may only make child-safe calls), and `pod` (the detached
-//! supervisor's pre-exec hook and its inherited ready pipe).
+//! Where things are:
+//! - `machine`: the pod as a pure state machine (kubelet policy: starts, probes,
+//!   hooks, stops, restarts, phase, conditions), unit-tested with a fake clock;
+//! - `driver`: the supervisor's poll loop that runs the machine against the kernel;
+//! - `sandbox`: the pod's cgroups and pause, made in one place, torn down by one
+//!   idempotent teardown;
+//! - `process`: the plan of a process in a container, and its spawn;
+//! - `kube`: Kubernetes Pod objects in and out; `spec` the runtime's own model;
+//! - `commands`: one file per command; `state` the pod's files and locks;
+//! - kernel concepts: `cgroup`, `namespaces`, `sys` (raw syscalls), `probe`, `logs`.
+//!
+//! Unsafe code lives only in the modules allowed below: `sys` (raw syscalls),
+//! `namespaces` and `process` (the clone3 children, which may only make child-safe
+//! calls), `driver` (the terminal's fds) and `commands` (the detached supervisor's
+//! pre-exec hook and its inherited fds).
 #![deny(unsafe_code)]
 
 pub mod cgroup;
 pub mod cli;
+#[allow(unsafe_code)]
+pub mod commands;
+#[allow(unsafe_code)]
+pub mod driver;
+pub mod kube;
 pub mod logs;
-pub mod manifest;
+pub mod machine;
 #[allow(unsafe_code)]
 pub mod namespaces;
-#[allow(unsafe_code)]
-pub mod pod;
 pub mod probe;
 #[allow(unsafe_code)]
 pub mod process;
 pub mod quantity;
+pub mod sandbox;
 pub mod spec;
 pub mod state;
 pub mod status;
-pub mod supervisor;
 #[allow(unsafe_code)]
 pub mod sys;
 
@@ -29,18 +43,18 @@ use cli::{Cli, Command};
 
 /// Runs one command; returns the exit status.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    let ctx = pod::Opts {
+    let opts = commands::Opts {
         root: cli.root,
         cgroup_parent: cli.cgroup_parent,
         pause: cli.pause,
     };
     match &cli.command {
-        Command::Up(a) => pod::up(&ctx, a),
-        Command::Down(a) => pod::down(&ctx, a),
-        Command::Ps(a) => pod::ps(&ctx, a),
-        Command::Status(a) => pod::status_cmd(&ctx, a),
-        Command::Exec(a) => pod::exec(&ctx, a),
-        Command::Logs(a) => pod::logs(&ctx, a),
-        Command::Supervise { name } => pod::supervise(&ctx, name, false, pod::ready_pipe(), None),
+        Command::Up(a) => commands::up(&opts, a),
+        Command::Down(a) => commands::down(&opts, a),
+        Command::Ps(a) => commands::ps(&opts, a),
+        Command::Status(a) => commands::status(&opts, a),
+        Command::Exec(a) => commands::exec(&opts, a),
+        Command::Logs(a) => commands::logs(&opts, a),
+        Command::Supervise { name } => commands::supervise_detached(&opts, name),
     }
 }

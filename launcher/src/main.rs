@@ -2,6 +2,7 @@
 //! Exit status: 0 ok, 1 failure, 2 usage; `up` and `exec` pass statuses through.
 
 use clap::Parser;
+use std::io::Write;
 
 fn main() {
     let cli = match launcher::cli::Cli::try_parse() {
@@ -19,18 +20,19 @@ fn main() {
                         && !l.starts_with("Usage:")
                 })
                 .collect();
-            eprintln!(
-                "launcher: {} (see launcher --help)",
-                line.join(" ").trim_start_matches("error: ")
-            );
+            let msg = line.join(" ");
+            let msg = msg.trim_start_matches("error: ");
+            let _ = writeln!(std::io::stderr(), "launcher: {msg} (see launcher --help)");
             std::process::exit(2);
         }
     };
     let code = match launcher::run(cli) {
         Ok(code) => code,
+        // The reader of our output is gone: end as SIGPIPE would, without a word.
+        Err(e) if e.is::<launcher::commands::ClosedStdout>() => 141,
         Err(e) => {
-            eprintln!("launcher: {e:#}");
-            if e.is::<launcher::pod::Usage>() {
+            let _ = writeln!(std::io::stderr(), "launcher: {e:#}");
+            if e.is::<launcher::commands::Usage>() {
                 2
             } else {
                 1

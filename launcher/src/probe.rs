@@ -1,8 +1,8 @@
 //! Probes and lifecycle hooks in flight, driven by the supervisor's poll loop.
 //!
 //! Nothing here blocks: a tcpSocket or httpGet action is a non-blocking socket the
-//! supervisor polls, an exec action a child process whose exit the supervisor reaps,
-//! a sleep a timer. The supervisor lives in the pod's network namespace, so sockets
+//! supervisor polls, an exec action a child process whose exit the supervisor reaps.
+//! Time limits, and sleep actions, are timers of the state machine. The supervisor lives in the pod's network namespace, so sockets
 //! reach the pod's own loopback, where the kubelet would reach the pod's IP.
 //!
 //! Results follow the kubelet: exec succeeds on exit status 0, tcpSocket when the
@@ -11,7 +11,6 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Instant;
 
 /// The User-Agent the kubelet sends (`kube-probe/<major>.<minor>`).
 const USER_AGENT: &str = concat!("kube-probe/launcher-", env!("CARGO_PKG_VERSION"));
@@ -19,25 +18,16 @@ const USER_AGENT: &str = concat!("kube-probe/launcher-", env!("CARGO_PKG_VERSION
 /// The most of a response read before giving up on finding its status line.
 const MAX_RESPONSE: usize = 10 * 1024;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    Success,
-    Failure(String),
-}
+pub use crate::machine::Verdict;
 
-/// One run of an action.
+/// One run of an action. Its time limit is the state machine's to keep.
 pub struct Run {
     what: Work,
-    /// When it fails for taking too long; None waits as long as it takes (postStart).
-    pub deadline: Option<Instant>,
 }
 
 enum Work {
     /// A process in the container; the supervisor reaps it and calls `exited`.
-    Exec {
-        pid: i32,
-        pidfd: OwnedFd,
-    },
+    Exec { pid: i32, pidfd: OwnedFd },
     Connect {
         stream: TcpStream,
         addr: SocketAddr,
@@ -50,21 +40,12 @@ enum Work {
         sent: usize,
         response: Vec<u8>,
     },
-    Sleep,
 }
 
 impl Run {
-    pub fn exec(pid: i32, pidfd: OwnedFd, deadline: Option<Instant>) -> Run {
+    pub fn exec(pid: i32, pidfd: OwnedFd) -> Run {
         Run {
             what: Work::Exec { pid, pidfd },
-            deadline,
-        }
-    }
-
-    pub fn sleep(until: Instant) -> Run {
-        Run {
-            what: Work::Sleep,
-            deadline: Some(until),
         }
     }
 
@@ -73,7 +54,6 @@ impl Run {
         host: IpAddr,
         port: u16,
         http: Option<(&str, &[(String, String)])>,
-        deadline: Option<Instant>,
     ) -> Result<Run, Verdict> {
         let addr = SocketAddr::new(host, port);
         let socket = socket2::Socket::new(
@@ -95,7 +75,6 @@ impl Run {
                 addr,
                 request,
             },
-            deadline,
         })
     }
 
@@ -183,7 +162,7 @@ impl Run {
                     ))),
                 }
             }
-            Work::Exec { .. } | Work::Sleep => None,
+            Work::Exec { .. } => None,
         }
     }
 
@@ -193,23 +172,6 @@ impl Run {
             Verdict::Success
         } else {
             Verdict::Failure(format!("command exited with status {code}"))
-        }
-    }
-
-    /// The deadline passed: a sleep is done, anything else failed and is stopped.
-    pub fn expired(self, timeout_what: &str) -> Verdict {
-        match self.what {
-            Work::Sleep => Verdict::Success,
-            Work::Exec { pidfd, .. } => {
-                let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
-                Verdict::Failure(format!("command timed out after {timeout_what}"))
-            }
-            Work::Connect { addr, .. } => {
-                Verdict::Failure(format!("dial tcp {addr}: i/o timeout after {timeout_what}"))
-            }
-            Work::Http { .. } => Verdict::Failure(format!(
-                "HTTP probe failed: no response within {timeout_what}"
-            )),
         }
     }
 
@@ -331,8 +293,7 @@ mod tests {
     #[test]
     fn a_closed_port_fails_with_the_address() {
         // Port 1 on loopback: nothing listens there in a test environment.
-        let deadline = Some(Instant::now() + std::time::Duration::from_secs(5));
-        let outcome = match Run::connect(IpAddr::from([127, 0, 0, 1]), 1, None, deadline) {
+        let outcome = match Run::connect(IpAddr::from([127, 0, 0, 1]), 1, None) {
             Err(o) => o,
             Ok(mut run) => loop {
                 let (fd, flags) = run.interest().unwrap();

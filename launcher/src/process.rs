@@ -1,4 +1,5 @@
-//! Starting a process inside a pod: a container, or a command of `launcher exec`.
+//! Starting a process inside a pod: a container, an exec probe or hook, or a command
+//! of `launcher exec`, all from one [`Plan`].
 //!
 //! The caller has already joined the pod's PID namespace for its children
 //! (setns(pidfd, CLONE_NEWPID) changes only where children are born). Then:
@@ -14,11 +15,13 @@
 //! Everything the child needs is allocated before clone3: between clone3 and execve
 //! there is no allocation, no lock and no logging.
 
+use crate::spec::{ContainerSpec, PodSpec};
 use crate::sys::{self, Forked};
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -26,32 +29,132 @@ pub enum SpawnError {
     Clone { cgroup: String, source: io::Error },
     #[error("{0:?} contains a NUL byte")]
     Nul(String),
+    #[error("failed to open cgroup {path}")]
+    Cgroup { path: String, source: io::Error },
+    #[error("failed to set up the process's standard streams")]
+    Stdio(#[source] io::Error),
     #[error("failed to set up the process")]
     Pipe(#[source] io::Error),
+}
+
+impl SpawnError {
+    /// The pod's PID namespace is going away (its init, pause, is exiting): the
+    /// kernel refuses new processes in it with ENOMEM (pid_namespaces(7)).
+    pub fn pod_is_dying(&self) -> bool {
+        matches!(self, SpawnError::Clone { source, .. } if source.raw_os_error() == Some(libc::ENOMEM))
+    }
 }
 
 /// Default PATH of a container, as container runtimes set it.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-pub struct Request<'a> {
-    pub argv: &'a [String],
-    /// Environment beyond PATH and HOSTNAME.
-    pub env: &'a [(String, String)],
-    pub hostname: &'a str,
-    /// The container's cgroup leaf, opened as a directory.
-    pub cgroup: &'a File,
-    pub cgroup_name: &'a str,
+/// What a process's fds 0, 1 and 2 are.
+pub enum Stdio {
+    /// /dev/null for all three (probes, hooks).
+    Null,
+    /// The launcher's own (`launcher exec`).
+    Inherit,
+    /// /dev/null in, these two out (a container's output, read by the supervisor).
+    Pipes { stdout: OwnedFd, stderr: OwnedFd },
+}
+
+/// Everything a process of a container gets, decided and allocated before clone3:
+/// the namespaces to join (pause's), its cgroup leaf, user and groups, capabilities,
+/// environment, working directory and stdio. The child only carries the steps out.
+pub struct Plan<'a> {
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    /// Where to look for argv[0], in order.
+    paths: Vec<CString>,
+    cwd: CString,
+    cgroup: File,
+    cgroup_name: String,
     /// pidfd of pause: whose namespaces to join.
-    pub pause: RawFd,
-    /// fds for the child's 0, 1, 2.
-    pub stdio: [RawFd; 3],
+    pause: BorrowedFd<'a>,
+    stdio: [OwnedFd; 3],
     /// The capability set to keep; None keeps every one (privileged).
-    pub capabilities: Option<u64>,
+    capabilities: Option<u64>,
+    last_cap: u32,
     /// runAsUser / runAsGroup; unset ids stay 0.
-    pub user: Option<u32>,
-    pub group: Option<u32>,
-    /// Working directory [default: /].
-    pub cwd: Option<&'a str>,
+    user: Option<(u32, u32)>,
+}
+
+impl<'a> Plan<'a> {
+    /// `argv` as a process of container `c` of `pod`, in its cgroup `leaf`.
+    pub fn new(
+        pod: &PodSpec,
+        c: &ContainerSpec,
+        argv: &[String],
+        leaf: &Path,
+        pause: BorrowedFd<'a>,
+        stdio: Stdio,
+    ) -> Result<Plan<'a>, SpawnError> {
+        let argv_c: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
+        let mut env: Vec<CString> = vec![
+            cstring(&format!("PATH={DEFAULT_PATH}"))?,
+            cstring(&format!("HOSTNAME={}", pod.hostname))?,
+        ];
+        for (k, v) in pod.env_of(c) {
+            env.push(cstring(&format!("{k}={v}"))?);
+        }
+        let program = argv.first().map(String::as_str).unwrap_or_default();
+        let paths: Vec<CString> = candidates(program, DEFAULT_PATH)
+            .iter()
+            .map(|p| cstring(p))
+            .collect::<Result<_, _>>()?;
+        let cgroup_name = leaf.display().to_string();
+        let cgroup = File::open(leaf).map_err(|source| SpawnError::Cgroup {
+            path: cgroup_name.clone(),
+            source,
+        })?;
+        let stdio = match stdio {
+            Stdio::Null => {
+                let null = devnull().map_err(SpawnError::Stdio)?;
+                [null.try_clone(), null.try_clone(), Ok(null)]
+            }
+            Stdio::Inherit => [0, 1, 2].map(|fd| {
+                // SAFETY: fds 0-2 are this process's own and stay open while borrowed.
+                unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
+            }),
+            Stdio::Pipes { stdout, stderr } => [devnull(), Ok(stdout), Ok(stderr)],
+        };
+        let [a, b, c2] = stdio;
+        let stdio = [
+            a.map_err(SpawnError::Stdio)?,
+            b.map_err(SpawnError::Stdio)?,
+            c2.map_err(SpawnError::Stdio)?,
+        ];
+        let user = (c.user.is_some() || c.group.is_some())
+            .then(|| (c.user.unwrap_or(0), c.group.unwrap_or(0)));
+        Ok(Plan {
+            argv: argv_c,
+            env,
+            paths,
+            cwd: cstring(c.working_dir.as_deref().unwrap_or("/"))?,
+            cgroup,
+            cgroup_name,
+            pause,
+            stdio,
+            capabilities: pod.capabilities_of(c),
+            last_cap: sys::last_cap(),
+            user,
+        })
+    }
+
+    pub fn program(&self) -> String {
+        self.argv
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+fn devnull() -> io::Result<OwnedFd> {
+    File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map(OwnedFd::from)
 }
 
 pub struct Started {
@@ -93,36 +196,19 @@ pub fn exit_code_for_exec_error(err: &io::Error) -> i32 {
     }
 }
 
-pub fn spawn(req: &Request) -> Result<Started, SpawnError> {
-    let argv: Vec<CString> = req
-        .argv
-        .iter()
-        .map(|a| cstring(a))
-        .collect::<Result<_, _>>()?;
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let mut env: Vec<CString> = vec![
-        cstring(&format!("PATH={DEFAULT_PATH}"))?,
-        cstring(&format!("HOSTNAME={}", req.hostname))?,
-    ];
-    for (k, v) in req.env {
-        env.push(cstring(&format!("{k}={v}"))?);
-    }
-    let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
-    env_ptrs.push(std::ptr::null());
-    let program = req.argv.first().map(String::as_str).unwrap_or_default();
-    let paths: Vec<CString> = candidates(program, DEFAULT_PATH)
-        .iter()
-        .map(|p| cstring(p))
-        .collect::<Result<_, _>>()?;
-    let last_cap = sys::last_cap();
-    let cwd = cstring(req.cwd.unwrap_or("/"))?;
+/// Starts the process `plan` describes; returns once it has exec'd or failed to.
+pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
+    let mut argv: Vec<*const libc::c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut env: Vec<*const libc::c_char> = plan.env.iter().map(|e| e.as_ptr()).collect();
+    env.push(std::ptr::null());
+    let stdio = [0, 1, 2].map(|i| plan.stdio[i].as_raw_fd());
     let (rd, wr) = sys::pipe().map_err(SpawnError::Pipe)?;
 
     // SAFETY: the child only makes child-safe calls and ends in execve or _exit.
     let forked =
-        unsafe { sys::clone3(0, Some(req.cgroup)) }.map_err(|source| SpawnError::Clone {
-            cgroup: req.cgroup_name.to_string(),
+        unsafe { sys::clone3(0, Some(&plan.cgroup)) }.map_err(|source| SpawnError::Clone {
+            cgroup: plan.cgroup_name.clone(),
             source,
         })?;
     match forked {
@@ -133,17 +219,17 @@ pub fn spawn(req: &Request) -> Result<Started, SpawnError> {
             };
             let errno_of = |e: io::Error| e.raw_os_error().unwrap_or(libc::EINVAL);
             if let Err(e) = sys::setns(
-                req.pause,
+                plan.pause.as_raw_fd(),
                 libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
             ) {
                 fail(errno_of(e), 126);
             }
-            for (target, fd) in req.stdio.iter().enumerate() {
+            for (target, fd) in stdio.iter().enumerate() {
                 if let Err(e) = sys::dup2(*fd, target as RawFd) {
                     fail(errno_of(e), 126);
                 }
             }
-            if let Err(e) = sys::chdir(&cwd) {
+            if let Err(e) = sys::chdir(&plan.cwd) {
                 fail(errno_of(e), 126);
             }
             sys::setsid();
@@ -151,22 +237,21 @@ pub fn spawn(req: &Request) -> Result<Started, SpawnError> {
             if let Err(e) = sys::cloexec_from_3() {
                 fail(errno_of(e), 126);
             }
-            if req.user.is_some() || req.group.is_some() {
-                let (uid, gid) = (req.user.unwrap_or(0), req.group.unwrap_or(0));
+            if let Some((uid, gid)) = plan.user {
                 if let Err(e) = sys::switch_user(uid, gid) {
                     fail(errno_of(e), 126);
                 }
             }
-            if let Some(keep) = req.capabilities {
-                if let Err(e) = sys::restrict_capabilities(keep, last_cap) {
+            if let Some(keep) = plan.capabilities {
+                if let Err(e) = sys::restrict_capabilities(keep, plan.last_cap) {
                     fail(errno_of(e), 126);
                 }
             }
             // Like execvp: ENOENT moves on to the next PATH entry; EACCES is kept as
             // the answer unless a later entry succeeds.
             let mut errno = libc::ENOENT;
-            for path in &paths {
-                let e = sys::execve(path, &argv_ptrs, &env_ptrs);
+            for path in &plan.paths {
+                let e = sys::execve(path, &argv, &env);
                 if e != libc::ENOENT && e != libc::ENOTDIR {
                     errno = e;
                 }
@@ -175,6 +260,8 @@ pub fn spawn(req: &Request) -> Result<Started, SpawnError> {
         }
         Forked::Parent { pid, pidfd } => {
             drop(wr);
+            // The child's copies of the stdio fds are its own now.
+            drop(plan);
             let mut buf = [0u8; 4];
             let n = sys::read(rd.as_raw_fd(), &mut buf).map_err(SpawnError::Pipe)?;
             let exec_error =

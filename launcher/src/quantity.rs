@@ -16,6 +16,8 @@ pub enum QuantityError {
     Cpu(String),
     #[error("invalid duration {0:?} (examples: 30s, 2m, 1m30s, 0)")]
     Duration(String),
+    #[error("invalid duration {0:?}: must be at most 2147483647s (68 years)")]
+    DurationRange(String),
     #[error("invalid count {0:?}: expected a whole number of at least 1")]
     Count(String),
 }
@@ -133,16 +135,29 @@ impl fmt::Display for MilliCpu {
     }
 }
 
-/// A duration: Go style (`1m30s`, `500ms`) or bare seconds (`30`, `0`).
+/// The longest duration any flag or field takes: 2^31-1 seconds, the range of the
+/// API server's int32 seconds fields. Kept far from where time arithmetic overflows.
+pub const MAX_SECONDS: u64 = i32::MAX as u64;
+
+/// A duration: Go style (`1m30s`, `500ms`) or bare seconds (`30`, `0`), at most
+/// [`MAX_SECONDS`].
 pub fn parse_duration(s: &str) -> Result<Duration, QuantityError> {
     let err = || QuantityError::Duration(s.to_string());
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    if s.is_empty() || s.starts_with('-') {
+    let d = if let Ok(secs) = s.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else if s.is_empty() || s.starts_with('-') {
         return Err(err());
+    } else {
+        // A number too large for a u64 of seconds is out of range, not malformed.
+        humantime::parse_duration(s).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => QuantityError::DurationRange(s.to_string()),
+            _ => err(),
+        })?
+    };
+    if d > Duration::from_secs(MAX_SECONDS) {
+        return Err(QuantityError::DurationRange(s.to_string()));
     }
-    humantime::parse_duration(s).map_err(|_| err())
+    Ok(d)
 }
 
 /// Formats a duration the way it is parsed back (`30s`, `1m30s`, `250ms`).
@@ -236,6 +251,22 @@ mod tests {
             assert!(parse_duration(s).is_err(), "{s} accepted");
         }
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        for s in [
+            "18446744073709551615",
+            "2147483648",
+            "99999999999999999999s",
+            "600000h",
+        ] {
+            assert_eq!(
+                parse_duration(s),
+                Err(QuantityError::DurationRange(s.into())),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            parse_duration("2147483647"),
+            Ok(Duration::from_secs(MAX_SECONDS))
+        );
         assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 }

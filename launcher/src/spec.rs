@@ -1,7 +1,7 @@
 //! The pod as the launcher runs it: parsed and validated from the command line into a
 //! typed `PodSpec`. Pure: no I/O, so every rule here is unit-tested.
 
-use crate::cli::{RestartPolicy, Up};
+use crate::cli::Up;
 use crate::quantity::{self, Memory, MilliCpu, QuantityError};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -20,14 +20,14 @@ pub enum SpecError {
     ContainerSyntax(String),
     #[error("invalid command for container {name:?}: {why}")]
     Command { name: String, why: String },
-    #[error("invalid environment variable {0:?}: expected NAME=VALUE with NAME a C identifier")]
+    #[error("invalid environment variable {0:?}: expected NAME=VALUE, {ENV_NAME_RULE}")]
     Env(String),
     #[error("--{flag}: {source}")]
     Quantity {
         flag: &'static str,
         source: QuantityError,
     },
-    #[error("--backoff-scale must be a positive number, got {0}")]
+    #[error("--backoff-scale must be a number above 0 and at most 1000, got {0}")]
     BackoffScale(f64),
 }
 
@@ -102,7 +102,7 @@ pub struct Probes {
     pub readiness: Option<Probe>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ProbeKind {
     Startup,
     Liveness,
@@ -153,6 +153,26 @@ impl Limits {
     }
 }
 
+/// restartPolicy: which exits a container is started again after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[value(rename_all = "PascalCase")]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
+}
+
+impl RestartPolicy {
+    /// Will a container that exited with `code` be started again?
+    pub fn restarts(self, code: i32) -> bool {
+        match self {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => code != 0,
+            RestartPolicy::Never => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PodSpec {
     pub name: String,
@@ -170,6 +190,37 @@ pub struct PodSpec {
     pub active_deadline: Option<Duration>,
     pub privileged: bool,
     pub backoff_scale: f64,
+}
+
+/// What an environment variable's name may be (Kubernetes' IsEnvVarName).
+pub const ENV_NAME_RULE: &str =
+    "a name of letters, digits, '_', '-' and '.', not starting with a digit";
+
+/// An environment variable's name, by the same rule for flags and manifests.
+pub fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The most `--backoff-scale` stretches the back-off (300 s becomes ~3.5 days).
+pub fn validate_backoff_scale(scale: f64) -> Result<(), SpecError> {
+    if scale.is_finite() && scale > 0.0 && scale <= 1000.0 {
+        Ok(())
+    } else {
+        Err(SpecError::BackoffScale(scale))
+    }
+}
+
+/// Why a string cannot go to the kernel (execve, chdir): it holds a NUL byte.
+pub fn nul_free(s: &str) -> Result<(), &'static str> {
+    if s.contains('\0') {
+        Err("must not contain a NUL byte")
+    } else {
+        Ok(())
+    }
 }
 
 /// A DNS-1123 label: 1-63 of [a-z0-9-], starting and ending alphanumeric. It is also
@@ -248,6 +299,12 @@ impl PodSpec {
                 name: name.to_string(),
                 why: e.to_string(),
             })?;
+            if let Err(why) = command.iter().try_for_each(|a| nul_free(a)) {
+                return Err(SpecError::Command {
+                    name: name.to_string(),
+                    why: why.into(),
+                });
+            }
             if command.is_empty() {
                 return Err(SpecError::Command {
                     name: name.to_string(),
@@ -264,10 +321,7 @@ impl PodSpec {
         let mut env = Vec::new();
         for e in &up.env {
             let (k, v) = e.split_once('=').ok_or_else(|| SpecError::Env(e.clone()))?;
-            let ident = !k.is_empty()
-                && !k.starts_with(|c: char| c.is_ascii_digit())
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ident {
+            if !valid_env_name(k) || nul_free(v).is_err() {
                 return Err(SpecError::Env(e.clone()));
             }
             env.push((k.to_string(), v.to_string()));
@@ -284,9 +338,7 @@ impl PodSpec {
                 flag: "grace-period",
                 source,
             })?;
-        if !(up.backoff_scale.is_finite() && up.backoff_scale > 0.0) {
-            return Err(SpecError::BackoffScale(up.backoff_scale));
-        }
+        validate_backoff_scale(up.backoff_scale)?;
         Ok(PodSpec {
             name,
             hostname,

@@ -1,12 +1,18 @@
 //! Pod state on disk: one 0700 directory per pod under the root.
 //!
 //! ```text
-//! <root>/.lock                 flock(2): serializes up/down of any pod
+//! <root>/<pod>/                0700; flock(2) on it is the pod's lock
 //! <root>/<pod>/pod.json        spec + runtime identity (pause, supervisor, cgroup)
-//! <root>/<pod>/status.json     written by the supervisor on every change
+//! <root>/<pod>/status.json     written by the supervisor when the status changes
 //! <root>/<pod>/stop            grace period asked by `down`, read by the supervisor
 //! <root>/<pod>/logs/<c>.log    CRI-format container logs
 //! ```
+//!
+//! Locking is per pod: `up` makes the directory under a temporary name with its
+//! record in it, locks it, and renames it into place (renameat2 RENAME_NOREPLACE), so
+//! a name appears already locked and with a record that names its cgroup. `up` and
+//! then the pod's supervisor hold the lock until the record is complete; `down` takes
+//! it, so it never sees a pod half made, and never waits on another pod.
 //!
 //! Every file is written whole to a temp file and renamed, so a reader never sees half
 //! of one. Files are not trusted for liveness: a process is alive only if a pidfd can
@@ -87,12 +93,43 @@ pub struct PodRecord {
     pub supervisor: Option<ProcRef>,
 }
 
+impl PodRecord {
+    /// The record `up` writes before anything of the pod exists.
+    pub fn new(spec: PodSpec, cgroup: PathBuf, pause_binary: PathBuf) -> PodRecord {
+        let uid = fs::read_to_string("/proc/sys/kernel/random/uuid")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        PodRecord {
+            spec,
+            uid,
+            created: crate::status::now_rfc3339(),
+            cgroup,
+            pause_binary,
+            pause: None,
+            supervisor: None,
+        }
+    }
+}
+
 pub struct Root {
     pub dir: PathBuf,
 }
 
-/// An exclusive flock on `<root>/.lock`, released on drop.
-pub struct Lock(#[allow(dead_code)] nix::fcntl::Flock<File>);
+/// An exclusive flock on a pod's directory. Dropping it only closes this fd: the lock
+/// goes once every copy is closed (the detached supervisor inherits one), never by
+/// an explicit unlock that would take it from the other holders too.
+pub struct PodLock(std::os::fd::OwnedFd);
+
+impl PodLock {
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.0)
+    }
+
+    /// Takes over a lock inherited as `fd` (the supervisor's fd 4).
+    pub fn inherited(fd: std::os::fd::OwnedFd) -> PodLock {
+        PodLock(fd)
+    }
+}
 
 impl Root {
     pub fn open(dir: &Path) -> Result<Root, StateError> {
@@ -109,44 +146,75 @@ impl Root {
         })
     }
 
-    pub fn lock(&self) -> Result<Lock, StateError> {
-        let path = self.dir.join(".lock");
-        let err = |source| StateError::Lock {
-            path: path.clone(),
-            source,
-        };
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(err)?;
-        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map(Lock)
-            .map_err(|(_, e)| err(e.into()))
-    }
-
     pub fn pod_dir(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
-    /// Creates the pod's directory; fails if the name is taken.
-    pub fn create_pod(&self, name: &str) -> Result<PathBuf, StateError> {
-        let dir = self.pod_dir(name);
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(StateError::InUse(name.into()))
+    /// Creates the pod's directory with `rec` in it, locked; fails if the name is
+    /// taken. Nothing is left behind on failure.
+    pub fn create_pod(&self, rec: &PodRecord) -> Result<PodLock, StateError> {
+        let name = &rec.spec.name;
+        let tmp = self.dir.join(format!(".new-{name}-{}", std::process::id()));
+        let made = self.prepare(&tmp, rec).and_then(|lock| {
+            let dir = self.pod_dir(name);
+            match crate::sys::rename_noreplace(&tmp, &dir) {
+                Ok(()) => Ok(lock),
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    Err(StateError::InUse(name.clone()))
+                }
+                Err(source) => Err(StateError::CreateDir { path: dir, source }),
             }
-            Err(source) => return Err(StateError::CreateDir { path: dir, source }),
+        });
+        if made.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
         }
-        let logs = dir.join("logs");
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&logs)
-            .map_err(|source| StateError::CreateDir { path: logs, source })?;
-        Ok(dir)
+        made
+    }
+
+    fn prepare(&self, tmp: &Path, rec: &PodRecord) -> Result<PodLock, StateError> {
+        let _ = fs::remove_dir_all(tmp);
+        for dir in [tmp.to_path_buf(), tmp.join("logs")] {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|source| StateError::CreateDir { path: dir, source })?;
+        }
+        write_json(&tmp.join("pod.json"), rec)?;
+        let err = |source| StateError::Lock {
+            path: tmp.to_path_buf(),
+            source,
+        };
+        let dir = File::open(tmp).map_err(err)?;
+        crate::sys::flock(&dir, false).map_err(err)?;
+        Ok(PodLock(dir.into()))
+    }
+
+    /// Locks pod `name`'s directory, waiting while `up` or `down` holds it; NotFound
+    /// if there is none (or it went while we waited).
+    pub fn lock_pod(&self, name: &str) -> Result<PodLock, StateError> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.pod_dir(name);
+        let err = |source| StateError::Lock {
+            path: path.clone(),
+            source,
+        };
+        let dir = match File::open(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StateError::NotFound(name.into()))
+            }
+            Err(e) => return Err(err(e)),
+        };
+        crate::sys::flock(&dir, true).map_err(err)?;
+        // Still the pod's directory, not removed (and perhaps made again) meanwhile?
+        let same = match (dir.metadata(), fs::metadata(&path)) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        };
+        if !same {
+            return Err(StateError::NotFound(name.into()));
+        }
+        Ok(PodLock(dir.into()))
     }
 
     pub fn pods(&self) -> Vec<String> {
@@ -154,8 +222,9 @@ impl Root {
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.path().join("pod.json").exists())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
             .collect();
         names.sort();
         names
@@ -163,10 +232,12 @@ impl Root {
 
     pub fn record(&self, name: &str) -> Result<PodRecord, StateError> {
         let path = self.pod_dir(name).join("pod.json");
-        if !path.exists() {
-            return Err(StateError::NotFound(name.into()));
+        match read_json(&path) {
+            Err(StateError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Err(StateError::NotFound(name.into()))
+            }
+            r => r,
         }
-        read_json(&path)
     }
 
     pub fn status(&self, name: &str) -> Option<PodStatus> {

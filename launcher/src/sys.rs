@@ -402,3 +402,61 @@ pub fn last_cap() -> u32 {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40)
 }
+
+/// An exclusive flock(2) on `file`; `wait`: block until it is free (retrying EINTR),
+/// else fail with EWOULDBLOCK.
+pub fn flock(file: &File, wait: bool) -> io::Result<()> {
+    let op = libc::LOCK_EX | if wait { 0 } else { libc::LOCK_NB };
+    loop {
+        // SAFETY: a valid fd and a plain operation.
+        match check(unsafe { libc::flock(file.as_raw_fd(), op) } as libc::c_long) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.map(drop),
+        }
+    }
+}
+
+/// rename(2) that fails with EEXIST instead of replacing `to` (renameat2
+/// RENAME_NOREPLACE, Linux >= 3.15).
+pub fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &std::path::Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    };
+    let (from, to) = (c(from)?, c(to)?);
+    const RENAME_NOREPLACE: libc::c_uint = 1;
+    // SAFETY: NUL-terminated paths relative to the cwd, plain flags.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            RENAME_NOREPLACE,
+        )
+    })
+    .map(drop)
+}
+
+/// Waits up to `limit` for the process behind `pidfd` to exit (the pidfd turns
+/// readable, pidfd_open(2)); true if it did.
+pub fn pidfd_wait(pidfd: &OwnedFd, limit: std::time::Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(pidfd),
+            PollFlags::POLLIN,
+        )];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) if n > 0 => return true,
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ if left.is_zero() => return false,
+            _ => {}
+        }
+    }
+}

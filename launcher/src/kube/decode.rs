@@ -8,9 +8,8 @@
 //! machine (image, ports, labels) are accepted; `image` is noted, since processes run
 //! from the host's file system.
 
-use crate::cli::RestartPolicy;
 use crate::quantity::{Memory, MilliCpu};
-use crate::spec::{self, ContainerSpec, Limits, PodSpec};
+use crate::spec::{self, ContainerSpec, Limits, PodSpec, RestartPolicy};
 use crate::spec::{Action, Probe, ProbeKind, Probes};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, ExecAction, HTTPGetAction, LifecycleHandler, Pod,
@@ -326,9 +325,9 @@ fn to_spec(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), Mani
         .metadata
         .annotations
         .as_ref()
-        .and_then(|a| a.get(crate::status::PIDS_ANNOTATION))
+        .and_then(|a| a.get(super::encode::PIDS_ANNOTATION))
     {
-        let at = format!("metadata.annotations[{:?}]", crate::status::PIDS_ANNOTATION);
+        let at = format!("metadata.annotations[{:?}]", super::encode::PIDS_ANNOTATION);
         pod_limits.pids =
             Some(crate::quantity::parse_count(p).map_err(|e| field(at, e.to_string()))?);
     }
@@ -365,21 +364,13 @@ fn to_spec(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), Mani
             ))
         }
     };
-    let grace = match ps.termination_grace_period_seconds {
-        None => Duration::from_secs(30),
-        Some(s) if s >= 0 => Duration::from_secs(s as u64),
-        Some(_) => {
-            return Err(field(
-                "spec.terminationGracePeriodSeconds",
-                "must be at least 0",
-            ))
-        }
-    };
-    let active_deadline = match ps.active_deadline_seconds {
-        None => None,
-        Some(s) if s >= 1 => Some(Duration::from_secs(s as u64)),
-        Some(_) => return Err(field("spec.activeDeadlineSeconds", "must be at least 1")),
-    };
+    let grace = secs_field(
+        ps.termination_grace_period_seconds,
+        0,
+        "spec.terminationGracePeriodSeconds",
+    )?
+    .unwrap_or(Duration::from_secs(30));
+    let active_deadline = secs_field(ps.active_deadline_seconds, 1, "spec.activeDeadlineSeconds")?;
     let hostname = ps.hostname.clone().unwrap_or_else(|| name.clone());
     spec::validate_name("hostname", &hostname)
         .map_err(|e| field("spec.hostname", e.to_string()))?;
@@ -467,22 +458,31 @@ fn container(
         ));
     }
     command.extend(c.args.clone().unwrap_or_default());
+    for (j, arg) in command.iter().enumerate() {
+        let key = match c.command.as_ref().map_or(0, Vec::len) {
+            n if j < n => format!("command[{j}]"),
+            n => format!("args[{}]", j - n),
+        };
+        spec::nul_free(arg).map_err(|why| field(format!("{path}.{key}"), why))?;
+    }
     let mut env = Vec::new();
     for (j, e) in c.env.iter().flatten().enumerate() {
-        let ok = !e.name.is_empty() && !e.name.contains('=');
-        if !ok {
+        if !spec::valid_env_name(&e.name) {
             return Err(field(
                 format!("{path}.env[{j}].name"),
-                "must be a non-empty name without '='",
+                format!("invalid name {:?}: {}", e.name, spec::ENV_NAME_RULE),
             ));
         }
-        env.push((e.name.clone(), e.value.clone().unwrap_or_default()));
+        let value = e.value.clone().unwrap_or_default();
+        spec::nul_free(&value).map_err(|why| field(format!("{path}.env[{j}].value"), why))?;
+        env.push((e.name.clone(), value));
     }
     let limits = match &c.resources {
         Some(res) => resource_limits(res, path)?,
         None => Limits::default(),
     };
     if let Some(dir) = &c.working_dir {
+        spec::nul_free(dir).map_err(|why| field(format!("{path}.workingDir"), why))?;
         if !dir.starts_with('/') {
             return Err(field(
                 format!("{path}.workingDir"),
@@ -554,6 +554,18 @@ fn container(
     })
 }
 
+/// A field of whole seconds, from `min` to 2^31-1 (the API server's range for
+/// activeDeadlineSeconds; kept for every duration, so no time can overflow).
+fn secs_field(v: Option<i64>, min: i64, path: &str) -> Result<Option<Duration>, ManifestError> {
+    let max = crate::quantity::MAX_SECONDS as i64;
+    match v {
+        None => Ok(None),
+        Some(s) if s < min => Err(field(path, format!("must be at least {min}"))),
+        Some(s) if s > max => Err(field(path, format!("must be at most {max}"))),
+        Some(s) => Ok(Some(Duration::from_secs(s as u64))),
+    }
+}
+
 /// A user or group id; -1 (4294967295) is not one.
 fn id(v: Option<i64>, path: &str) -> Result<Option<u32>, ManifestError> {
     v.map(|v| {
@@ -605,14 +617,7 @@ fn to_probe(
                 "may not be set for readiness probes",
             ));
         }
-        Some(s) if s < 1 => {
-            return Err(field(
-                format!("{path}.terminationGracePeriodSeconds"),
-                "must be at least 1",
-            ))
-        }
-        Some(s) => Some(Duration::from_secs(s as u64)),
-        None => None,
+        s => secs_field(s, 1, &format!("{path}.terminationGracePeriodSeconds"))?,
     };
     let secs = |v: u32| Duration::from_secs(u64::from(v));
     Ok(Probe {
@@ -734,10 +739,8 @@ fn action(
             port: port(&t.port, &format!("{path}.tcpSocket.port"), ports)?,
         },
         Handler::Sleep(s) => {
-            if s.seconds < 0 {
-                return Err(field(format!("{path}.sleep.seconds"), "must be at least 0"));
-            }
-            Action::Sleep(Duration::from_secs(s.seconds as u64))
+            let at = format!("{path}.sleep.seconds");
+            Action::Sleep(secs_field(Some(s.seconds), 0, &at)?.unwrap_or_default())
         }
     })
 }
@@ -925,7 +928,7 @@ spec:
     #[test]
     fn the_manifest_written_back_describes_the_same_pod() {
         let (spec, _) = parse(PROBED, 1.0).unwrap();
-        let written = serde_json::to_string(&crate::status::pod_manifest(&spec)).unwrap();
+        let written = serde_json::to_string(&crate::kube::encode::pod_manifest(&spec)).unwrap();
         assert_eq!(parse(&written, 1.0).unwrap().0, spec, "{written}");
     }
 

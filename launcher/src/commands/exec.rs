@@ -1,0 +1,52 @@
+//! `launcher exec NAME -- CMD`: a command in a container, like `kubectl exec`: the
+//! container's namespaces, cgroup, user, capabilities and environment, the
+//! launcher's own stdio, and the command's exit status passed through.
+
+use super::{preflight, Opts, PodHandle};
+use crate::cgroup::PodCgroup;
+use crate::cli;
+use crate::process::{self, Plan, Stdio};
+use crate::sys;
+use anyhow::{Context, Result};
+use std::os::fd::{AsFd, AsRawFd};
+
+pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
+    let pod = PodHandle::new(opts, &args.name)?;
+    preflight()?;
+    let rec = pod.record()?;
+    let container = rec
+        .spec
+        .container(args.container.as_deref())
+        .with_context(|| {
+            let name = args.container.as_deref().unwrap_or("");
+            format!("pod {:?} has no container {name:?}", args.name)
+        })?;
+    let not_running = || format!("pod {:?} is not running", args.name);
+    let pause = rec.pause.filter(|p| p.alive()).with_context(not_running)?;
+    let pidfd = sys::pidfd_open(pause.pid).with_context(not_running)?;
+    let leaf = PodCgroup {
+        dir: rec.cgroup.clone(),
+    }
+    .leaf(&container.name);
+    sys::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID)
+        .context("failed to join the pod's PID namespace")?;
+    let plan = Plan::new(
+        &rec.spec,
+        container,
+        &args.command,
+        &leaf,
+        pidfd.as_fd(),
+        Stdio::Inherit,
+    )?;
+    let started = process::spawn(plan)?;
+    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(started.pid), None)?;
+    if let Some(e) = started.exec_error {
+        super::warn(&process::exec_error_message(&args.command[0], &e));
+        return Ok(process::exit_code_for_exec_error(&e));
+    }
+    Ok(match status {
+        nix::sys::wait::WaitStatus::Exited(_, code) => code,
+        nix::sys::wait::WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => 1,
+    })
+}

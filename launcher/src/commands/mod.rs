@@ -1,0 +1,134 @@
+//! The `launcher` commands, one per file, and what they share: the options every
+//! command takes, the checks before touching the machine, and quiet output.
+
+mod down;
+mod exec;
+mod handle;
+mod logs;
+mod ps;
+mod status;
+mod supervise;
+mod up;
+
+pub use down::down;
+pub use exec::exec;
+pub use handle::PodHandle;
+pub use logs::logs;
+pub use ps::ps;
+pub use status::status;
+pub use supervise::{supervise, supervise_detached};
+pub use up::up;
+
+use crate::cgroup;
+use crate::sys;
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Bad input: reported with exit status 2 and nothing started.
+#[derive(Debug, thiserror::Error)]
+pub enum Usage {
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Manifest(#[from] crate::kube::ManifestError),
+}
+
+/// Standard output is closed (`launcher ps | head -1`): the command ends quietly
+/// with 141, as a process killed by SIGPIPE would.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output is closed")]
+pub struct ClosedStdout;
+
+/// Writes `text` to standard output; a reader that is gone is [`ClosedStdout`].
+pub fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(ClosedStdout.into()),
+        Err(e) => Err(e).context("failed to write to standard output"),
+    }
+}
+
+/// A line on standard error that never fails the command.
+pub fn warn(text: &str) {
+    let _ = writeln!(std::io::stderr(), "launcher: {text}");
+}
+
+pub struct Opts {
+    pub root: PathBuf,
+    pub cgroup_parent: Option<PathBuf>,
+    pub pause: Option<PathBuf>,
+}
+
+impl Opts {
+    /// The cgroup2 mount and the directory pod cgroups are made under.
+    pub fn cgroup_parent(&self) -> Result<(PathBuf, PathBuf)> {
+        let mount = cgroup::cgroup2_mount()?;
+        let parent = match &self.cgroup_parent {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => mount.join(p),
+            None => mount.join("launcher"),
+        };
+        if !parent.starts_with(&mount) {
+            bail!(
+                "--cgroup-parent {} is not under the cgroup2 mount {}",
+                parent.display(),
+                mount.display()
+            );
+        }
+        Ok((mount, parent))
+    }
+
+    fn find_pause(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.pause {
+            if !p.is_file() {
+                bail!("pause binary {} not found", p.display());
+            }
+            return Ok(p.clone());
+        }
+        let exe = std::env::current_exe().context("cannot locate the launcher binary")?;
+        let beside = exe.with_file_name("pause");
+        if beside.is_file() {
+            return Ok(beside);
+        }
+        let path = std::env::var("PATH").unwrap_or_default();
+        path.split(':')
+            .map(|d| Path::new(d).join("pause"))
+            .find(|p| p.is_file())
+            .with_context(|| {
+                format!(
+                    "cannot find the pause binary next to {} or in $PATH. Hint: --pause PATH",
+                    exe.display()
+                )
+            })
+    }
+}
+
+/// Root, and the capabilities namespaces, cgroups and setns need.
+fn preflight() -> Result<()> {
+    if sys::euid() != 0 {
+        bail!("must run as root: creating namespaces and cgroups needs CAP_SYS_ADMIN");
+    }
+    let caps = sys::effective_caps();
+    for (bit, name, why) in [
+        (
+            21,
+            "CAP_SYS_ADMIN",
+            "to create namespaces and mount the pod's /proc",
+        ),
+        (
+            12,
+            "CAP_NET_ADMIN",
+            "to bring up lo in the pod's network namespace",
+        ),
+        (18, "CAP_SYS_CHROOT", "to join the pod's mount namespace"),
+        (8, "CAP_SETPCAP", "to drop capabilities from containers"),
+        (5, "CAP_KILL", "to signal the pod's processes"),
+    ] {
+        if caps & (1u64 << bit) == 0 {
+            bail!("missing capability {name}, needed {why}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! `launcher ps`: one line per pod, as `kubectl get pods` prints them.
+//!
+//! Pods are found in the state root and, for pods whose state was lost, in the
+//! cgroup parent: a pod cgroup (one with a `_pause` leaf) without a readable record
+//! is listed as Unknown, and `down NAME` still removes it.
+
+use super::{print, Opts, PodHandle};
+use crate::cgroup::PAUSE_LEAF;
+use crate::cli::{self, PsFormat};
+use anyhow::Result;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
+    let root = crate::state::Root::open(&opts.root)?;
+    let mut names: BTreeSet<String> = root.pods().into_iter().collect();
+    if let Ok((_, parent)) = opts.cgroup_parent() {
+        let cgroups = std::fs::read_dir(&parent).into_iter().flatten().flatten();
+        names.extend(
+            cgroups
+                .filter(|e| e.path().join(PAUSE_LEAF).is_dir())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| crate::spec::validate_name("pod name", n).is_ok()),
+        );
+    }
+    let pods: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            PodHandle::new(opts, n)
+                .and_then(|h| h.object())
+                .unwrap_or_else(|_| lost(n))
+        })
+        .collect();
+    if let Some(PsFormat::Json) = args.output {
+        let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": pods});
+        print(&(serde_json::to_string_pretty(&list)? + "\n"))?;
+        return Ok(0);
+    }
+    let wide = matches!(args.output, Some(PsFormat::Wide));
+    let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
+    if wide {
+        header.extend(["PAUSE-PID", "CGROUP"]);
+    }
+    let mut rows: Vec<Vec<String>> = vec![header.into_iter().map(String::from).collect()];
+    rows.extend(pods.iter().map(|pod| row(pod, wide)));
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        text += line.join("   ").trim_end();
+        text.push('\n');
+    }
+    print(&text)?;
+    Ok(0)
+}
+
+/// A pod whose cgroup exists but whose state is gone or unreadable.
+fn lost(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": []},
+        "status": {
+            "phase": "Unknown",
+            "reason": "StateLost",
+            "message": format!("the pod's state is missing or unreadable; `launcher down {name}` removes the pod"),
+        },
+    })
+}
+
+fn row(pod: &Value, wide: bool) -> Vec<String> {
+    let cs = pod["status"]["containerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let ready = cs.iter().filter(|c| c["ready"] == true).count();
+    let total = pod["spec"]["containers"].as_array().map_or(0, Vec::len);
+    let restarts: u64 = cs.iter().filter_map(|c| c["restartCount"].as_u64()).sum();
+    let waiting = cs.iter().find_map(|c| {
+        c["state"]["waiting"]["reason"]
+            .as_str()
+            .filter(|r| *r == "CrashLoopBackOff")
+    });
+    let phase = pod["status"]["phase"].as_str().unwrap_or("Unknown");
+    let status = match phase {
+        "Unknown" => phase.to_string(),
+        _ => init_progress(pod).unwrap_or_else(|| waiting.unwrap_or(phase).to_string()),
+    };
+    let mut row = vec![
+        pod["metadata"]["name"].as_str().unwrap_or("?").to_string(),
+        format!("{ready}/{total}"),
+        status,
+        restarts.to_string(),
+        age(pod["metadata"]["creationTimestamp"].as_str().unwrap_or("")),
+    ];
+    if wide {
+        let ann = &pod["metadata"]["annotations"];
+        for key in ["launcher/pause-pid", "launcher/cgroup"] {
+            row.push(ann[key].as_str().unwrap_or("-").to_string());
+        }
+    }
+    row
+}
+
+fn age(created: &str) -> String {
+    let Ok(t) = humantime::parse_rfc3339(created) else {
+        return "?".into();
+    };
+    let secs = t.elapsed().map(|d| d.as_secs()).unwrap_or(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
+/// `Init:N/M` while init containers run, as kubectl shows it.
+fn init_progress(pod: &Value) -> Option<String> {
+    let inits = pod["status"]["initContainerStatuses"].as_array()?;
+    let done = inits
+        .iter()
+        .filter(|c| c["state"]["terminated"]["exitCode"] == 0)
+        .count();
+    (done < inits.len()).then(|| match pod["status"]["phase"].as_str() {
+        Some("Failed") => "Init:Error".to_string(),
+        _ => format!("Init:{done}/{}", inits.len()),
+    })
+}

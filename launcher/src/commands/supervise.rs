@@ -1,0 +1,92 @@
+//! The pod's supervisor: sets the sandbox up, then runs the driver until the pod
+//! ends. In the foreground it is `up` itself; detached, `launcher supervise NAME`,
+//! started by `up -d` with a ready pipe as fd 3 and the pod's lock as fd 4.
+//!
+//! Setup holds the pod's lock until the record names pause and the supervisor, so
+//! `down` never meets a pod half made; a failure at any step tears down what was
+//! made and frees the name.
+
+use super::{warn, Opts, PodHandle};
+use crate::driver::{self, Driver};
+use crate::machine::Pod;
+use crate::sandbox::{self, Sandbox};
+use crate::state::{self, PodLock, ProcRef};
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, SystemTime};
+
+/// Runs the pod: in the foreground for `up`, or as the detached supervisor.
+pub fn supervise(
+    opts: &Opts,
+    name: &str,
+    foreground: bool,
+    mut ready: Option<File>,
+    lock: Option<PodLock>,
+) -> Result<i32> {
+    let pod = PodHandle::new(opts, name)?;
+    let driver = match setup(opts, &pod, foreground) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(pod.dir());
+            if let Some(r) = ready.as_mut() {
+                let _ = writeln!(r, "error: {e:#}");
+            }
+            return Err(e);
+        }
+    };
+    drop(lock);
+    let outcome = driver.run(ready);
+    if foreground {
+        warn(&format!("pod {name} {}", outcome.phase));
+    }
+    Ok(outcome.exit_code)
+}
+
+fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
+    let mut record = pod.record()?;
+    let signals = driver::block_signals().context("failed to block signals")?;
+    let (mount, _) = opts.cgroup_parent()?;
+    let sb = Sandbox::create(&record, &mount)?;
+    let undo = |e: anyhow::Error| {
+        let _ = sandbox::teardown(&sb.cgroup, Duration::ZERO);
+        e
+    };
+    // From here on every child of this process is born in the pod's PID namespace,
+    // and its own sockets (probes) are in the pod's network namespace.
+    let ns = libc::CLONE_NEWPID | libc::CLONE_NEWNET;
+    crate::sys::setns(sb.pause.pidfd.as_raw_fd(), ns)
+        .context("failed to join the pod's namespaces")
+        .map_err(undo)?;
+    record.pause = ProcRef::of(sb.pause.pid);
+    record.supervisor = ProcRef::of(std::process::id() as i32);
+    state::write_json(&pod.dir().join("pod.json"), &record).map_err(|e| undo(e.into()))?;
+    let machine = Pod::new(record.spec, SystemTime::now());
+    Driver::new(
+        machine,
+        pod.dir(),
+        sb.cgroup.clone(),
+        sb.pause,
+        &signals,
+        foreground,
+    )
+    .inspect_err(|_| {
+        let _ = sandbox::teardown(&sb.cgroup, Duration::ZERO);
+    })
+}
+
+/// `launcher supervise NAME`, as `up -d` starts it.
+pub fn supervise_detached(opts: &Opts, name: &str) -> Result<i32> {
+    let ready = inherited(3).map(File::from);
+    let lock = inherited(4).map(PodLock::inherited);
+    supervise(opts, name, false, ready, lock)
+}
+
+/// An fd `up -d` handed down, if open.
+fn inherited(fd: i32) -> Option<OwnedFd> {
+    // SAFETY: F_GETFD only asks whether fd is open.
+    let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0;
+    // SAFETY: `up` dup2'ed it there before exec; we take ownership once.
+    open.then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -1,0 +1,115 @@
+//! The pod's sandbox: what holds a pod together besides its processes. It is made in
+//! one place, in this order, and taken apart by one teardown:
+//!
+//! 1. the cgroups: `<parent>/<pod>/` with the pod's limits, `_pause/`, and one leaf per
+//!    container (`cgroup`);
+//! 2. pause, in new PID, network, IPC, UTS and mount namespaces, born in `_pause/`
+//!    (`namespaces`).
+//!
+//! The pod's record (`state`), which names the cgroup, is on disk before step 1, and
+//! everything the sandbox holds lives inside the pod's cgroup, pause included. So
+//! [`teardown`] needs nothing but that cgroup: it serves a setup that failed half way,
+//! a pod that ended, and `down` after the supervisor died, and running it twice is
+//! harmless. Later steps (the network, volumes) come with their own undo.
+
+use crate::cgroup::{self, PodCgroup, PAUSE_LEAF};
+use crate::namespaces::{self, Pause};
+use crate::state::PodRecord;
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub struct Sandbox {
+    pub cgroup: PodCgroup,
+    pub pause: Pause,
+}
+
+impl Sandbox {
+    /// Creates the sandbox of `rec`'s pod; on failure, undoes what it had made.
+    pub fn create(rec: &PodRecord, mount: &Path) -> Result<Sandbox> {
+        let spec = &rec.spec;
+        let parent = rec.cgroup.parent().unwrap_or(mount);
+        let leaves: Vec<(&str, &crate::spec::Limits)> = spec
+            .all_containers()
+            .map(|c| (c.name.as_str(), &c.limits))
+            .collect();
+        let cgroup = PodCgroup::create(mount, parent, &spec.name, &spec.limits, &leaves)?;
+        let leaf = cgroup.leaf(PAUSE_LEAF);
+        let pause = File::open(&leaf)
+            .with_context(|| format!("failed to open cgroup {}", leaf.display()))
+            .and_then(|leaf| {
+                Ok(namespaces::start_pause(
+                    &rec.pause_binary,
+                    &spec.hostname,
+                    &leaf,
+                )?)
+            });
+        match pause {
+            Ok(pause) => Ok(Sandbox { cgroup, pause }),
+            Err(e) => {
+                let _ = teardown(&cgroup, Duration::ZERO);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Takes a pod's sandbox apart, whatever is left of it: SIGTERM to every container's
+/// processes, up to `grace` for them to go, SIGKILL to everything (pause last, which
+/// takes the pod's namespaces with it), then the cgroups are removed. Idempotent.
+pub fn teardown(cg: &PodCgroup, grace: Duration) -> Result<()> {
+    if !cg.dir.exists() {
+        return Ok(());
+    }
+    let leaves: Vec<std::path::PathBuf> = std::fs::read_dir(&cg.dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()) && e.file_name() != PAUSE_LEAF)
+        .map(|e| e.path())
+        .collect();
+    if !grace.is_zero() {
+        for leaf in &leaves {
+            cgroup::signal_procs(leaf, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        while leaves.iter().any(|l| PodCgroup::populated(l)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    // Held from before the kill: pause's pidfd turns readable once it is really gone,
+    // which for the init of a PID namespace is after everything in the pod exited.
+    let pause = std::fs::read_to_string(cg.leaf(PAUSE_LEAF).join("cgroup.procs"))
+        .ok()
+        .and_then(|p| p.lines().next()?.trim().parse::<i32>().ok())
+        .and_then(|pid| crate::sys::pidfd_open(pid).ok());
+    if cg.kill().is_err() {
+        // No cgroup.kill (Linux < 5.14): SIGKILL what is there, pause last.
+        for leaf in leaves.iter().chain(std::iter::once(&cg.leaf(PAUSE_LEAF))) {
+            cgroup::signal_procs(leaf, libc::SIGKILL);
+        }
+    }
+    cg.remove(Duration::from_secs(10))?;
+    if let Some(fd) = pause {
+        crate::sys::pidfd_wait(&fd, Duration::from_secs(5));
+    }
+    Ok(())
+}
+
+/// The supervisor of the pod in `cg`: pause's parent, if it is still a launcher.
+/// For when the pod's record is gone or unreadable.
+pub fn supervisor_of(cg: &PodCgroup) -> Option<i32> {
+    let procs = std::fs::read_to_string(cg.leaf(PAUSE_LEAF).join("cgroup.procs")).ok()?;
+    let pause: i32 = procs.lines().next()?.trim().parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pause}/status")).ok()?;
+    let ppid: i32 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).ok()?;
+    let me = std::env::current_exe().ok()?;
+    (ppid > 1 && exe == me).then_some(ppid)
+}
