@@ -1,7 +1,10 @@
-//! Command-line interface: clap structures only. Values stay strings here; `spec`
-//! parses and validates them so that every error names the flag and the problem.
+//! Command-line interface: clap structures, and `up`'s flags turned into the pod they
+//! describe. Values stay strings until then; the model's rules (`spec`) validate
+//! them, so that every error names the flag and the problem.
 
+use crate::quantity::{self, Memory, MilliCpu, QuantityError};
 pub use crate::spec::RestartPolicy;
+use crate::spec::{self, ContainerSpec, Limits, PodSpec, SpecError};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -156,6 +159,94 @@ pub struct Up {
     pub backoff_scale: f64,
 }
 
+impl Up {
+    /// The pod these flags describe, validated by the model's rules.
+    pub fn to_spec(&self) -> Result<PodSpec, SpecError> {
+        let up = self;
+        let name = up.name.clone().unwrap_or_default();
+        spec::validate_name("pod name", &name)?;
+        let hostname = up.hostname.clone().unwrap_or_else(|| name.clone());
+        spec::validate_hostname(&hostname)?;
+        let mut containers: Vec<ContainerSpec> = Vec::new();
+        for c in &up.containers {
+            let (name, cmd) = c
+                .split_once('=')
+                .ok_or_else(|| SpecError::ContainerSyntax(c.clone()))?;
+            spec::validate_name("container name", name)?;
+            if containers.iter().any(|x| x.name == name) {
+                return Err(SpecError::Duplicate(name.to_string()));
+            }
+            let command = shell_words::split(cmd).map_err(|e| SpecError::Command {
+                name: name.to_string(),
+                why: e.to_string(),
+            })?;
+            if let Err(why) = command.iter().try_for_each(|a| spec::nul_free(a)) {
+                return Err(SpecError::Command {
+                    name: name.to_string(),
+                    why: why.into(),
+                });
+            }
+            if command.is_empty() {
+                return Err(SpecError::Command {
+                    name: name.to_string(),
+                    why: "empty command".into(),
+                });
+            }
+            containers.push(ContainerSpec {
+                name: name.to_string(),
+                command,
+                env: Vec::new(),
+                ..Default::default()
+            });
+        }
+        let mut env = Vec::new();
+        for e in &up.env {
+            let (k, v) = e.split_once('=').ok_or_else(|| SpecError::Env(e.clone()))?;
+            if !spec::valid_env_name(k) || spec::nul_free(v).is_err() {
+                return Err(SpecError::Env(e.clone()));
+            }
+            env.push((k.to_string(), v.to_string()));
+        }
+        let limits = Limits {
+            memory: quantity("memory", &up.memory, |s| s.parse::<Memory>())?.map(|m| m.0),
+            cpu_milli: quantity("cpu", &up.cpu, |s| s.parse::<MilliCpu>())?.map(|m| m.0),
+            cpu_request_milli: quantity("cpu-request", &up.cpu_request, |s| s.parse::<MilliCpu>())?
+                .map(|m| m.0),
+            pids: quantity("pids", &up.pids, quantity::parse_count)?,
+        };
+        let grace =
+            quantity::parse_duration(&up.grace_period).map_err(|source| SpecError::Quantity {
+                flag: "grace-period",
+                source,
+            })?;
+        spec::validate_backoff_scale(up.backoff_scale)?;
+        Ok(PodSpec {
+            name,
+            hostname,
+            init_containers: Vec::new(),
+            containers,
+            env,
+            limits,
+            restart: up.restart,
+            grace,
+            active_deadline: None,
+            privileged: up.privileged,
+            backoff_scale: up.backoff_scale,
+        })
+    }
+}
+
+fn quantity<T>(
+    flag: &'static str,
+    v: &Option<String>,
+    parse: impl Fn(&str) -> Result<T, QuantityError>,
+) -> Result<Option<T>, SpecError> {
+    v.as_deref()
+        .map(parse)
+        .transpose()
+        .map_err(|source| SpecError::Quantity { flag, source })
+}
+
 #[derive(Args, Debug)]
 pub struct Down {
     pub name: String,
@@ -208,4 +299,120 @@ pub struct Logs {
     /// Keep printing as the log grows, until the pod is gone
     #[arg(short, long)]
     pub follow: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn up(args: &[&str]) -> Result<PodSpec, SpecError> {
+        let mut argv = vec!["launcher", "up"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).expect("clap");
+        match cli.command {
+            Command::Up(u) => u.to_spec(),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn parses_a_full_pod() {
+        let spec = up(&[
+            "--name",
+            "web",
+            "-c",
+            "a=sh -c 'echo hi there'",
+            "-c",
+            "b=sleep 1",
+            "--memory",
+            "128Mi",
+            "--cpu",
+            "500m",
+            "--pids",
+            "64",
+            "--restart",
+            "OnFailure",
+            "--grace-period",
+            "2s",
+        ])
+        .unwrap();
+        assert_eq!(spec.containers[0].command, ["sh", "-c", "echo hi there"]);
+        assert_eq!(spec.limits.memory, Some(134_217_728));
+        assert_eq!(spec.limits.cpu_milli, Some(500));
+        assert_eq!(spec.limits.pids, Some(64));
+        assert_eq!(spec.restart, RestartPolicy::OnFailure);
+        assert_eq!(spec.grace, std::time::Duration::from_secs(2));
+        assert_eq!(spec.hostname, "web");
+    }
+
+    #[test]
+    fn bad_names_are_rejected() {
+        for name in [
+            "../x",
+            "a/b",
+            "",
+            "UPPER",
+            "-a",
+            "a-",
+            &"x".repeat(64),
+            "a_b",
+            "a.b",
+        ] {
+            assert!(
+                matches!(
+                    up(&["--name", name, "-c", "a=true"]),
+                    Err(SpecError::Name { .. })
+                ),
+                "{name:?}"
+            );
+            assert!(
+                matches!(
+                    up(&["--name", "p", "-c", &format!("{name}=true")]),
+                    Err(SpecError::Name { .. })
+                ),
+                "{name:?}"
+            );
+        }
+        assert_eq!(
+            up(&["--name", "p", "-c", "a=true", "-c", "a=false"]),
+            Err(SpecError::Duplicate("a".into()))
+        );
+        assert!(matches!(
+            up(&["--name", "p", "-c", "novalue"]),
+            Err(SpecError::ContainerSyntax(_))
+        ));
+        assert!(matches!(
+            up(&["--name", "p", "-c", "a="]),
+            Err(SpecError::Command { .. })
+        ));
+        assert!(matches!(
+            up(&["--name", "p", "-c", "a=echo 'unterminated"]),
+            Err(SpecError::Command { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_quantities_name_their_flag() {
+        let e = up(&["--name", "p", "-c", "a=true", "--memory", "12Zi"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--memory: invalid memory quantity \"12Zi\" (examples: 128Mi, 1G, 129e6, 512974848)"
+        );
+        for (flag, v) in [
+            ("--memory", "-1"),
+            ("--cpu", "0.0001"),
+            ("--cpu", "1.5.5"),
+            ("--pids", "0"),
+            ("--grace-period", "soon"),
+        ] {
+            assert!(
+                matches!(
+                    up(&["--name", "p", "-c", "a=true", flag, v]),
+                    Err(SpecError::Quantity { .. })
+                ),
+                "{flag} {v}"
+            );
+        }
+    }
 }

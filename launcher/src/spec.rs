@@ -1,8 +1,8 @@
-//! The pod as the launcher runs it: parsed and validated from the command line into a
-//! typed `PodSpec`. Pure: no I/O, so every rule here is unit-tested.
+//! The pod as the launcher runs it: the runtime's own model (`PodSpec`), and the
+//! rules every way into it shares, flags (`cli`) and manifests (`kube`) alike.
+//! Pure: no I/O, so every rule here is unit-tested.
 
-use crate::cli::Up;
-use crate::quantity::{self, Memory, MilliCpu, QuantityError};
+use crate::quantity::QuantityError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -252,7 +252,7 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<(), SpecError> {
 }
 
 /// A hostname: dot-separated DNS-1123 labels, at most 64 bytes (HOST_NAME_MAX).
-fn validate_hostname(h: &str) -> Result<(), SpecError> {
+pub fn validate_hostname(h: &str) -> Result<(), SpecError> {
     if h.len() > 64 {
         return Err(SpecError::Name {
             what: "hostname",
@@ -269,91 +269,7 @@ fn validate_hostname(h: &str) -> Result<(), SpecError> {
         })
 }
 
-fn quantity<T>(
-    flag: &'static str,
-    v: &Option<String>,
-    parse: impl Fn(&str) -> Result<T, QuantityError>,
-) -> Result<Option<T>, SpecError> {
-    v.as_deref()
-        .map(parse)
-        .transpose()
-        .map_err(|source| SpecError::Quantity { flag, source })
-}
-
 impl PodSpec {
-    pub fn from_cli(up: &Up) -> Result<PodSpec, SpecError> {
-        let name = up.name.clone().unwrap_or_default();
-        validate_name("pod name", &name)?;
-        let hostname = up.hostname.clone().unwrap_or_else(|| name.clone());
-        validate_hostname(&hostname)?;
-        let mut containers: Vec<ContainerSpec> = Vec::new();
-        for c in &up.containers {
-            let (name, cmd) = c
-                .split_once('=')
-                .ok_or_else(|| SpecError::ContainerSyntax(c.clone()))?;
-            validate_name("container name", name)?;
-            if containers.iter().any(|x| x.name == name) {
-                return Err(SpecError::Duplicate(name.to_string()));
-            }
-            let command = shell_words::split(cmd).map_err(|e| SpecError::Command {
-                name: name.to_string(),
-                why: e.to_string(),
-            })?;
-            if let Err(why) = command.iter().try_for_each(|a| nul_free(a)) {
-                return Err(SpecError::Command {
-                    name: name.to_string(),
-                    why: why.into(),
-                });
-            }
-            if command.is_empty() {
-                return Err(SpecError::Command {
-                    name: name.to_string(),
-                    why: "empty command".into(),
-                });
-            }
-            containers.push(ContainerSpec {
-                name: name.to_string(),
-                command,
-                env: Vec::new(),
-                ..Default::default()
-            });
-        }
-        let mut env = Vec::new();
-        for e in &up.env {
-            let (k, v) = e.split_once('=').ok_or_else(|| SpecError::Env(e.clone()))?;
-            if !valid_env_name(k) || nul_free(v).is_err() {
-                return Err(SpecError::Env(e.clone()));
-            }
-            env.push((k.to_string(), v.to_string()));
-        }
-        let limits = Limits {
-            memory: quantity("memory", &up.memory, |s| s.parse::<Memory>())?.map(|m| m.0),
-            cpu_milli: quantity("cpu", &up.cpu, |s| s.parse::<MilliCpu>())?.map(|m| m.0),
-            cpu_request_milli: quantity("cpu-request", &up.cpu_request, |s| s.parse::<MilliCpu>())?
-                .map(|m| m.0),
-            pids: quantity("pids", &up.pids, quantity::parse_count)?,
-        };
-        let grace =
-            quantity::parse_duration(&up.grace_period).map_err(|source| SpecError::Quantity {
-                flag: "grace-period",
-                source,
-            })?;
-        validate_backoff_scale(up.backoff_scale)?;
-        Ok(PodSpec {
-            name,
-            hostname,
-            init_containers: Vec::new(),
-            containers,
-            env,
-            limits,
-            restart: up.restart,
-            grace,
-            active_deadline: None,
-            privileged: up.privileged,
-            backoff_scale: up.backoff_scale,
-        })
-    }
-
     /// A container's environment: the pod's, then its own.
     pub fn env_of(&self, c: &ContainerSpec) -> Vec<(String, String)> {
         self.env.iter().chain(&c.env).cloned().collect()
@@ -374,121 +290,5 @@ impl PodSpec {
     /// Init containers, then app containers.
     pub fn all_containers(&self) -> impl Iterator<Item = &ContainerSpec> {
         self.init_containers.iter().chain(&self.containers)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    fn up(args: &[&str]) -> Result<PodSpec, SpecError> {
-        let mut argv = vec!["launcher", "up"];
-        argv.extend_from_slice(args);
-        let cli = crate::cli::Cli::try_parse_from(argv).expect("clap");
-        match cli.command {
-            crate::cli::Command::Up(u) => PodSpec::from_cli(&u),
-            _ => unreachable!(),
-        }
-    }
-
-    #[test]
-    fn parses_a_full_pod() {
-        let spec = up(&[
-            "--name",
-            "web",
-            "-c",
-            "a=sh -c 'echo hi there'",
-            "-c",
-            "b=sleep 1",
-            "--memory",
-            "128Mi",
-            "--cpu",
-            "500m",
-            "--pids",
-            "64",
-            "--restart",
-            "OnFailure",
-            "--grace-period",
-            "2s",
-        ])
-        .unwrap();
-        assert_eq!(spec.containers[0].command, ["sh", "-c", "echo hi there"]);
-        assert_eq!(spec.limits.memory, Some(134_217_728));
-        assert_eq!(spec.limits.cpu_milli, Some(500));
-        assert_eq!(spec.limits.pids, Some(64));
-        assert_eq!(spec.restart, RestartPolicy::OnFailure);
-        assert_eq!(spec.grace, Duration::from_secs(2));
-        assert_eq!(spec.hostname, "web");
-    }
-
-    #[test]
-    fn bad_names_are_rejected() {
-        for name in [
-            "../x",
-            "a/b",
-            "",
-            "UPPER",
-            "-a",
-            "a-",
-            &"x".repeat(64),
-            "a_b",
-            "a.b",
-        ] {
-            assert!(
-                matches!(
-                    up(&["--name", name, "-c", "a=true"]),
-                    Err(SpecError::Name { .. })
-                ),
-                "{name:?}"
-            );
-            assert!(
-                matches!(
-                    up(&["--name", "p", "-c", &format!("{name}=true")]),
-                    Err(SpecError::Name { .. })
-                ),
-                "{name:?}"
-            );
-        }
-        assert_eq!(
-            up(&["--name", "p", "-c", "a=true", "-c", "a=false"]),
-            Err(SpecError::Duplicate("a".into()))
-        );
-        assert!(matches!(
-            up(&["--name", "p", "-c", "novalue"]),
-            Err(SpecError::ContainerSyntax(_))
-        ));
-        assert!(matches!(
-            up(&["--name", "p", "-c", "a="]),
-            Err(SpecError::Command { .. })
-        ));
-        assert!(matches!(
-            up(&["--name", "p", "-c", "a=echo 'unterminated"]),
-            Err(SpecError::Command { .. })
-        ));
-    }
-
-    #[test]
-    fn bad_quantities_name_their_flag() {
-        let e = up(&["--name", "p", "-c", "a=true", "--memory", "12Zi"]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "--memory: invalid memory quantity \"12Zi\" (examples: 128Mi, 1G, 129e6, 512974848)"
-        );
-        for (flag, v) in [
-            ("--memory", "-1"),
-            ("--cpu", "0.0001"),
-            ("--cpu", "1.5.5"),
-            ("--pids", "0"),
-            ("--grace-period", "soon"),
-        ] {
-            assert!(
-                matches!(
-                    up(&["--name", "p", "-c", "a=true", flag, v]),
-                    Err(SpecError::Quantity { .. })
-                ),
-                "{flag} {v}"
-            );
-        }
     }
 }

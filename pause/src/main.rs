@@ -14,8 +14,9 @@
 //! synchronously with sigwaitinfo(2).
 //!
 //! Exit codes: 0 shutdown or `--version`; 2 usage; 3 sigprocmask failed;
-//! 4 PR_SET_CHILD_SUBREAPER failed; 5 chdir("/") failed; 6 sigwaitinfo failed;
-//! 7 waitpid failed; 70 internal error (a panic, which the code has no path to).
+//! 4 PR_SET_CHILD_SUBREAPER failed; 5 chdir("/") failed; 70 internal error (a panic,
+//! which the code has no path to). Once in the loop, a failing sigwaitinfo or waitpid
+//! is reported on stderr and the loop goes on: pause exiting would kill the pod.
 #![no_std]
 #![no_main]
 // The whole program is a sequence of libc calls; each one is annotated below.
@@ -29,8 +30,6 @@ const EXIT_USAGE: c_int = 2;
 const EXIT_SIGPROCMASK: c_int = 3;
 const EXIT_SUBREAPER: c_int = 4;
 const EXIT_CHDIR: c_int = 5;
-const EXIT_SIGWAIT: c_int = 6;
-const EXIT_WAITPID: c_int = 7;
 const EXIT_INTERNAL: c_int = 70;
 
 const USAGE: &str = "usage: pause [-v|--version]\n\
@@ -94,27 +93,22 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
 
     // Children may already have exited before the first SIGCHLD could be waited for.
-    if let Err(code) = reap() {
-        return code;
-    }
+    reap();
     loop {
         let mut info = MaybeUninit::<libc::siginfo_t>::uninit();
         // SAFETY: `all` is a valid set; `info` is written by the kernel on success.
         let sig = unsafe { libc::sigwaitinfo(&all, info.as_mut_ptr()) };
         if sig < 0 {
-            if errno() == libc::EINTR {
-                continue;
+            if errno() != libc::EINTR {
+                report("sigwaitinfo");
+                pause_a_second();
             }
-            return fail("sigwaitinfo", EXIT_SIGWAIT);
+            continue;
         }
         // SAFETY: sigwaitinfo succeeded, so it filled `info`.
         let info = unsafe { info.assume_init() };
         match sig {
-            libc::SIGCHLD => {
-                if let Err(code) = reap() {
-                    return code;
-                }
-            }
+            libc::SIGCHLD => reap(),
             // SAFETY: si_pid is valid for signals sent with kill(2) and for SIGCHLD;
             // for kernel-generated ones (terminal ^C) it reads as 0, which is "outside".
             libc::SIGTERM | libc::SIGINT if !pid1 || unsafe { info.si_pid() } == 0 => return 0,
@@ -124,8 +118,8 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
 }
 
 /// Reaps until nothing is left: SIGCHLDs coalesce, so one signal may stand for many
-/// exits (waitpid(2)).
-fn reap() -> Result<(), c_int> {
+/// exits (waitpid(2)). An error is reported; the next SIGCHLD tries again.
+fn reap() {
     loop {
         let mut status = 0;
         // SAFETY: `status` is a valid out-pointer.
@@ -134,14 +128,24 @@ fn reap() -> Result<(), c_int> {
             continue;
         }
         if pid == 0 {
-            return Ok(());
+            return;
         }
         match errno() {
             libc::EINTR => continue,
-            libc::ECHILD => return Ok(()),
-            _ => return Err(fail("waitpid", EXIT_WAITPID)),
+            libc::ECHILD => return,
+            _ => return report("waitpid"),
         }
     }
+}
+
+/// After an error in the loop: not a busy loop, should it persist.
+fn pause_a_second() {
+    let one = libc::timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec; the remainder is not wanted.
+    unsafe { libc::nanosleep(&one, core::ptr::null_mut()) };
 }
 
 fn errno() -> c_int {
@@ -151,6 +155,12 @@ fn errno() -> c_int {
 
 /// Prints `pause: <what> failed (errno N)` and hands back the exit code.
 fn fail(what: &str, code: c_int) -> c_int {
+    report(what);
+    code
+}
+
+/// Prints `pause: <what> failed (errno N)`.
+fn report(what: &str) {
     let err = errno();
     write_all(2, "pause: ");
     write_all(2, what);
@@ -168,7 +178,6 @@ fn fail(what: &str, code: c_int) -> c_int {
     }
     write_bytes(2, &digits[at..]);
     write_all(2, ")\n");
-    code
 }
 
 fn write_all(fd: c_int, s: &str) {

@@ -4,7 +4,6 @@
 
 use super::{preflight, print, supervise, warn, Opts, Usage};
 use crate::cli::{self, StatusFormat};
-use crate::spec::PodSpec;
 use crate::state::{PodRecord, Root};
 use crate::sys;
 use anyhow::{bail, Context, Result};
@@ -26,7 +25,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
             }
             spec
         }
-        None => PodSpec::from_cli(args).map_err(Usage::Spec)?,
+        None => args.to_spec().map_err(Usage::Spec)?,
     };
     if args.dry_run {
         let pod = crate::kube::pod_manifest(&spec);

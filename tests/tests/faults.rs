@@ -1,0 +1,486 @@
+//! Faults found by hostile testing: closed and stalled output, a child that keeps
+//! writing after its container exited, durations that overflow, pause or the
+//! supervisor dying, concurrent and interrupted commands, setup failures, state
+//! removed underneath a running pod. Each reproduced on the earlier launcher.
+
+#![allow(unsafe_code)]
+
+use pod_tests::*;
+use serde_json::Value;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn running(pod: &Value) -> bool {
+    pod["status"]["phase"] == "Running"
+}
+
+fn gone(pid: i32) -> bool {
+    stat_state(pid).is_none_or(|(s, _)| s == 'Z')
+}
+
+fn no_panic(stderr: &[u8]) {
+    let text = String::from_utf8_lossy(stderr);
+    assert!(
+        !text.contains("panicked") && !text.contains("backtrace"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_ps_and_status_quietly() {
+    let pods = Pods::new("epipe");
+    pods.ok(&["up", "-d", "--name", "ep", "-c", "a=sleep 600"]);
+    for args in [
+        &["ps"][..],
+        &["status", "ep"],
+        &["status", "ep", "-o", "yaml"],
+    ] {
+        let (rd, wr) = std::io::pipe().unwrap();
+        drop(rd);
+        let out = pods
+            .cmd(args)
+            .stdout(wr)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        no_panic(&out.stderr);
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(141),
+            "{args:?}: as killed by SIGPIPE"
+        );
+    }
+    pods.ok(&["down", "ep", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn foreground_up_whose_reader_goes_away_stops_the_pod_quietly() {
+    let pods = Pods::new("head");
+    let mut cmd = pods.cmd(&[
+        "up",
+        "--name",
+        "head",
+        "-c",
+        "a=sh -c 'while :; do echo tick; sleep 0.02; done'",
+    ]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut up = Proc::spawn(&mut cmd);
+    // `| head -1`: one line, then the reader is gone.
+    let mut first = String::new();
+    let mut out = BufReader::new(up.child.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "[a] tick\n");
+    drop(out);
+    up.wait_timeout(Duration::from_secs(10));
+    let mut err = Vec::new();
+    up.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut err)
+        .unwrap();
+    no_panic(&err);
+    pods.assert_clean();
+}
+
+#[test]
+fn a_reader_that_never_reads_never_stalls_supervision() {
+    let pods = Pods::new("stall");
+    let mut cmd = pods.cmd(&[
+        "up",
+        "--name",
+        "stall",
+        "--backoff-scale",
+        "0.01",
+        "-c",
+        "chatty=sh -c 'seq 1 200000; sleep 600'",
+        "-c",
+        "crashy=sh -c 'sleep 0.1; exit 1'",
+    ]);
+    // stdout is a pipe nobody reads: it fills after 64 KiB.
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    let _up = Proc::spawn(&mut cmd);
+    let pod = pods.wait_status("stall", "4 restarts", Duration::from_secs(15), |p| {
+        p["status"]["containerStatuses"][1]["restartCount"]
+            .as_u64()
+            .is_some_and(|n| n >= 4)
+    });
+    assert!(running(&pod));
+    // Every line reached the log, whatever the terminal got.
+    let log = pods.root.path().join("stall/logs/chatty.log");
+    wait_for(
+        "all 200000 lines in the log",
+        Duration::from_secs(15),
+        || fs::read_to_string(&log).is_ok_and(|l| l.ends_with(" stdout F 200000\n")),
+    );
+    let lines = fs::read_to_string(&log).unwrap().lines().count();
+    assert_eq!(lines, 200_000);
+    pods.ok(&["down", "stall", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn an_exit_is_recorded_at_once_while_a_child_keeps_writing() {
+    let pods = Pods::new("spam");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "spam",
+        "--restart",
+        "Never",
+        "--grace-period",
+        "2s",
+        "-c",
+        "a=sh -c '(while :; do echo spam; done) & sleep 0.3; exit 3'",
+        "-c",
+        "b=sleep 600",
+    ]);
+    let pod = pods.wait_status("spam", "a's exit", Duration::from_secs(5), |p| {
+        p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
+    });
+    let sup = as_pid(&pod["metadata"]["annotations"]["launcher/supervisor-pid"]);
+    // The child went with its container, and the supervisor is idle again.
+    let log = pods.root.path().join("spam/logs/a.log");
+    let size = || fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    wait_for("the log to stop growing", Duration::from_secs(5), || {
+        let s = size();
+        std::thread::sleep(Duration::from_millis(200));
+        s == size()
+    });
+    assert!(size() >= before);
+    let ticks = || {
+        let stat = fs::read_to_string(format!("/proc/{sup}/stat")).unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    let t0 = ticks();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(ticks() - t0 < 10, "the supervisor spins");
+    let start = Instant::now();
+    pods.ok(&["down", "spam"]);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "down took {:?}",
+        start.elapsed()
+    );
+    pods.assert_clean();
+}
+
+#[test]
+fn durations_that_would_overflow_are_refused_with_their_path() {
+    let pods = Pods::new("huge");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["up", "--name", "h", "-c", "a=true", "--grace-period", "18446744073709551615"],
+            "--grace-period: invalid duration \"18446744073709551615\": must be at most 2147483647s",
+        ),
+        (
+            &["up", "--name", "h", "-c", "a=true", "--backoff-scale", "1e300"],
+            "--backoff-scale must be a number above 0 and at most 1000",
+        ),
+        (
+            &["down", "h", "--grace-period", "18446744073709551615"],
+            "--grace-period: invalid duration",
+        ),
+        (
+            &["up", "--name", "h", "-c", "a=true", "--grace-period", "99999999999999999999h"],
+            "--grace-period: invalid duration",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = pods.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with(&format!("launcher: {want}")), "{err}");
+        assert_eq!(err.lines().count(), 1);
+    }
+    let base = "apiVersion: v1\nkind: Pod\nmetadata: {name: h}\nspec:\n  containers:\n  - name: a\n    command: [sleep, '60']\n";
+    for (extra, want) in [
+        (
+            "  activeDeadlineSeconds: 9223372036854775807\n",
+            "spec.activeDeadlineSeconds: must be at most 2147483647",
+        ),
+        (
+            "  terminationGracePeriodSeconds: 9223372036854775807\n",
+            "spec.terminationGracePeriodSeconds: must be at most 2147483647",
+        ),
+        (
+            "    lifecycle: {preStop: {sleep: {seconds: 9223372036854775807}}}\n",
+            "spec.containers[0].lifecycle.preStop.sleep.seconds: must be at most 2147483647",
+        ),
+        (
+            "    livenessProbe: {exec: {command: ['true']}, terminationGracePeriodSeconds: 9223372036854775807}\n",
+            "spec.containers[0].livenessProbe.terminationGracePeriodSeconds: must be at most 2147483647",
+        ),
+        (
+            "    env: [{name: 'A\\0B', value: x}]\n",
+            "spec.containers[0].env[0].name: invalid name",
+        ),
+        (
+            "    args: [\"a\\0b\"]\n",
+            "spec.containers[0].args[0]: must not contain a NUL byte",
+        ),
+    ] {
+        let out = pods.up_yaml(&format!("{base}{extra}"), &["-d"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra}: {err}");
+        assert!(err.starts_with(&format!("launcher: {want}")), "{extra}: {err}");
+    }
+    // The largest accepted values run, and down still works.
+    let big = format!(
+        "{base}  activeDeadlineSeconds: 2147483647\n  terminationGracePeriodSeconds: 2147483647\n"
+    );
+    pods.up_detached(&big, &[]);
+    pods.wait_status("h", "running", Duration::from_secs(5), running);
+    pods.ok(&["down", "h", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn pause_dying_ends_the_pod_without_restarting_anything() {
+    let pods = Pods::new("pdie");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "pd",
+        "--backoff-scale",
+        "0.01",
+        "-c",
+        "a=sleep 600",
+        "-c",
+        "b=sleep 600",
+    ]);
+    let pod = pods.wait_status("pd", "running", Duration::from_secs(5), running);
+    let pause = as_pid(&pod["metadata"]["annotations"]["launcher/pause-pid"]);
+    // SAFETY: pause is a process this test started (through up -d).
+    assert_eq!(unsafe { libc::kill(pause, libc::SIGKILL) }, 0);
+    let pod = pods.wait_status("pd", "phase Failed", Duration::from_secs(5), |p| {
+        p["status"]["phase"] == "Failed"
+    });
+    assert_eq!(pod["status"]["reason"], "PauseDied");
+    for c in ["a", "b"] {
+        let st = container(&pod, c);
+        assert_eq!(st["restartCount"], 0, "{st:#}");
+        assert_eq!(st["ready"], false);
+        let t = &st["state"]["terminated"];
+        assert_eq!(t["exitCode"], 137, "{st:#}");
+        assert_eq!(t["reason"], "Error");
+    }
+    assert!(!pod.to_string().contains("Out of memory"), "{pod:#}");
+    pods.ok(&["down", "pd"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn a_dead_supervisor_leaves_the_pod_unknown_and_nothing_ready() {
+    let pods = Pods::new("supdie");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "sd",
+        "-c",
+        "a=sleep 600",
+        "-c",
+        "b=sleep 600",
+    ]);
+    let pod = pods.wait_status("sd", "running", Duration::from_secs(5), running);
+    let sup = as_pid(&pod["metadata"]["annotations"]["launcher/supervisor-pid"]);
+    // SAFETY: the supervisor is a process this test started (through up -d).
+    assert_eq!(unsafe { libc::kill(sup, libc::SIGKILL) }, 0);
+    wait_for("the supervisor to die", Duration::from_secs(5), || {
+        gone(sup)
+    });
+    let pod = pods.status("sd");
+    assert_eq!(pod["status"]["phase"], "Unknown");
+    for c in ["a", "b"] {
+        assert_eq!(container(&pod, c)["ready"], false);
+        assert!(container(&pod, c)["pid"].is_null());
+    }
+    assert_eq!(condition(&pod, "Ready"), "False");
+    let ps = pods.ok(&["ps"]);
+    let row = ps.lines().find(|l| l.starts_with("sd ")).unwrap();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cols[1..3], ["0/2", "Unknown"], "{ps}");
+    pods.ok(&["down", "sd", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn one_pods_grace_period_never_blocks_another_pod() {
+    let pods = Pods::new("locks");
+    let stubborn = "a=sh -c 'trap \"\" TERM; while :; do sleep 0.05; done'";
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "slow",
+        "--grace-period",
+        "6s",
+        "-c",
+        stubborn,
+    ]);
+    pods.wait_status("slow", "running", Duration::from_secs(5), running);
+    let mut down = Proc::spawn(pods.cmd(&["down", "slow"]).stdout(Stdio::null()));
+    wait_for("slow to be stopping", Duration::from_secs(5), || {
+        pods.root.path().join("slow/stop").exists()
+    });
+    let start = Instant::now();
+    pods.ok(&["up", "-d", "--name", "quick", "-c", "a=sleep 600"]);
+    pods.ok(&["down", "quick", "--grace-period", "0"]);
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "up and down of another pod waited {:?}",
+        start.elapsed()
+    );
+    assert!(down.running(), "slow's down is still in its grace period");
+    assert!(down.wait_timeout(Duration::from_secs(20)).success());
+    pods.assert_clean();
+}
+
+#[test]
+fn down_right_after_a_killed_up_removes_everything() {
+    let pods = Pods::new("killup");
+    for i in 0..12u64 {
+        let name = format!("k{i}");
+        let mut up = Proc::spawn(
+            pods.cmd(&["up", "-d", "--name", &name, "-c", "a=sleep 600"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
+        // Killed at a different point of its setup each time.
+        std::thread::sleep(Duration::from_millis(i * 4));
+        up.signal(libc::SIGKILL);
+        up.wait_timeout(Duration::from_secs(5));
+        let out = pods.run(&["down", &name, "--grace-period", "0"]);
+        assert!(
+            out.status.success(),
+            "down {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            pods.leftover_state().is_empty(),
+            "{name}: {:?}",
+            pods.leftover_state()
+        );
+        assert!(
+            !pods.pod_cgroup(&name).exists(),
+            "{name}: cgroup left behind"
+        );
+    }
+    pods.assert_clean();
+}
+
+#[test]
+fn a_setup_failure_leaves_nothing_and_frees_the_name() {
+    let pods = Pods::new("fdlimit");
+    let mut args = vec!["up".to_string(), "--name".into(), "many".into()];
+    for i in 0..60 {
+        args.extend(["-c".into(), format!("c{i}=sleep 600")]);
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    for detach in [false, true] {
+        let mut argv = argv.clone();
+        if detach {
+            argv.push("-d");
+        }
+        let mut cmd = pods.cmd(&argv);
+        // SAFETY: setrlimit is async-signal-safe; `ulimit -n 64` for the launcher.
+        unsafe {
+            cmd.pre_exec(|| {
+                let lim = libc::rlimit {
+                    rlim_cur: 64,
+                    rlim_max: 64,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "detach={detach}: {err}");
+        assert!(err.contains("(os error 24)"), "{err}");
+        no_panic(&out.stderr);
+        pods.assert_clean();
+    }
+    // The name is free again.
+    pods.ok(&["up", "-d", "--name", "many", "-c", "a=sleep 600"]);
+    pods.ok(&["down", "many", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn a_pod_whose_state_is_removed_or_corrupted_is_still_listed_and_taken_down() {
+    let pods = Pods::new("lost");
+    for how in ["removed", "corrupt"] {
+        pods.ok(&["up", "-d", "--name", "lost", "-c", "a=sleep 600"]);
+        let pod = pods.wait_status("lost", "running", Duration::from_secs(5), running);
+        let pause = as_pid(&pod["metadata"]["annotations"]["launcher/pause-pid"]);
+        let app = as_pid(&container(&pod, "a")["pid"]);
+        let dir = pods.root.path().join("lost");
+        match how {
+            "removed" => fs::remove_dir_all(&dir).unwrap(),
+            _ => fs::write(dir.join("pod.json"), "{garbage").unwrap(),
+        }
+        let ps = pods.ok(&["ps"]);
+        let row = ps
+            .lines()
+            .find(|l| l.starts_with("lost "))
+            .unwrap_or_else(|| panic!("{how}: {ps}"));
+        assert!(row.contains("Unknown"), "{how}: {ps}");
+        pods.ok(&["down", "lost", "--grace-period", "2s"]);
+        assert!(gone(pause) && gone(app), "{how}: the pod survived down");
+        assert!(!pods.ok(&["ps"]).contains("lost"));
+        pods.assert_clean();
+    }
+}
+
+#[test]
+fn status_is_written_on_changes_not_for_every_chunk_of_output() {
+    let pods = Pods::new("quiet");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "q",
+        "-c",
+        "a=sh -c 'while :; do echo spam; done'",
+    ]);
+    pods.wait_status("q", "running", Duration::from_secs(5), running);
+    let status = pods.root.path().join("q/status.json");
+    let inode = || fs::metadata(&status).unwrap().ino();
+    let first = inode();
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        assert_eq!(
+            inode(),
+            first,
+            "status.json rewritten while nothing changed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        fs::metadata(pods.root.path().join("q/logs/a.log"))
+            .unwrap()
+            .len()
+            > 10_000
+    );
+    pods.ok(&["down", "q", "--grace-period", "0"]);
+    pods.assert_clean();
+}
