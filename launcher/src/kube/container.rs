@@ -1,0 +1,147 @@
+//! A container: name, command and args, env, workingDir, image, resources, probes,
+//! lifecycle and securityContext.
+
+use super::security::PodSecurity;
+use super::{field, ManifestError};
+use crate::spec::{self, ContainerSpec, Limits, PodSpec, ProbeKind, Probes};
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, Lifecycle, LifecycleHandler, Probe as K8sProbe,
+};
+
+/// Container `c`, found at `path`.
+pub fn decode(
+    c: &Container,
+    path: &str,
+    pod: &PodSecurity,
+    init: bool,
+) -> Result<ContainerSpec, ManifestError> {
+    spec::validate_name("container name", &c.name)
+        .map_err(|e| field(format!("{path}.name"), e.to_string()))?;
+    let mut command = c.command.clone().unwrap_or_default();
+    if command.is_empty() {
+        return Err(field(
+            format!("{path}.command"),
+            "required: there is no image entrypoint, processes run from the host's file system",
+        ));
+    }
+    command.extend(c.args.clone().unwrap_or_default());
+    for (j, arg) in command.iter().enumerate() {
+        let key = match c.command.as_ref().map_or(0, Vec::len) {
+            n if j < n => format!("command[{j}]"),
+            n => format!("args[{}]", j - n),
+        };
+        spec::nul_free(arg).map_err(|why| field(format!("{path}.{key}"), why))?;
+    }
+    let mut env = Vec::new();
+    for (j, e) in c.env.iter().flatten().enumerate() {
+        if !spec::valid_env_name(&e.name) {
+            return Err(field(
+                format!("{path}.env[{j}].name"),
+                format!("invalid name {:?}: {}", e.name, spec::ENV_NAME_RULE),
+            ));
+        }
+        let value = e.value.clone().unwrap_or_default();
+        spec::nul_free(&value).map_err(|why| field(format!("{path}.env[{j}].value"), why))?;
+        env.push((e.name.clone(), value));
+    }
+    let limits = match &c.resources {
+        Some(res) => super::resources::decode(res, path)?,
+        None => Limits::default(),
+    };
+    if let Some(dir) = &c.working_dir {
+        spec::nul_free(dir).map_err(|why| field(format!("{path}.workingDir"), why))?;
+        if !dir.starts_with('/') {
+            return Err(field(
+                format!("{path}.workingDir"),
+                "must be an absolute path",
+            ));
+        }
+    }
+    let ports = c.ports.as_deref().unwrap_or_default();
+    let probe = |p: &Option<K8sProbe>, key: &str, kind: ProbeKind| {
+        p.as_ref()
+            .map(|p| super::probe::decode(p, &format!("{path}.{key}"), ports, kind))
+            .transpose()
+    };
+    let probes = Probes {
+        startup: probe(&c.startup_probe, "startupProbe", ProbeKind::Startup)?,
+        liveness: probe(&c.liveness_probe, "livenessProbe", ProbeKind::Liveness)?,
+        readiness: probe(&c.readiness_probe, "readinessProbe", ProbeKind::Readiness)?,
+    };
+    let hook = |h: Option<&LifecycleHandler>, key: &str| {
+        h.map(|h| super::probe::decode_hook(h, &format!("{path}.lifecycle.{key}"), ports))
+            .transpose()
+    };
+    let lifecycle = c.lifecycle.as_ref();
+    let post_start = hook(lifecycle.and_then(|l| l.post_start.as_ref()), "postStart")?;
+    let pre_stop = hook(lifecycle.and_then(|l| l.pre_stop.as_ref()), "preStop")?;
+    if init {
+        // Kubernetes refuses these for init containers too: they run to completion.
+        for (set, key) in [
+            (probes.startup.is_some(), "startupProbe"),
+            (probes.liveness.is_some(), "livenessProbe"),
+            (probes.readiness.is_some(), "readinessProbe"),
+            (lifecycle.is_some(), "lifecycle"),
+        ] {
+            if set {
+                return Err(field(
+                    format!("{path}.{key}"),
+                    "may not be set for init containers",
+                ));
+            }
+        }
+    }
+    let id = super::security::decode(c.security_context.as_ref(), path, pod)?;
+    Ok(ContainerSpec {
+        name: c.name.clone(),
+        command,
+        env,
+        working_dir: c.working_dir.clone(),
+        limits,
+        probes,
+        post_start,
+        pre_stop,
+        user: id.user,
+        group: id.group,
+        capabilities: id.capabilities,
+    })
+}
+
+/// Container `c` of `pod` as the Pod API spells it.
+pub fn encode(pod: &PodSpec, c: &ContainerSpec) -> Container {
+    let env: Vec<EnvVar> = pod
+        .env_of(c)
+        .into_iter()
+        .map(|(name, value)| EnvVar {
+            name,
+            value: Some(value),
+            ..Default::default()
+        })
+        .collect();
+    let probe = |kind| {
+        c.probes
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, p)| super::probe::encode(p))
+    };
+    let lifecycle = Lifecycle {
+        post_start: c.post_start.as_ref().map(super::probe::encode_hook),
+        pre_stop: c.pre_stop.as_ref().map(super::probe::encode_hook),
+        ..Default::default()
+    };
+    Container {
+        name: c.name.clone(),
+        // Kubernetes requires an image; processes here come from the host.
+        image: Some("host".into()),
+        command: Some(c.command.clone()),
+        env: (!env.is_empty()).then_some(env),
+        working_dir: c.working_dir.clone(),
+        resources: super::resources::encode(&c.limits),
+        startup_probe: probe(ProbeKind::Startup),
+        liveness_probe: probe(ProbeKind::Liveness),
+        readiness_probe: probe(ProbeKind::Readiness),
+        lifecycle: (lifecycle != Lifecycle::default()).then_some(lifecycle),
+        security_context: super::security::encode(c.user, c.group, c.capabilities, pod.privileged),
+        ..Default::default()
+    }
+}

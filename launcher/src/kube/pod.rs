@@ -1,0 +1,283 @@
+//! The Pod: metadata, and the pod-wide fields of its spec (restartPolicy, grace
+//! period, deadline, hostname, pod-level resources and securityContext); its
+//! containers are `container`'s. Encoding adds the status the supervisor publishes.
+
+use super::security::PodSecurity;
+use super::{field, secs_field, ManifestError};
+use crate::spec::{self, ContainerSpec, Limits, PodSpec, RestartPolicy};
+use crate::state::PodRecord;
+use crate::status::{Phase, PodStatus};
+use k8s_openapi::api::core::v1::{Pod, PodSpec as K8sPodSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The pod a manifest describes, and warnings for the user.
+pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), ManifestError> {
+    let name = pod
+        .metadata
+        .name
+        .clone()
+        .ok_or_else(|| field("metadata.name", "required"))?;
+    spec::validate_name("pod name", &name).map_err(|e| field("metadata.name", e.to_string()))?;
+    let ps = pod.spec.as_ref().ok_or_else(|| field("spec", "required"))?;
+    if ps.containers.is_empty() {
+        return Err(field("spec.containers", "must have at least one container"));
+    }
+    let mut warnings = Vec::new();
+    let security = match &ps.security_context {
+        Some(sc) => PodSecurity {
+            user: super::security::id(sc.run_as_user, "spec.securityContext.runAsUser")?,
+            group: super::security::id(sc.run_as_group, "spec.securityContext.runAsGroup")?,
+            non_root: sc.run_as_non_root.unwrap_or(false),
+        },
+        None => PodSecurity::default(),
+    };
+    let mut containers: Vec<ContainerSpec> = Vec::new();
+    let mut pod_limits = Limits::default();
+    for (i, c) in ps.containers.iter().enumerate() {
+        let path = format!("spec.containers[{i}]");
+        let spec = super::container::decode(c, &path, &security, false)?;
+        if containers.iter().any(|x| x.name == spec.name) {
+            return Err(field(
+                format!("{path}.name"),
+                format!("duplicate container name {:?}", spec.name),
+            ));
+        }
+        // "host" is what `up --dry-run` writes for processes from the host.
+        if let Some(image) = c.image.as_ref().filter(|i| *i != "host") {
+            warnings.push(format!("{path}.image: {image:?} is noted but not pulled: the process runs from the host's file system"));
+        }
+        // The pod cgroup gets the sum of its containers' limits, as the kubelet does.
+        let sum = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        };
+        pod_limits.memory = sum(pod_limits.memory, spec.limits.memory);
+        pod_limits.cpu_milli = sum(pod_limits.cpu_milli, spec.limits.cpu_milli);
+        pod_limits.cpu_request_milli =
+            sum(pod_limits.cpu_request_milli, spec.limits.cpu_request_milli);
+        containers.push(spec);
+    }
+    let mut init_containers: Vec<ContainerSpec> = Vec::new();
+    for (i, c) in ps.init_containers.iter().flatten().enumerate() {
+        let path = format!("spec.initContainers[{i}]");
+        let spec = super::container::decode(c, &path, &security, true)?;
+        if containers
+            .iter()
+            .chain(&init_containers)
+            .any(|x| x.name == spec.name)
+        {
+            return Err(field(
+                format!("{path}.name"),
+                format!("duplicate container name {:?}", spec.name),
+            ));
+        }
+        init_containers.push(spec);
+    }
+    // A pod limit is only sound if every container has one (else that container is unbounded).
+    for (i, c) in containers.iter().enumerate() {
+        if pod_limits.memory.is_some() && c.limits.memory.is_none() {
+            warnings.push(format!("spec.containers[{i}].resources.limits.memory: unset, so the pod has no memory limit"));
+        }
+    }
+    if containers.iter().any(|c| c.limits.memory.is_none()) {
+        pod_limits.memory = None;
+    }
+    if containers.iter().any(|c| c.limits.cpu_milli.is_none()) {
+        pod_limits.cpu_milli = None;
+    }
+    // Pod-level resources (Kubernetes >= 1.32) take precedence over the sum.
+    if let Some(res) = &ps.resources {
+        let own = super::resources::decode(res, "spec")?;
+        pod_limits = Limits { pids: None, ..own };
+    }
+    if let Some(p) = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PIDS_ANNOTATION))
+    {
+        let at = format!("metadata.annotations[{:?}]", PIDS_ANNOTATION);
+        pod_limits.pids =
+            Some(crate::quantity::parse_count(p).map_err(|e| field(at, e.to_string()))?);
+    }
+    if ps.share_process_namespace == Some(false) {
+        return Err(field(
+            "spec.shareProcessNamespace",
+            "must be true: the processes of a launcher pod always share one PID namespace",
+        ));
+    }
+    let privileged: Vec<bool> = ps
+        .containers
+        .iter()
+        .map(|c| {
+            c.security_context
+                .as_ref()
+                .and_then(|s| s.privileged)
+                .unwrap_or(false)
+        })
+        .collect();
+    if privileged.iter().any(|&p| p != privileged[0]) {
+        return Err(field(
+            "spec.containers[].securityContext.privileged",
+            "must be the same for every container of a launcher pod",
+        ));
+    }
+    let restart = match ps.restart_policy.as_deref() {
+        None | Some("Always") => RestartPolicy::Always,
+        Some("OnFailure") => RestartPolicy::OnFailure,
+        Some("Never") => RestartPolicy::Never,
+        Some(other) => {
+            return Err(field(
+                "spec.restartPolicy",
+                format!("unsupported value {other:?}: must be Always, OnFailure or Never"),
+            ))
+        }
+    };
+    let grace = secs_field(
+        ps.termination_grace_period_seconds,
+        0,
+        "spec.terminationGracePeriodSeconds",
+    )?
+    .unwrap_or(Duration::from_secs(30));
+    let active_deadline = secs_field(ps.active_deadline_seconds, 1, "spec.activeDeadlineSeconds")?;
+    let hostname = ps.hostname.clone().unwrap_or_else(|| name.clone());
+    spec::validate_name("hostname", &hostname)
+        .map_err(|e| field("spec.hostname", e.to_string()))?;
+    // Init containers run alone, before the app containers: the pod needs the larger
+    // of the apps' sum and any single init container's limit (the kubelet's rule).
+    for c in &init_containers {
+        pod_limits.memory = pod_limits
+            .memory
+            .zip(c.limits.memory)
+            .map(|(a, b)| a.max(b));
+        pod_limits.cpu_milli = pod_limits
+            .cpu_milli
+            .zip(c.limits.cpu_milli)
+            .map(|(a, b)| a.max(b));
+    }
+    let spec = PodSpec {
+        name,
+        hostname,
+        init_containers,
+        containers,
+        env: Vec::new(),
+        limits: pod_limits,
+        restart,
+        grace,
+        active_deadline,
+        privileged: privileged[0],
+        backoff_scale,
+    };
+    Ok((spec, warnings))
+}
+
+/// What `--pids` becomes: there is no Pod field for it.
+pub const PIDS_ANNOTATION: &str = "launcher/pids-max";
+
+/// The Pod manifest of a pod: what `up --dry-run` prints and `up -f` reads back.
+/// Pod-wide limits from the command line become pod-level `spec.resources`
+/// (Kubernetes >= 1.32); `--pids` travels as an annotation.
+pub fn pod_manifest(spec: &PodSpec) -> Value {
+    serde_json::to_value(manifest(spec)).unwrap_or(Value::Null)
+}
+
+fn manifest(spec: &PodSpec) -> Pod {
+    let containers = |list: &[ContainerSpec]| -> Vec<_> {
+        list.iter()
+            .map(|c| super::container::encode(spec, c))
+            .collect()
+    };
+    let own_limits = spec.all_containers().any(|c| c.limits.any());
+    let annotations = spec
+        .limits
+        .pids
+        .map(|p| BTreeMap::from([(PIDS_ANNOTATION.to_string(), p.to_string())]));
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(spec.name.clone()),
+            annotations,
+            ..Default::default()
+        },
+        spec: Some(K8sPodSpec {
+            hostname: Some(spec.hostname.clone()),
+            restart_policy: Some(format!("{:?}", spec.restart)),
+            termination_grace_period_seconds: Some(spec.grace.as_secs() as i64),
+            active_deadline_seconds: spec.active_deadline.map(|d| d.as_secs() as i64),
+            share_process_namespace: Some(true),
+            init_containers: (!spec.init_containers.is_empty())
+                .then(|| containers(&spec.init_containers)),
+            containers: containers(&spec.containers),
+            resources: if own_limits {
+                None
+            } else {
+                super::resources::encode(&spec.limits)
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The Pod object `status` and `ps -o json` print: the manifest, the pod's
+/// identity in its metadata, and the status its supervisor published.
+pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive: bool) -> Value {
+    let mut pod = manifest(&rec.spec);
+    let meta = &mut pod.metadata;
+    meta.namespace = Some("default".into());
+    meta.uid = Some(rec.uid.clone());
+    meta.creation_timestamp = rec.created.parse().ok().map(Time);
+    let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
+    if let Some(p) = rec.pause {
+        annotations.insert("launcher/pause-pid".into(), p.pid.to_string());
+    }
+    annotations.insert("launcher/cgroup".into(), rec.cgroup.display().to_string());
+    if let Some(s) = rec.supervisor {
+        annotations.insert("launcher/supervisor-pid".into(), s.pid.to_string());
+    }
+    let pending = || PodStatus {
+        phase: Phase::Pending,
+        reason: None,
+        message: None,
+        conditions: Vec::new(),
+        start_time: rec.created.clone(),
+        init_container_statuses: Vec::new(),
+        container_statuses: Vec::new(),
+    };
+    let status = match status {
+        Some(s) if supervisor_alive || s.phase.is_terminal() => s.clone(),
+        // Nobody vouches for what the file says: the pod's state is Unknown and
+        // none of its containers counts as ready (as for a pod on a lost node).
+        Some(s) => unverified(s.clone()),
+        None if supervisor_alive => pending(),
+        None => unverified(pending()),
+    };
+    let mut value = serde_json::to_value(pod).unwrap_or(Value::Null);
+    value["status"] = serde_json::to_value(status).unwrap_or(Value::Null);
+    value
+}
+
+/// A status whose supervisor is gone: phase Unknown, nothing ready, no pids.
+fn unverified(mut s: PodStatus) -> PodStatus {
+    s.phase = Phase::Unknown;
+    s.reason = Some("SupervisorGone".into());
+    s.message = Some("the pod's supervisor is not running; its state cannot be verified".into());
+    for c in s
+        .init_container_statuses
+        .iter_mut()
+        .chain(&mut s.container_statuses)
+    {
+        c.ready = false;
+        c.pid = None;
+    }
+    for c in &mut s.conditions {
+        if c.kind == "Ready" || c.kind == "ContainersReady" {
+            c.status = "False".into();
+            c.reason = Some("SupervisorGone".into());
+            c.message = None;
+        }
+    }
+    s
+}

@@ -1,0 +1,163 @@
+//! The fields of a Pod this runtime supports, checked before the typed parse.
+
+use super::{field, ManifestError};
+use serde_json::Value;
+
+/// What each object may hold: `S` supported, `I` informational (accepted, no effect).
+enum Kind {
+    S,
+    I,
+    Obj(&'static [(&'static str, Kind)]),
+    List(&'static [(&'static str, Kind)]),
+    /// A map with free keys whose values are checked by the key list (resources).
+    Keys(&'static [&'static str]),
+}
+
+use Kind::*;
+
+const EXEC: (&str, Kind) = ("exec", Obj(&[("command", S)]));
+const HTTP_GET: (&str, Kind) = (
+    "httpGet",
+    Obj(&[
+        ("host", S),
+        ("port", S),
+        ("path", S),
+        ("scheme", S),
+        ("httpHeaders", List(&[("name", S), ("value", S)])),
+    ]),
+);
+const TCP_SOCKET: (&str, Kind) = ("tcpSocket", Obj(&[("host", S), ("port", S)]));
+
+const PROBE: &[(&str, Kind)] = &[
+    EXEC,
+    HTTP_GET,
+    TCP_SOCKET,
+    ("initialDelaySeconds", S),
+    ("periodSeconds", S),
+    ("timeoutSeconds", S),
+    ("successThreshold", S),
+    ("failureThreshold", S),
+    ("terminationGracePeriodSeconds", S),
+];
+
+const HOOK: &[(&str, Kind)] = &[EXEC, HTTP_GET, ("sleep", Obj(&[("seconds", S)]))];
+
+const CONTAINER: &[(&str, Kind)] = &[
+    ("name", S),
+    ("image", I),
+    ("imagePullPolicy", I),
+    ("command", S),
+    ("args", S),
+    ("workingDir", S),
+    ("env", List(&[("name", S), ("value", S)])),
+    ("ports", I),
+    (
+        "resources",
+        Obj(&[
+            ("limits", Keys(&["cpu", "memory"])),
+            ("requests", Keys(&["cpu", "memory"])),
+        ]),
+    ),
+    ("terminationMessagePath", I),
+    ("terminationMessagePolicy", I),
+    ("livenessProbe", Obj(PROBE)),
+    ("readinessProbe", Obj(PROBE)),
+    ("startupProbe", Obj(PROBE)),
+    (
+        "lifecycle",
+        Obj(&[("postStart", Obj(HOOK)), ("preStop", Obj(HOOK))]),
+    ),
+    (
+        "securityContext",
+        Obj(&[
+            ("privileged", S),
+            ("runAsUser", S),
+            ("runAsGroup", S),
+            ("runAsNonRoot", S),
+            ("capabilities", Obj(&[("add", S), ("drop", S)])),
+        ]),
+    ),
+];
+
+const POD: &[(&str, Kind)] = &[
+    ("apiVersion", S),
+    ("kind", S),
+    (
+        "metadata",
+        Obj(&[
+            ("name", S),
+            ("namespace", I),
+            ("labels", I),
+            ("annotations", I),
+            ("uid", I),
+            ("creationTimestamp", I),
+        ]),
+    ),
+    (
+        "spec",
+        Obj(&[
+            ("initContainers", List(CONTAINER)),
+            ("containers", List(CONTAINER)),
+            ("restartPolicy", S),
+            ("terminationGracePeriodSeconds", S),
+            ("activeDeadlineSeconds", S),
+            ("hostname", S),
+            ("shareProcessNamespace", S),
+            (
+                "securityContext",
+                Obj(&[("runAsUser", S), ("runAsGroup", S), ("runAsNonRoot", S)]),
+            ),
+            (
+                "resources",
+                Obj(&[
+                    ("limits", Keys(&["cpu", "memory"])),
+                    ("requests", Keys(&["cpu", "memory"])),
+                ]),
+            ),
+            ("dnsPolicy", I),
+            ("schedulerName", I),
+            ("serviceAccountName", I),
+            ("enableServiceLinks", I),
+        ]),
+    ),
+    ("status", I),
+];
+
+/// Errors for every field outside the supported schema, in document order.
+fn check(value: &Value, schema: &Kind, path: &str, errors: &mut Vec<ManifestError>) {
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (schema, value) {
+        (S | I, _) => {}
+        (Obj(fields), Value::Object(map)) => {
+            for (k, v) in map {
+                match fields.iter().find(|(name, _)| name == k) {
+                    Some((_, kind)) => check(v, kind, &join(k), errors),
+                    None => errors.push(field(join(k), "not supported by launcher")),
+                }
+            }
+        }
+        (List(fields), Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                check(item, &Obj(fields), &format!("{path}[{i}]"), errors);
+            }
+        }
+        (Keys(keys), Value::Object(map)) => {
+            for k in map.keys().filter(|k| !keys.contains(&k.as_str())) {
+                errors.push(field(join(k), "not supported by launcher"));
+            }
+        }
+        // Wrong shapes are reported by the typed parse, with its own message.
+        _ => {}
+    }
+}
+
+/// Errors for every field of `pod` outside the supported schema, in document order.
+pub fn check_pod(pod: &Value, errors: &mut Vec<ManifestError>) {
+    check(pod, &Obj(POD), "", errors);
+}

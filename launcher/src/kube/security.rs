@@ -1,0 +1,121 @@
+//! `securityContext`: user, group, runAsNonRoot, capabilities and privileged, of a
+//! pod (inherited by its containers) and of a container.
+
+use super::{field, ManifestError};
+use k8s_openapi::api::core::v1::{Capabilities, SecurityContext};
+
+/// What a Pod's securityContext gives each of its containers.
+#[derive(Default)]
+pub struct PodSecurity {
+    pub user: Option<u32>,
+    pub group: Option<u32>,
+    pub non_root: bool,
+}
+
+/// Who a container's processes are: runAsUser, runAsGroup, and the capability set
+/// (None: the runtimes' default).
+pub struct Identity {
+    pub user: Option<u32>,
+    pub group: Option<u32>,
+    pub capabilities: Option<u64>,
+}
+
+/// A container's identity from its securityContext (at `<path>.securityContext`)
+/// and its pod's.
+pub fn decode(
+    sc: Option<&SecurityContext>,
+    path: &str,
+    pod: &PodSecurity,
+) -> Result<Identity, ManifestError> {
+    let at = |key: &str| format!("{path}.securityContext.{key}");
+    let user = id(sc.and_then(|s| s.run_as_user), &at("runAsUser"))?.or(pod.user);
+    let group = id(sc.and_then(|s| s.run_as_group), &at("runAsGroup"))?.or(pod.group);
+    let non_root = sc.and_then(|s| s.run_as_non_root).unwrap_or(pod.non_root);
+    if non_root && user.unwrap_or(0) == 0 {
+        return Err(field(
+            format!("{path}.securityContext.runAsNonRoot"),
+            "the container would run as root: set runAsUser to a non-zero user",
+        ));
+    }
+    let capabilities = sc
+        .and_then(|s| s.capabilities.as_ref())
+        .map(|caps| capability_set(caps, &format!("{path}.securityContext.capabilities")))
+        .transpose()?;
+    Ok(Identity {
+        user,
+        group,
+        capabilities,
+    })
+}
+
+/// A user or group id; -1 (4294967295) is not one.
+pub fn id(v: Option<i64>, path: &str) -> Result<Option<u32>, ManifestError> {
+    v.map(|v| {
+        u32::try_from(v)
+            .ok()
+            .filter(|&v| v != u32::MAX)
+            .ok_or_else(|| field(path, "must be between 0 and 4294967294"))
+    })
+    .transpose()
+}
+
+/// The runtimes' default set with `drop` removed and `add` added ("ALL" for every one).
+fn capability_set(caps: &Capabilities, path: &str) -> Result<u64, ManifestError> {
+    let all = caps::all().iter().fold(0u64, |set, c| set | 1 << c.index());
+    let parse = |list: &Option<Vec<String>>, key: &str| -> Result<(bool, u64), ManifestError> {
+        let mut set = 0u64;
+        let mut has_all = false;
+        for (j, name) in list.iter().flatten().enumerate() {
+            if name == "ALL" {
+                has_all = true;
+                continue;
+            }
+            let full = format!("CAP_{}", name.trim_start_matches("CAP_"));
+            let cap = full.parse::<caps::Capability>().map_err(|_| {
+                field(
+                    format!("{path}.{key}[{j}]"),
+                    format!("unknown capability {name:?}"),
+                )
+            })?;
+            set |= 1 << cap.index();
+        }
+        Ok((has_all, set))
+    };
+    let (drop_all, dropped) = parse(&caps.drop, "drop")?;
+    let (add_all, added) = parse(&caps.add, "add")?;
+    let mut set = if drop_all {
+        0
+    } else {
+        crate::sys::DEFAULT_CAPS & !dropped
+    };
+    set |= if add_all { all } else { added };
+    Ok(set)
+}
+
+/// A container's securityContext, or None when it has nothing to say.
+pub fn encode(
+    user: Option<u32>,
+    group: Option<u32>,
+    capabilities: Option<u64>,
+    privileged: bool,
+) -> Option<SecurityContext> {
+    let caps = capabilities.map(|set| {
+        let add: std::collections::BTreeSet<String> = caps::all()
+            .into_iter()
+            .filter(|cap| set & (1 << cap.index()) != 0)
+            .map(|cap| cap.to_string().trim_start_matches("CAP_").to_string())
+            .collect();
+        Capabilities {
+            add: Some(add.into_iter().collect()),
+            drop: Some(vec!["ALL".into()]),
+        }
+    });
+    let sc = SecurityContext {
+        privileged: privileged.then_some(true),
+        run_as_user: user.map(i64::from),
+        run_as_group: group.map(i64::from),
+        capabilities: caps,
+        ..Default::default()
+    };
+    (sc != SecurityContext::default()).then_some(sc)
+}

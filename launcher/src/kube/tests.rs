@@ -1,0 +1,214 @@
+use super::*;
+use crate::spec::{Action, RestartPolicy};
+use std::net::IpAddr;
+
+const GOOD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  restartPolicy: OnFailure
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: server
+    image: busybox
+    command: [busybox, httpd]
+    args: [-f, -p, '8080']
+    workingDir: /tmp
+    env: [{name: MODE, value: fast}]
+    ports: [{containerPort: 8080}]
+    resources:
+      limits: {memory: 64Mi, cpu: 250m}
+      requests: {cpu: 100m}
+  - name: side
+    command: [sleep, '600']
+    resources:
+      limits: {memory: 32Mi, cpu: '1'}
+";
+
+#[test]
+fn a_supported_manifest_maps_to_the_pod() {
+    let (spec, warnings) = parse(GOOD, 1.0).unwrap();
+    assert_eq!(spec.name, "web");
+    assert_eq!(spec.restart, RestartPolicy::OnFailure);
+    assert_eq!(spec.grace, Duration::from_secs(5));
+    assert_eq!(
+        spec.containers[0].command,
+        ["busybox", "httpd", "-f", "-p", "8080"]
+    );
+    assert_eq!(
+        spec.containers[0].env,
+        [("MODE".to_string(), "fast".to_string())]
+    );
+    assert_eq!(spec.containers[0].working_dir.as_deref(), Some("/tmp"));
+    assert_eq!(spec.containers[0].limits.memory, Some(64 << 20));
+    // The pod gets the sum of its containers' limits.
+    assert_eq!(spec.limits.memory, Some(96 << 20));
+    assert_eq!(spec.limits.cpu_milli, Some(1250));
+    assert_eq!(spec.limits.cpu_request_milli, Some(100));
+    assert!(warnings[0].starts_with("spec.containers[0].image: \"busybox\" is noted"));
+}
+
+#[test]
+fn json_is_accepted_too() {
+    let json = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"j"},"spec":{"containers":[{"name":"a","command":["true"]}]}}"#;
+    assert_eq!(parse(json, 1.0).unwrap().0.containers[0].command, ["true"]);
+}
+
+fn err(doc: &str) -> String {
+    parse(doc, 1.0).unwrap_err().to_string()
+}
+
+const PROBED: &str = "apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  securityContext: {runAsUser: 1000}
+  containers:
+  - name: web
+    command: [server]
+    ports: [{name: http, containerPort: 8080}]
+    livenessProbe:
+      httpGet: {path: healthz, port: http, httpHeaders: [{name: X-Probe, value: '1'}]}
+      periodSeconds: 2
+    readinessProbe:
+      tcpSocket: {port: 8080}
+      successThreshold: 2
+    startupProbe:
+      exec: {command: [test, -f, /tmp/up]}
+      failureThreshold: 30
+      terminationGracePeriodSeconds: 3
+    lifecycle:
+      postStart: {exec: {command: [touch, /tmp/started]}}
+      preStop: {sleep: {seconds: 2}}
+    securityContext:
+      runAsGroup: 100
+      capabilities: {drop: [ALL], add: [NET_BIND_SERVICE, CAP_KILL]}
+";
+
+#[test]
+fn probes_hooks_and_security_context_map_with_the_kubelet_defaults() {
+    let (spec, _) = parse(PROBED, 1.0).unwrap();
+    let c = &spec.containers[0];
+    let live = c.probes.liveness.as_ref().unwrap();
+    assert_eq!(
+        live.action,
+        Action::HttpGet {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+            path: "/healthz".into(),
+            headers: vec![("X-Probe".into(), "1".into())],
+        }
+    );
+    assert_eq!(live.period, Duration::from_secs(2));
+    assert_eq!(live.initial_delay, Duration::ZERO);
+    assert_eq!(live.timeout, Duration::from_secs(1));
+    assert_eq!((live.success_threshold, live.failure_threshold), (1, 3));
+    let ready = c.probes.readiness.as_ref().unwrap();
+    assert_eq!(ready.success_threshold, 2);
+    assert_eq!(ready.period, Duration::from_secs(10));
+    let startup = c.probes.startup.as_ref().unwrap();
+    assert_eq!(startup.failure_threshold, 30);
+    assert_eq!(startup.grace, Some(Duration::from_secs(3)));
+    assert_eq!(
+        c.post_start,
+        Some(Action::Exec(vec!["touch".into(), "/tmp/started".into()]))
+    );
+    assert_eq!(c.pre_stop, Some(Action::Sleep(Duration::from_secs(2))));
+    // The pod's runAsUser, the container's own runAsGroup.
+    assert_eq!((c.user, c.group), (Some(1000), Some(100)));
+    assert_eq!(c.capabilities, Some(1 << 10 | 1 << 5));
+}
+
+#[test]
+fn the_manifest_written_back_describes_the_same_pod() {
+    let (spec, _) = parse(PROBED, 1.0).unwrap();
+    let written = serde_json::to_string(&pod_manifest(&spec)).unwrap();
+    assert_eq!(parse(&written, 1.0).unwrap().0, spec, "{written}");
+}
+
+#[test]
+fn dropping_one_capability_keeps_the_other_defaults() {
+    let doc = PROBED.replace(
+        "drop: [ALL], add: [NET_BIND_SERVICE, CAP_KILL]",
+        "drop: [NET_RAW]",
+    );
+    let set = parse(&doc, 1.0).unwrap().0.containers[0]
+        .capabilities
+        .unwrap();
+    assert_eq!(set, crate::sys::DEFAULT_CAPS & !(1 << 13));
+}
+
+#[test]
+fn invalid_probes_hooks_and_security_contexts_name_their_path() {
+    let c = "spec.containers[0]";
+    let cases: &[(&str, &str, String)] = &[
+            ("periodSeconds: 2", "periodSeconds: 0", format!("{c}.livenessProbe.periodSeconds: must be at least 1")),
+            ("failureThreshold: 30", "failureThreshold: 0", format!("{c}.startupProbe.failureThreshold: must be at least 1")),
+            ("successThreshold: 2", "timeoutSeconds: 0", format!("{c}.readinessProbe.timeoutSeconds: must be at least 1")),
+            ("periodSeconds: 2", "successThreshold: 2", format!("{c}.livenessProbe.successThreshold: must be 1 for liveness and startup probes")),
+            ("periodSeconds: 2", "initialDelaySeconds: -1", format!("{c}.livenessProbe.initialDelaySeconds: must be at least 0")),
+            ("port: http,", "port: https,", format!("{c}.livenessProbe.httpGet.port: no port named \"https\" among the container's ports")),
+            ("tcpSocket: {port: 8080}", "tcpSocket: {port: 70000}", format!("{c}.readinessProbe.tcpSocket.port: must be between 1 and 65535, got 70000")),
+            ("tcpSocket: {port: 8080}", "tcpSocket: {port: 80, host: db.local}", format!("{c}.readinessProbe.tcpSocket.host: \"db.local\" is not an IP address (a launcher pod has no DNS)")),
+            ("tcpSocket: {port: 8080}", "grpc: {port: 9000}", format!("{c}.readinessProbe.grpc: not supported by launcher")),
+            ("tcpSocket: {port: 8080}", "tcpSocket: {port: 1}\n      exec: {command: [x]}", format!("{c}.readinessProbe: must specify exactly one handler (exec, httpGet, tcpSocket or sleep)")),
+            ("httpGet: {path: healthz,", "httpGet: {scheme: HTTPS, path: healthz,", format!("{c}.livenessProbe.httpGet.scheme: unsupported value \"HTTPS\": only HTTP")),
+            ("exec: {command: [test, -f, /tmp/up]}", "exec: {command: []}", format!("{c}.startupProbe.exec.command: required")),
+            ("preStop: {sleep: {seconds: 2}}", "preStop: {tcpSocket: {port: 1}}", format!("{c}.lifecycle.preStop.tcpSocket: not supported by launcher")),
+            ("preStop: {sleep: {seconds: 2}}", "preStop: {sleep: {seconds: -1}}", format!("{c}.lifecycle.preStop.sleep.seconds: must be at least 0")),
+            ("add: [NET_BIND_SERVICE, CAP_KILL]", "add: [FLY]", format!("{c}.securityContext.capabilities.add[0]: unknown capability \"FLY\"")),
+            ("runAsGroup: 100", "runAsGroup: -1", format!("{c}.securityContext.runAsGroup: must be between 0 and 4294967294")),
+            ("runAsGroup: 100", "runAsGroup: 100\n      runAsNonRoot: true\n      runAsUser: 0", format!("{c}.securityContext.runAsNonRoot: the container would run as root: set runAsUser to a non-zero user")),
+            ("runAsGroup: 100", "seccompProfile: {type: RuntimeDefault}", format!("{c}.securityContext.seccompProfile: not supported by launcher")),
+        ];
+    for (from, to, want) in cases {
+        assert!(PROBED.contains(from), "{from}");
+        assert_eq!(&err(&PROBED.replacen(from, to, 1)), want, "{to}");
+    }
+    let init = PROBED.replace("  containers:\n", "  initContainers:\n  - name: setup\n    command: [x]\n    readinessProbe: {exec: {command: [x]}}\n  containers:\n");
+    assert_eq!(
+        err(&init),
+        "spec.initContainers[0].readinessProbe: may not be set for init containers"
+    );
+}
+
+#[test]
+fn errors_name_the_field_path() {
+    let base = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    command: [sleep, '1']\n";
+    assert_eq!(
+            err(&format!(
+                "{base}  - name: b\n    command: [x]\n    livenessProbe:\n      exec: {{command: [x]}}\n      periodSeconds: 0\n"
+            )),
+            "spec.containers[1].livenessProbe.periodSeconds: must be at least 1"
+        );
+    assert_eq!(
+            err(&format!("{base}    env:\n    - name: X\n      valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}\n")),
+            "spec.containers[0].env[0].valueFrom: not supported by launcher"
+        );
+    assert_eq!(
+        err(&format!("{base}  volumes: []\n")),
+        "spec.volumes: not supported by launcher"
+    );
+    assert_eq!(
+            err(&format!("{base}    resources:\n      limits: {{memory: 12Zi}}\n")),
+            "spec.containers[0].resources.limits.memory: invalid memory quantity \"12Zi\" (examples: 128Mi, 1G, 129e6, 512974848)"
+        );
+    assert_eq!(
+        err(&format!("{base}  restartPolicy: Sometimes\n")),
+        "spec.restartPolicy: unsupported value \"Sometimes\": must be Always, OnFailure or Never"
+    );
+    assert!(err(&base.replace("command: [sleep, '1']", "command: 5"))
+        .starts_with("spec.containers[0].command: invalid type"));
+    assert!(err(&base.replace("command: [sleep, '1']", "args: [x]"))
+        .starts_with("spec.containers[0].command: required"));
+    assert!(
+        err(&base.replace("name: p", "name: ../x")).starts_with("metadata.name: invalid pod name")
+    );
+    assert!(err(&base.replace("kind: Pod", "kind: Deployment"))
+        .starts_with("kind: expected apiVersion v1 and kind Pod"));
+    assert!(
+        err(&format!("{base}  - name: a\n    command: [x]\n")).contains("duplicate container name")
+    );
+}
