@@ -56,42 +56,60 @@ for entry in "${inits[@]}"; do
 done
 
 # ---- launcher: a 3-container pod up (all running) and down ----
-launcher=$bindir/launcher
+# BENCH_BASELINE=DIR (a launcher and its pause, e.g. built from an older commit) is
+# measured in the same runs, interleaved, and printed beside this one.
+launchers=("this|$bindir/launcher")
+[ -z "${BENCH_BASELINE:-}" ] || launchers+=("baseline|$BENCH_BASELINE/launcher")
 root=$(mktemp -d)
 cgparent=launcher-bench-$$
 runs_l=${BENCH_LAUNCHER_RUNS:-30}
 cleanup_launcher() {
-    for p in $(ls "$root" 2>/dev/null); do "$launcher" --root "$root" --cgroup-parent "$cgparent" down "$p" --grace-period 0 >/dev/null 2>&1 || true; done
+    for entry in "${launchers[@]}"; do
+        for p in $(ls "$root" 2>/dev/null); do "${entry#*|}" --root "$root" --cgroup-parent "$cgparent" down "$p" --grace-period 0 >/dev/null 2>&1 || true; done
+    done
     rm -rf "$root"
     rmdir "$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/$cgparent" 2>/dev/null || true
 }
 trap 'cleanup; cleanup_launcher' EXIT
-L() { "$launcher" --root "$root" --cgroup-parent "$cgparent" "$@"; }
 ms() { echo $(( ($2 - $1) / 1000 )); } # ns -> us
 
-floor=() up=() down=()
+floor=()
+declare -A up down sup_rss
 for i in $(seq "$runs_l"); do
     t0=$(date +%s%N); unshare -fpniu --mount-proc true; t1=$(date +%s%N)
     floor+=("$(ms "$t0" "$t1")")
-    t0=$(date +%s%N)
-    L up -d --name "b$i" -c a='sleep 600' -c b='sleep 600' -c c='sleep 600' >/dev/null
-    t1=$(date +%s%N)
-    if [ "$i" = 1 ]; then
-        sup=$(L status "b$i" | sed -n 's/.*"launcher\/supervisor-pid": "\([0-9]*\)".*/\1/p')
-        sup_rss=$(awk '/^VmRSS/ {print $2}' "/proc/$sup/status")
-    fi
-    L down "b$i" --grace-period 0 >/dev/null
-    t2=$(date +%s%N)
-    up+=("$(ms "$t0" "$t1")") down+=("$(ms "$t1" "$t2")")
+    for entry in "${launchers[@]}"; do
+        label=${entry%%|*} L=("${entry#*|}" --root "$root" --cgroup-parent "$cgparent")
+        t0=$(date +%s%N)
+        "${L[@]}" up -d --name "b$i" -c a='sleep 600' -c b='sleep 600' -c c='sleep 600' >/dev/null
+        t1=$(date +%s%N)
+        if [ "$i" = 1 ]; then
+            sup=$("${L[@]}" status "b$i" | sed -n 's/.*"launcher\/supervisor-pid": "\([0-9]*\)".*/\1/p')
+            sup_rss[$label]=$(awk '/^VmRSS/ {print $2}' "/proc/$sup/status")
+        fi
+        "${L[@]}" down "b$i" --grace-period 0 >/dev/null
+        t2=$(date +%s%N)
+        up[$label]+=" $(ms "$t0" "$t1")" down[$label]+=" $(ms "$t1" "$t2")"
+    done
 done
 med() { printf '%s\n' "$@" | median; }
-f=$(med "${floor[@]}") u=$(med "${up[@]}") d=$(med "${down[@]}")
+f=$(med "${floor[@]}")
 fmt() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 
 # podman: pod create + 3 containers + rm, when this machine can run it.
 podman_ms="" podman_why=""
 if command -v podman >/dev/null; then
     store=$(mktemp -d)
+    # What podman needs on a machine like this one: cgroupfs, runc, and the ulimits the
+    # machine allows (it refuses raising nofile/nproc past these).
+    cat > "$store/containers.conf" <<'EOF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+[engine]
+cgroup_manager = "cgroupfs"
+runtime = "runc"
+EOF
+    export CONTAINERS_CONF=$store/containers.conf
     P=(podman --root "$store/root" --runroot "$store/run" --tmpdir "$store/tmp" --storage-driver vfs --events-backend none)
     "${P[@]}" load -q -i "$(dirname "$0")/../build/pause-image.tar" >/dev/null 2>&1 || true
     t0=$(date +%s%N)
@@ -113,11 +131,21 @@ echo
 echo "launcher: 3-container pod, median of $runs_l runs (ratio = figure / floor)"
 printf '%-44s %10s %8s\n' "" "ms" ratio
 printf '%-44s %10s %8s\n' "floor: unshare -fpniu --mount-proc true" "$(fmt "$f")" "1.0x"
-printf '%-44s %10s %8s\n' "launcher up -d (until all 3 run)" "$(fmt "$u")" "$(ratio "$u" "$f")"
-printf '%-44s %10s %8s\n' "launcher down" "$(fmt "$d")" "$(ratio "$d" "$f")"
+for entry in "${launchers[@]}"; do
+    label=${entry%%|*} tag=""
+    [ "$label" = this ] || tag=" [$label]"
+    # shellcheck disable=SC2086 # word splitting of the list of figures is meant
+    u=$(med ${up[$label]}) d=$(med ${down[$label]})
+    [ "$label" = this ] && this_ud=$((u + d))
+    printf '%-44s %10s %8s\n' "launcher up -d (until all 3 run)$tag" "$(fmt "$u")" "$(ratio "$u" "$f")"
+    printf '%-44s %10s %8s\n' "launcher down$tag" "$(fmt "$d")" "$(ratio "$d" "$f")"
+done
 if [ -n "$podman_ms" ]; then
-    printf '%-44s %10s %8s   (launcher up+down is %s faster)\n' "podman pod create + 3 run + pod rm" "$(fmt "$podman_ms")" "$(ratio "$podman_ms" "$f")" "$(ratio "$podman_ms" "$((u + d))")"
+    printf '%-44s %10s %8s   (launcher up+down is %s faster)\n' "podman pod create + 3 run + pod rm" "$(fmt "$podman_ms")" "$(ratio "$podman_ms" "$f")" "$(ratio "$podman_ms" "$this_ud")"
 else
     printf '%-44s %10s   %s\n' "podman pod create + 3 run + pod rm" "n/a" "cannot run here: $podman_why"
 fi
-echo "supervisor resident set: ${sup_rss} KiB (budget 2048 KiB)"
+for entry in "${launchers[@]}"; do
+    label=${entry%%|*}
+    echo "supervisor resident set [$label]: ${sup_rss[$label]} KiB (budget 2048 KiB)"
+done

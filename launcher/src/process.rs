@@ -20,7 +20,7 @@ use crate::sys::{self, Forked};
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -224,10 +224,8 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
             ) {
                 fail(errno_of(e), 126);
             }
-            for (target, fd) in stdio.iter().enumerate() {
-                if let Err(e) = sys::dup2(*fd, target as RawFd) {
-                    fail(errno_of(e), 126);
-                }
+            if let Err(e) = sys::place_fds(stdio, 0) {
+                fail(errno_of(e), 126);
             }
             if let Err(e) = sys::chdir(&plan.cwd) {
                 fail(errno_of(e), 126);

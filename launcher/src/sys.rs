@@ -120,6 +120,26 @@ pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
     check(unsafe { libc::dup2(from, to) } as libc::c_long).map(drop)
 }
 
+/// Puts `fds[i]` at fd `first + i`, whatever numbers they have now. Each is first
+/// copied above the targets (close-on-exec), so one placed early never overwrites
+/// another still to be placed, and every target ends up without close-on-exec.
+/// Child-safe.
+pub fn place_fds<const N: usize>(fds: [RawFd; N], first: RawFd) -> io::Result<()> {
+    let mut high = [0; N];
+    for (h, fd) in high.iter_mut().zip(fds) {
+        // SAFETY: plain integer arguments.
+        *h = check(
+            unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, first + N as RawFd) } as libc::c_long,
+        )? as RawFd;
+    }
+    for (i, h) in high.into_iter().enumerate() {
+        dup2(h, first + i as RawFd)?;
+        // SAFETY: h is our own copy, no longer needed.
+        unsafe { libc::close(h) };
+    }
+    Ok(())
+}
+
 pub fn chdir(dir: &CStr) -> io::Result<()> {
     // SAFETY: NUL-terminated path. Child-safe.
     check(unsafe { libc::chdir(dir.as_ptr()) } as libc::c_long).map(drop)

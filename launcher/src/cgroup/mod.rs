@@ -276,10 +276,16 @@ impl PodCgroup {
         while Self::populated(&self.dir) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let leaves = fs::read_dir(&self.dir).map_err(|source| CgroupError::Read {
-            path: self.dir.clone(),
-            source,
-        })?;
+        let leaves = match fs::read_dir(&self.dir) {
+            Ok(l) => l,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(CgroupError::Read {
+                    path: self.dir.clone(),
+                    source,
+                })
+            }
+        };
         for leaf in leaves.flatten() {
             if leaf.file_type().is_ok_and(|t| t.is_dir()) {
                 rmdir(&leaf.path())?;

@@ -60,10 +60,11 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let (wr_fd, lock_fd) = (wr.as_raw_fd(), lock.fd().as_raw_fd());
-    // SAFETY: dup2 and setsid are async-signal-safe; nothing else runs before exec.
+    // SAFETY: place_fds and setsid are async-signal-safe; nothing else runs before exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(wr_fd, 3) < 0 || libc::dup2(lock_fd, 4) < 0 || libc::setsid() < 0 {
+            sys::place_fds([wr_fd, lock_fd], 3)?;
+            if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
