@@ -114,7 +114,7 @@ EOF
     "${P[@]}" load -q -i "$(dirname "$0")/../build/pause-image.tar" >/dev/null 2>&1 || true
     t0=$(date +%s%N)
     if out=$("${P[@]}" pod create --name bench --infra-image localhost/pause:0.1.0 --network none 2>&1) &&
-       out=$(for c in a b c; do "${P[@]}" run -d --pod bench --cgroups=disabled localhost/pause:0.1.0 || exit 1; done 2>&1) &&
+       out=$(for c in a b c; do "${P[@]}" run -d --pod bench localhost/pause:0.1.0 || exit 1; done 2>&1) &&
        out=$("${P[@]}" pod rm -f bench 2>&1); then
         podman_ms=$(ms "$t0" "$(date +%s%N)")
     else
@@ -136,7 +136,7 @@ for entry in "${launchers[@]}"; do
     [ "$label" = this ] || tag=" [$label]"
     # shellcheck disable=SC2086 # word splitting of the list of figures is meant
     u=$(med ${up[$label]}) d=$(med ${down[$label]})
-    [ "$label" = this ] && this_ud=$((u + d))
+    [ "$label" = this ] && this_ud=$(awk -v u="$u" -v d="$d" 'BEGIN { print u + d }')
     printf '%-44s %10s %8s\n' "launcher up -d (until all 3 run)$tag" "$(fmt "$u")" "$(ratio "$u" "$f")"
     printf '%-44s %10s %8s\n' "launcher down$tag" "$(fmt "$d")" "$(ratio "$d" "$f")"
 done

@@ -28,7 +28,7 @@ use crate::probe::Run;
 use crate::process::{self, Plan, Stdio};
 use crate::spec::Action;
 use crate::state;
-use crate::status::Phase;
+use crate::status::{Phase, PodStatus};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -114,6 +114,9 @@ pub struct Driver {
     pod_dir: PathBuf,
     /// A stop was asked for (down, ^C): the pod's state goes with it.
     stop_asked: bool,
+    /// The status to write once this wake-up's events are handled: one write for a
+    /// burst of changes (three containers ending at once), not one per change.
+    unpublished: Option<PodStatus>,
 }
 
 impl Driver {
@@ -153,6 +156,7 @@ impl Driver {
             terminal: foreground.then(Terminal::open),
             pod_dir,
             stop_asked: false,
+            unpublished: None,
         })
     }
 
@@ -160,12 +164,14 @@ impl Driver {
     /// container that can start has been started.
     pub fn run(mut self, ready: Option<File>) -> Outcome {
         self.step(Event::Tick);
+        self.publish();
         if let Some(mut r) = ready {
             let _ = r.write_all(b"ok\n");
         }
         while !self.pod.finished() {
             self.wait();
             self.step(Event::Tick);
+            self.publish();
         }
         self.finish()
     }
@@ -227,10 +233,7 @@ impl Driver {
                     self.say(Stream::Stderr, line.as_bytes());
                 }
             }
-            Effect::Publish(status) => {
-                // A state directory removed underneath the pod is not the pod's end.
-                let _ = state::write_json(&self.pod_dir.join("status.json"), &status);
-            }
+            Effect::Publish(status) => self.unpublished = Some(status),
         }
     }
 
@@ -353,6 +356,13 @@ impl Driver {
         }
         self.pause_dead = true;
         Some("died".into())
+    }
+
+    fn publish(&mut self) {
+        if let Some(status) = self.unpublished.take() {
+            // A state directory removed underneath the pod is not the pod's end.
+            let _ = state::write_json(&self.pod_dir.join("status.json"), &status);
+        }
     }
 
     /// Waits for the next kernel event or timer and feeds what happened.
