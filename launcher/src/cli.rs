@@ -36,7 +36,7 @@ pub struct Cli {
         long,
         global = true,
         env = "LAUNCHER_ROOT",
-        default_value = "/run/launcher"
+        default_value = crate::state::DEFAULT_ROOT
     )]
     pub root: PathBuf,
 
@@ -78,7 +78,7 @@ pub struct Up {
         short = 'f',
         long = "filename",
         value_name = "FILE",
-        conflicts_with_all = ["name", "containers", "env", "memory", "cpu", "cpu_request", "pids", "hostname", "privileged"]
+        conflicts_with_all = ["name", "containers", "env", "memory", "cpu", "cpu_request", "pids", "hostname", "privileged", "read_only"]
     )]
     pub file: Option<String>,
 
@@ -133,9 +133,14 @@ pub struct Up {
     #[arg(long)]
     pub hostname: Option<String>,
 
-    /// Keep every capability and skip no_new_privs
+    /// Keep every capability and skip no_new_privs; the pod sees the host's /sys and
+    /// cgroups, writable
     #[arg(long)]
     pub privileged: bool,
+
+    /// Every container sees the host's file system read-only (readOnlyRootFilesystem)
+    #[arg(long)]
+    pub read_only: bool,
 
     /// Return once every container runs, leaving a supervisor behind
     #[arg(short = 'd', long)]
@@ -196,6 +201,7 @@ impl Up {
                 name: name.to_string(),
                 command,
                 env: Vec::new(),
+                read_only_root: up.read_only,
                 ..Default::default()
             });
         }

@@ -9,7 +9,8 @@
 //! - `process`: the plan of a process in a container, and its spawn;
 //! - `kube`: Kubernetes Pod objects in and out; `spec` the runtime's own model;
 //! - `commands`: one file per command; `state` the pod's files and locks;
-//! - kernel concepts: `cgroup`, `namespaces`, `sys` (raw syscalls), `probe`, `logs`.
+//! - kernel concepts: `cgroup`, `namespaces`, `mounts` (what a pod sees of the
+//!   machine), `sys` (raw syscalls), `probe`, `logs`.
 //!
 //! Unsafe code lives only in the modules allowed below: `sys` (raw syscalls),
 //! `namespaces` and `process` (the clone3 children, which may only make child-safe
@@ -26,6 +27,7 @@ pub mod driver;
 pub mod kube;
 pub mod logs;
 pub mod machine;
+pub mod mounts;
 #[allow(unsafe_code)]
 pub mod namespaces;
 pub mod probe;
@@ -38,6 +40,7 @@ pub mod state;
 pub mod status;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod users;
 
 use cli::{Cli, Command};
 

@@ -1,16 +1,19 @@
 //! A pod's namespaces, held by pause.
 //!
-//! One clone3(2) makes the pod: new PID, network, IPC, UTS and mount namespaces, the
-//! child born in the pod's `_pause` cgroup leaf. The child is PID 1 of the new PID
-//! namespace from its first instruction; before it execs pause it
+//! One clone3(2) makes the pod: new PID, network, IPC, UTS, mount and cgroup
+//! namespaces, the child born in the pod's cgroup, which so becomes the root of the
+//! pod's cgroup namespace (the caller then moves pause to its leaf). The child is PID 1
+//! of the new PID namespace from its first instruction; before it execs pause it
 //! 1. makes its mounts private and mounts a /proc of the pod's PID namespace, so `ps`
 //!    in the pod shows only the pod (mount_namespaces(7): MS_PRIVATE stops the new
 //!    /proc from propagating back to the host);
-//! 2. sets the pod's hostname in the new UTS namespace;
-//! 3. brings `lo` up in the new network namespace: every pod has its own 127.0.0.1.
+//! 2. sets up what the pod sees of the machine (`mounts`);
+//! 3. sets the pod's hostname in the new UTS namespace;
+//! 4. brings `lo` up in the new network namespace: every pod has its own 127.0.0.1.
 //!
 //! Failures reach the parent through a close-on-exec pipe: EOF means pause is running.
 
+use crate::mounts::Mounts;
 use crate::sys::{self, Forked};
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -37,8 +40,9 @@ pub struct Pause {
     pub pidfd: OwnedFd,
 }
 
-const STEPS: [&str; 6] = [
+const STEPS: [&str; 7] = [
     "make mounts private and mount /proc",
+    "set up the pod's mounts",
     "set the hostname",
     "bring up lo",
     "redirect stdio to /dev/null",
@@ -46,7 +50,12 @@ const STEPS: [&str; 6] = [
     "unknown step",
 ];
 
-pub fn start_pause(pause: &Path, hostname: &str, leaf: &File) -> Result<Pause, NsError> {
+pub fn start_pause(
+    pause: &Path,
+    hostname: &str,
+    cgroup: &File,
+    mounts: &Mounts,
+) -> Result<Pause, NsError> {
     let path =
         CString::new(pause.as_os_str().as_bytes()).map_err(|_| NsError::Path(pause.into()))?;
     let host = CString::new(hostname).map_err(|_| NsError::Path(hostname.into()))?;
@@ -70,9 +79,10 @@ pub fn start_pause(pause: &Path, hostname: &str, leaf: &File) -> Result<Pause, N
         | libc::CLONE_NEWNET
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWNS;
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWCGROUP;
     // SAFETY: the child below only makes child-safe calls and ends in execve or _exit.
-    match unsafe { sys::clone3(flags, Some(leaf)) }.map_err(NsError::Clone)? {
+    match unsafe { sys::clone3(flags, Some(cgroup)) }.map_err(NsError::Clone)? {
         Forked::Child => {
             let fail = |step: u8, err: std::io::Error| -> ! {
                 let errno = err.raw_os_error().unwrap_or(0);
@@ -85,21 +95,24 @@ pub fn start_pause(pause: &Path, hostname: &str, leaf: &File) -> Result<Pause, N
             if let Err(e) = sys::private_proc() {
                 fail(0, e);
             }
-            if let Err(e) = sys::sethostname(&host) {
+            if let Err(e) = mounts.apply() {
                 fail(1, e);
             }
-            if let Err(e) = sys::loopback_up() {
+            if let Err(e) = sys::sethostname(&host) {
                 fail(2, e);
+            }
+            if let Err(e) = sys::loopback_up() {
+                fail(3, e);
             }
             for fd in 0..3 {
                 if let Err(e) = sys::dup2(devnull.as_raw_fd(), fd) {
-                    fail(3, e);
+                    fail(4, e);
                 }
             }
             sys::reset_signals();
             sys::setsid();
             let errno = sys::execve(&path, &argv, &envp);
-            fail(4, std::io::Error::from_raw_os_error(errno))
+            fail(5, std::io::Error::from_raw_os_error(errno))
         }
         Forked::Parent { pid, pidfd } => {
             drop(wr);
@@ -116,7 +129,7 @@ pub fn start_pause(pause: &Path, hostname: &str, leaf: &File) -> Result<Pause, N
             let step = STEPS[usize::from(msg[0]).min(STEPS.len() - 1)];
             let errno = i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]);
             let mut source = std::io::Error::from_raw_os_error(errno);
-            if msg[0] == 4 {
+            if msg[0] == 5 {
                 source =
                     std::io::Error::new(source.kind(), format!("{}: {source}", pause.display()));
             }

@@ -7,16 +7,19 @@
 //!    in the container's cgroup leaf, a direct child of the caller (so the caller gets
 //!    its exit status), and never runs outside its cgroup;
 //! 2. the child joins the rest of pause's namespaces with one setns(pidfd, NET|IPC|
-//!    UTS|MNT), wires fds 0-2, starts a new session, resets signals, marks every other
-//!    fd close-on-exec, restricts capabilities and sets no_new_privs;
+//!    UTS|MNT|CGROUP), makes the container's own mounts (a read-only root), wires fds
+//!    0-2, starts a new session, resets signals, marks every other fd close-on-exec,
+//!    takes its user and groups, restricts capabilities and sets no_new_privs;
 //! 3. execve over each candidate path; if all fail, the errno goes back through a
 //!    close-on-exec pipe and the child exits 127 (not found) or 126 (not executable).
 //!
 //! Everything the child needs is allocated before clone3: between clone3 and execve
 //! there is no allocation, no lock and no logging.
 
+use crate::mounts::Mounts;
 use crate::spec::{ContainerSpec, PodSpec};
 use crate::sys::{self, Forked};
+use crate::users::Ids;
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
@@ -75,8 +78,11 @@ pub struct Plan<'a> {
     /// The capability set to keep; None keeps every one (privileged).
     capabilities: Option<u64>,
     last_cap: u32,
-    /// runAsUser / runAsGroup; unset ids stay 0.
-    user: Option<(u32, u32)>,
+    /// uid, gid and supplementary groups.
+    ids: Ids,
+    /// The container's own mounts (a read-only root), on top of the pod's.
+    mounts: Option<Mounts>,
+    no_new_privs: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -124,8 +130,6 @@ impl<'a> Plan<'a> {
             b.map_err(SpawnError::Stdio)?,
             c2.map_err(SpawnError::Stdio)?,
         ];
-        let user = (c.user.is_some() || c.group.is_some())
-            .then(|| (c.user.unwrap_or(0), c.group.unwrap_or(0)));
         Ok(Plan {
             argv: argv_c,
             env,
@@ -137,7 +141,9 @@ impl<'a> Plan<'a> {
             stdio,
             capabilities: pod.capabilities_of(c),
             last_cap: sys::last_cap(),
-            user,
+            ids: Ids::resolve(c.user, c.group, &c.supplemental_groups),
+            mounts: Mounts::container(c.read_only_root),
+            no_new_privs: !pod.privileged && !c.privilege_escalation,
         })
     }
 
@@ -220,11 +226,18 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
             let errno_of = |e: io::Error| e.raw_os_error().unwrap_or(libc::EINVAL);
             if let Err(e) = sys::setns(
                 plan.pause.as_raw_fd(),
-                libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS,
+                libc::CLONE_NEWNS
+                    | libc::CLONE_NEWNET
+                    | libc::CLONE_NEWIPC
+                    | libc::CLONE_NEWUTS
+                    | libc::CLONE_NEWCGROUP,
             ) {
                 fail(errno_of(e), 126);
             }
             if let Err(e) = sys::place_fds(stdio, 0) {
+                fail(errno_of(e), 126);
+            }
+            if let Some(Err(e)) = plan.mounts.as_ref().map(Mounts::apply) {
                 fail(errno_of(e), 126);
             }
             if let Err(e) = sys::chdir(&plan.cwd) {
@@ -235,13 +248,17 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
             if let Err(e) = sys::cloexec_from_3() {
                 fail(errno_of(e), 126);
             }
-            if let Some((uid, gid)) = plan.user {
-                if let Err(e) = sys::switch_user(uid, gid) {
-                    fail(errno_of(e), 126);
-                }
+            let ids = &plan.ids;
+            if let Err(e) = sys::switch_user(ids.uid, ids.gid, &ids.groups) {
+                fail(errno_of(e), 126);
             }
             if let Some(keep) = plan.capabilities {
                 if let Err(e) = sys::restrict_capabilities(keep, plan.last_cap) {
+                    fail(errno_of(e), 126);
+                }
+            }
+            if plan.no_new_privs {
+                if let Err(e) = sys::no_new_privs() {
                     fail(errno_of(e), 126);
                 }
             }

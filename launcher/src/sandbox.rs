@@ -1,10 +1,11 @@
 //! The pod's sandbox: what holds a pod together besides its processes. It is made in
 //! one place, in this order, and taken apart by one teardown:
 //!
-//! 1. the cgroups: `<parent>/<pod>/` with the pod's limits, `_pause/`, and one leaf per
-//!    container (`cgroup`);
-//! 2. pause, in new PID, network, IPC, UTS and mount namespaces, born in `_pause/`
-//!    (`namespaces`).
+//! 1. the pod's cgroup `<parent>/<pod>/` with the pod's limits (`cgroup`);
+//! 2. pause, in new PID, network, IPC, UTS, mount and cgroup namespaces, born in the
+//!    pod's cgroup (the root of its cgroup namespace), with what the pod may see of
+//!    the machine mounted (`namespaces`, `mounts`);
+//! 3. pause moved to `_pause/`, and one leaf per container (`cgroup`).
 //!
 //! The pod's record (`state`), which names the cgroup, is on disk before step 1, and
 //! everything the sandbox holds lives inside the pod's cgroup, pause included. So
@@ -13,6 +14,7 @@
 //! harmless. Later steps (the network, volumes) come with their own undo.
 
 use crate::cgroup::{self, PodCgroup, PAUSE_LEAF};
+use crate::mounts::Mounts;
 use crate::namespaces::{self, Pause};
 use crate::state::PodRecord;
 use anyhow::{Context, Result};
@@ -26,8 +28,9 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Creates the sandbox of `rec`'s pod; on failure, undoes what it had made.
-    pub fn create(rec: &PodRecord, mount: &Path) -> Result<Sandbox> {
+    /// Creates the sandbox of `rec`'s pod, whose record lives under `state_root`; on
+    /// failure, undoes what it had made.
+    pub fn create(rec: &PodRecord, mount: &Path, state_root: &Path) -> Result<Sandbox> {
         let spec = &rec.spec;
         let parent = rec.cgroup.parent().unwrap_or(mount);
         let leaves: Vec<(&str, &crate::spec::Limits)> = spec
@@ -35,17 +38,27 @@ impl Sandbox {
             .map(|c| (c.name.as_str(), &c.limits))
             .collect();
         let cgroup = PodCgroup::create(mount, parent, &spec.name, &spec.limits, &leaves)?;
-        let leaf = cgroup.leaf(PAUSE_LEAF);
-        let pause = File::open(&leaf)
-            .with_context(|| format!("failed to open cgroup {}", leaf.display()))
-            .and_then(|leaf| {
+        let mut hidden = vec![state_root];
+        let default_root = Path::new(crate::state::DEFAULT_ROOT);
+        if default_root != state_root && default_root.is_dir() {
+            hidden.push(default_root);
+        }
+        let mounts = Mounts::pod(&hidden, spec.privileged);
+        let made = File::open(&cgroup.dir)
+            .with_context(|| format!("failed to open cgroup {}", cgroup.dir.display()))
+            .and_then(|dir| {
                 Ok(namespaces::start_pause(
                     &rec.pause_binary,
                     &spec.hostname,
-                    &leaf,
+                    &dir,
+                    &mounts,
                 )?)
+            })
+            .and_then(|pause| {
+                cgroup.populate(pause.pid, &spec.limits, &leaves)?;
+                Ok(pause)
             });
-        match pause {
+        match made {
             Ok(pause) => Ok(Sandbox { cgroup, pause }),
             Err(e) => {
                 let _ = teardown(&cgroup, Duration::ZERO);

@@ -60,6 +60,15 @@ pub struct ContainerSpec {
     /// runtimes' default set (or every capability when privileged).
     #[serde(default)]
     pub capabilities: Option<u64>,
+    /// pod securityContext.supplementalGroups, added to the user's own groups.
+    #[serde(default)]
+    pub supplemental_groups: Vec<u32>,
+    /// securityContext.readOnlyRootFilesystem: every mount read-only but /dev, /proc.
+    #[serde(default)]
+    pub read_only_root: bool,
+    /// securityContext.allowPrivilegeEscalation: true. Without it no_new_privs is set.
+    #[serde(default)]
+    pub privilege_escalation: bool,
 }
 
 /// What a probe or a lifecycle hook does.

@@ -82,6 +82,9 @@ fn stat(pid: i32) -> Option<(char, u64)> {
     ))
 }
 
+/// Where pod state lives unless `--root` says otherwise.
+pub const DEFAULT_ROOT: &str = "/run/launcher";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PodRecord {
     pub spec: PodSpec,

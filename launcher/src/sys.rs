@@ -177,8 +177,10 @@ pub const DEFAULT_CAPS: u64 = 1 << 0
     | 1 << 29
     | 1 << 31;
 
-/// Restricts the bounding, permitted, effective and inheritable sets to `keep`, and
-/// sets no_new_privs. Child-safe. `last_cap` is /proc/sys/kernel/cap_last_cap.
+/// Restricts the bounding, permitted and effective sets to `keep` and empties the
+/// inheritable and ambient ones (as runc does since CVE-2022-24769: an inheritable
+/// capability would come back through a file capability). Child-safe. `last_cap` is
+/// /proc/sys/kernel/cap_last_cap.
 pub fn restrict_capabilities(keep: u64, last_cap: u32) -> io::Result<()> {
     for cap in 0..=last_cap.min(63) {
         if keep & (1 << cap) == 0 {
@@ -190,8 +192,23 @@ pub fn restrict_capabilities(keep: u64, last_cap: u32) -> io::Result<()> {
     capset(Caps {
         effective: keep,
         permitted: keep,
-        inheritable: keep,
+        inheritable: 0,
     })?;
+    // SAFETY: plain integer arguments.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    } as libc::c_long)
+    .map(drop)
+}
+
+/// Sets no_new_privs: no exec gains a privilege (setuid, file capabilities). Child-safe.
+pub fn no_new_privs() -> io::Result<()> {
     // SAFETY: plain integer arguments.
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as libc::c_long).map(drop)
 }
@@ -270,11 +287,11 @@ fn capset(caps: Caps) -> io::Result<()> {
 /// Becomes `uid`:`gid`, with `gid` as the only supplementary group, keeping the
 /// capability sets so they can still be restricted afterwards; execve then clears
 /// them for a non-root user (no ambient set), as container runtimes do. Child-safe.
-pub fn switch_user(uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: plain integer arguments; setgroups reads one gid_t.
+pub fn switch_user(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
+    // SAFETY: plain integer arguments; setgroups reads groups.len() gid_t's.
     unsafe {
         check(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) as libc::c_long)?;
-        check(libc::setgroups(1, &gid) as libc::c_long)?;
+        check(libc::setgroups(groups.len(), groups.as_ptr()) as libc::c_long)?;
         check(libc::setresgid(gid, gid, gid) as libc::c_long)?;
         check(libc::setresuid(uid, uid, uid) as libc::c_long)?;
     }
@@ -364,6 +381,66 @@ pub fn private_proc() -> io::Result<()> {
         ) as libc::c_long)
         .map(drop)
     }
+}
+
+/// mount(2). Child-safe.
+pub fn mount(
+    source: &CStr,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> io::Result<()> {
+    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
+    // SAFETY: NUL-terminated strings or null where mount(2) allows it.
+    check(unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target.as_ptr(),
+            ptr(fstype),
+            flags,
+            ptr(data).cast(),
+        )
+    } as libc::c_long)
+    .map(drop)
+}
+
+/// Sets or clears MOUNT_ATTR_RDONLY on the mount at `target` (and every mount below
+/// it if `recursive`), with mount_setattr(2), Linux >= 5.12. Child-safe.
+pub fn mount_setattr(target: &CStr, read_only: bool, recursive: bool) -> io::Result<()> {
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: if read_only { MOUNT_ATTR_RDONLY } else { 0 },
+        attr_clr: if read_only { 0 } else { MOUNT_ATTR_RDONLY },
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: a NUL-terminated path and a mount_attr of the size passed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            flags as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
+
+/// unshare(2). Child-safe.
+pub fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain integer argument.
+    check(unsafe { libc::unshare(flags) } as libc::c_long).map(drop)
 }
 
 /// Child-safe.

@@ -108,6 +108,19 @@ fn controllers_for(limits: &Limits) -> Vec<&'static str> {
     c
 }
 
+/// The controllers a pod with these limits needs.
+fn wanted(limits: &Limits, containers: &[(&str, &Limits)]) -> Vec<&'static str> {
+    let mut wanted = controllers_for(limits);
+    for (_, l) in containers {
+        for c in controllers_for(l) {
+            if !wanted.contains(&c) {
+                wanted.push(c);
+            }
+        }
+    }
+    wanted
+}
+
 /// Makes `controller` usable in `child`'s cgroup: listed in `parent`'s subtree_control.
 fn enable(parent: &Path, controller: &'static str) -> Result<(), CgroupError> {
     let subtree = read(parent, "cgroup.subtree_control")?;
@@ -161,8 +174,11 @@ impl PodCgroup {
         self.dir.join(name)
     }
 
-    /// Creates `<parent>/<pod>` with its limits and its leaves. On error, removes what
-    /// it made, so bad input leaves no cgroup behind.
+    /// Creates `<parent>/<pod>` with the pod's limits, and makes every controller the
+    /// pod or its containers need usable in it. No leaves yet: pause is born in the pod's
+    /// cgroup (to root the pod's cgroup namespace there), then [`PodCgroup::populate`]
+    /// moves it to its leaf and makes the containers' leaves. On error, removes what it
+    /// made, so bad input leaves no cgroup behind.
     pub fn create(
         mount: &Path,
         parent: &Path,
@@ -173,14 +189,7 @@ impl PodCgroup {
         let rel = parent
             .strip_prefix(mount)
             .map_err(|_| CgroupError::NotCgroup2(parent.to_path_buf()))?;
-        let mut wanted = controllers_for(limits);
-        for (_, l) in containers {
-            for c in controllers_for(l) {
-                if !wanted.contains(&c) {
-                    wanted.push(c);
-                }
-            }
-        }
+        let wanted = wanted(limits, containers);
         // Every ancestor from the mount down to the parent passes the controllers on.
         let mut at = mount.to_path_buf();
         for part in rel.components() {
@@ -204,33 +213,41 @@ impl PodCgroup {
             source,
         })?;
         let cg = PodCgroup { dir };
-        if let Err(e) = cg.configure(limits, &wanted, containers) {
+        if let Err(e) = apply(&cg.dir, limits) {
             let _ = cg.remove(Duration::from_secs(1));
             return Err(e);
         }
         Ok(cg)
     }
 
-    fn configure(
+    /// Moves `pause` from the pod's cgroup to its leaf, then passes the controllers on
+    /// to the leaves (which needs the pod's cgroup empty) and makes one leaf per
+    /// container with its own limits. The caller tears down on error.
+    pub fn populate(
         &self,
+        pause: i32,
         limits: &Limits,
-        wanted: &[&'static str],
         containers: &[(&str, &Limits)],
     ) -> Result<(), CgroupError> {
-        apply(&self.dir, limits)?;
+        let leaf = self.leaf(PAUSE_LEAF);
+        fs::create_dir(&leaf).map_err(|source| CgroupError::Create {
+            path: leaf.clone(),
+            source,
+        })?;
+        write(&leaf, "cgroup.procs", &pause.to_string())?;
+        let wanted = wanted(limits, containers);
         // Leaves get the controllers too, so each container has its own memory.events.
-        for c in wanted {
+        for c in &wanted {
             enable(&self.dir, c)?;
         }
-        let none = Limits::default();
-        for (name, own) in std::iter::once((PAUSE_LEAF, &none)).chain(containers.iter().copied()) {
+        for (name, own) in containers {
             let leaf = self.leaf(name);
             fs::create_dir(&leaf).map_err(|source| CgroupError::Create {
                 path: leaf.clone(),
                 source,
             })?;
             apply(&leaf, own)?;
-            if wanted.contains(&memory::CONTROLLER) && name != PAUSE_LEAF {
+            if wanted.contains(&memory::CONTROLLER) {
                 memory::set_oom_group(&leaf)?;
             }
         }

@@ -48,7 +48,7 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
     let mut record = pod.record()?;
     let signals = driver::block_signals().context("failed to block signals")?;
     let (mount, _) = opts.cgroup_parent()?;
-    let sb = Sandbox::create(&record, &mount)?;
+    let sb = Sandbox::create(&record, &mount, &pod.root.dir)?;
     let undo = |e: anyhow::Error| {
         let _ = sandbox::teardown(&sb.cgroup, Duration::ZERO);
         e

@@ -104,6 +104,9 @@ pub fn decode(
         user: id.user,
         group: id.group,
         capabilities: id.capabilities,
+        supplemental_groups: id.groups,
+        read_only_root: id.read_only_root,
+        privilege_escalation: id.privilege_escalation,
     })
 }
 
@@ -141,7 +144,7 @@ pub fn encode(pod: &PodSpec, c: &ContainerSpec) -> Container {
         liveness_probe: probe(ProbeKind::Liveness),
         readiness_probe: probe(ProbeKind::Readiness),
         lifecycle: (lifecycle != Lifecycle::default()).then_some(lifecycle),
-        security_context: super::security::encode(c.user, c.group, c.capabilities, pod.privileged),
+        security_context: super::security::encode(c, pod.privileged),
         ..Default::default()
     }
 }

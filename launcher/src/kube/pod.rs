@@ -7,7 +7,7 @@ use super::{field, secs_field, ManifestError};
 use crate::spec::{self, ContainerSpec, Limits, PodSpec, RestartPolicy};
 use crate::state::PodRecord;
 use crate::status::{Phase, PodStatus};
-use k8s_openapi::api::core::v1::{Pod, PodSpec as K8sPodSpec};
+use k8s_openapi::api::core::v1::{Pod, PodSecurityContext, PodSpec as K8sPodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -31,6 +31,19 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
             user: super::security::id(sc.run_as_user, "spec.securityContext.runAsUser")?,
             group: super::security::id(sc.run_as_group, "spec.securityContext.runAsGroup")?,
             non_root: sc.run_as_non_root.unwrap_or(false),
+            groups: sc
+                .supplemental_groups
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(j, &g)| {
+                    super::security::id(
+                        Some(g),
+                        &format!("spec.securityContext.supplementalGroups[{j}]"),
+                    )
+                    .map(Option::unwrap_or_default)
+                })
+                .collect::<Result<_, _>>()?,
         },
         None => PodSecurity::default(),
     };
@@ -215,6 +228,19 @@ fn manifest(spec: &PodSpec) -> Pod {
             } else {
                 super::resources::encode(&spec.limits)
             },
+            security_context: spec
+                .all_containers()
+                .next()
+                .filter(|c| !c.supplemental_groups.is_empty())
+                .map(|c| PodSecurityContext {
+                    supplemental_groups: Some(
+                        c.supplemental_groups
+                            .iter()
+                            .map(|&g| i64::from(g))
+                            .collect(),
+                    ),
+                    ..Default::default()
+                }),
             ..Default::default()
         }),
         status: None,

@@ -75,6 +75,8 @@ const CONTAINER: &[(&str, Kind)] = &[
             ("runAsGroup", S),
             ("runAsNonRoot", S),
             ("capabilities", Obj(&[("add", S), ("drop", S)])),
+            ("readOnlyRootFilesystem", S),
+            ("allowPrivilegeEscalation", S),
         ]),
     ),
 ];
@@ -105,7 +107,12 @@ const POD: &[(&str, Kind)] = &[
             ("shareProcessNamespace", S),
             (
                 "securityContext",
-                Obj(&[("runAsUser", S), ("runAsGroup", S), ("runAsNonRoot", S)]),
+                Obj(&[
+                    ("runAsUser", S),
+                    ("runAsGroup", S),
+                    ("runAsNonRoot", S),
+                    ("supplementalGroups", S),
+                ]),
             ),
             (
                 "resources",

@@ -1,7 +1,9 @@
-//! `securityContext`: user, group, runAsNonRoot, capabilities and privileged, of a
-//! pod (inherited by its containers) and of a container.
+//! `securityContext`: user, group, runAsNonRoot, capabilities, privileged,
+//! readOnlyRootFilesystem and allowPrivilegeEscalation of a container, and what a
+//! pod's gives its containers (user, group, runAsNonRoot, supplementalGroups).
 
 use super::{field, ManifestError};
+use crate::spec::ContainerSpec;
 use k8s_openapi::api::core::v1::{Capabilities, SecurityContext};
 
 /// What a Pod's securityContext gives each of its containers.
@@ -10,15 +12,22 @@ pub struct PodSecurity {
     pub user: Option<u32>,
     pub group: Option<u32>,
     pub non_root: bool,
+    pub groups: Vec<u32>,
 }
 
-/// Who a container's processes are: runAsUser, runAsGroup, and the capability set
-/// (None: the runtimes' default).
+/// Who a container's processes are and what they may do: runAsUser, runAsGroup,
+/// supplementalGroups, the capability set (None: the runtimes' default), a read-only
+/// root file system, and whether no_new_privs is left unset.
 pub struct Identity {
     pub user: Option<u32>,
     pub group: Option<u32>,
+    pub groups: Vec<u32>,
     pub capabilities: Option<u64>,
+    pub read_only_root: bool,
+    pub privilege_escalation: bool,
 }
+
+const CAP_SYS_ADMIN: u64 = 1 << 21;
 
 /// A container's identity from its securityContext (at `<path>.securityContext`)
 /// and its pod's.
@@ -41,10 +50,41 @@ pub fn decode(
         .and_then(|s| s.capabilities.as_ref())
         .map(|caps| capability_set(caps, &format!("{path}.securityContext.capabilities")))
         .transpose()?;
+    let privileged = sc.and_then(|s| s.privileged).unwrap_or(false);
+    let sys_admin = capabilities.is_some_and(|c| c & CAP_SYS_ADMIN != 0);
+    // As the API server validates it; and since no_new_privs is set for every other
+    // container, `true` is accepted only where Kubernetes could not refuse `false`.
+    let privilege_escalation = match sc.and_then(|s| s.allow_privilege_escalation) {
+        Some(false) if privileged => {
+            return Err(field(
+                at("allowPrivilegeEscalation"),
+                "cannot set allowPrivilegeEscalation to false and privileged to true",
+            ))
+        }
+        Some(false) if sys_admin => {
+            return Err(field(
+                at("allowPrivilegeEscalation"),
+                "cannot set allowPrivilegeEscalation to false and capabilities.Add CAP_SYS_ADMIN",
+            ))
+        }
+        Some(true) if !privileged && !sys_admin => {
+            return Err(field(
+                at("allowPrivilegeEscalation"),
+                "may be true only with privileged or CAP_SYS_ADMIN: launcher sets no_new_privs for every other container",
+            ))
+        }
+        Some(allow) => allow,
+        None => false,
+    };
     Ok(Identity {
         user,
         group,
+        groups: pod.groups.clone(),
         capabilities,
+        read_only_root: sc
+            .and_then(|s| s.read_only_root_filesystem)
+            .unwrap_or(false),
+        privilege_escalation,
     })
 }
 
@@ -93,13 +133,8 @@ fn capability_set(caps: &Capabilities, path: &str) -> Result<u64, ManifestError>
 }
 
 /// A container's securityContext, or None when it has nothing to say.
-pub fn encode(
-    user: Option<u32>,
-    group: Option<u32>,
-    capabilities: Option<u64>,
-    privileged: bool,
-) -> Option<SecurityContext> {
-    let caps = capabilities.map(|set| {
+pub fn encode(c: &ContainerSpec, privileged: bool) -> Option<SecurityContext> {
+    let caps = c.capabilities.map(|set| {
         let add: std::collections::BTreeSet<String> = caps::all()
             .into_iter()
             .filter(|cap| set & (1 << cap.index()) != 0)
@@ -112,9 +147,11 @@ pub fn encode(
     });
     let sc = SecurityContext {
         privileged: privileged.then_some(true),
-        run_as_user: user.map(i64::from),
-        run_as_group: group.map(i64::from),
+        run_as_user: c.user.map(i64::from),
+        run_as_group: c.group.map(i64::from),
         capabilities: caps,
+        read_only_root_filesystem: c.read_only_root.then_some(true),
+        allow_privilege_escalation: c.privilege_escalation.then_some(true),
         ..Default::default()
     };
     (sc != SecurityContext::default()).then_some(sc)

@@ -1,0 +1,219 @@
+//! What a pod's processes see of the machine's file systems, decided before clone and
+//! carried out by the child with mount(2) and mount_setattr(2) only.
+//!
+//! The pod's mount namespace (pause's, made at its clone, mounts private) gets:
+//! - the runtime's state root under an empty read-only tmpfs, for every pod: no pod
+//!   reads or changes any pod's record, log or status;
+//! - its own /dev/shm (POSIX shared memory is files there, not in the IPC namespace);
+//! - unless the pod is privileged, what runc gives a non-privileged container: a fresh
+//!   read-only sysfs at /sys (the host's is writable by uid 0 and holds every cgroup
+//!   hierarchy), the pod's own cgroup2 read-only at /sys/fs/cgroup (the cgroup
+//!   namespace, rooted at the pod's cgroup, shows only the pod's subtree), runc's masked
+//!   paths (an empty read-only tmpfs over a directory, /dev/null over a file) and its
+//!   read-only paths (bound onto themselves, read-only).
+//!
+//! A container with `readOnlyRootFilesystem` gets its own mount namespace made from the
+//! pod's, where every mount is read-only but /dev and the pod's /proc.
+
+use crate::sys;
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// runc's default masked paths (and containerd's powercap).
+const MASKED: [&str; 11] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// runc's default read-only paths.
+const READ_ONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+const NOSUID_NODEV_NOEXEC: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+
+enum Step {
+    /// mount(2); `optional`: a target that does not exist is skipped.
+    Mount {
+        source: CString,
+        target: CString,
+        fstype: Option<CString>,
+        flags: libc::c_ulong,
+        data: Option<CString>,
+        optional: bool,
+    },
+    /// Bind `target` onto itself and make the bind read-only (all mounts below too).
+    ReadOnly { target: CString, optional: bool },
+    /// mount_setattr(2) on `target`: set or clear read-only, recursively or not.
+    SetReadOnly {
+        target: CString,
+        read_only: bool,
+        recursive: bool,
+    },
+    /// A mount namespace of its own (copied from the current one).
+    Unshare,
+}
+
+/// The mount steps, in order, with every string allocated.
+pub struct Mounts(Vec<Step>);
+
+fn c(s: &str) -> CString {
+    // Callers pass literals and paths already checked for NUL bytes.
+    CString::new(s).unwrap_or_default()
+}
+
+impl Mounts {
+    /// The pod's view, applied by pause's child in the pod's new mount, PID and cgroup
+    /// namespaces, after it mounted the pod's /proc.
+    pub fn pod(state_roots: &[&Path], privileged: bool) -> Mounts {
+        let mut steps = Vec::new();
+        if !privileged {
+            steps.push(Step::Mount {
+                source: c("sysfs"),
+                target: c("/sys"),
+                fstype: Some(c("sysfs")),
+                flags: NOSUID_NODEV_NOEXEC | libc::MS_RDONLY,
+                data: None,
+                optional: false,
+            });
+            steps.push(Step::Mount {
+                source: c("cgroup2"),
+                target: c("/sys/fs/cgroup"),
+                fstype: Some(c("cgroup2")),
+                flags: NOSUID_NODEV_NOEXEC | libc::MS_RDONLY,
+                data: None,
+                optional: false,
+            });
+            for path in MASKED {
+                // Decided on the host's /proc and /sys, which the pod's mirror.
+                steps.push(mask(path.as_bytes(), Path::new(path).is_dir()));
+            }
+            for path in READ_ONLY {
+                steps.push(Step::ReadOnly {
+                    target: c(path),
+                    optional: true,
+                });
+            }
+        }
+        // Every pod has its own /dev/shm, as the kubelet gives it (64 MiB).
+        steps.push(Step::Mount {
+            source: c("shm"),
+            target: c("/dev/shm"),
+            fstype: Some(c("tmpfs")),
+            flags: NOSUID_NODEV_NOEXEC,
+            data: Some(c("mode=1777,size=65536k")),
+            optional: false,
+        });
+        for root in state_roots {
+            steps.push(mask(root.as_os_str().as_bytes(), true));
+        }
+        Mounts(steps)
+    }
+
+    /// A container's own view on top of the pod's: nothing unless its root file system
+    /// is read-only.
+    pub fn container(read_only_root: bool) -> Option<Mounts> {
+        read_only_root.then(|| {
+            Mounts(vec![
+                Step::Unshare,
+                Step::SetReadOnly {
+                    target: c("/"),
+                    read_only: true,
+                    recursive: true,
+                },
+                // Devices and the pod's /proc stay as the pod has them (its read-only
+                // and masked paths are mounts of their own below /proc, left read-only).
+                Step::SetReadOnly {
+                    target: c("/dev"),
+                    read_only: false,
+                    recursive: true,
+                },
+                Step::SetReadOnly {
+                    target: c("/proc"),
+                    read_only: false,
+                    recursive: false,
+                },
+            ])
+        })
+    }
+
+    /// Carries the steps out. Child-safe: system calls only.
+    pub fn apply(&self) -> io::Result<()> {
+        for step in &self.0 {
+            let res = match step {
+                Step::Mount {
+                    source,
+                    target,
+                    fstype,
+                    flags,
+                    data,
+                    optional,
+                } => skip_missing(
+                    *optional,
+                    sys::mount(source, target, fstype.as_deref(), *flags, data.as_deref()),
+                ),
+                Step::ReadOnly { target, optional } => {
+                    match sys::mount(target, target, None, libc::MS_BIND | libc::MS_REC, None) {
+                        Err(e) if *optional && e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+                        Err(e) => Err(e),
+                        Ok(()) => sys::mount_setattr(target, true, true),
+                    }
+                }
+                Step::SetReadOnly {
+                    target,
+                    read_only,
+                    recursive,
+                } => sys::mount_setattr(target, *read_only, *recursive),
+                Step::Unshare => sys::unshare(libc::CLONE_NEWNS),
+            };
+            res?;
+        }
+        Ok(())
+    }
+}
+
+/// An empty read-only tmpfs over a directory, /dev/null over a file.
+fn mask(path: &[u8], dir: bool) -> Step {
+    let target = CString::new(path).unwrap_or_default();
+    if dir {
+        Step::Mount {
+            source: c("tmpfs"),
+            target,
+            fstype: Some(c("tmpfs")),
+            flags: NOSUID_NODEV_NOEXEC | libc::MS_RDONLY,
+            data: Some(c("size=4k,mode=0755")),
+            optional: true,
+        }
+    } else {
+        Step::Mount {
+            source: c("/dev/null"),
+            target,
+            fstype: None,
+            flags: libc::MS_BIND,
+            data: None,
+            optional: true,
+        }
+    }
+}
+
+fn skip_missing(optional: bool, res: io::Result<()>) -> io::Result<()> {
+    match res {
+        Err(e) if optional && e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        r => r,
+    }
+}

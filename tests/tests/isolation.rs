@@ -1,0 +1,362 @@
+//! A pod cannot reach past itself: each escape tried from inside a non-privileged pod
+//! and refused, and what `--privileged` allows.
+
+use pod_tests::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+/// Runs `script` with sh in container `c` of `pod`; (exit code, stdout + stderr).
+fn sh(pods: &Pods, pod: &str, c: &str, script: &str) -> (i32, String) {
+    let out = pods.run(&["exec", pod, "-c", c, "--", "sh", "-c", script]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn running(p: &serde_json::Value) -> bool {
+    p["status"]["containerStatuses"]
+        .as_array()
+        .is_some_and(|cs| cs.iter().all(|c| c["state"]["running"].is_object()))
+}
+
+#[test]
+fn a_pod_cannot_touch_cgroups_or_the_runtimes_state() {
+    let pods = Pods::new("escape");
+    for name in ["victim", "p"] {
+        pods.ok(&[
+            "up",
+            "-d",
+            "--name",
+            name,
+            "-e",
+            "SECRET=hunter2",
+            "-c",
+            "a=sleep 600",
+        ]);
+        pods.wait_status(name, "running", Duration::from_secs(5), running);
+    }
+    let cgroup = pods.pod_cgroup("p");
+    let record = pods.root.path().join("victim/pod.json");
+    assert!(record.exists());
+
+    // Its own cgroup namespace, rooted at the pod's cgroup, mounted read-only.
+    let (_, out) = sh(&pods, "p", "a", "cat /proc/self/cgroup; ls /sys/fs/cgroup");
+    assert!(out.contains("0::/a\n"), "{out}");
+    assert!(
+        out.contains("_pause") && !out.contains("launcher-test"),
+        "{out}"
+    );
+    for escape in [
+        "echo $$ > /sys/fs/cgroup/cgroup.procs",
+        "echo 1 > /sys/fs/cgroup/a/cgroup.kill",
+        "echo 1 > /sys/fs/cgroup/cgroup.kill",
+        "echo max > /sys/fs/cgroup/pids.max",
+    ] {
+        let (code, out) = sh(&pods, "p", "a", escape);
+        assert_ne!(code, 0, "{escape}: {out}");
+        assert!(out.contains("Read-only file system"), "{escape}: {out}");
+    }
+    // Nothing of the host's cgroups is reachable by its path either.
+    let host_path = format!("{}/cgroup.procs", cgroup.display());
+    let (code, out) = sh(&pods, "p", "a", &format!("echo $$ > {host_path}"));
+    assert_ne!(code, 0, "{out}");
+    assert!(fs::read_to_string(cgroup.join("a/cgroup.procs"))
+        .unwrap()
+        .lines()
+        .next()
+        .is_some());
+
+    // The state root is an empty read-only directory: no record, its own or another's.
+    let root = pods.root.path().display().to_string();
+    let (code, out) = sh(&pods, "p", "a", &format!("ls -A {root}"));
+    assert_eq!((code, out.as_str()), (0, ""), "the state root is not empty");
+    for escape in [
+        format!("cat {}", record.display()),
+        format!("echo x > {root}/p/pod.json"),
+        format!("mkdir {root}/evil"),
+    ] {
+        let (code, out) = sh(&pods, "p", "a", &escape);
+        assert_ne!(code, 0, "{escape}: {out}");
+        assert!(!out.contains("hunter2"), "{out}");
+    }
+    assert!(fs::read_to_string(&record).unwrap().contains("hunter2"));
+
+    // runc's masked and read-only paths.
+    for (path, escape) in [
+        (
+            "/proc/sys/kernel/ns_last_pid",
+            "echo 1 > /proc/sys/kernel/ns_last_pid",
+        ),
+        ("/proc/sysrq-trigger", "echo h > /proc/sysrq-trigger"),
+    ] {
+        if !std::path::Path::new(path).exists() {
+            continue;
+        }
+        let (code, out) = sh(&pods, "p", "a", escape);
+        assert_ne!(code, 0, "{escape}: {out}");
+        assert!(out.contains("Read-only file system"), "{escape}: {out}");
+    }
+    let mut masked = 0;
+    for path in [
+        "/proc/timer_list",
+        "/proc/keys",
+        "/proc/kcore",
+        "/sys/firmware",
+    ] {
+        let shown = match fs::metadata(path) {
+            Ok(m) if m.is_dir() => format!("ls -A {path}"),
+            Ok(_) => format!("wc -c < {path}"),
+            Err(_) => continue,
+        };
+        masked += 1;
+        let (code, out) = sh(&pods, "p", "a", &shown);
+        assert_eq!(code, 0, "{path}: {out}");
+        assert!(matches!(out.trim(), "" | "0"), "{path} shows {out}");
+    }
+    assert!(masked >= 2, "too few of the masked paths exist to test");
+    let (code, out) = sh(&pods, "p", "a", "touch /sys/kernel/x");
+    assert_ne!(code, 0, "{out}");
+
+    // Each pod has its own /dev/shm.
+    let (code, out) = sh(&pods, "victim", "a", "echo secret > /dev/shm/victim-shm");
+    assert_eq!(code, 0, "{out}");
+    let (code, _) = sh(&pods, "p", "a", "cat /dev/shm/victim-shm");
+    assert_ne!(code, 0, "another pod's /dev/shm is visible");
+
+    // The pod keeps running and the runtime still knows it.
+    assert!(pods.status("p")["status"]["phase"] == "Running");
+    for name in ["victim", "p"] {
+        pods.ok(&["down", name, "--grace-period", "0"]);
+    }
+    pods.assert_clean();
+}
+
+#[test]
+fn a_privileged_pod_sees_the_hosts_cgroups_writable() {
+    let pods = Pods::new("priv");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "p",
+        "--privileged",
+        "-c",
+        "a=sleep 600",
+    ]);
+    pods.wait_status("p", "running", Duration::from_secs(5), running);
+    let cgroup = pods.pod_cgroup("p");
+    // Its cgroup namespace still starts at the pod, but /sys is the host's, writable.
+    let (code, out) = sh(
+        &pods,
+        "p",
+        "a",
+        &format!("test -w {}/cgroup.procs && echo writable", cgroup.display()),
+    );
+    assert_eq!((code, out.trim()), (0, "writable"), "{out}");
+    // The runtime's state stays hidden even from a privileged pod.
+    let (_, out) = sh(
+        &pods,
+        "p",
+        "a",
+        &format!("ls -A {}", pods.root.path().display()),
+    );
+    assert_eq!(out, "");
+    pods.ok(&["down", "p", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+/// (gid of `uid` in this machine's /etc/passwd, or 0).
+fn primary_gid(uid: u32) -> u32 {
+    fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 3 && f[2] == uid.to_string()).then(|| f[3].parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+/// A copy of `cat` carrying the file capability CAP_DAC_READ_SEARCH in its permitted,
+/// inheritable and effective sets: how a process regains a privilege at exec.
+#[allow(unsafe_code)] // setxattr(2): std has no call for it
+fn capability_binary(dir: &std::path::Path) -> std::path::PathBuf {
+    let cat = ["/bin/cat", "/usr/bin/cat"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap();
+    let copy = dir.join("capcat");
+    fs::copy(fs::canonicalize(cat).unwrap(), &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    // struct vfs_cap_data, revision 2, effective flag; CAP_DAC_READ_SEARCH is bit 2.
+    let mut data = Vec::new();
+    data.extend_from_slice(&(0x0200_0000u32 | 1).to_le_bytes());
+    data.extend_from_slice(&(1u32 << 2).to_le_bytes()); // permitted
+    data.extend_from_slice(&(1u32 << 2).to_le_bytes()); // inheritable
+    data.extend_from_slice(&[0; 8]);
+    let path = std::ffi::CString::new(copy.to_str().unwrap()).unwrap();
+    // SAFETY: valid NUL-terminated strings and a buffer of the length passed.
+    let rc = unsafe {
+        libc::setxattr(
+            path.as_ptr(),
+            c"security.capability".as_ptr(),
+            data.as_ptr().cast(),
+            data.len(),
+            0,
+        )
+    };
+    assert_eq!(rc, 0, "setxattr: {}", std::io::Error::last_os_error());
+    copy
+}
+
+#[test]
+fn identities_and_capabilities_are_set_as_runc_sets_them() {
+    let pods = Pods::new("ids");
+    let bins = TempDir::new("capbin");
+    fs::set_permissions(bins.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let capcat = capability_binary(bins.path());
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: ids}
+spec:
+  securityContext: {supplementalGroups: [4242]}
+  containers:
+  - name: user
+    command: [sleep, "600"]
+    securityContext: {runAsUser: 65534}
+  - name: root
+    command: [sleep, "600"]
+"#;
+    pods.up_detached(yaml, &[]);
+    pods.wait_status("ids", "running", Duration::from_secs(5), running);
+
+    let (_, out) = sh(
+        &pods,
+        "ids",
+        "user",
+        "id -u; id -g; id -G; grep ^Cap /proc/self/status",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "65534");
+    assert_eq!(
+        lines[1],
+        primary_gid(65534).to_string(),
+        "primary group from /etc/passwd"
+    );
+    assert!(
+        lines[2].split(' ').any(|g| g == "4242"),
+        "supplementalGroups: {out}"
+    );
+    let cap = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:\t")))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(cap("CapInh"), "0000000000000000");
+    assert_eq!(cap("CapAmb"), "0000000000000000");
+    assert_eq!(cap("CapEff"), "0000000000000000");
+    assert_eq!(
+        cap("CapBnd"),
+        "00000000a80425fb",
+        "the default capability set"
+    );
+
+    // A file capability gives nothing back (no inheritable set, no_new_privs): the
+    // kernel refuses to run a capability-aware-less binary without its capabilities
+    // (EPERM), or it runs with none.
+    let (code, out) = sh(
+        &pods,
+        "ids",
+        "user",
+        &format!("{} /proc/self/status | grep ^Cap", capcat.display()),
+    );
+    if code == 0 {
+        assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+        assert!(out.contains("CapPrm:\t0000000000000000"), "{out}");
+    } else {
+        assert!(out.contains("Operation not permitted"), "{out}");
+    }
+
+    // Root keeps the default set, nothing inheritable, and only its own groups.
+    let (_, out) = sh(&pods, "ids", "root", "id -G; grep ^Cap /proc/self/status");
+    assert!(out.starts_with("0 4242\n"), "{out}");
+    assert!(out.contains("CapInh:\t0000000000000000"), "{out}");
+    assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
+    pods.ok(&["down", "ids", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn a_read_only_root_file_system_keeps_the_host_unwritten() {
+    let pods = Pods::new("rofs");
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: ro}
+spec:
+  containers:
+  - name: ro
+    command: [sleep, "600"]
+    securityContext: {readOnlyRootFilesystem: true}
+  - name: rw
+    command: [sleep, "600"]
+"#;
+    pods.up_detached(yaml, &[]);
+    pods.wait_status("ro", "running", Duration::from_secs(5), running);
+    let probe = TempDir::new("rofs-target");
+    let target = probe.path().join("written");
+    let (code, out) = sh(&pods, "ro", "ro", &format!("echo x > {}", target.display()));
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(!target.exists());
+    let (code, out) = sh(&pods, "ro", "ro", "touch /etc/launcher-test-rofs");
+    assert_ne!(code, 0, "{out}");
+    // Devices, the pod's /dev/shm and /proc still work.
+    let (code, out) = sh(
+        &pods,
+        "ro",
+        "ro",
+        "echo x > /dev/null && echo y > /dev/shm/y && cat /proc/self/comm",
+    );
+    assert_eq!((code, out.as_str()), (0, "cat\n"), "{out}");
+    // The container next to it writes as before.
+    let (code, out) = sh(&pods, "ro", "rw", &format!("echo x > {}", target.display()));
+    assert_eq!(code, 0, "{out}");
+    assert!(target.exists());
+    pods.ok(&["down", "ro", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn privilege_escalation_is_refused_where_no_new_privs_would_be_lifted() {
+    let pods = Pods::new("ape");
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: ape}
+spec:
+  containers:
+  - name: a
+    command: [sleep, "600"]
+    securityContext: {allowPrivilegeEscalation: true}
+"#;
+    let out = pods.up_yaml(yaml, &["-d"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spec.containers[0].securityContext.allowPrivilegeEscalation: may be true only with privileged or CAP_SYS_ADMIN"),
+        "{err}"
+    );
+    let privileged = yaml.replace(
+        "{allowPrivilegeEscalation: true}",
+        "{allowPrivilegeEscalation: false, privileged: true}",
+    );
+    let out = pods.up_yaml(&privileged, &["-d"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot set allowPrivilegeEscalation to false and privileged to true"));
+    pods.assert_clean();
+}
