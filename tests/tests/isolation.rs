@@ -185,17 +185,17 @@ fn capability_binary(dir: &std::path::Path) -> std::path::PathBuf {
     let cat = ["/bin/cat", "/usr/bin/cat"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
-        .unwrap();
+        .expect("cat");
     let copy = dir.join("capcat");
-    fs::copy(fs::canonicalize(cat).unwrap(), &copy).unwrap();
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::copy(fs::canonicalize(cat).expect("cat"), &copy).expect("copy cat");
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).expect("chmod");
     // struct vfs_cap_data, revision 2, effective flag; CAP_DAC_READ_SEARCH is bit 2.
     let mut data = Vec::new();
     data.extend_from_slice(&(0x0200_0000u32 | 1).to_le_bytes());
     data.extend_from_slice(&(1u32 << 2).to_le_bytes()); // permitted
     data.extend_from_slice(&(1u32 << 2).to_le_bytes()); // inheritable
     data.extend_from_slice(&[0; 8]);
-    let path = std::ffi::CString::new(copy.to_str().unwrap()).unwrap();
+    let path = std::ffi::CString::new(copy.as_os_str().as_encoded_bytes()).expect("path");
     // SAFETY: valid NUL-terminated strings and a buffer of the length passed.
     let rc = unsafe {
         libc::setxattr(
