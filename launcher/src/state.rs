@@ -40,6 +40,12 @@ pub enum StateError {
     Write { path: PathBuf, source: io::Error },
     #[error("failed to read {path}")]
     Read { path: PathBuf, source: io::Error },
+    #[error("state root {path} is writable by {who} (mode {mode:o}): another user could change what the runtime trusts. Hint: chmod 0700 {path}, or pass another --root")]
+    Insecure {
+        path: PathBuf,
+        who: &'static str,
+        mode: u32,
+    },
     #[error("{path} is corrupt: {source}")]
     Corrupt {
         path: PathBuf,
@@ -144,9 +150,35 @@ impl Root {
                 path: dir.to_path_buf(),
                 source,
             })?;
-        Ok(Root {
-            dir: dir.to_path_buf(),
-        })
+        // One name for it, whatever symlinks or `..` led there: the path pods have
+        // hidden from them is this one.
+        let dir = fs::canonicalize(dir).map_err(|source| StateError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(&dir).map_err(|source| StateError::Read {
+            path: dir.clone(),
+            source,
+        })?;
+        let mode = meta.mode() & 0o7777;
+        // The sticky bit makes a shared directory (/tmp) no one else's to rename in.
+        let sticky = mode & 0o1000 != 0;
+        if mode & 0o002 != 0 && !sticky {
+            return Err(StateError::Insecure {
+                path: dir,
+                who: "everyone",
+                mode,
+            });
+        }
+        if mode & 0o020 != 0 && !sticky {
+            return Err(StateError::Insecure {
+                path: dir,
+                who: "its group",
+                mode,
+            });
+        }
+        Ok(Root { dir })
     }
 
     pub fn pod_dir(&self, name: &str) -> PathBuf {

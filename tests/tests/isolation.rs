@@ -4,6 +4,7 @@
 use pod_tests::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
 use std::time::Duration;
 
 /// Runs `script` with sh in container `c` of `pod`; (exit code, stdout + stderr).
@@ -358,5 +359,87 @@ spec:
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("cannot set allowPrivilegeEscalation to false and privileged to true"));
+    pods.assert_clean();
+}
+
+#[test]
+fn bad_input_is_refused_at_once_and_leaves_nothing() {
+    let pods = Pods::new("input");
+    let big = TempDir::new("input-big");
+    let huge = big.path().join("huge.yaml");
+    fs::write(&huge, "a".repeat(4 << 20)).unwrap();
+    let huge = huge.display().to_string();
+    let dir = big.path().display().to_string();
+    for (args, stdin, says) in [
+        (
+            vec!["up", "-f", "/dev/zero"],
+            None,
+            "cannot read /dev/zero: not a regular file or a pipe",
+        ),
+        (
+            vec!["up", "-f", "-"],
+            Some("/dev/zero"),
+            "cannot read -: not a regular file or a pipe",
+        ),
+        (
+            vec!["up", "-f", &huge],
+            None,
+            "larger than 3 MiB, the most a manifest may be",
+        ),
+        (
+            vec!["up", "-f", "-"],
+            Some(huge.as_str()),
+            "larger than 3 MiB",
+        ),
+        (vec!["up", "-f", &dir], None, "is a directory"),
+    ] {
+        let mut cmd = pods.cmd(&args);
+        if let Some(path) = stdin {
+            cmd.stdin(fs::File::open(path).unwrap());
+        }
+        let start = std::time::Instant::now();
+        let out = cmd.output().unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{args:?} took {:?}",
+            start.elapsed()
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(says) && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+    // A cgroup parent that climbs out of the cgroup2 mount.
+    let mut cmd = Command::new(bin("launcher"));
+    let climbing = format!("{}/../../../../tmp/x", cgroup2_mount().display());
+    let out = cmd
+        .args(["--root", &pods.root.path().display().to_string()])
+        .args([
+            "--cgroup-parent",
+            &climbing,
+            "up",
+            "--name",
+            "x",
+            "-c",
+            "a=true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("may not contain \"..\""));
+    assert!(!std::path::Path::new("/tmp/x").exists());
+    // A state root anyone may write to is not trusted.
+    let open = TempDir::new("input-open-root");
+    fs::set_permissions(open.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let out = Command::new(bin("launcher"))
+        .arg("--root")
+        .arg(open.path())
+        .arg("ps")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is writable by everyone"));
     pods.assert_clean();
 }

@@ -32,6 +32,8 @@ pub enum Usage {
     Spec(#[from] crate::spec::SpecError),
     #[error(transparent)]
     Manifest(#[from] crate::kube::ManifestError),
+    #[error("{0}")]
+    Flag(String),
 }
 
 /// Standard output is closed (`launcher ps | head -1`): the command ends quietly
@@ -66,7 +68,14 @@ impl Opts {
     pub fn cgroup_parent(&self) -> Result<(PathBuf, PathBuf)> {
         let mount = cgroup::cgroup2_mount()?;
         let parent = match &self.cgroup_parent {
-            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) if p.components().any(|c| c == std::path::Component::ParentDir) => {
+                return Err(Usage::Flag(format!(
+                    "--cgroup-parent {} may not contain \"..\"",
+                    p.display()
+                ))
+                .into())
+            }
+            Some(p) if p.is_absolute() => p.components().collect(),
             Some(p) => mount.join(p),
             None => mount.join("launcher"),
         };

@@ -49,16 +49,56 @@ fn field(path: impl Into<String>, why: impl Into<String>) -> ManifestError {
 
 /// Reads `file` (`-` for standard input).
 pub fn read(file: &str) -> Result<String, ManifestError> {
-    let text = if file == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map(|_| s)
-    } else {
-        std::fs::read_to_string(file)
-    };
-    text.map_err(|e| ManifestError::Read {
+    read_bounded(file).map_err(|why| ManifestError::Read {
         file: file.to_string(),
-        why: e.to_string(),
+        why,
     })
+}
+
+/// The most a manifest may be: what the Kubernetes API server takes in one request.
+pub const MAX_MANIFEST: u64 = 3 << 20;
+
+/// Reads a manifest from a regular file, a pipe or socket, or a terminal (`-`), and
+/// no more than MAX_MANIFEST bytes of it: never from a device that never ends.
+fn read_bounded(file: &str) -> Result<String, String> {
+    use std::io::{IsTerminal, Read};
+    use std::os::unix::fs::FileTypeExt;
+    let (input, terminal): (Box<dyn Read>, bool) = if file == "-" {
+        let stdin = std::io::stdin();
+        let terminal = stdin.is_terminal();
+        (Box::new(stdin), terminal)
+    } else {
+        (
+            Box::new(std::fs::File::open(file).map_err(|e| e.to_string())?),
+            false,
+        )
+    };
+    let meta = if file == "-" {
+        std::fs::metadata("/dev/stdin")
+    } else {
+        std::fs::metadata(file)
+    };
+    if let Ok(m) = meta {
+        let t = m.file_type();
+        if t.is_dir() {
+            return Err("is a directory".into());
+        }
+        if !(t.is_file() || t.is_fifo() || t.is_socket() || terminal) {
+            return Err("not a regular file or a pipe".into());
+        }
+    }
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_MANIFEST + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_MANIFEST {
+        return Err(format!(
+            "larger than {} MiB, the most a manifest may be",
+            MAX_MANIFEST >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into())
 }
 
 /// Parses and validates a manifest into the pod to run, plus warnings for the user.
