@@ -221,9 +221,9 @@ impl Up {
             pids: quantity("pids", &up.pids, quantity::parse_count)?,
         };
         let grace =
-            quantity::parse_duration(&up.grace_period).map_err(|source| SpecError::Quantity {
+            quantity::parse_duration(&up.grace_period).map_err(|error| SpecError::Quantity {
                 flag: "grace-period",
-                source,
+                error,
             })?;
         spec::validate_backoff_scale(up.backoff_scale)?;
         Ok(PodSpec {
@@ -250,7 +250,7 @@ fn quantity<T>(
     v.as_deref()
         .map(parse)
         .transpose()
-        .map_err(|source| SpecError::Quantity { flag, source })
+        .map_err(|error| SpecError::Quantity { flag, error })
 }
 
 #[derive(Args, Debug)]

@@ -22,10 +22,11 @@ pub enum SpecError {
     Command { name: String, why: String },
     #[error("invalid environment variable {0:?}: expected NAME=VALUE, {ENV_NAME_RULE}")]
     Env(String),
-    #[error("--{flag}: {source}")]
+    /// The error is in the message, not a `source` too, so a chain prints it once.
+    #[error("--{flag}: {error}")]
     Quantity {
         flag: &'static str,
-        source: QuantityError,
+        error: QuantityError,
     },
     #[error("--backoff-scale must be a number above 0 and at most 1000, got {0}")]
     BackoffScale(f64),

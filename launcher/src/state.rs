@@ -46,10 +46,10 @@ pub enum StateError {
         who: &'static str,
         mode: u32,
     },
-    #[error("{path} is corrupt: {source}")]
+    #[error("{path} is corrupt: {error}")]
     Corrupt {
         path: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 
@@ -285,9 +285,9 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, State
         path: path.into(),
         source,
     })?;
-    serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
+    serde_json::from_slice(&bytes).map_err(|error| StateError::Corrupt {
         path: path.into(),
-        source,
+        error,
     })
 }
 

@@ -20,10 +20,10 @@ pub fn down(opts: &Opts, args: &cli::Down) -> Result<i32> {
         .as_deref()
         .map(crate::quantity::parse_duration)
         .transpose()
-        .map_err(|source| {
+        .map_err(|error| {
             Usage::Spec(crate::spec::SpecError::Quantity {
                 flag: "grace-period",
-                source,
+                error,
             })
         })?;
     preflight()?;

@@ -73,8 +73,11 @@ fn read_bounded(file: &str) -> Result<String, String> {
             false,
         )
     };
+    // fstat of fd 0 itself: /dev/stdin is not on every system (a bare devtmpfs).
     let meta = if file == "-" {
-        std::fs::metadata("/dev/stdin")
+        std::os::fd::AsFd::as_fd(&std::io::stdin())
+            .try_clone_to_owned()
+            .and_then(|fd| std::fs::File::from(fd).metadata())
     } else {
         std::fs::metadata(file)
     };
