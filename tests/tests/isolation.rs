@@ -411,6 +411,11 @@ fn bad_input_is_refused_at_once_and_leaves_nothing() {
             "{args:?}: {err}"
         );
     }
+    // An invalid quantity is named once, not once per link of the error chain.
+    let out = pods.run(&["up", "--name", "q", "-c", "a=true", "--memory=-5"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("invalid memory quantity").count(), 1, "{err}");
     // A cgroup parent that climbs out of the cgroup2 mount.
     let mut cmd = Command::new(bin("launcher"));
     let climbing = format!("{}/../../../../tmp/x", cgroup2_mount().display());

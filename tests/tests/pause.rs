@@ -185,7 +185,14 @@ fn reaps_two_thousand_orphans() {
 fn not_pid1_warns_and_reaps_as_subreaper() {
     let tmp = TempDir::new("subreaper");
     let pidfile = tmp.path().join("orphan.pid");
-    let script = format!("sleep 60 & echo $! > {}; exit 0", pidfile.display());
+    // The shell may only leave its orphan once pause runs (its parent's name is
+    // pause) and has had a moment to make itself a subreaper: else, on a slow machine,
+    // the orphan goes to init before pause exists.
+    let script = format!(
+        "while [ \"$(cat /proc/$PPID/comm)\" != pause ]; do sleep 0.01; done; sleep 0.2; \
+         sleep 60 & echo $! > {}; exit 0",
+        pidfile.display()
+    );
     let sh = std::ffi::CString::new("/bin/sh").unwrap();
     let argv = [
         sh.clone(),
