@@ -416,6 +416,9 @@ fn bad_input_is_refused_at_once_and_leaves_nothing() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("invalid memory quantity").count(), 1, "{err}");
+    let out = pods.run(&["exec", "nopod", "--", ""]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the command may not be empty"));
     // A cgroup parent that climbs out of the cgroup2 mount.
     let mut cmd = Command::new(bin("launcher"));
     let climbing = format!("{}/../../../../tmp/x", cgroup2_mount().display());
