@@ -237,6 +237,7 @@ impl Up {
             grace,
             active_deadline: None,
             privileged: up.privileged,
+            supplemental_groups: Vec::new(),
             backoff_scale: up.backoff_scale,
         })
     }

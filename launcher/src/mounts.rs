@@ -83,22 +83,14 @@ impl Mounts {
     pub fn pod(state_roots: &[&Path], privileged: bool) -> Mounts {
         let mut steps = Vec::new();
         if !privileged {
-            steps.push(Step::Mount {
-                source: c("sysfs"),
-                target: c("/sys"),
-                fstype: Some(c("sysfs")),
-                flags: NOSUID_NODEV_NOEXEC | libc::MS_RDONLY,
-                data: None,
-                optional: false,
-            });
-            steps.push(Step::Mount {
-                source: c("cgroup2"),
-                target: c("/sys/fs/cgroup"),
-                fstype: Some(c("cgroup2")),
-                flags: NOSUID_NODEV_NOEXEC | libc::MS_RDONLY,
-                data: None,
-                optional: false,
-            });
+            steps.push(fresh("sysfs", c("/sys"), libc::MS_RDONLY, None, false));
+            steps.push(fresh(
+                "cgroup2",
+                c("/sys/fs/cgroup"),
+                libc::MS_RDONLY,
+                None,
+                false,
+            ));
             for path in MASKED {
                 // Decided on the host's /proc and /sys, which the pod's mirror.
                 steps.push(mask(path.as_bytes(), Path::new(path).is_dir()));
@@ -111,14 +103,13 @@ impl Mounts {
             }
         }
         // Every pod has its own /dev/shm, as the kubelet gives it (64 MiB).
-        steps.push(Step::Mount {
-            source: c("shm"),
-            target: c("/dev/shm"),
-            fstype: Some(c("tmpfs")),
-            flags: NOSUID_NODEV_NOEXEC,
-            data: Some(c("mode=1777,size=65536k")),
-            optional: false,
-        });
+        steps.push(fresh(
+            "tmpfs",
+            c("/dev/shm"),
+            0,
+            Some("mode=1777,size=65536k"),
+            false,
+        ));
         for root in state_roots {
             steps.push(mask(root.as_os_str().as_bytes(), true));
         }
@@ -191,14 +182,13 @@ impl Mounts {
 fn mask(path: &[u8], dir: bool) -> Step {
     let target = CString::new(path).unwrap_or_default();
     if dir {
-        Step::Mount {
-            source: c("tmpfs"),
+        fresh(
+            "tmpfs",
             target,
-            fstype: Some(c("tmpfs")),
-            flags: NOSUID_NODEV_NOEXEC | libc::MS_RDONLY,
-            data: Some(c("size=4k,mode=0755")),
-            optional: true,
-        }
+            libc::MS_RDONLY,
+            Some("size=4k,mode=0755"),
+            true,
+        )
     } else {
         Step::Mount {
             source: c("/dev/null"),
@@ -208,6 +198,25 @@ fn mask(path: &[u8], dir: bool) -> Step {
             data: None,
             optional: true,
         }
+    }
+}
+
+/// A new instance of file system `fstype` at `target`, nosuid, nodev, noexec and
+/// `flags`.
+fn fresh(
+    fstype: &str,
+    target: CString,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+    optional: bool,
+) -> Step {
+    Step::Mount {
+        source: c(fstype),
+        target,
+        fstype: Some(c(fstype)),
+        flags: NOSUID_NODEV_NOEXEC | flags,
+        data: data.map(c),
+        optional,
     }
 }
 

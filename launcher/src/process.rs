@@ -141,7 +141,7 @@ impl<'a> Plan<'a> {
             stdio,
             capabilities: pod.capabilities_of(c),
             last_cap: sys::last_cap(),
-            ids: Ids::resolve(c.user, c.group, &c.supplemental_groups),
+            ids: Ids::resolve(c.user, c.group, &pod.supplemental_groups),
             mounts: Mounts::container(c.read_only_root),
             no_new_privs: !pod.privileged && !c.privilege_escalation,
         })

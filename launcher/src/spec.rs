@@ -61,9 +61,6 @@ pub struct ContainerSpec {
     /// runtimes' default set (or every capability when privileged).
     #[serde(default)]
     pub capabilities: Option<u64>,
-    /// pod securityContext.supplementalGroups, added to the user's own groups.
-    #[serde(default)]
-    pub supplemental_groups: Vec<u32>,
     /// securityContext.readOnlyRootFilesystem: every mount read-only but /dev, /proc.
     #[serde(default)]
     pub read_only_root: bool,
@@ -199,6 +196,10 @@ pub struct PodSpec {
     #[serde(default)]
     pub active_deadline: Option<Duration>,
     pub privileged: bool,
+    /// securityContext.supplementalGroups: every container's processes have them, on
+    /// top of their user's own groups.
+    #[serde(default)]
+    pub supplemental_groups: Vec<u32>,
     pub backoff_scale: f64,
 }
 

@@ -157,24 +157,24 @@ impl Root {
             source,
         })?;
         use std::os::unix::fs::MetadataExt;
-        let meta = fs::metadata(&dir).map_err(|source| StateError::Read {
-            path: dir.clone(),
-            source,
-        })?;
-        let mode = meta.mode() & 0o7777;
+        let mode = fs::metadata(&dir)
+            .map_err(|source| StateError::Read {
+                path: dir.clone(),
+                source,
+            })?
+            .mode()
+            & 0o7777;
         // The sticky bit makes a shared directory (/tmp) no one else's to rename in.
-        let sticky = mode & 0o1000 != 0;
-        if mode & 0o002 != 0 && !sticky {
+        let who = match mode {
+            m if m & 0o1000 != 0 => None,
+            m if m & 0o002 != 0 => Some("everyone"),
+            m if m & 0o020 != 0 => Some("its group"),
+            _ => None,
+        };
+        if let Some(who) = who {
             return Err(StateError::Insecure {
                 path: dir,
-                who: "everyone",
-                mode,
-            });
-        }
-        if mode & 0o020 != 0 && !sticky {
-            return Err(StateError::Insecure {
-                path: dir,
-                who: "its group",
+                who,
                 mode,
             });
         }

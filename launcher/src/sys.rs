@@ -284,7 +284,7 @@ fn capset(caps: Caps) -> io::Result<()> {
     .map(drop)
 }
 
-/// Becomes `uid`:`gid`, with `gid` as the only supplementary group, keeping the
+/// Becomes `uid`:`gid` with the supplementary `groups`, keeping the
 /// capability sets so they can still be restricted afterwards; execve then clears
 /// them for a non-root user (no ambient set), as container runtimes do. Child-safe.
 pub fn switch_user(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {

@@ -185,12 +185,12 @@ fn reaps_two_thousand_orphans() {
 fn not_pid1_warns_and_reaps_as_subreaper() {
     let tmp = TempDir::new("subreaper");
     let pidfile = tmp.path().join("orphan.pid");
-    // The shell may only leave its orphan once pause runs (its parent's name is
-    // pause) and has had a moment to make itself a subreaper: else, on a slow machine,
-    // the orphan goes to init before pause exists.
+    let go = tmp.path().join("go");
+    // The shell leaves its orphan only once pause is a subreaper (the test says go):
+    // else, on a slow machine, the orphan goes to init before pause exists.
     let script = format!(
-        "while [ \"$(cat /proc/$PPID/comm)\" != pause ]; do sleep 0.01; done; sleep 0.2; \
-         sleep 60 & echo $! > {}; exit 0",
+        "while [ ! -e {} ]; do sleep 0.01; done; sleep 60 & echo $! > {}; exit 0",
+        go.display(),
         pidfile.display()
     );
     let sh = std::ffi::CString::new("/bin/sh").unwrap();
@@ -220,6 +220,13 @@ fn not_pid1_warns_and_reaps_as_subreaper() {
     }
     let mut pause = Proc::spawn(&mut cmd);
     let pid = pause.pid();
+    // In its wait loop (rt_sigtimedwait, syscall 128 on x86_64) pause has made
+    // itself a subreaper.
+    wait_for("pause to wait for signals", Duration::from_secs(10), || {
+        fs::read_to_string(format!("/proc/{pid}/syscall"))
+            .is_ok_and(|s| s.split(' ').next() == Some("128"))
+    });
+    fs::write(&go, "").unwrap();
     let mut orphan = 0;
     wait_for(
         "the shell to write the orphan's pid",

@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, AsRawFd};
 pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
     let pod = PodHandle::new(opts, &args.name)?;
     if args.command.first().map_or(true, String::is_empty) {
-        return Err(super::Usage::Flag("exec: the command may not be empty".into()).into());
+        return Err(super::Usage::Invalid("exec: the command may not be empty".into()).into());
     }
     preflight()?;
     let rec = pod.record()?;

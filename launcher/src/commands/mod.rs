@@ -33,7 +33,7 @@ pub enum Usage {
     #[error(transparent)]
     Manifest(#[from] crate::kube::ManifestError),
     #[error("{0}")]
-    Flag(String),
+    Invalid(String),
 }
 
 /// Standard output is closed (`launcher ps | head -1`): the command ends quietly
@@ -69,7 +69,7 @@ impl Opts {
         let mount = cgroup::cgroup2_mount()?;
         let parent = match &self.cgroup_parent {
             Some(p) if p.components().any(|c| c == std::path::Component::ParentDir) => {
-                return Err(Usage::Flag(format!(
+                return Err(Usage::Invalid(format!(
                     "--cgroup-parent {} may not contain \"..\"",
                     p.display()
                 ))

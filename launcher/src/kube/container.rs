@@ -104,7 +104,6 @@ pub fn decode(
         user: id.user,
         group: id.group,
         capabilities: id.capabilities,
-        supplemental_groups: id.groups,
         read_only_root: id.read_only_root,
         privilege_escalation: id.privilege_escalation,
     })

@@ -63,32 +63,22 @@ pub const MAX_MANIFEST: u64 = 3 << 20;
 fn read_bounded(file: &str) -> Result<String, String> {
     use std::io::{IsTerminal, Read};
     use std::os::unix::fs::FileTypeExt;
-    let (input, terminal): (Box<dyn Read>, bool) = if file == "-" {
-        let stdin = std::io::stdin();
-        let terminal = stdin.is_terminal();
-        (Box::new(stdin), terminal)
-    } else {
-        (
-            Box::new(std::fs::File::open(file).map_err(|e| e.to_string())?),
-            false,
-        )
-    };
-    // fstat of fd 0 itself: /dev/stdin is not on every system (a bare devtmpfs).
-    let meta = if file == "-" {
+    // Standard input as a file of its own: fstat of fd 0 itself (no /dev/stdin on a
+    // bare devtmpfs), and one open of a named file, judged and read as the same file.
+    let input = if file == "-" {
         std::os::fd::AsFd::as_fd(&std::io::stdin())
             .try_clone_to_owned()
-            .and_then(|fd| std::fs::File::from(fd).metadata())
+            .map(std::fs::File::from)
     } else {
-        std::fs::metadata(file)
-    };
-    if let Ok(m) = meta {
-        let t = m.file_type();
-        if t.is_dir() {
-            return Err("is a directory".into());
-        }
-        if !(t.is_file() || t.is_fifo() || t.is_socket() || terminal) {
-            return Err("not a regular file or a pipe".into());
-        }
+        std::fs::File::open(file)
+    }
+    .map_err(|e| e.to_string())?;
+    let kind = input.metadata().map_err(|e| e.to_string())?.file_type();
+    if kind.is_dir() {
+        return Err("is a directory".into());
+    }
+    if !(kind.is_file() || kind.is_fifo() || kind.is_socket() || input.is_terminal()) {
+        return Err("not a regular file or a pipe".into());
     }
     let mut bytes = Vec::new();
     input

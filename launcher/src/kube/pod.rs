@@ -182,6 +182,7 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
         grace,
         active_deadline,
         privileged: privileged[0],
+        supplemental_groups: security.groups,
         backoff_scale,
     };
     Ok((spec, warnings))
@@ -228,19 +229,15 @@ fn manifest(spec: &PodSpec) -> Pod {
             } else {
                 super::resources::encode(&spec.limits)
             },
-            security_context: spec
-                .all_containers()
-                .next()
-                .filter(|c| !c.supplemental_groups.is_empty())
-                .map(|c| PodSecurityContext {
-                    supplemental_groups: Some(
-                        c.supplemental_groups
-                            .iter()
-                            .map(|&g| i64::from(g))
-                            .collect(),
-                    ),
-                    ..Default::default()
-                }),
+            security_context: (!spec.supplemental_groups.is_empty()).then(|| PodSecurityContext {
+                supplemental_groups: Some(
+                    spec.supplemental_groups
+                        .iter()
+                        .map(|&g| i64::from(g))
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         status: None,

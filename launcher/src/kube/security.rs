@@ -16,12 +16,11 @@ pub struct PodSecurity {
 }
 
 /// Who a container's processes are and what they may do: runAsUser, runAsGroup,
-/// supplementalGroups, the capability set (None: the runtimes' default), a read-only
+/// the capability set (None: the runtimes' default), a read-only
 /// root file system, and whether no_new_privs is left unset.
 pub struct Identity {
     pub user: Option<u32>,
     pub group: Option<u32>,
-    pub groups: Vec<u32>,
     pub capabilities: Option<u64>,
     pub read_only_root: bool,
     pub privilege_escalation: bool,
@@ -79,7 +78,6 @@ pub fn decode(
     Ok(Identity {
         user,
         group,
-        groups: pod.groups.clone(),
         capabilities,
         read_only_root: sc
             .and_then(|s| s.read_only_root_filesystem)

@@ -30,6 +30,7 @@ fn pod_of(containers: Vec<ContainerSpec>) -> PodSpec {
         grace: S(30),
         active_deadline: None,
         privileged: false,
+        supplemental_groups: Vec::new(),
         backoff_scale: 1.0,
     }
 }
