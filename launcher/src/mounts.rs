@@ -5,8 +5,11 @@
 //! - the runtime's state root under an empty read-only tmpfs, for every pod: no pod
 //!   reads or changes any pod's record, log or status;
 //! - its own /dev/shm (POSIX shared memory is files there, not in the IPC namespace);
-//! - unless the pod is privileged, what runc gives a non-privileged container: a fresh
-//!   read-only sysfs at /sys (the host's is writable by uid 0 and holds every cgroup
+//! - unless the pod is privileged, what runc gives a non-privileged container: its own
+//!   /dev (a tmpfs holding null, zero, full, random, urandom and tty bound from the
+//!   host's, a new devpts instance with its ptmx, mqueue, and the usual symlinks; the
+//!   kernel's device filter, `cgroup::devices`, refuses any other device anyway), a
+//!   fresh read-only sysfs at /sys (the host's is writable by uid 0 and holds every cgroup
 //!   hierarchy), the pod's own cgroup2 read-only at /sys/fs/cgroup (the cgroup
 //!   namespace, rooted at the pod's cgroup, shows only the pod's subtree), runc's masked
 //!   paths (an empty read-only tmpfs over a directory, /dev/null over a file) and its
@@ -45,6 +48,25 @@ const READ_ONLY: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
+/// The host's devices a non-privileged pod's /dev holds (runc's defaults).
+const DEVICES: [&str; 6] = [
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
+
+/// The symlinks of /dev: (link, where it points).
+const DEV_LINKS: [(&str, &str); 5] = [
+    ("/dev/fd", "/proc/self/fd"),
+    ("/dev/stdin", "/proc/self/fd/0"),
+    ("/dev/stdout", "/proc/self/fd/1"),
+    ("/dev/stderr", "/proc/self/fd/2"),
+    ("/dev/ptmx", "pts/ptmx"),
+];
+
 const NOSUID_NODEV_NOEXEC: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
 
 enum Step {
@@ -67,6 +89,18 @@ enum Step {
     },
     /// A mount namespace of its own (copied from the current one).
     Unshare,
+    /// umount2(MNT_DETACH) of `target` and every mount below it, if it is a mount.
+    Unmount { target: CString },
+    /// A detached copy of the mount at `source`, kept as `slot` (skipped if missing).
+    Detach { source: CString, slot: usize },
+    /// Detached mount `slot`, if any, attached at `target` (made as an empty file).
+    Attach { target: CString, slot: usize },
+    /// A directory (with `mode`) or, given `to`, a symlink at `target`.
+    Make {
+        target: CString,
+        mode: libc::mode_t,
+        to: Option<CString>,
+    },
 }
 
 /// The mount steps, in order, with every string allocated.
@@ -83,6 +117,8 @@ impl Mounts {
     pub fn pod(state_roots: &[&Path], privileged: bool) -> Mounts {
         let mut steps = Vec::new();
         if !privileged {
+            steps.extend(own_dev());
+            steps.push(Step::Unmount { target: c("/sys") });
             steps.push(fresh("sysfs", c("/sys"), libc::MS_RDONLY, None, false));
             steps.push(fresh(
                 "cgroup2",
@@ -145,6 +181,7 @@ impl Mounts {
 
     /// Carries the steps out. Child-safe: system calls only.
     pub fn apply(&self) -> io::Result<()> {
+        let mut slots = [-1; DEVICES.len()];
         for step in &self.0 {
             let res = match step {
                 Step::Mount {
@@ -171,11 +208,82 @@ impl Mounts {
                     recursive,
                 } => sys::mount_setattr(target, *read_only, *recursive),
                 Step::Unshare => sys::unshare(libc::CLONE_NEWNS),
+                Step::Detach { source, slot } => match sys::open_tree_clone(source) {
+                    Ok(fd) => {
+                        slots[*slot] = fd;
+                        Ok(())
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+                    Err(e) => Err(e),
+                },
+                Step::Unmount { target } => match sys::unmount(target) {
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+                    r => r,
+                },
+                Step::Attach { target, slot } if slots[*slot] >= 0 => {
+                    sys::make_node(target, sys::Node::File)
+                        .and_then(|()| sys::move_mount(slots[*slot], target))
+                }
+                Step::Attach { .. } => Ok(()),
+                Step::Make { target, mode, to } => match to {
+                    Some(to) => sys::make_node(target, sys::Node::Symlink(to)),
+                    None => sys::make_node(target, sys::Node::Dir(*mode)),
+                },
             };
             res?;
         }
         Ok(())
     }
+}
+
+/// A /dev of the pod's own, as runc makes one: the host's device nodes it keeps are
+/// cloned, the host's /dev is unmounted from the pod's mount namespace, and the clones
+/// are attached onto a new tmpfs.
+fn own_dev() -> Vec<Step> {
+    let mut steps: Vec<Step> = DEVICES
+        .iter()
+        .enumerate()
+        .map(|(slot, dev)| Step::Detach {
+            source: c(dev),
+            slot,
+        })
+        .collect();
+    // The host's /dev and what is mounted below it leave the pod's mount table.
+    steps.push(Step::Unmount { target: c("/dev") });
+    steps.push(fresh(
+        "tmpfs",
+        c("/dev"),
+        libc::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+        false,
+    ));
+    steps.extend(DEVICES.iter().enumerate().map(|(slot, dev)| Step::Attach {
+        target: c(dev),
+        slot,
+    }));
+    for dir in ["/dev/pts", "/dev/shm", "/dev/mqueue"] {
+        steps.push(Step::Make {
+            target: c(dir),
+            mode: 0o755,
+            to: None,
+        });
+    }
+    // Not nodev: the pod's pseudo-terminals are devices on it.
+    steps.push(Step::Mount {
+        source: c("devpts"),
+        target: c("/dev/pts"),
+        fstype: Some(c("devpts")),
+        flags: libc::MS_NOSUID | libc::MS_NOEXEC,
+        data: Some(c("newinstance,ptmxmode=0666,mode=0620,gid=5")),
+        optional: false,
+    });
+    steps.push(fresh("mqueue", c("/dev/mqueue"), 0, None, false));
+    steps.extend(DEV_LINKS.iter().map(|(link, to)| Step::Make {
+        target: c(link),
+        mode: 0,
+        to: Some(c(to)),
+    }));
+    steps
 }
 
 /// An empty read-only tmpfs over a directory, /dev/null over a file.

@@ -1,7 +1,8 @@
 //! The pod's sandbox: what holds a pod together besides its processes. It is made in
 //! one place, in this order, and taken apart by one teardown:
 //!
-//! 1. the pod's cgroup `<parent>/<pod>/` with the pod's limits (`cgroup`);
+//! 1. the pod's cgroup `<parent>/<pod>/` with the pod's limits and, unless the pod is
+//!    privileged, the devices it may use (`cgroup`, `cgroup::devices`);
 //! 2. pause, in new PID, network, IPC, UTS, mount and cgroup namespaces, born in the
 //!    pod's cgroup (the root of its cgroup namespace), with what the pod may see of
 //!    the machine mounted (`namespaces`, `mounts`);
@@ -47,6 +48,14 @@ impl Sandbox {
         let made = File::open(&cgroup.dir)
             .with_context(|| format!("failed to open cgroup {}", cgroup.dir.display()))
             .and_then(|dir| {
+                if !spec.privileged {
+                    cgroup::devices::restrict(&dir).with_context(|| {
+                        format!(
+                            "failed to restrict the pod's devices (a BPF device program on {})",
+                            cgroup.dir.display()
+                        )
+                    })?;
+                }
                 Ok(namespaces::start_pause(
                     &rec.pause_binary,
                     &spec.hostname,

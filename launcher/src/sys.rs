@@ -361,7 +361,8 @@ pub fn euid() -> u32 {
 
 /// Makes every mount below / private to this mount namespace, so what the pod
 /// mounts never propagates to the host, then mounts a /proc for the current PID
-/// namespace over the host's. Child-safe.
+/// namespace in place of the host's (detached, with what was mounted below it).
+/// Child-safe.
 pub fn private_proc() -> io::Result<()> {
     // SAFETY: NUL-terminated literals; null data is allowed for these mount types.
     unsafe {
@@ -372,6 +373,8 @@ pub fn private_proc() -> io::Result<()> {
             libc::MS_REC | libc::MS_PRIVATE,
             std::ptr::null(),
         ) as libc::c_long)?;
+        // EINVAL: /proc was no mount point.
+        let _ = libc::umount2(c"/proc".as_ptr(), libc::MNT_DETACH);
         check(libc::mount(
             c"proc".as_ptr(),
             c"/proc".as_ptr(),
@@ -556,4 +559,146 @@ pub fn pidfd_wait(pidfd: &OwnedFd, limit: std::time::Duration) -> bool {
             _ => {}
         }
     }
+}
+
+/// A detached copy of the mount at `path` (open_tree(2) OPEN_TREE_CLONE, Linux >= 5.2),
+/// to be attached elsewhere with [`move_mount`] once `path` is hidden. Child-safe.
+pub fn open_tree_clone(path: &CStr) -> io::Result<RawFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    // SAFETY: a NUL-terminated path and plain flags.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    })
+    .map(|fd| fd as RawFd)
+}
+
+/// Attaches the detached mount `fd` at `target` (move_mount(2)) and closes `fd`.
+/// Child-safe.
+pub fn move_mount(fd: RawFd, target: &CStr) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    // SAFETY: a mount fd, an empty path as the flag asks, a NUL-terminated target.
+    let res = check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            fd,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    });
+    close(fd);
+    res.map(drop)
+}
+
+/// umount2(2) with MNT_DETACH: `target` and the mounts below it leave this mount
+/// namespace. Child-safe.
+pub fn unmount(target: &CStr) -> io::Result<()> {
+    // SAFETY: a NUL-terminated path and a plain flag.
+    check(unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) } as libc::c_long).map(drop)
+}
+
+/// close(2), ignoring errors. Child-safe.
+pub fn close(fd: RawFd) {
+    // SAFETY: closes an fd this process owns and no longer uses.
+    unsafe { libc::close(fd) };
+}
+
+/// Makes a node at `path`: a directory, an empty regular file, or a symlink to
+/// `link`. Child-safe.
+pub fn make_node(path: &CStr, kind: Node<'_>) -> io::Result<()> {
+    // SAFETY: NUL-terminated paths, plain modes.
+    let ret = unsafe {
+        match kind {
+            Node::Dir(mode) => libc::mkdir(path.as_ptr(), mode),
+            Node::File => libc::mknod(path.as_ptr(), libc::S_IFREG | 0o644, 0),
+            Node::Symlink(to) => libc::symlink(to.as_ptr(), path.as_ptr()),
+        }
+    };
+    check(ret as libc::c_long).map(drop)
+}
+
+pub enum Node<'a> {
+    Dir(libc::mode_t),
+    File,
+    Symlink(&'a CStr),
+}
+
+/// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program (bpf(2) BPF_PROG_LOAD) and attaches it
+/// to the cgroup `dir` with BPF_F_ALLOW_MULTI, so it runs along with any program an
+/// ancestor has (access needs all of them to allow). The cgroup holds the program
+/// from then on; it goes when the cgroup is removed.
+pub fn attach_device_filter(dir: &File, insns: &[u64]) -> io::Result<()> {
+    const BPF_PROG_LOAD: libc::c_long = 5;
+    const BPF_PROG_ATTACH: libc::c_long = 8;
+    const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+    const BPF_CGROUP_DEVICE: u32 = 6;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
+    #[repr(C)]
+    #[derive(Default)]
+    struct ProgLoad {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+        prog_name: [u8; 16],
+        prog_ifindex: u32,
+        expected_attach_type: u32,
+    }
+    #[repr(C)]
+    struct ProgAttach {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+    }
+    let mut name = [0u8; 16];
+    name[..7].copy_from_slice(b"devices");
+    let load = ProgLoad {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt: insns.len() as u32,
+        insns: insns.as_ptr() as u64,
+        license: c"GPL".as_ptr() as u64,
+        prog_name: name,
+        expected_attach_type: BPF_CGROUP_DEVICE,
+        ..Default::default()
+    };
+    // SAFETY: a bpf_attr of the size passed, pointing at live instructions and a
+    // NUL-terminated licence.
+    let prog = check(unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            &load as *const ProgLoad,
+            std::mem::size_of::<ProgLoad>(),
+        )
+    })?;
+    // SAFETY: the kernel just returned this fd to us.
+    let prog = unsafe { OwnedFd::from_raw_fd(prog as RawFd) };
+    let attach = ProgAttach {
+        target_fd: dir.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+    };
+    // SAFETY: a bpf_attr of the size passed with two valid fds.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            &attach as *const ProgAttach,
+            std::mem::size_of::<ProgAttach>(),
+        )
+    })
+    .map(drop)
 }

@@ -167,6 +167,80 @@ fn a_privileged_pod_sees_the_hosts_cgroups_writable() {
     pods.assert_clean();
 }
 
+/// A block device of this machine, as "MAJOR MINOR" (the VM has none).
+fn some_disk() -> Option<String> {
+    let dev = fs::read_dir("/sys/dev/block")
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .min()?;
+    Some(dev.replace(':', " "))
+}
+
+#[test]
+fn a_pod_has_its_own_dev_and_may_open_no_other_device() {
+    let pods = Pods::new("dev");
+    let nodes = TempDir::new("devnodes");
+    fs::set_permissions(nodes.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = nodes.path().display();
+    for (name, privileged) in [("p", false), ("priv", true)] {
+        let mut args = vec!["up", "-d", "--name", name, "-c", "a=sleep 600"];
+        if privileged {
+            args.push("--privileged");
+        }
+        pods.ok(&args);
+        pods.wait_status(name, "running", Duration::from_secs(5), running);
+    }
+
+    // runc's /dev: a handful of devices, a devpts of its own, nothing of the host's.
+    let (code, out) = sh(&pods, "p", "a", "ls -A /dev | tr '\\n' ' '");
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero "
+        )
+    );
+    let (code, out) = sh(
+        &pods,
+        "p",
+        "a",
+        "echo x > /dev/null && head -c 3 /dev/zero | wc -c && test -c /dev/pts/ptmx && \
+         grep -c ' /dev/pts .* - devpts ' /proc/self/mountinfo",
+    );
+    assert_eq!((code, out.as_str()), (0, "3\n1\n"), "{out}");
+
+    // Root in the pod has CAP_MKNOD and a writable directory, yet may open no device
+    // beyond those: not the kernel log, not a disk.
+    let mut script =
+        format!("mknod {dir}/kmsg-NAME c 1 11 && (head -c 0 < {dir}/kmsg-NAME && echo opened)");
+    let mut tries = 1;
+    if let Some(disk) = some_disk() {
+        script += &format!(
+            "; mknod {dir}/disk-NAME b {disk} && (head -c 0 < {dir}/disk-NAME && echo opened)"
+        );
+        tries += 1;
+    }
+    let (code, out) = sh(&pods, "p", "a", &script.replace("NAME", "p"));
+    assert_ne!(code, 0, "{out}");
+    assert_eq!(
+        out.matches("Operation not permitted").count(),
+        tries,
+        "{out}"
+    );
+    assert!(!out.contains("opened"), "{out}");
+    // A privileged pod keeps the host's /dev and every device.
+    let (code, out) = sh(&pods, "priv", "a", &script.replace("NAME", "priv"));
+    assert_eq!((code, out.matches("opened\n").count()), (0, tries), "{out}");
+    let (_, out) = sh(&pods, "priv", "a", "ls /dev | wc -l");
+    assert!(out.trim().parse::<u32>().unwrap() > 14, "{out}");
+
+    for name in ["p", "priv"] {
+        pods.ok(&["down", name, "--grace-period", "0"]);
+    }
+    pods.assert_clean();
+}
+
 /// (gid of `uid` in this machine's /etc/passwd, or 0).
 fn primary_gid(uid: u32) -> u32 {
     fs::read_to_string("/etc/passwd")

@@ -19,6 +19,7 @@
 //! (membership, cgroup.kill), also on a cgroup2 that has no controllers at all.
 
 pub mod cpu;
+pub mod devices;
 pub mod memory;
 pub mod pids;
 
