@@ -203,17 +203,16 @@ pub struct PodSpec {
     pub backoff_scale: f64,
 }
 
-/// What an environment variable's name may be (Kubernetes' IsEnvVarName).
-pub const ENV_NAME_RULE: &str =
-    "a name of letters, digits, '_', '-' and '.', not starting with a digit";
+/// What an environment variable's name may be: Kubernetes' rule since 1.34
+/// (RelaxedEnvironmentVariableValidation, KEP-4369).
+pub const ENV_NAME_RULE: &str = "a name of printable ASCII characters other than '='";
 
 /// An environment variable's name, by the same rule for flags and manifests.
 pub fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
         && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'=')
 }
 
 /// The most `--backoff-scale` stretches the back-off (300 s becomes ~3.5 days).

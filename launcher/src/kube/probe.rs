@@ -131,6 +131,10 @@ fn action(
             if command.is_empty() {
                 return Err(field(format!("{path}.exec.command"), "required"));
             }
+            for (j, arg) in command.iter().enumerate() {
+                crate::spec::nul_free(arg)
+                    .map_err(|why| field(format!("{path}.exec.command[{j}]"), why))?;
+            }
             Action::Exec(command)
         }
         Handler::Http(h) => {
@@ -144,7 +148,7 @@ fn action(
             for (j, hd) in h.http_headers.iter().flatten().enumerate() {
                 let ok = !hd.name.is_empty()
                     && hd.name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
-                if !ok || hd.value.contains(['\r', '\n']) {
+                if !ok || hd.value.contains(['\r', '\n', '\0']) {
                     return Err(field(
                         format!("{path}.httpGet.httpHeaders[{j}]"),
                         "invalid header name or value",

@@ -212,3 +212,66 @@ fn errors_name_the_field_path() {
         err(&format!("{base}  - name: a\n    command: [x]\n")).contains("duplicate container name")
     );
 }
+
+#[test]
+fn nul_bytes_are_refused_wherever_they_would_reach_the_kernel() {
+    let pod = |container: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"p"}},"spec":{{"containers":[{{"name":"a",{container}}}]}}}}"#
+        )
+    };
+    let nul = "x\\u0000y";
+    for (container, path) in [
+        (format!(r#""command":["{nul}"]"#), "command[0]"),
+        (
+            format!(r#""command":["sh"],"args":["-c","{nul}"]"#),
+            "args[1]",
+        ),
+        (
+            format!(r#""command":["sh"],"env":[{{"name":"E","value":"{nul}"}}]"#),
+            "env[0].value",
+        ),
+        (
+            format!(r#""command":["sh"],"workingDir":"/{nul}""#),
+            "workingDir",
+        ),
+        (
+            format!(
+                r#""command":["sh"],"livenessProbe":{{"exec":{{"command":["test","{nul}"]}}}}"#
+            ),
+            "livenessProbe.exec.command[1]",
+        ),
+        (
+            format!(
+                r#""command":["sh"],"lifecycle":{{"preStop":{{"exec":{{"command":["{nul}"]}}}}}}"#
+            ),
+            "lifecycle.preStop.exec.command[0]",
+        ),
+        (
+            format!(
+                r#""command":["sh"],"readinessProbe":{{"httpGet":{{"port":80,"httpHeaders":[{{"name":"X","value":"{nul}"}}]}}}}"#
+            ),
+            "readinessProbe.httpGet.httpHeaders[0]",
+        ),
+    ] {
+        let msg = err(&pod(&container));
+        assert!(
+            msg.starts_with(&format!("spec.containers[0].{path}: ")),
+            "{path}: {msg}"
+        );
+    }
+    // Env names: Kubernetes 1.34's rule, printable ASCII but '='.
+    let env = |name: &str| {
+        pod(&format!(
+            r#""command":["sh"],"env":[{{"name":"{name}","value":"v"}}]"#
+        ))
+    };
+    assert!(parse(&env("1st var.with-odd!chars"), 1.0).is_ok());
+    for bad in ["", "A=B", nul, "caf\u{e9}", "tab\\t"] {
+        let msg = err(&env(bad));
+        assert!(
+            msg.starts_with("spec.containers[0].env[0].name: invalid name"),
+            "{bad}: {msg}"
+        );
+    }
+}
