@@ -51,7 +51,24 @@ pub enum StateError {
         path: PathBuf,
         error: serde_json::Error,
     },
+    #[error("{path} is corrupt: {size} bytes, more than any pod's state can be")]
+    TooLarge { path: PathBuf, size: u64 },
 }
+
+impl StateError {
+    /// The file is there but is not what the runtime wrote.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            StateError::Corrupt { .. } | StateError::TooLarge { .. }
+        )
+    }
+}
+
+/// The most a state file may be. A record holds a manifest of at most 3 MiB, whose
+/// strings may grow up to six times as JSON escapes (a control character becomes
+/// `\u0001`); anything larger was not written by the runtime and is not read.
+const MAX_STATE_FILE: u64 = 32 << 20;
 
 /// A process recorded by pid and start time (clock ticks since boot, field 22 of
 /// /proc/PID/stat), which together name one process even after its pid is reused.
@@ -281,10 +298,21 @@ impl Root {
 }
 
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StateError> {
-    let bytes = fs::read(path).map_err(|source| StateError::Read {
+    use std::io::Read;
+    let err = |source| StateError::Read {
         path: path.into(),
         source,
-    })?;
+    };
+    let mut file = File::open(path).map_err(err)?;
+    let size = file.metadata().map_err(err)?.len();
+    if size > MAX_STATE_FILE {
+        return Err(StateError::TooLarge {
+            path: path.into(),
+            size,
+        });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.read_to_end(&mut bytes).map_err(err)?;
     serde_json::from_slice(&bytes).map_err(|error| StateError::Corrupt {
         path: path.into(),
         error,

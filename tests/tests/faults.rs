@@ -226,7 +226,7 @@ fn durations_that_would_overflow_are_refused_with_their_path() {
             "spec.containers[0].livenessProbe.terminationGracePeriodSeconds: must be at most 2147483647",
         ),
         (
-            "    env: [{name: 'A\\0B', value: x}]\n",
+            "    env: [{name: \"A\\0B\", value: x}]\n",
             "spec.containers[0].env[0].name: invalid name",
         ),
         (
@@ -315,7 +315,7 @@ fn a_dead_supervisor_leaves_the_pod_unknown_and_nothing_ready() {
     let ps = pods.ok(&["ps"]);
     let row = ps.lines().find(|l| l.starts_with("sd ")).unwrap();
     let cols: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(&cols[1..3], ["0/2", "Unknown"], "{ps}");
+    assert_eq!(&cols[1..3], ["0/2", "SupervisorGone"], "{ps}");
     pods.ok(&["down", "sd", "--grace-period", "0"]);
     pods.assert_clean();
 }
@@ -428,7 +428,7 @@ fn a_setup_failure_leaves_nothing_and_frees_the_name() {
 #[test]
 fn a_pod_whose_state_is_removed_or_corrupted_is_still_listed_and_taken_down() {
     let pods = Pods::new("lost");
-    for how in ["removed", "corrupt"] {
+    for how in ["removed", "corrupt", "huge"] {
         pods.ok(&["up", "-d", "--name", "lost", "-c", "a=sleep 600"]);
         let pod = pods.wait_status("lost", "running", Duration::from_secs(5), running);
         let pause = as_pid(&pod["metadata"]["annotations"]["launcher/pause-pid"]);
@@ -436,14 +436,45 @@ fn a_pod_whose_state_is_removed_or_corrupted_is_still_listed_and_taken_down() {
         let dir = pods.root.path().join("lost");
         match how {
             "removed" => fs::remove_dir_all(&dir).unwrap(),
-            _ => fs::write(dir.join("pod.json"), "{garbage").unwrap(),
+            "corrupt" => fs::write(dir.join("pod.json"), "{garbage").unwrap(),
+            // 1 GiB (sparse): refused by its size, not read.
+            _ => fs::File::create(dir.join("pod.json"))
+                .unwrap()
+                .set_len(1 << 30)
+                .unwrap(),
         }
-        let ps = pods.ok(&["ps"]);
+        let start = Instant::now();
+        let out = pods.run(&["ps"]);
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{how}: ps took {:?}",
+            start.elapsed()
+        );
+        assert!(out.status.success(), "{how}");
+        let ps = String::from_utf8_lossy(&out.stdout);
         let row = ps
             .lines()
             .find(|l| l.starts_with("lost "))
             .unwrap_or_else(|| panic!("{how}: {ps}"));
-        assert!(row.contains("Unknown"), "{how}: {ps}");
+        let (reason, warning) = match how {
+            "removed" => ("StateLost", String::new()),
+            "huge" => (
+                "StateCorrupt",
+                format!("launcher: warning: pod lost: {}/pod.json is corrupt: 1073741824 bytes, more than any pod's state can be\n", dir.display()),
+            ),
+            _ => (
+                "StateCorrupt",
+                format!("launcher: warning: pod lost: {}/pod.json is corrupt: key must be a string at line 1 column 2\n", dir.display()),
+            ),
+        };
+        assert_eq!(row.split_whitespace().nth(2), Some(reason), "{how}: {ps}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), warning);
+        let pod = &serde_json::from_str::<serde_json::Value>(&pods.ok(&["ps", "-o", "json"]))
+            .unwrap()["items"][0];
+        assert_eq!(
+            (&pod["status"]["phase"], &pod["status"]["reason"]),
+            (&"Unknown".into(), &reason.into())
+        );
         pods.ok(&["down", "lost", "--grace-period", "2s"]);
         assert!(gone(pause) && gone(app), "{how}: the pod survived down");
         assert!(!pods.ok(&["ps"]).contains("lost"));

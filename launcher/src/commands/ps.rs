@@ -2,11 +2,14 @@
 //!
 //! Pods are found in the state root and, for pods whose state was lost, in the
 //! cgroup parent: a pod cgroup (one with a `_pause` leaf) without a readable record
-//! is listed as Unknown, and `down NAME` still removes it.
+//! is listed as Unknown (StateLost, or StateCorrupt for a record that does not parse),
+//! and `down NAME` still removes it. STATUS shows the pod's reason when it has one,
+//! as kubectl does (SupervisorGone, DeadlineExceeded, ...).
 
 use super::{print, Opts, PodHandle};
 use crate::cgroup::PAUSE_LEAF;
 use crate::cli::{self, PsFormat};
+use crate::state::StateError;
 use anyhow::Result;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -28,7 +31,7 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
         .map(|n| {
             PodHandle::new(opts, n)
                 .and_then(|h| h.object())
-                .unwrap_or_else(|_| lost(n))
+                .unwrap_or_else(|e| lost(n, &e))
         })
         .collect();
     if let Some(PsFormat::Json) = args.output {
@@ -60,8 +63,22 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
     Ok(0)
 }
 
-/// A pod whose cgroup exists but whose state is gone or unreadable.
-fn lost(name: &str) -> Value {
+/// A pod whose cgroup exists but whose state is gone, unreadable or tampered with:
+/// phase Unknown, with the reason (and on stderr, what is wrong with the file).
+fn lost(name: &str, error: &anyhow::Error) -> Value {
+    let corrupt = error
+        .downcast_ref::<StateError>()
+        .filter(|e| e.is_corrupt());
+    let (reason, what) = match corrupt {
+        Some(e) => {
+            eprintln!("launcher: warning: pod {name}: {e}");
+            (
+                "StateCorrupt",
+                "was changed by someone other than the runtime",
+            )
+        }
+        None => ("StateLost", "is missing or unreadable"),
+    };
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -69,8 +86,8 @@ fn lost(name: &str) -> Value {
         "spec": {"containers": []},
         "status": {
             "phase": "Unknown",
-            "reason": "StateLost",
-            "message": format!("the pod's state is missing or unreadable; `launcher down {name}` removes the pod"),
+            "reason": reason,
+            "message": format!("the pod's state {what}; `launcher down {name}` removes the pod"),
         },
     })
 }
@@ -88,10 +105,11 @@ fn row(pod: &Value, wide: bool) -> Vec<String> {
             .as_str()
             .filter(|r| *r == "CrashLoopBackOff")
     });
+    // As kubectl: the pod's reason, if it has one, stands for its phase.
     let phase = pod["status"]["phase"].as_str().unwrap_or("Unknown");
-    let status = match phase {
-        "Unknown" => phase.to_string(),
-        _ => init_progress(pod).unwrap_or_else(|| waiting.unwrap_or(phase).to_string()),
+    let status = match pod["status"]["reason"].as_str() {
+        Some(reason) => reason.to_string(),
+        None => init_progress(pod).unwrap_or_else(|| waiting.unwrap_or(phase).to_string()),
     };
     let mut row = vec![
         pod["metadata"]["name"].as_str().unwrap_or("?").to_string(),
