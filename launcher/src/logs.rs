@@ -82,33 +82,34 @@ impl LogFile {
     }
 }
 
-/// One parsed record: (stream, full, message).
-pub fn parse(line: &str) -> Option<(&str, bool, &str)> {
-    let mut parts = line.splitn(4, ' ');
+/// One parsed record: (stream, full, message). Messages are bytes, as the
+/// container wrote them.
+pub fn parse(line: &[u8]) -> Option<(&[u8], bool, &[u8])> {
+    let mut parts = line.splitn(4, |&b| b == b' ');
     let _ts = parts.next()?;
     let stream = parts.next()?;
     let full = match parts.next()? {
-        "F" => true,
-        "P" => false,
+        b"F" => true,
+        b"P" => false,
         _ => return None,
     };
-    Some((stream, full, parts.next().unwrap_or("")))
+    Some((stream, full, parts.next().unwrap_or_default()))
 }
 
 /// Copies the messages of every complete record in `reader` to `out`, joining
 /// partial records; returns how many bytes of the file it consumed.
 pub fn copy_messages(reader: &mut impl BufRead, out: &mut impl Write) -> io::Result<u64> {
     let mut used = 0u64;
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
         line.clear();
-        let n = reader.read_line(&mut line)?;
-        if n == 0 || !line.ends_with('\n') {
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 || !line.ends_with(b"\n") {
             return Ok(used);
         }
         used += n as u64;
-        if let Some((_, full, msg)) = parse(line.trim_end_matches('\n')) {
-            out.write_all(msg.as_bytes())?;
+        if let Some((_, full, msg)) = parse(&line[..n - 1]) {
+            out.write_all(msg)?;
             if full {
                 out.write_all(b"\n")?;
             }
@@ -148,5 +149,14 @@ mod tests {
         let used = copy_messages(&mut text.as_bytes(), &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "hello world\noops\n");
         assert_eq!(used as usize, text.len() - 4);
+    }
+
+    #[test]
+    fn messages_are_bytes() {
+        let mut log = b"2026-01-01T00:00:00Z stdout F caf\xe9 \xff\n".to_vec();
+        log.extend_from_slice(b"2026-01-01T00:00:01Z stdout F next\n");
+        let mut out = Vec::new();
+        copy_messages(&mut log.as_slice(), &mut out).unwrap();
+        assert_eq!(out, b"caf\xe9 \xff\nnext\n");
     }
 }

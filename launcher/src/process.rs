@@ -187,7 +187,9 @@ pub fn candidates(program: &str, path: &str) -> Vec<String> {
 
 /// The message Kubernetes runtimes give when a container's command cannot run.
 pub fn exec_error_message(program: &str, err: &io::Error) -> String {
-    if err.kind() == io::ErrorKind::NotFound {
+    if err.kind() == io::ErrorKind::NotFound && program.contains('/') {
+        format!("exec: {program:?}: stat {program}: no such file or directory")
+    } else if err.kind() == io::ErrorKind::NotFound {
         format!("exec: {program:?}: executable file not found in $PATH")
     } else {
         format!("exec: {program:?}: {err}")

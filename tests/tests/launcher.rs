@@ -927,3 +927,71 @@ fn pids_max_contains_a_fork_bomb() {
     );
     pods.assert_clean();
 }
+
+#[test]
+fn logs_are_bytes_exec_forwards_signals_and_a_missing_command_is_named() {
+    use std::io::{BufRead, BufReader};
+    let pods = Pods::new("small");
+    // A foreground pod whose command does not exist says why, as the kubelet's event.
+    let out = pods.run(&[
+        "up",
+        "--name",
+        "m",
+        "--restart",
+        "Never",
+        "-c",
+        "a=/no/such/cmd",
+    ]);
+    assert_eq!(out.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("launcher: a: Error: exec: \"/no/such/cmd\": stat /no/such/cmd: no such file or directory\n"),
+        "{err}"
+    );
+
+    // Logs are bytes: what is not UTF-8 comes out as it went in.
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "b",
+        "-c",
+        r#"a=sh -c 'printf "caf\351 \377\nafter\n"; sleep 600'"#,
+    ]);
+    wait_for("the output", Duration::from_secs(5), || {
+        pods.run(&["logs", "b"]).stdout.ends_with(b"after\n")
+    });
+    assert_eq!(pods.run(&["logs", "b"]).stdout, b"caf\xe9 \xff\nafter\n");
+
+    // `logs -f` ends with its pod, even when a pod of the same name follows at once.
+    let mut follow = Proc::spawn(
+        pods.cmd(&["logs", "-f", "b"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    pods.ok(&["down", "b", "--grace-period", "0"]);
+    pods.ok(&["up", "-d", "--name", "b", "-c", "a=sleep 600"]);
+    assert!(follow.wait_timeout(Duration::from_secs(3)).success());
+
+    // SIGTERM (or ^C) to `launcher exec` reaches the command, whose status is passed on.
+    let mut exec = Proc::spawn(
+        pods.cmd(&[
+            "exec",
+            "b",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped()),
+    );
+    let mut lines = BufReader::new(exec.child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    exec.signal(libc::SIGTERM);
+    assert_eq!(exec.wait_timeout(Duration::from_secs(3)).code(), Some(7));
+    assert_eq!(lines.next().unwrap().unwrap(), "got TERM");
+    pods.ok(&["down", "b", "--grace-period", "0"]);
+    pods.ok(&["down", "m"]);
+    pods.assert_clean();
+}

@@ -33,8 +33,12 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
         }
     };
     loop {
-        // Follow while the pod's supervisor runs; then one last read.
-        let live = args.follow && pod.record().is_ok_and(|r| supervisor_alive(&r));
+        // Follow while this pod's supervisor runs (not a pod made since under the same
+        // name, whose log is another file); then one last read.
+        let live = args.follow
+            && pod
+                .record()
+                .is_ok_and(|r| r.uid == rec.uid && supervisor_alive(&r));
         file.seek(SeekFrom::Start(pos))?;
         let mut out = stdout.lock();
         pos += crate::logs::copy_messages(&mut BufReader::new(&file), &mut out).map_err(closed)?;

@@ -302,6 +302,7 @@ impl Pod {
             Event::Started { c, pid } => self.started(c, pid, now, &mut fx),
             Event::CannotRun { c, code, message } => {
                 if self.containers[c].state == State::Creating {
+                    fx.push(self.record(c, true, "Failed", format!("Error: {message}")));
                     self.containers[c].state = State::Stopping(Stopping {
                         pid: 0,
                         since: now,
