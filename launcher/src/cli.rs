@@ -66,6 +66,16 @@ pub enum Command {
     Exec(Exec),
     /// Print a container's logs (CRI format on disk)
     Logs(Logs),
+    /// Wait until a pod meets a condition, like kubectl wait
+    #[command(after_help = "Examples:
+  launcher wait web --for=condition=Ready --timeout=60s
+  launcher wait job --for=jsonpath='{.status.phase}'=Succeeded
+  launcher wait web --for=delete
+  launcher wait web --for=create --timeout=10s
+
+Prints `pod/NAME condition met` and exits 0; exits 1 on timeout, or as soon as the pod can \
+no longer meet the condition (it ended, its supervisor is gone, it was deleted).")]
+    Wait(Wait),
     /// Run as a pod's supervisor (started by `up -d`)
     #[command(hide = true)]
     Supervise { name: String },
@@ -306,6 +316,17 @@ pub struct Logs {
     /// Keep printing as the log grows, until the pod is gone
     #[arg(short, long)]
     pub follow: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct Wait {
+    pub name: String,
+    /// condition=NAME[=VALUE], jsonpath='{.FIELD...}'[=VALUE], delete or create
+    #[arg(long = "for", value_name = "CONDITION")]
+    pub condition: String,
+    /// How long to wait ("0": check once)
+    #[arg(long, value_name = "DUR", default_value = "30s")]
+    pub timeout: String,
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Status(a) => commands::status(&opts, a),
         Command::Exec(a) => commands::exec(&opts, a),
         Command::Logs(a) => commands::logs(&opts, a),
+        Command::Wait(a) => commands::wait(&opts, a),
         Command::Supervise { name } => commands::supervise_detached(&opts, name),
     }
 }

@@ -995,3 +995,76 @@ fn logs_are_bytes_exec_forwards_signals_and_a_missing_command_is_named() {
     pods.ok(&["down", "m"]);
     pods.assert_clean();
 }
+
+#[test]
+fn wait_returns_on_the_change_it_waits_for() {
+    let pods = Pods::new("wait");
+    let flag = TempDir::new("wait-flag");
+    let ready = flag.path().join("ready");
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: w}}\nspec:\n  containers:\n  - name: a\n    command: [sleep, '600']\n    readinessProbe:\n      exec: {{command: [test, -f, {}]}}\n      periodSeconds: 1\n",
+        ready.display()
+    );
+    pods.up_detached(&yaml, &[]);
+    let out = pods.run(&["wait", "w", "--for=condition=Ready", "--timeout=0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "launcher: timed out waiting for the condition on pods/w\n"
+    );
+    // Ready comes within a probe period of the file; wait sees it at once.
+    let mut wait = Proc::spawn(
+        pods.cmd(&["wait", "w", "--for=condition=Ready", "--timeout=30s"])
+            .stdout(Stdio::piped()),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(wait.running(), "wait returned before the pod was ready");
+    fs::write(&ready, "").unwrap();
+    let made = Instant::now();
+    assert!(wait.wait_timeout(Duration::from_secs(5)).success());
+    let took = made.elapsed();
+    assert!(
+        took < scaled(Duration::from_millis(1500)),
+        "wait returned {took:?} after the file (period 1 s)"
+    );
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut wait.child.stdout.take().unwrap(), &mut text).unwrap();
+    assert_eq!(text, "pod/w condition met\n");
+    assert_eq!(
+        pods.ok(&[
+            "wait",
+            "w",
+            "--for=jsonpath={.status.containerStatuses[0].ready}=true"
+        ]),
+        "pod/w condition met\n"
+    );
+    // --for=delete returns when `down` has removed the pod.
+    let mut gone = Proc::spawn(
+        pods.cmd(&["wait", "w", "--for=delete"])
+            .stdout(Stdio::null()),
+    );
+    pods.ok(&["down", "w", "--grace-period", "0"]);
+    assert!(gone.wait_timeout(Duration::from_secs(5)).success());
+
+    // A pod that ended can no longer become Ready: said at once, exit 1.
+    pods.up_detached(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: f}\nspec:\n  restartPolicy: Never\n  containers:\n  - name: a\n    command: [sh, -c, 'sleep 1; exit 3']\n    readinessProbe: {exec: {command: ['false']}}\n",
+        &[],
+    );
+    let start = Instant::now();
+    let out = pods.run(&["wait", "f", "--for=condition=Ready", "--timeout=60s"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(start.elapsed() < scaled(Duration::from_secs(5)));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "launcher: pod/f is Failed and will not change any more: condition Ready=True cannot be met\n"
+    );
+    assert_eq!(
+        pods.ok(&["wait", "f", "--for=jsonpath={.status.phase}=Failed"]),
+        "pod/f condition met\n"
+    );
+    pods.ok(&["down", "f"]);
+    let out = pods.run(&["wait", "f", "--for=ready"]);
+    assert_eq!(out.status.code(), Some(2));
+    pods.assert_clean();
+}

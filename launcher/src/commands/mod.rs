@@ -9,6 +9,7 @@ mod ps;
 mod status;
 mod supervise;
 mod up;
+mod wait;
 
 pub use down::down;
 pub use exec::exec;
@@ -18,6 +19,7 @@ pub use ps::ps;
 pub use status::status;
 pub use supervise::{supervise, supervise_detached};
 pub use up::up;
+pub use wait::wait;
 
 use crate::cgroup;
 use crate::sys;
