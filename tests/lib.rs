@@ -471,6 +471,15 @@ pub fn as_pid(v: &serde_json::Value) -> i32 {
         .unwrap()
 }
 
+/// The host pid of container `name` while it runs, from the pod's
+/// `launcher/container-pids` annotation (`a=123,b=456`).
+pub fn container_pid(pod: &serde_json::Value, name: &str) -> Option<i32> {
+    pod["metadata"]["annotations"]["launcher/container-pids"]
+        .as_str()?
+        .split(',')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+}
+
 /// The status of app container `name` in a Pod object.
 pub fn container<'a>(pod: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     pod["status"]["containerStatuses"]

@@ -112,8 +112,10 @@ pub struct ContainerStatus {
     #[serde(default, skip_serializing_if = "ContainerState::is_empty")]
     pub last_state: ContainerState,
     pub image: String,
+    #[serde(rename = "imageID", alias = "imageId")]
     pub image_id: String,
-    /// Host pid while running (a launcher extension, shown in annotations).
+    /// Host pid while running: kept in status.json, shown as the pod's
+    /// `launcher/container-pids` annotation (it is no Kubernetes status field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<i32>,
 }

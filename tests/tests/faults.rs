@@ -309,7 +309,7 @@ fn a_dead_supervisor_leaves_the_pod_unknown_and_nothing_ready() {
     assert_eq!(pod["status"]["phase"], "Unknown");
     for c in ["a", "b"] {
         assert_eq!(container(&pod, c)["ready"], false);
-        assert!(container(&pod, c)["pid"].is_null());
+        assert_eq!(container_pid(&pod, c), None);
     }
     assert_eq!(condition(&pod, "Ready"), "False");
     let ps = pods.ok(&["ps"]);
@@ -432,7 +432,7 @@ fn a_pod_whose_state_is_removed_or_corrupted_is_still_listed_and_taken_down() {
         pods.ok(&["up", "-d", "--name", "lost", "-c", "a=sleep 600"]);
         let pod = pods.wait_status("lost", "running", Duration::from_secs(5), running);
         let pause = as_pid(&pod["metadata"]["annotations"]["launcher/pause-pid"]);
-        let app = as_pid(&container(&pod, "a")["pid"]);
+        let app = container_pid(&pod, "a").expect("a running container");
         let dir = pods.root.path().join("lost");
         match how {
             "removed" => fs::remove_dir_all(&dir).unwrap(),

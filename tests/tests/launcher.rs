@@ -63,7 +63,7 @@ fn containers_share_pause_namespaces_and_sit_in_their_cgroup() {
     assert_eq!(std::path::Path::new(cgroup), pods.pod_cgroup("ns"));
     let mount = cgroup2_mount();
     for name in ["a", "b"] {
-        let pid = as_pid(&container(&pod, name)["pid"]);
+        let pid = container_pid(&pod, name).expect("a running container");
         for kind in ["pid", "net", "ipc", "uts", "mnt"] {
             assert_eq!(
                 ns_of(pid, kind),
@@ -464,7 +464,7 @@ fn down_honours_the_grace_period_and_then_kills() {
     let stubborn = "a=sh -c 'trap \"\" TERM; while :; do sleep 0.05; done'";
     pods.ok(&["up", "-d", "--name", "stubborn", "-c", stubborn]);
     let pod = pods.wait_status("stubborn", "running", Duration::from_secs(5), running);
-    let pid = as_pid(&container(&pod, "a")["pid"]);
+    let pid = container_pid(&pod, "a").expect("a running container");
     let start = Instant::now();
     pods.ok(&["down", "stubborn", "--grace-period", "1s"]);
     assert!(
@@ -484,7 +484,7 @@ fn the_pod_survives_a_supervisor_crash_and_down_still_works() {
     let pod = pods.wait_status("orphan", "running", Duration::from_secs(5), running);
     let sup = as_pid(&pod["metadata"]["annotations"]["launcher/supervisor-pid"]);
     let pause = pause_pid(&pod);
-    let app = as_pid(&container(&pod, "a")["pid"]);
+    let app = container_pid(&pod, "a").expect("a running container");
     // SAFETY: the supervisor is a process this test started (through up -d).
     assert_eq!(unsafe { libc::kill(sup, libc::SIGKILL) }, 0);
     wait_for("the supervisor to die", Duration::from_secs(5), || {
@@ -521,7 +521,7 @@ fn killing_pause_fails_the_pod_and_cleans_up() {
     let pause = pause_pid(&pod);
     let apps: Vec<i32> = ["a", "b"]
         .iter()
-        .map(|c| as_pid(&container(&pod, c)["pid"]))
+        .map(|c| container_pid(&pod, c).expect("a running container"))
         .collect();
     // SAFETY: pause is a process this test started (through up -d).
     assert_eq!(unsafe { libc::kill(pause, libc::SIGKILL) }, 0);

@@ -309,7 +309,7 @@ spec:
     let pod = pods.wait_status("overrun", "Running", Duration::from_secs(5), |p| {
         p["status"]["phase"] == "Running"
     });
-    let pid = as_pid(&container(&pod, "a")["pid"]);
+    let pid = container_pid(&pod, "a").expect("a running container");
     let start = Instant::now();
     pods.ok(&["down", "overrun"]);
     let took = start.elapsed();

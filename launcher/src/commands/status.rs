@@ -8,7 +8,7 @@ pub fn status(opts: &Opts, args: &cli::Status) -> Result<i32> {
     let pod = PodHandle::new(opts, &args.name)?.object()?;
     print(&match args.output {
         StatusFormat::Json => serde_json::to_string_pretty(&pod)? + "\n",
-        StatusFormat::Yaml => serde_yaml_ng::to_string(&pod)?,
+        StatusFormat::Yaml => crate::kube::to_yaml(&pod)?,
     })?;
     Ok(0)
 }

@@ -31,7 +31,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         let pod = crate::kube::pod_manifest(&spec);
         print(&match args.output {
             StatusFormat::Json => serde_json::to_string_pretty(&pod)? + "\n",
-            StatusFormat::Yaml => serde_yaml_ng::to_string(&pod)?,
+            StatusFormat::Yaml => crate::kube::to_yaml(&pod)?,
         })?;
         return Ok(0);
     }

@@ -22,8 +22,10 @@ mod schema;
 mod security;
 #[cfg(test)]
 mod tests;
+mod yaml;
 
 pub use pod::{pod_manifest, pod_object, PIDS_ANNOTATION};
+pub use yaml::to_yaml;
 
 use crate::spec::PodSpec;
 use k8s_openapi::api::core::v1::Pod;

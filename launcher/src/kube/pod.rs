@@ -277,6 +277,24 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
         None if supervisor_alive => pending(),
         None => unverified(pending()),
     };
+    // Host pids of running containers, as `a=123,b=456`.
+    let pids: Vec<String> = status
+        .init_container_statuses
+        .iter()
+        .chain(&status.container_statuses)
+        .filter_map(|c| Some(format!("{}={}", c.name, c.pid?)))
+        .collect();
+    if !pids.is_empty() {
+        annotations.insert("launcher/container-pids".into(), pids.join(","));
+    }
+    let mut status = status;
+    for c in status
+        .init_container_statuses
+        .iter_mut()
+        .chain(&mut status.container_statuses)
+    {
+        c.pid = None;
+    }
     let mut value = serde_json::to_value(pod).unwrap_or(Value::Null);
     value["status"] = serde_json::to_value(status).unwrap_or(Value::Null);
     value
