@@ -67,6 +67,10 @@ pub struct ContainerSpec {
     /// securityContext.allowPrivilegeEscalation: true. Without it no_new_privs is set.
     #[serde(default)]
     pub privilege_escalation: bool,
+    /// An init container with `restartPolicy: Always`: a native sidecar, started in
+    /// the init sequence and kept running beside the app containers.
+    #[serde(default)]
+    pub sidecar: bool,
 }
 
 /// What a probe or a lifecycle hook does.

@@ -354,3 +354,82 @@ spec:
     pods.ok(&["down", "late"]);
     pods.assert_clean();
 }
+
+/// The Kubernetes documentation's sidecar pattern: a client sidecar fetching from the
+/// web container over the pod's localhost, in a pod that runs to completion.
+#[test]
+fn native_sidecars_start_first_keep_running_and_stop_last_in_reverse_order() {
+    let pods = Pods::new("sidecar");
+    let site = TempDir::new("sidecar-site");
+    std::fs::write(site.path().join("index.html"), "hello from web\n").unwrap();
+    let stops = site.path().join("stops");
+    let yaml = format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: side}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 5
+  initContainers:
+  - name: client
+    restartPolicy: Always
+    command: [sh, -c, 'trap "echo client >> {stops}; exit 0" TERM; while :; do busybox wget -qO- http://127.0.0.1:8080/ 2>/dev/null; sleep 0.2; done']
+    startupProbe:
+      exec: {{command: ['true']}}
+      periodSeconds: 1
+  - name: shipper
+    restartPolicy: Always
+    command: [sh, -c, 'trap "echo shipper >> {stops}; exit 0" TERM; while :; do sleep 0.1; done']
+  - name: flaky
+    restartPolicy: Always
+    command: [sh, -c, 'sleep 0.3; exit 1']
+  containers:
+  - name: web
+    command: [sh, -c, 'busybox httpd -f -p 127.0.0.1:8080 -h {site} & sleep 3; kill $!']
+"#,
+        stops = stops.display(),
+        site = site.path().display(),
+    );
+    pods.up_detached(&yaml, &["--backoff-scale", "0.01"]);
+    let pod = pods.wait_status(
+        "side",
+        "the client to fetch",
+        Duration::from_secs(10),
+        |_| {
+            String::from_utf8_lossy(&pods.run(&["logs", "side", "-c", "client"]).stdout)
+                .contains("hello from web")
+        },
+    );
+    assert_eq!(pod["status"]["phase"], "Running");
+    // kubectl counts sidecars in READY: client, shipper and web; flaky comes and goes.
+    let ps = pods.ok(&["ps"]);
+    let ready = ps
+        .lines()
+        .find(|l| l.starts_with("side "))
+        .unwrap()
+        .split_whitespace()
+        .nth(1);
+    assert!(matches!(ready, Some("3/4" | "4/4")), "{ps}");
+    // The app runs 3 s, then the sidecars are stopped, last first; the flaky one kept
+    // restarting although the pod's policy is Never.
+    let pod = pods.wait_status("side", "Succeeded", Duration::from_secs(15), |p| {
+        p["status"]["phase"] == "Succeeded"
+    });
+    let inits = pod["status"]["initContainerStatuses"].as_array().unwrap();
+    let init = |n: &str| inits.iter().find(|c| c["name"] == n).unwrap();
+    assert!(
+        init("flaky")["restartCount"].as_u64().unwrap() >= 2,
+        "{pod:#}"
+    );
+    for name in ["client", "shipper"] {
+        assert_eq!(init(name)["restartCount"], 0);
+        assert_eq!(init(name)["state"]["terminated"]["exitCode"], 0, "{name}");
+    }
+    assert_eq!(container(&pod, "web")["state"]["terminated"]["exitCode"], 0);
+    assert_eq!(
+        std::fs::read_to_string(&stops).unwrap(),
+        "shipper\nclient\n"
+    );
+    pods.ok(&["down", "side"]);
+    pods.assert_clean();
+}

@@ -32,7 +32,15 @@ spec:
     args: ["echo init"]
     env: [{name: STAGE, value: init}]
     workingDir: /tmp
-RESOURCES  containers:
+RESOURCES  - name: sidecar
+    restartPolicy: Always
+    command: [sleep, "600"]
+    readinessProbe:
+      exec: {command: ['true']}
+      periodSeconds: 1
+    lifecycle:
+      preStop: {exec: {command: ['true']}}
+  containers:
   - name: web
     image: busybox
     command: [sleep]

@@ -92,14 +92,35 @@ fn lost(name: &str, error: &anyhow::Error) -> Value {
     })
 }
 
-fn row(pod: &Value, wide: bool) -> Vec<String> {
-    let cs = pod["status"]["containerStatuses"]
+/// Names of the pod's sidecars: init containers with restartPolicy Always.
+fn sidecars(pod: &Value) -> Vec<&str> {
+    pod["spec"]["initContainers"]
         .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let ready = cs.iter().filter(|c| c["ready"] == true).count();
-    let total = pod["spec"]["containers"].as_array().map_or(0, Vec::len);
-    let restarts: u64 = cs.iter().filter_map(|c| c["restartCount"].as_u64()).sum();
+        .into_iter()
+        .flatten()
+        .filter(|c| c["restartPolicy"] == "Always")
+        .filter_map(|c| c["name"].as_str())
+        .collect()
+}
+
+fn row(pod: &Value, wide: bool) -> Vec<String> {
+    let statuses = |key: &str| pod["status"][key].as_array().cloned().unwrap_or_default();
+    let cs = statuses("containerStatuses");
+    let inits = statuses("initContainerStatuses");
+    // As kubectl counts them: sidecars are in READY beside the app containers.
+    let sidecars = sidecars(pod);
+    let sidecar = |c: &Value| c["name"].as_str().is_some_and(|n| sidecars.contains(&n));
+    let ready = cs.iter().filter(|c| c["ready"] == true).count()
+        + inits
+            .iter()
+            .filter(|c| sidecar(c) && c["ready"] == true)
+            .count();
+    let total = pod["spec"]["containers"].as_array().map_or(0, Vec::len) + sidecars.len();
+    let restarts: u64 = cs
+        .iter()
+        .chain(&inits)
+        .filter_map(|c| c["restartCount"].as_u64())
+        .sum();
     let waiting = cs.iter().find_map(|c| {
         c["state"]["waiting"]["reason"]
             .as_str()
@@ -140,12 +161,28 @@ fn age(created: &str) -> String {
     }
 }
 
-/// `Init:N/M` while init containers run, as kubectl shows it.
+/// `Init:N/M` while init containers run, as kubectl shows it: a sidecar counts
+/// once it has started.
 fn init_progress(pod: &Value) -> Option<String> {
+    // Past the init sequence (a sidecar may restart later on: that is no init).
+    if matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Running" | "Succeeded")
+    ) {
+        return None;
+    }
     let inits = pod["status"]["initContainerStatuses"].as_array()?;
+    let sidecars = sidecars(pod);
     let done = inits
         .iter()
-        .filter(|c| c["state"]["terminated"]["exitCode"] == 0)
+        .filter(|c| {
+            let sidecar = c["name"].as_str().is_some_and(|n| sidecars.contains(&n));
+            if sidecar {
+                c["started"] == true
+            } else {
+                c["state"]["terminated"]["exitCode"] == 0
+            }
+        })
         .count();
     (done < inits.len()).then(|| match pod["status"]["phase"].as_str() {
         Some("Failed") => "Init:Error".to_string(),

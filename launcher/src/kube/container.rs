@@ -75,8 +75,24 @@ pub fn decode(
     let lifecycle = c.lifecycle.as_ref();
     let post_start = hook(lifecycle.and_then(|l| l.post_start.as_ref()), "postStart")?;
     let pre_stop = hook(lifecycle.and_then(|l| l.pre_stop.as_ref()), "preStop")?;
-    if init {
-        // Kubernetes refuses these for init containers too: they run to completion.
+    let sidecar = match (c.restart_policy.as_deref(), init) {
+        (None, _) => false,
+        (Some("Always"), true) => true,
+        (Some(other), true) => {
+            return Err(field(
+                format!("{path}.restartPolicy"),
+                format!("unsupported value {other:?}: only \"Always\" (a sidecar container)"),
+            ))
+        }
+        (Some(_), false) => {
+            return Err(field(
+                format!("{path}.restartPolicy"),
+                "may be set only on init containers (a sidecar container)",
+            ))
+        }
+    };
+    if init && !sidecar {
+        // Kubernetes refuses these for init containers: they run to completion.
         for (set, key) in [
             (probes.startup.is_some(), "startupProbe"),
             (probes.liveness.is_some(), "livenessProbe"),
@@ -106,6 +122,7 @@ pub fn decode(
         capabilities: id.capabilities,
         read_only_root: id.read_only_root,
         privilege_escalation: id.privilege_escalation,
+        sidecar,
     })
 }
 
@@ -144,6 +161,7 @@ pub fn encode(pod: &PodSpec, c: &ContainerSpec) -> Container {
         readiness_probe: probe(ProbeKind::Readiness),
         lifecycle: (lifecycle != Lifecycle::default()).then_some(lifecycle),
         security_context: super::security::encode(c, pod.privileged),
+        restart_policy: c.sidecar.then(|| "Always".into()),
         ..Default::default()
     }
 }

@@ -101,11 +101,6 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
     if containers.iter().any(|c| c.limits.cpu_milli.is_none()) {
         pod_limits.cpu_milli = None;
     }
-    // Pod-level resources (Kubernetes >= 1.32) take precedence over the sum.
-    if let Some(res) = &ps.resources {
-        let own = super::resources::decode(res, "spec")?;
-        pod_limits = Limits { pids: None, ..own };
-    }
     if let Some(p) = pod
         .metadata
         .annotations
@@ -159,17 +154,30 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
     let hostname = ps.hostname.clone().unwrap_or_else(|| name.clone());
     spec::validate_name("hostname", &hostname)
         .map_err(|e| field("spec.hostname", e.to_string()))?;
-    // Init containers run alone, before the app containers: the pod needs the larger
-    // of the apps' sum and any single init container's limit (the kubelet's rule).
+    // Sidecars run beside every container after them, so the apps' sum grows by all
+    // of them; an init container runs alone but for the sidecars before it. The pod
+    // needs the larger of the two (the kubelet's rule); None is unbounded.
+    let add = |a: Option<u64>, b: Option<u64>| Some(a?.saturating_add(b?));
+    let (mut side_memory, mut side_cpu) = (Some(0), Some(0));
     for c in &init_containers {
-        pod_limits.memory = pod_limits
-            .memory
-            .zip(c.limits.memory)
-            .map(|(a, b)| a.max(b));
-        pod_limits.cpu_milli = pod_limits
-            .cpu_milli
-            .zip(c.limits.cpu_milli)
-            .map(|(a, b)| a.max(b));
+        if c.sidecar {
+            pod_limits.memory = add(pod_limits.memory, c.limits.memory);
+            pod_limits.cpu_milli = add(pod_limits.cpu_milli, c.limits.cpu_milli);
+            side_memory = add(side_memory, c.limits.memory);
+            side_cpu = add(side_cpu, c.limits.cpu_milli);
+        } else {
+            let max = |pod: Option<u64>, need: Option<u64>| Some(pod?.max(need?));
+            pod_limits.memory = max(pod_limits.memory, add(side_memory, c.limits.memory));
+            pod_limits.cpu_milli = max(pod_limits.cpu_milli, add(side_cpu, c.limits.cpu_milli));
+        }
+    }
+    // Pod-level resources (Kubernetes >= 1.32) take precedence over the sum.
+    if let Some(res) = &ps.resources {
+        let own = super::resources::decode(res, "spec")?;
+        pod_limits = Limits {
+            pids: pod_limits.pids,
+            ..own
+        };
     }
     let spec = PodSpec {
         name,

@@ -58,6 +58,7 @@ const CONTAINER: &[(&str, Kind)] = &[
             ("requests", Keys(&["cpu", "memory"])),
         ]),
     ),
+    ("restartPolicy", S),
     ("terminationMessagePath", I),
     ("terminationMessagePolicy", I),
     ("livenessProbe", Obj(PROBE)),

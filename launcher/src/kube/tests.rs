@@ -275,3 +275,27 @@ fn nul_bytes_are_refused_wherever_they_would_reach_the_kernel() {
         );
     }
 }
+
+#[test]
+fn sidecars_are_init_containers_with_restart_policy_always() {
+    let base = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    command: [sleep, '1']\n";
+    let side = "  initContainers:\n  - name: s\n    restartPolicy: Always\n    command: [sleep, '9']\n    readinessProbe: {exec: {command: ['true']}}\n    lifecycle: {preStop: {sleep: {seconds: 1}}}\n";
+    let (spec, _) = parse(&format!("{base}{side}"), 1.0).unwrap();
+    assert!(spec.init_containers[0].sidecar && spec.init_containers[0].probes.readiness.is_some());
+    assert!(!spec.containers[0].sidecar);
+    assert_eq!(
+        err(&format!("{base}{}", side.replace("Always", "Never"))),
+        "spec.initContainers[0].restartPolicy: unsupported value \"Never\": only \"Always\" (a sidecar container)"
+    );
+    assert_eq!(
+        err(&format!("{base}    restartPolicy: Always\n")),
+        "spec.containers[0].restartPolicy: may be set only on init containers (a sidecar container)"
+    );
+    assert_eq!(
+        err(&format!("{base}{}", side.replace("    restartPolicy: Always\n", ""))),
+        "spec.initContainers[0].readinessProbe: may not be set for init containers"
+    );
+    // Written back, it is still a sidecar.
+    let back = serde_json::to_string(&pod_manifest(&spec)).unwrap();
+    assert_eq!(parse(&back, 1.0).unwrap().0, spec);
+}

@@ -29,6 +29,12 @@
 //!   grace period up leaves the container a last 2 s.
 //! - Restarts: the first comes at once, each later one after 10 s, 20 s, 40 s, ...
 //!   up to 300 s; the back-off resets once a container has run 10 minutes.
+//! - Sidecars (init containers with `restartPolicy: Always`) start in the init
+//!   sequence; the next container starts once the sidecar has started (postStart
+//!   done, startup probe passed). They restart whenever they exit, whatever the pod's
+//!   policy, until the app containers are done; then, or when the pod is stopped,
+//!   they are stopped after every other container, one at a time, last first. Their
+//!   exit statuses do not decide the pod's phase.
 //! - `activeDeadlineSeconds`: the pod is stopped like `down` and ends Failed with
 //!   reason DeadlineExceeded. pause dying ends the pod: nothing starts again, and it
 //!   is Failed with reason PauseDied. Either is shown once the last process is gone.
@@ -221,11 +227,30 @@ struct Container {
     restarts: u32,
     last: Option<Terminated>,
     backoff: Backoff,
+    /// Has been started once (postStart done, startup probe passed).
+    ever_started: bool,
 }
 
 impl Container {
     fn succeeded(&self) -> bool {
         matches!(&self.state, State::Terminated(t) if t.exit_code == 0)
+    }
+
+    fn sidecar(&self) -> bool {
+        self.init && self.spec.sidecar
+    }
+
+    /// An init container the sequence may pass: succeeded, or a sidecar started.
+    fn init_done(&self) -> bool {
+        if self.sidecar() {
+            self.ever_started
+        } else {
+            self.succeeded()
+        }
+    }
+
+    fn ready(&self) -> bool {
+        matches!(self.state, State::Running { ready: true, .. })
     }
 }
 
@@ -247,6 +272,8 @@ pub struct Pod {
     wall_base: SystemTime,
     containers: Vec<Container>,
     life: Life,
+    /// When the pod's stop began and its grace period (sidecars get what is left).
+    stop_began: Option<(Time, Duration)>,
     conditions: Vec<Condition>,
     published: Option<PodStatus>,
 }
@@ -273,6 +300,7 @@ impl Pod {
                     restarts: 0,
                     last: None,
                     backoff: Backoff::new(spec.backoff_scale),
+                    ever_started: false,
                 }
             })
             .collect();
@@ -281,6 +309,7 @@ impl Pod {
             wall_base,
             containers,
             life: Life::Active,
+            stop_began: None,
             conditions: Vec::new(),
             published: None,
         }
@@ -352,6 +381,7 @@ impl Pod {
             }
         }
         self.on_timers(now, &mut fx);
+        self.wind_down(now, &mut fx);
         self.start_due(now, &mut fx);
         let status = self.status(now);
         if self.published.as_ref() != Some(&status) {
@@ -409,6 +439,7 @@ impl Pod {
         let code = self
             .containers
             .iter()
+            .filter(|c| !c.sidecar())
             .find_map(|c| match &c.state {
                 State::Terminated(t) if t.exit_code != 0 => Some(t.exit_code),
                 _ => None,
@@ -523,6 +554,62 @@ impl Pod {
             ready,
             probes,
         };
+        if started {
+            self.has_started(c, now);
+        }
+    }
+
+    /// Container `c` has started (again): a sidecar starting for the first time lets
+    /// the init sequence go on.
+    fn has_started(&mut self, c: usize, now: Time) {
+        let ct = &mut self.containers[c];
+        if !ct.ever_started {
+            ct.ever_started = true;
+            if ct.sidecar() {
+                self.next_stage(now);
+            }
+        }
+    }
+
+    /// The app containers are done for good (or an init container failed for good):
+    /// all that is left is to stop the sidecars.
+    fn workload_over(&self) -> bool {
+        self.workload_phase().is_terminal()
+    }
+
+    /// Once the pod is stopping or its app containers are done, the sidecars go: none
+    /// restarts any more, and when no other container has a process left, the last
+    /// one still running is stopped, then the one before it, and so on.
+    fn wind_down(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        let grace = match self.life {
+            Life::Active if self.workload_over() => self.spec.grace,
+            Life::Active | Life::PauseDied(_) => return,
+            Life::Stopping(_) => match self.stop_began {
+                Some((began, grace)) => grace.saturating_sub(now.saturating_sub(began)),
+                None => ZERO,
+            },
+        };
+        for c in self.containers.iter_mut().filter(|c| c.sidecar()) {
+            if let State::Waiting { due, .. } = &mut c.state {
+                *due = None;
+            }
+        }
+        let busy = |c: &Container| {
+            if c.sidecar() {
+                matches!(c.state, State::Creating | State::Stopping(_))
+            } else {
+                c.state.has_process()
+            }
+        };
+        if self.containers.iter().any(busy) {
+            return;
+        }
+        let last = (0..self.containers.len())
+            .rev()
+            .find(|&i| self.containers[i].sidecar() && self.containers[i].state.has_process());
+        if let Some(c) = last {
+            self.stop(c, grace, None, false, now, fx);
+        }
     }
 
     fn exited(
@@ -583,13 +670,19 @@ impl Pod {
             ct.state = State::Terminated(t);
             return;
         }
-        if ct.init && exit.code == 0 {
+        if ct.init && !ct.sidecar() && exit.code == 0 {
             // Done for good: init containers are never restarted after success.
             ct.state = State::Terminated(t);
             self.next_stage(now);
             return;
         }
-        let restart = (forced && policy != RestartPolicy::Never) || policy.restarts(exit.code);
+        let restart = if ct.sidecar() {
+            // Whatever its status and the pod's policy, until the apps are done.
+            !self.workload_over()
+        } else {
+            (forced && policy != RestartPolicy::Never) || policy.restarts(exit.code)
+        };
+        let ct = &mut self.containers[c];
         if !restart {
             ct.state = State::Terminated(t);
             return;
@@ -620,18 +713,24 @@ impl Pod {
         }
     }
 
-    /// After an init container succeeded: the next one, or else every app container.
+    /// After an init container succeeded or a sidecar started: the next init
+    /// container, or else every app container, unless already on its way.
     fn next_stage(&mut self, now: Time) {
+        if self.life != Life::Active {
+            return;
+        }
         let due = |c: &mut Container| {
-            c.state = State::Waiting {
-                reason: WaitReason::ContainerCreating,
-                due: Some(now),
+            if matches!(c.state, State::Waiting { due: None, .. }) {
+                c.state = State::Waiting {
+                    reason: WaitReason::ContainerCreating,
+                    due: Some(now),
+                };
             }
         };
         if let Some(next) = self
             .containers
             .iter_mut()
-            .find(|c| c.init && !c.succeeded())
+            .find(|c| c.init && !c.init_done())
         {
             return due(next);
         }
@@ -711,6 +810,7 @@ impl Pod {
                         for p in probes.values_mut() {
                             p.next = p.next.min(now);
                         }
+                        self.has_started(c, now);
                     }
                     ProbeKind::Readiness => *ready = true,
                     ProbeKind::Liveness => {}
@@ -820,11 +920,15 @@ impl Pod {
             return;
         }
         self.life = Life::Stopping(cause);
+        self.stop_began = Some((now, grace));
         for c in 0..self.containers.len() {
             if let State::Waiting { due, .. } = &mut self.containers[c].state {
                 *due = None;
             }
-            self.stop(c, grace, None, false, now, fx);
+            // Sidecars go after every other container (`wind_down`).
+            if !self.containers[c].sidecar() {
+                self.stop(c, grace, None, false, now, fx);
+            }
         }
     }
 
@@ -931,18 +1035,34 @@ impl Pod {
         }
     }
 
+    /// The pod's phase: its workload's, but still Running while sidecars stop.
     fn phase(&self) -> Phase {
+        match self.workload_phase() {
+            p if p.is_terminal()
+                && self
+                    .containers
+                    .iter()
+                    .any(|c| c.sidecar() && c.state.has_process()) =>
+            {
+                Phase::Running
+            }
+            p => p,
+        }
+    }
+
+    /// The phase that the init and app containers make; sidecars do not count.
+    fn workload_phase(&self) -> Phase {
         if self.failure().is_some() {
             return Phase::Failed;
         }
         let inits = self.containers.iter().filter(|c| c.init);
         if inits
             .clone()
-            .any(|c| matches!(&c.state, State::Terminated(t) if t.exit_code != 0))
+            .any(|c| !c.sidecar() && matches!(&c.state, State::Terminated(t) if t.exit_code != 0))
         {
             return Phase::Failed;
         }
-        if !inits.clone().all(Container::succeeded) {
+        if !inits.clone().all(Container::init_done) {
             return Phase::Pending;
         }
         let apps: Vec<&Container> = self.containers.iter().filter(|c| !c.init).collect();
@@ -1008,7 +1128,7 @@ impl Pod {
             State::Terminated(t) => (
                 ContainerState::terminated(t.clone()),
                 false,
-                c.init && t.exit_code == 0,
+                c.init && !c.sidecar() && t.exit_code == 0,
                 None,
             ),
         };
@@ -1035,13 +1155,14 @@ impl Pod {
         let incomplete: Vec<&str> = self
             .containers
             .iter()
-            .filter(|c| c.init && !c.succeeded())
+            .filter(|c| c.init && !c.init_done())
             .map(|c| c.spec.name.as_str())
             .collect();
+        // Sidecars count for readiness as app containers do.
         let unready: Vec<&str> = self
             .containers
             .iter()
-            .filter(|c| !c.init && !matches!(c.state, State::Running { ready: true, .. }))
+            .filter(|c| (!c.init || c.sidecar()) && !c.ready())
             .map(|c| c.spec.name.as_str())
             .collect();
         let mut conditions = std::mem::take(&mut self.conditions);

@@ -1046,3 +1046,140 @@ fn probes_are_empty_for_a_plain_container() {
     let sim = Sim::new(pod(&["a"]));
     assert!(sim.app("a").started && sim.app("a").ready);
 }
+
+// Sidecars
+
+/// A pod of `apps` after init containers `inits`, where `("s", true)` is a sidecar.
+fn with_sidecars(apps: &[&str], inits: &[(&str, bool)]) -> PodSpec {
+    let mut spec = pod(apps);
+    spec.init_containers = inits
+        .iter()
+        .map(|(n, sidecar)| ContainerSpec {
+            sidecar: *sidecar,
+            ..ctr(n)
+        })
+        .collect();
+    spec
+}
+
+fn terminates(fx: &[Effect]) -> Vec<usize> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Terminate(c) => Some(*c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_sidecar_lets_the_next_container_start_once_it_has_started() {
+    // s1 (sidecar, startup probe), init (runs to completion), s2 (sidecar), app.
+    let mut spec = with_sidecars(&["app"], &[("s1", true), ("init", false), ("s2", true)]);
+    spec.init_containers[0].probes.startup = Some(probe(1, 30));
+    let mut sim = Sim::new(spec);
+    assert_eq!(spawns(&sim.fx), [0], "the sidecar alone");
+    assert_eq!(sim.status().phase, Phase::Pending);
+    // Not started until its startup probe passes.
+    assert_eq!(runs(&sim.fx), [(0, Task::Probe(ProbeKind::Startup))]);
+    assert!(!sim.init("s1").started);
+    let fx = sim.done(0, Task::Probe(ProbeKind::Startup), true);
+    assert_eq!(spawns(&fx), [1], "then the init container");
+    let fx = sim.exited(1, 0);
+    assert_eq!(
+        spawns(&fx),
+        [2, 3],
+        "then the second sidecar, started at once, then the app"
+    );
+    assert_eq!(sim.status().phase, Phase::Running);
+    let s1 = sim.init("s1");
+    assert!(s1.started && s1.ready && s1.state.running.is_some());
+    assert_eq!(sim.condition("Initialized").status, "True");
+    assert_eq!(sim.condition("Ready").status, "True");
+}
+
+#[test]
+fn a_sidecar_restarts_whatever_the_policy_and_counts_for_readiness() {
+    let mut spec = with_sidecars(&["app"], &[("s", true)]);
+    spec.restart = RestartPolicy::Never;
+    spec.init_containers[0].probes.readiness = Some(probe(10, 1));
+    let mut sim = Sim::new(spec);
+    assert_eq!(spawns(&sim.fx), [0, 1]);
+    assert_eq!(sim.condition("ContainersReady").status, "False");
+    sim.done(0, Task::Probe(ProbeKind::Readiness), true);
+    assert_eq!(sim.condition("ContainersReady").status, "True");
+    // Exit 0 under Never: restarted all the same, at once; then with back-off.
+    let fx = sim.exited(0, 0);
+    assert_eq!(spawns(&fx), [0]);
+    assert_eq!(sim.init("s").restart_count, 1);
+    let fx = sim.exited(0, 1);
+    assert!(spawns(&fx).is_empty());
+    assert_eq!(waiting_reason(sim.init("s")), "CrashLoopBackOff");
+    assert_eq!(
+        sim.status().phase,
+        Phase::Running,
+        "a sidecar does not fail the pod"
+    );
+    assert_eq!(sim.condition("Ready").status, "False");
+    let fx = sim.run_until(S(10));
+    assert_eq!(spawns(&fx), [0]);
+}
+
+#[test]
+fn apps_done_stop_the_sidecars_last_first_and_the_pod_succeeds() {
+    let mut spec = with_sidecars(&["app"], &[("s1", true), ("s2", true)]);
+    spec.restart = RestartPolicy::Never;
+    spec.grace = S(5);
+    let mut sim = Sim::new(spec);
+    assert_eq!(spawns(&sim.fx), [0, 1, 2]);
+    let fx = sim.exited(2, 0);
+    assert_eq!(terminates(&fx), [1], "the last sidecar first");
+    assert!(!sim.pod.finished());
+    assert_eq!(
+        sim.status().phase,
+        Phase::Running,
+        "until the sidecars are gone"
+    );
+    let fx = sim.exited(1, 143);
+    assert_eq!(terminates(&fx), [0]);
+    assert!(spawns(&fx).is_empty(), "a stopped sidecar is not restarted");
+    sim.exited(0, 143);
+    assert!(sim.pod.finished());
+    assert_eq!(sim.status().phase, Phase::Succeeded);
+    assert_eq!(
+        sim.pod.outcome(),
+        (Phase::Succeeded, 0),
+        "sidecars' 143 do not count"
+    );
+}
+
+#[test]
+fn a_stopped_pod_stops_its_sidecars_after_the_apps_within_the_grace_period() {
+    let mut sim = Sim::new(with_sidecars(&["a", "b"], &[("s", true)]));
+    sim.at(S(1));
+    let fx = sim.feed(Event::Stop { grace: Some(S(10)) });
+    assert_eq!(terminates(&fx), [1, 2], "apps first");
+    sim.exited(1, 143);
+    sim.at(S(4));
+    let fx = sim.exited(2, 143);
+    assert_eq!(terminates(&fx), [0], "then the sidecar");
+    assert_eq!(
+        sim.pod.next_timer(),
+        Some(S(11)),
+        "with what is left of the grace"
+    );
+    sim.exited(0, 143);
+    assert!(sim.pod.finished());
+}
+
+#[test]
+fn a_failed_init_container_stops_the_sidecars_before_it() {
+    let mut spec = with_sidecars(&["app"], &[("s", true), ("init", false)]);
+    spec.restart = RestartPolicy::Never;
+    let mut sim = Sim::new(spec);
+    assert_eq!(spawns(&sim.fx), [0, 1]);
+    let fx = sim.exited(1, 3);
+    assert_eq!(terminates(&fx), [0]);
+    sim.exited(0, 143);
+    assert!(sim.pod.finished());
+    assert_eq!(sim.pod.outcome(), (Phase::Failed, 3));
+}
