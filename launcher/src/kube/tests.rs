@@ -292,7 +292,10 @@ fn sidecars_are_init_containers_with_restart_policy_always() {
         "spec.containers[0].restartPolicy: may be set only on init containers (a sidecar container)"
     );
     assert_eq!(
-        err(&format!("{base}{}", side.replace("    restartPolicy: Always\n", ""))),
+        err(&format!(
+            "{base}{}",
+            side.replace("    restartPolicy: Always\n", "")
+        )),
         "spec.initContainers[0].readinessProbe: may not be set for init containers"
     );
     // Written back, it is still a sidecar.
