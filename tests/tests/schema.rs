@@ -4,6 +4,8 @@
 //! build/venv). Host tier only: the VM has no Python (the Makefile leaves this binary
 //! out of the VM's run).
 
+#![allow(clippy::unwrap_used)]
+
 use pod_tests::*;
 use std::path::PathBuf;
 use std::process::Command;
