@@ -66,6 +66,14 @@ pub enum Command {
     Exec(Exec),
     /// Print a container's logs (CRI format on disk)
     Logs(Logs),
+    /// Show a pod as kubectl describe does: containers, conditions, events
+    Describe(Describe),
+    /// List the events of a pod (or of all pods), like kubectl events
+    #[command(after_help = "Examples:
+  launcher events web
+  launcher events web -w
+  launcher events")]
+    Events(Events),
     /// Wait until a pod meets a condition, like kubectl wait
     #[command(after_help = "Examples:
   launcher wait web --for=condition=Ready --timeout=60s
@@ -316,6 +324,20 @@ pub struct Logs {
     /// Keep printing as the log grows, until the pod is gone
     #[arg(short, long)]
     pub follow: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct Describe {
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct Events {
+    /// Only this pod's events [default: every pod's]
+    pub name: Option<String>,
+    /// Keep printing events as they come, until the pod ends
+    #[arg(short = 'w', long)]
+    pub watch: bool,
 }
 
 #[derive(Args, Debug)]

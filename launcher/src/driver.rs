@@ -21,6 +21,7 @@
 //! restarted into a dying PID namespace.
 
 use crate::cgroup::{memory, PodCgroup};
+use crate::events::EventLog;
 use crate::logs::{LineSplitter, LogFile, Stream};
 use crate::machine::{Effect, Event, Exit, Pod, Task, Verdict};
 use crate::namespaces::Pause;
@@ -117,6 +118,8 @@ pub struct Driver {
     /// The status to write once this wake-up's events are handled: one write for a
     /// burst of changes (three containers ending at once), not one per change.
     unpublished: Option<PodStatus>,
+    /// The pod's events, written with the status.
+    events: EventLog,
 }
 
 impl Driver {
@@ -157,12 +160,20 @@ impl Driver {
             pod_dir,
             stop_asked: false,
             unpublished: None,
+            events: EventLog::default(),
         })
     }
 
     /// Runs the pod to its end; reports through `ready` (for `up -d`) once every
     /// container that can start has been started.
     pub fn run(mut self, ready: Option<File>) -> Outcome {
+        let node = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let scheduled = format!(
+            "Successfully assigned default/{} to {}",
+            self.pod.spec().name,
+            node.trim()
+        );
+        self.event(None, false, "Scheduled", scheduled, "default-scheduler");
         self.step(Event::Tick);
         self.publish();
         if let Some(mut r) = ready {
@@ -228,6 +239,13 @@ impl Driver {
                 }
             }
             Effect::Record(r) => {
+                let list = if r.init {
+                    "initContainers"
+                } else {
+                    "containers"
+                };
+                let object = Some(format!("spec.{list}{{{}}}", r.container));
+                self.event(object, r.warning, r.reason, r.message.clone(), "kubelet");
                 if r.warning {
                     let line = format!("launcher: {}: {}\n", r.container, r.message);
                     self.say(Stream::Stderr, line.as_bytes());
@@ -359,10 +377,33 @@ impl Driver {
     }
 
     fn publish(&mut self) {
+        self.events.save(&self.pod_dir.join("events.json"));
         if let Some(status) = self.unpublished.take() {
             // A state directory removed underneath the pod is not the pod's end.
             let _ = state::write_json(&self.pod_dir.join("status.json"), &status);
         }
+    }
+
+    /// Records an event about the pod, or about one of its containers (`object`).
+    fn event(
+        &mut self,
+        object: Option<String>,
+        warning: bool,
+        reason: &str,
+        message: String,
+        source: &str,
+    ) {
+        let event = crate::events::Event {
+            kind: if warning { "Warning" } else { "Normal" }.into(),
+            reason: reason.into(),
+            message,
+            field_path: object,
+            source: source.into(),
+            count: 0,
+            first_timestamp: String::new(),
+            last_timestamp: String::new(),
+        };
+        self.events.add(event, &crate::status::now_rfc3339());
     }
 
     /// Waits for the next kernel event or timer and feeds what happened.

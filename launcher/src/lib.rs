@@ -24,6 +24,7 @@ pub mod cli;
 pub mod commands;
 #[allow(unsafe_code)]
 pub mod driver;
+pub mod events;
 pub mod kube;
 pub mod logs;
 pub mod machine;
@@ -59,6 +60,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Exec(a) => commands::exec(&opts, a),
         Command::Logs(a) => commands::logs(&opts, a),
         Command::Wait(a) => commands::wait(&opts, a),
+        Command::Describe(a) => commands::describe(&opts, a),
+        Command::Events(a) => commands::events(&opts, a),
         Command::Supervise { name } => commands::supervise_detached(&opts, name),
     }
 }

@@ -1068,3 +1068,84 @@ fn wait_returns_on_the_change_it_waits_for() {
     assert_eq!(out.status.code(), Some(2));
     pods.assert_clean();
 }
+
+#[test]
+fn events_of_a_detached_pod_are_kept_folded_and_described() {
+    use std::io::{BufRead, BufReader};
+    let pods = Pods::new("events");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "ev",
+        "--backoff-scale",
+        "0.02",
+        "-c",
+        "crash=sh -c 'sleep 0.1; exit 1'",
+        "-c",
+        "b=sleep 600",
+    ]);
+    let backoffs = || -> u64 {
+        let out = pods.ok(&["events", "ev"]);
+        out.lines()
+            .find(|l| l.contains("BackOff"))
+            .and_then(|l| l.split("(x").nth(1)?.split(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    wait_for("two back-offs", scaled(Duration::from_secs(10)), || {
+        backoffs() >= 2
+    });
+    let first = backoffs();
+    wait_for("the count to grow", scaled(Duration::from_secs(10)), || {
+        backoffs() > first
+    });
+    let events = pods.ok(&["events", "ev"]);
+    let header = events.lines().next().unwrap();
+    assert!(
+        header.starts_with("LAST SEEN") && header.contains("OBJECT"),
+        "{events}"
+    );
+    for want in [
+        "Normal    Scheduled",
+        "Successfully assigned default/ev to ",
+        "Started container b",
+        "Back-off restarting failed container crash in pod ev",
+    ] {
+        assert!(events.contains(want), "{want:?} missing: {events}");
+    }
+    assert_eq!(events.matches("Started container b").count(), 1, "{events}");
+
+    let describe = pods.ok(&["describe", "ev"]);
+    for want in [
+        "Name:             ev\n",
+        "Status:           Running\n",
+        "  crash:\n",
+        "    Last State:     Terminated\n      Reason:       Error\n      Exit Code:    1\n",
+        "    Ready:          True\n    Restart Count:  0\n",
+        "  Type     Reason     Age",
+    ] {
+        assert!(describe.contains(want), "{want:?} missing:\n{describe}");
+    }
+    let backoff = describe
+        .lines()
+        .find(|l| l.contains("Back-off restarting"))
+        .unwrap();
+    assert!(
+        backoff.starts_with("  Warning  BackOff") && backoff.contains(" over "),
+        "{backoff}"
+    );
+
+    // -w follows: the events of `down` come, then it ends with the pod.
+    let mut watch = Proc::spawn(pods.cmd(&["events", "ev", "-w"]).stdout(Stdio::piped()));
+    let mut lines = BufReader::new(watch.child.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().starts_with("LAST SEEN"));
+    pods.ok(&["down", "ev", "--grace-period", "5"]);
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(watch.wait_timeout(Duration::from_secs(5)).success());
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("Killing") && l.contains("Stopping container b")),
+        "{rest:#?}"
+    );
+    pods.assert_clean();
+}

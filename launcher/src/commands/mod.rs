@@ -1,7 +1,9 @@
 //! The `launcher` commands, one per file, and what they share: the options every
 //! command takes, the checks before touching the machine, and quiet output.
 
+mod describe;
 mod down;
+mod events;
 mod exec;
 mod handle;
 mod logs;
@@ -11,7 +13,9 @@ mod supervise;
 mod up;
 mod wait;
 
+pub use describe::describe;
 pub use down::down;
+pub use events::events;
 pub use exec::exec;
 pub use handle::PodHandle;
 pub use logs::logs;

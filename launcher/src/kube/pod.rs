@@ -256,6 +256,11 @@ fn manifest(spec: &PodSpec) -> Pod {
 /// identity in its metadata, and the status its supervisor published.
 pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive: bool) -> Value {
     let mut pod = manifest(&rec.spec);
+    // Scheduled here: this machine is the pod's node.
+    if let Some(spec) = &mut pod.spec {
+        let node = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        spec.node_name = Some(node.trim().to_string()).filter(|n| !n.is_empty());
+    }
     let meta = &mut pod.metadata;
     meta.namespace = Some("default".into());
     meta.uid = Some(rec.uid.clone());

@@ -135,6 +135,8 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub container: String,
+    /// It is an init container (`spec.initContainers{NAME}` for the event).
+    pub init: bool,
     pub warning: bool,
     pub reason: &'static str,
     pub message: String,
@@ -459,6 +461,7 @@ impl Pod {
     fn record(&self, c: usize, warning: bool, reason: &'static str, message: String) -> Effect {
         Effect::Record(Record {
             container: self.containers[c].spec.name.clone(),
+            init: self.containers[c].init,
             warning,
             reason,
             message,
@@ -488,6 +491,13 @@ impl Pod {
         if self.containers[c].state != State::Creating {
             return;
         }
+        let name = &self.containers[c].spec.name;
+        let (created, started) = (
+            format!("Created container {name}"),
+            format!("Started container {name}"),
+        );
+        fx.push(self.record(c, false, "Created", created));
+        fx.push(self.record(c, false, "Started", started));
         match self.containers[c].spec.post_start.clone() {
             // Not Running until postStart is done: still ContainerCreating.
             Some(action) => {
@@ -647,6 +657,13 @@ impl Pod {
         // What the main process leaves behind goes with it, as when a runtime deletes
         // a container: a restart starts from an empty leaf.
         fx.push(Effect::Kill(c));
+        if exit.oom {
+            let msg = format!(
+                "Container {} was killed by the kernel: out of memory in its cgroup (OOMKilled)",
+                self.containers[c].spec.name
+            );
+            fx.push(self.record(c, true, "OOMKilled", msg));
+        }
         let deadline = self.life == Life::Stopping(StopCause::Deadline);
         let reason = match (&cannot_run, exit.oom, exit.code) {
             (Some(_), _, _) => "ContainerCannotRun",
@@ -869,6 +886,10 @@ impl Pod {
                 return;
             }
         };
+        if why.is_none() {
+            let msg = format!("Stopping container {}", self.containers[c].spec.name);
+            fx.push(self.record(c, false, "Killing", msg));
+        }
         let deadline = now.saturating_add(grace);
         let pre_stop = match self.containers[c].spec.pre_stop.clone() {
             Some(action) if !grace.is_zero() => {
@@ -964,6 +985,9 @@ impl Pod {
                     if s.termed && !s.killed && now >= s.kill_at {
                         s.killed = true;
                         fx.push(Effect::Kill(c));
+                        let msg =
+                            "Container runtime did not kill the pod within specified grace period.";
+                        fx.push(self.record(c, true, "ExceededGracePeriod", msg.into()));
                     }
                 }
             }

@@ -1,0 +1,154 @@
+//! `launcher events [NAME] [-w]`: the events of one pod or of all, oldest first, as
+//! `kubectl events` lists them; `-w` keeps printing new ones (and repeats of old
+//! ones, with their count), woken by inotify when a supervisor writes its pod's
+//! events, until the pod ends (or, for all pods, until interrupted).
+
+use super::{handle::supervisor_alive, print, Opts, PodHandle};
+use crate::cli;
+use crate::events::Event;
+use crate::state::Root;
+use anyhow::{Context, Result};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::time::SystemTime;
+
+/// An event as one pod's: (pod, event).
+type Row = (String, Event);
+
+pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
+    let root = Root::open(&opts.root)?;
+    let single = match &args.name {
+        Some(name) => {
+            let pod = PodHandle::new(opts, name)?;
+            pod.record()?;
+            Some(pod)
+        }
+        None => None,
+    };
+    let names = || match &single {
+        Some(pod) => vec![pod.name.clone()],
+        None => root.pods(),
+    };
+    let collect = || -> Vec<Row> {
+        let mut rows: Vec<Row> = names()
+            .into_iter()
+            .flat_map(|n| {
+                let events = crate::events::read(&root.pod_dir(&n));
+                events.into_iter().map(move |e| (n.clone(), e))
+            })
+            .collect();
+        rows.sort_by(|a, b| a.1.last_timestamp.cmp(&b.1.last_timestamp));
+        rows
+    };
+    let mut shown: HashMap<(String, String, String, String), u32> = HashMap::new();
+    let mut header = true;
+    let mut show = |rows: Vec<Row>, header: &mut bool| -> Result<()> {
+        let fresh: Vec<Row> = rows
+            .into_iter()
+            .filter(|(pod, e)| {
+                let key = (
+                    pod.clone(),
+                    e.field_path.clone().unwrap_or_default(),
+                    e.reason.clone(),
+                    e.message.clone(),
+                );
+                shown.insert(key, e.count) != Some(e.count)
+            })
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        print(&table(&fresh, std::mem::take(header), SystemTime::now()))
+    };
+    let rows = collect();
+    if rows.is_empty() && !args.watch {
+        super::warn(&match &single {
+            Some(pod) => format!("no events found for pod {}", pod.name),
+            None => "no events found".into(),
+        });
+        return Ok(0);
+    }
+    show(rows, &mut header)?;
+    if !args.watch {
+        return Ok(0);
+    }
+    let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+        .context("failed to watch the state root (inotify)")?;
+    inotify
+        .add_watch(
+            &root.dir,
+            AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ONLYDIR,
+        )
+        .with_context(|| format!("failed to watch {}", root.dir.display()))?;
+    loop {
+        for n in names() {
+            let _ = inotify.add_watch(
+                &root.pod_dir(&n),
+                AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ONLYDIR,
+            );
+        }
+        // The pod's last events are written before its supervisor exits.
+        let over = single
+            .as_ref()
+            .is_some_and(|p| !p.record().is_ok_and(|r| supervisor_alive(&r)));
+        show(collect(), &mut header)?;
+        if over {
+            return Ok(0);
+        }
+        let supervisor = single
+            .as_ref()
+            .and_then(|p| p.record().ok()?.supervisor)
+            .and_then(|s| crate::sys::pidfd_open(s.pid).ok());
+        let mut fds = vec![PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+        if let Some(fd) = &supervisor {
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e).context("failed to wait (poll)"),
+        }
+        while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+    }
+}
+
+/// `kubectl events`' table: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE.
+fn table(rows: &[Row], header: bool, now: SystemTime) -> String {
+    let mut lines: Vec<[String; 5]> = Vec::new();
+    if header {
+        lines.push(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"].map(String::from));
+    }
+    for (pod, e) in rows {
+        let seen = match e.count {
+            n if n > 1 => format!(
+                "{} (x{n} over {})",
+                super::describe::age(&e.last_timestamp, now),
+                super::describe::age(&e.first_timestamp, now)
+            ),
+            _ => super::describe::age(&e.last_timestamp, now),
+        };
+        lines.push([
+            seen,
+            e.kind.clone(),
+            e.reason.clone(),
+            format!("pod/{pod}"),
+            e.message.replace('\n', " "),
+        ]);
+    }
+    // At least these widths, so that lines printed later under -w mostly line up.
+    let widths: Vec<usize> = [22, 10, 22, 16]
+        .iter()
+        .enumerate()
+        .map(|(i, min)| lines.iter().map(|l| l[i].len() + 3).fold(*min, usize::max))
+        .collect();
+    let mut text = String::new();
+    for l in lines {
+        for (i, w) in widths.iter().enumerate() {
+            text += &format!("{:<w$}", l[i]);
+        }
+        text += &l[4];
+        text.push('\n');
+    }
+    text
+}
