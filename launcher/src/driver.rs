@@ -120,6 +120,8 @@ pub struct Driver {
     unpublished: Option<PodStatus>,
     /// The pod's events, written with the status.
     events: EventLog,
+    /// systemd, when `up` runs in the foreground as a Type=notify service.
+    notify: Option<crate::notify::Notifier>,
 }
 
 impl Driver {
@@ -161,6 +163,7 @@ impl Driver {
             stop_asked: false,
             unpublished: None,
             events: EventLog::default(),
+            notify: foreground.then(crate::notify::Notifier::from_env).flatten(),
         })
     }
 
@@ -379,6 +382,9 @@ impl Driver {
     fn publish(&mut self) {
         self.events.save(&self.pod_dir.join("events.json"));
         if let Some(status) = self.unpublished.take() {
+            if let Some(n) = &mut self.notify {
+                n.status(&self.pod.spec().name, &status);
+            }
             // A state directory removed underneath the pod is not the pod's end.
             let _ = state::write_json(&self.pod_dir.join("status.json"), &status);
         }
@@ -540,6 +546,9 @@ impl Driver {
     /// A stop asked for (down, ^C): the grace period `down` wrote, or the pod's.
     fn stop(&mut self) {
         self.stop_asked = true;
+        if let Some(n) = &mut self.notify {
+            n.stopping(&self.pod.spec().name);
+        }
         let grace = std::fs::read_to_string(self.pod_dir.join("stop"))
             .ok()
             .and_then(|s| crate::quantity::parse_duration(s.trim()).ok());
@@ -632,6 +641,9 @@ impl Driver {
     /// The state stays for `status` unless a stop was asked for or the pod ran in the
     /// foreground.
     fn finish(mut self) -> Outcome {
+        if let Some(n) = &mut self.notify {
+            n.stopping(&self.pod.spec().name);
+        }
         for ci in 0..self.slots.len() {
             for pi in (0..self.slots[ci].pipes.len()).rev() {
                 self.drain(ci, pi);

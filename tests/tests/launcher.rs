@@ -1149,3 +1149,73 @@ fn events_of_a_detached_pod_are_kept_folded_and_described() {
     );
     pods.assert_clean();
 }
+
+#[test]
+fn foreground_up_tells_systemd_ready_restarts_and_stopping_in_order() {
+    use std::os::unix::net::UnixDatagram;
+    let pods = Pods::new("notify");
+    let dir = TempDir::new("notify");
+    let socket_path = dir.path().join("notify.sock");
+    let systemd = UnixDatagram::bind(&socket_path).unwrap();
+    systemd
+        .set_read_timeout(Some(scaled(Duration::from_secs(10))))
+        .unwrap();
+    let ready = dir.path().join("ready");
+    let crash = dir.path().join("crash");
+    let manifest = dir.path().join("pod.yaml");
+    fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: svc}}\nspec:\n  containers:\n  \
+             - name: web\n    command: [sh, -c, 'echo \"notify=$NOTIFY_SOCKET\"; trap \"exit 0\" TERM; while :; do sleep 0.05; done']\n    \
+             readinessProbe:\n      exec: {{command: [test, -f, {ready}]}}\n      periodSeconds: 1\n  \
+             - name: worker\n    command: [sh, -c, 'trap \"exit 0\" TERM; while [ ! -f {crash} ]; do sleep 0.05; done; rm {crash}; exit 1']\n",
+            ready = ready.display(),
+            crash = crash.display(),
+        ),
+    )
+    .unwrap();
+    let mut cmd = pods.cmd(&[
+        "up",
+        "-f",
+        manifest.to_str().unwrap(),
+        "--backoff-scale",
+        "0.02",
+    ]);
+    cmd.env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut up = Proc::spawn(&mut cmd);
+    let next = || {
+        let mut buf = [0u8; 4096];
+        let n = systemd.recv(&mut buf).expect("a message from the launcher");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+
+    // Nothing before every container is ready: the readiness probe holds READY=1 back.
+    pods.wait_status("svc", "running", Duration::from_secs(5), running);
+    systemd.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        systemd.recv(&mut buf).is_err(),
+        "a message before the pod was ready"
+    );
+    systemd.set_nonblocking(false).unwrap();
+    fs::write(&ready, "").unwrap();
+    assert_eq!(next(), "READY=1\nSTATUS=pod svc: 2/2 containers ready");
+
+    fs::write(&crash, "").unwrap();
+    assert_eq!(next(), "STATUS=pod svc: restarted worker x1");
+
+    up.signal(libc::SIGTERM);
+    assert_eq!(next(), "STOPPING=1\nSTATUS=pod svc: stopping");
+    assert_eq!(up.wait_timeout(Duration::from_secs(10)).code(), Some(0));
+    systemd.set_nonblocking(true).unwrap();
+    assert!(systemd.recv(&mut buf).is_err(), "STOPPING=1 is said once");
+
+    // The socket is the launcher's business, not the containers'.
+    let mut out = String::new();
+    std::io::Read::read_to_string(up.child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(out.contains("[web] notify=\n"), "{out}");
+    pods.assert_clean();
+}
