@@ -95,9 +95,11 @@ pub fn teardown(cg: &PodCgroup, grace: Duration) -> Result<()> {
         for leaf in &leaves {
             cgroup::signal_procs(leaf, libc::SIGTERM);
         }
+        // All must empty by the same deadline, so waiting for one after the other is
+        // waiting for all.
         let deadline = Instant::now() + grace;
-        while leaves.iter().any(|l| PodCgroup::populated(l)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
+        for leaf in &leaves {
+            cgroup::wait_empty(leaf, deadline);
         }
     }
     // Held from before the kill: pause's pidfd turns readable once it is really gone,

@@ -49,6 +49,12 @@ pub enum CgroupError {
         controller: &'static str,
         cgroup: PathBuf,
     },
+    #[error("cannot {what}: the cgroup2 file system at {mount} is read-only here, as in a container started without --privileged. Hint: {hint}")]
+    ReadOnly {
+        what: &'static str,
+        mount: PathBuf,
+        hint: &'static str,
+    },
     #[error("failed to write {value:?} to {path}")]
     Write {
         path: PathBuf,
@@ -147,6 +153,173 @@ fn enable(parent: &Path, controller: &'static str) -> Result<(), CgroupError> {
     })
 }
 
+/// A cgroup2 that refuses writes: a limit cannot be had there, nor a cgroup.
+fn read_only(mount: &Path, limits: bool) -> CgroupError {
+    if limits {
+        CgroupError::ReadOnly {
+            what: "set the pod's limits",
+            mount: mount.to_path_buf(),
+            hint: "run this container with --privileged (a writable cgroup2 in its own cgroup namespace), or start the pod without --memory, --cpu, --cpu-request and --pids",
+        }
+    } else {
+        CgroupError::ReadOnly {
+            what: "make the pod's cgroup",
+            mount: mount.to_path_buf(),
+            hint: "run this container with --privileged (a writable cgroup2 in its own cgroup namespace)",
+        }
+    }
+}
+
+fn is_read_only(e: &CgroupError) -> bool {
+    let source = match e {
+        CgroupError::Write { source, .. } | CgroupError::Create { source, .. } => source,
+        _ => return false,
+    };
+    source.raw_os_error() == Some(libc::EROFS)
+}
+
+/// Whether the top of the cgroup2 mount at `mount` is the root of this process's
+/// cgroup namespace (the mount's root, field 4 of mountinfo, is "/") while not being
+/// the machine's root cgroup (which has no `cgroup.type`): what a container with its
+/// own cgroup namespace sees.
+fn is_namespace_root(mount: &Path) -> bool {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let root_of_mount = info.lines().find_map(|line| {
+        let (pre, post) = line.split_once(" - ")?;
+        let mut fields = pre.split(' ');
+        let root = fields.nth(3)?;
+        let point = fields.next()?;
+        (post.starts_with("cgroup2 ") && Path::new(point) == mount).then_some(root)
+    });
+    root_of_mount == Some("/") && mount.join("cgroup.type").exists()
+}
+
+/// The leaf that the processes of a cgroup namespace's root move to, as
+/// docker-in-docker and k3s name it.
+pub const INIT_LEAF: &str = "init";
+
+/// Processes moved out of the root of the cgroup namespace by [`prepare`].
+#[derive(Debug)]
+pub struct Evacuation {
+    pub from: PathBuf,
+    pub to: PathBuf,
+    pub pids: Vec<i32>,
+}
+
+impl std::fmt::Display for Evacuation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pids: Vec<String> = self.pids.iter().map(i32::to_string).collect();
+        write!(
+            f,
+            "moved {} process{} ({}) from {}, the root of this cgroup namespace, to {}: cgroup v2 passes controllers on only from a cgroup without processes",
+            self.pids.len(),
+            if self.pids.len() == 1 { "" } else { "es" },
+            pids.join(", "),
+            self.from.display(),
+            self.to.display()
+        )
+    }
+}
+
+fn procs(dir: &Path) -> Result<Vec<i32>, CgroupError> {
+    Ok(read(dir, "cgroup.procs")?
+        .lines()
+        .filter_map(|p| p.trim().parse().ok())
+        .collect())
+}
+
+/// Moves every process of `top` into its `init` leaf, again while new ones appear;
+/// one that exited meanwhile is no longer there to move.
+fn evacuate(top: &Path, moved: &mut Vec<i32>) -> Result<(), CgroupError> {
+    let to = top.join(INIT_LEAF);
+    match fs::create_dir(&to) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+            return Err(CgroupError::Create {
+                path: to,
+                source: e,
+            })
+        }
+        _ => {}
+    }
+    for _ in 0..100 {
+        let pids = procs(top)?;
+        if pids.is_empty() {
+            return Ok(());
+        }
+        for pid in pids {
+            match write(&to, "cgroup.procs", &pid.to_string()) {
+                Ok(()) if !moved.contains(&pid) => moved.push(pid),
+                Ok(()) => {}
+                Err(CgroupError::Write { source, .. })
+                    if matches!(source.raw_os_error(), Some(libc::ESRCH | libc::EBUSY)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes `parent` and its ancestors below the mount exist, each passing on the
+/// controllers that a pod with these limits needs. Where the top of the mount is the
+/// root of a cgroup namespace that holds processes (inside a privileged container),
+/// they are moved to its `init` leaf first, which is said in the answer. Done by `up`
+/// before the pod exists (so that the move can be told), and again, as a no-op, by
+/// [`PodCgroup::create`].
+pub fn prepare(
+    mount: &Path,
+    parent: &Path,
+    limits: &Limits,
+    containers: &[(&str, &Limits)],
+) -> Result<Option<Evacuation>, CgroupError> {
+    let rel = parent
+        .strip_prefix(mount)
+        .map_err(|_| CgroupError::NotCgroup2(parent.to_path_buf()))?;
+    let wanted = wanted(limits, containers);
+    let mut moved = Vec::new();
+    let mut at = mount.to_path_buf();
+    let mut parts = rel.components();
+    loop {
+        for c in &wanted {
+            let mut tries = 0;
+            loop {
+                match enable(&at, c) {
+                    Err(CgroupError::InternalProcesses { .. })
+                        if at == mount && tries < 5 && is_namespace_root(mount) =>
+                    {
+                        tries += 1;
+                        evacuate(&at, &mut moved)?;
+                    }
+                    Err(e) if is_read_only(&e) => return Err(read_only(mount, true)),
+                    r => break r?,
+                }
+            }
+        }
+        let Some(part) = parts.next() else { break };
+        at.push(part);
+        match fs::create_dir(&at) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                let e = CgroupError::Create {
+                    path: at.clone(),
+                    source: e,
+                };
+                return Err(if is_read_only(&e) {
+                    read_only(mount, !wanted.is_empty())
+                } else {
+                    e
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok((!moved.is_empty()).then(|| Evacuation {
+        from: mount.to_path_buf(),
+        to: mount.join(INIT_LEAF),
+        pids: moved,
+    }))
+}
+
 /// Writes the limits that are set into `dir`.
 fn apply(dir: &Path, limits: &Limits) -> Result<(), CgroupError> {
     if let Some(bytes) = limits.memory {
@@ -187,31 +360,18 @@ impl PodCgroup {
         limits: &Limits,
         containers: &[(&str, &Limits)],
     ) -> Result<PodCgroup, CgroupError> {
-        let rel = parent
-            .strip_prefix(mount)
-            .map_err(|_| CgroupError::NotCgroup2(parent.to_path_buf()))?;
-        let wanted = wanted(limits, containers);
-        // Every ancestor from the mount down to the parent passes the controllers on.
-        let mut at = mount.to_path_buf();
-        for part in rel.components() {
-            for c in &wanted {
-                enable(&at, c)?;
-            }
-            at.push(part);
-            if !at.exists() {
-                fs::create_dir(&at).map_err(|source| CgroupError::Create {
-                    path: at.clone(),
-                    source,
-                })?;
-            }
-        }
-        for c in &wanted {
-            enable(&at, c)?;
-        }
+        prepare(mount, parent, limits, containers)?;
         let dir = parent.join(pod);
-        fs::create_dir(&dir).map_err(|source| CgroupError::Create {
-            path: dir.clone(),
-            source,
+        fs::create_dir(&dir).map_err(|source| {
+            let e = CgroupError::Create {
+                path: dir.clone(),
+                source,
+            };
+            if is_read_only(&e) {
+                read_only(mount, !wanted(limits, containers).is_empty())
+            } else {
+                e
+            }
         })?;
         let cg = PodCgroup { dir };
         if let Err(e) = apply(&cg.dir, limits) {
@@ -255,12 +415,6 @@ impl PodCgroup {
         Ok(())
     }
 
-    pub fn populated(dir: &Path) -> bool {
-        read(dir, "cgroup.events")
-            .map(|e| e.lines().any(|l| l == "populated 1"))
-            .unwrap_or(false)
-    }
-
     /// SIGKILLs everything in the pod (cgroup.kill, Linux >= 5.14).
     pub fn kill(&self) -> Result<(), CgroupError> {
         write(&self.dir, "cgroup.kill", "1")
@@ -290,10 +444,7 @@ impl PodCgroup {
         if !self.dir.exists() {
             return Ok(());
         }
-        let deadline = Instant::now() + limit;
-        while Self::populated(&self.dir) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_empty(&self.dir, Instant::now() + limit);
         let leaves = match fs::read_dir(&self.dir) {
             Ok(l) => l,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -310,6 +461,39 @@ impl PodCgroup {
             }
         }
         rmdir(&self.dir)
+    }
+}
+
+/// Waits until nothing is left in the cgroup `dir` (`populated 0` in its
+/// cgroup.events) or `deadline` passes; true if it emptied. Sleeps in poll(2) on
+/// cgroup.events, which the kernel marks changed (POLLPRI) when that flips, so it
+/// returns as the last process goes. A cgroup that is not there is empty.
+pub fn wait_empty(dir: &Path, deadline: Instant) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::{Read, Seek};
+    let Ok(mut events) = fs::File::open(dir.join("cgroup.events")) else {
+        return true;
+    };
+    let mut text = String::new();
+    loop {
+        text.clear();
+        // Reading (from the start) is what re-arms the notification.
+        if events.rewind().is_err() || events.read_to_string(&mut text).is_err() {
+            return true;
+        }
+        if !text.lines().any(|l| l == "populated 1") {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&events),
+            PollFlags::POLLPRI,
+        )];
+        let _ = poll(&mut fds, PollTimeout::from(ms));
     }
 }
 
@@ -337,11 +521,7 @@ fn rmdir(path: &Path) -> Result<(), CgroupError> {
 /// Sends `sig` to every process in the cgroup `dir`, each through a pidfd so a
 /// recycled pid is never hit; returns the pids it found.
 pub fn signal_procs(dir: &Path, sig: i32) -> Vec<i32> {
-    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-    let pids: Vec<i32> = procs
-        .lines()
-        .filter_map(|p| p.trim().parse().ok())
-        .collect();
+    let pids = procs(dir).unwrap_or_default();
     for &pid in &pids {
         if let Ok(fd) = crate::sys::pidfd_open(pid) {
             let _ = crate::sys::pidfd_send_signal(&fd, sig);

@@ -36,7 +36,14 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         return Ok(0);
     }
     preflight()?;
-    let (_, parent) = opts.cgroup_parent()?;
+    let (mount, parent) = opts.cgroup_parent()?;
+    let leaves: Vec<_> = spec
+        .all_containers()
+        .map(|c| (c.name.as_str(), &c.limits))
+        .collect();
+    if let Some(moved) = crate::cgroup::prepare(&mount, &parent, &spec.limits, &leaves)? {
+        warn(&moved.to_string());
+    }
     let cgroup = parent.join(&spec.name);
     let record = PodRecord::new(spec, cgroup, opts.find_pause()?);
     let name = record.spec.name.clone();
