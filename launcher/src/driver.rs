@@ -170,11 +170,10 @@ impl Driver {
     /// Runs the pod to its end; reports through `ready` (for `up -d`) once every
     /// container that can start has been started.
     pub fn run(mut self, ready: Option<File>) -> Outcome {
-        let node = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         let scheduled = format!(
             "Successfully assigned default/{} to {}",
             self.pod.spec().name,
-            node.trim()
+            crate::kube::node_name().unwrap_or_default()
         );
         self.event(None, false, "Scheduled", scheduled, "default-scheduler");
         self.step(Event::Tick);

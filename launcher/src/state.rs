@@ -95,7 +95,14 @@ impl ProcRef {
 
 /// (state, start time) from /proc/PID/stat.
 fn stat(pid: i32) -> Option<(char, u64)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Read;
+    // One read: the line is at most 52 numbers and a 16-byte name.
+    let mut buf = [0u8; 1024];
+    let n = fs::File::open(format!("/proc/{pid}/stat"))
+        .ok()?
+        .read(&mut buf)
+        .ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
     let rest = text.get(text.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split(' ').collect();
     // rest starts at field 3 (state); start time is field 22.
@@ -137,6 +144,7 @@ impl PodRecord {
     }
 }
 
+#[derive(Clone)]
 pub struct Root {
     pub dir: PathBuf,
 }

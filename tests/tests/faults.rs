@@ -515,3 +515,91 @@ fn status_is_written_on_changes_not_for_every_chunk_of_output() {
     pods.ok(&["down", "q", "--grace-period", "0"]);
     pods.assert_clean();
 }
+
+#[test]
+fn twenty_ups_and_twenty_downs_at_once_keep_every_pod_whole() {
+    let pods = Pods::new("par");
+    let old: Vec<String> = (0..20).map(|i| format!("old{i}")).collect();
+    let new: Vec<String> = (0..20).map(|i| format!("new{i}")).collect();
+    // Twenty at once into a cgroup parent that does not exist yet.
+    std::thread::scope(|s| {
+        for n in &old {
+            let pods = &pods;
+            s.spawn(move || pods.ok(&["up", "-d", "--name", n, "-c", "a=sleep 600"]));
+        }
+    });
+    // Twenty pods come up while the twenty others are taken down, all at once.
+    let outputs: Vec<(String, std::process::Output)> = std::thread::scope(|s| {
+        let ups = new.iter().map(|n| {
+            let pods = &pods;
+            s.spawn(move || {
+                let out = pods.run(&[
+                    "up",
+                    "-d",
+                    "--name",
+                    n,
+                    "-c",
+                    "a=sleep 600",
+                    "-c",
+                    "b=sleep 600",
+                ]);
+                (format!("up {n}"), out)
+            })
+        });
+        let downs = old.iter().map(|n| {
+            let pods = &pods;
+            s.spawn(move || {
+                (
+                    format!("down {n}"),
+                    pods.run(&["down", n, "--grace-period", "0"]),
+                )
+            })
+        });
+        let handles: Vec<_> = ups.chain(downs).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (what, out) in &outputs {
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        no_panic(&out.stderr);
+    }
+    for name in &new {
+        let pod = pods.status(name);
+        assert_eq!(pod["metadata"]["name"], name.as_str());
+        assert_eq!(pod["status"]["phase"], "Running", "{pod}");
+        for c in ["a", "b"] {
+            assert!(container(&pod, c)["state"]["running"].is_object(), "{pod}");
+        }
+        assert_eq!(
+            pod["metadata"]["annotations"]["launcher/cgroup"],
+            pods.pod_cgroup(name).display().to_string()
+        );
+    }
+    for name in &old {
+        assert!(
+            !pods.run(&["status", name]).status.success(),
+            "{name} is still there"
+        );
+        assert!(!pods.pod_cgroup(name).exists(), "{name}'s cgroup is left");
+    }
+    let listed = pods.ok(&["ps"]);
+    let mut names: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    names.sort_unstable();
+    let mut want: Vec<&str> = new.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(names, want);
+    std::thread::scope(|s| {
+        for n in &new {
+            let pods = &pods;
+            s.spawn(move || pods.ok(&["down", n, "--grace-period", "0"]));
+        }
+    });
+    pods.assert_clean();
+}

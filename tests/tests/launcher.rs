@@ -1162,6 +1162,8 @@ fn foreground_up_tells_systemd_ready_restarts_and_stopping_in_order() {
         .unwrap();
     let ready = dir.path().join("ready");
     let crash = dir.path().join("crash");
+    // The worker's trap is set: a SIGTERM from now on ends it with 0.
+    let armed = dir.path().join("armed");
     let manifest = dir.path().join("pod.yaml");
     fs::write(
         &manifest,
@@ -1169,9 +1171,10 @@ fn foreground_up_tells_systemd_ready_restarts_and_stopping_in_order() {
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: svc}}\nspec:\n  containers:\n  \
              - name: web\n    command: [sh, -c, 'echo \"notify=$NOTIFY_SOCKET\"; trap \"exit 0\" TERM; while :; do sleep 0.05; done']\n    \
              readinessProbe:\n      exec: {{command: [test, -f, {ready}]}}\n      periodSeconds: 1\n  \
-             - name: worker\n    command: [sh, -c, 'trap \"exit 0\" TERM; while [ ! -f {crash} ]; do sleep 0.05; done; rm {crash}; exit 1']\n",
+             - name: worker\n    command: [sh, -c, 'trap \"exit 0\" TERM; touch {armed}; while [ ! -f {crash} ]; do sleep 0.05; done; rm {crash}; exit 1']\n",
             ready = ready.display(),
             crash = crash.display(),
+            armed = armed.display(),
         ),
     )
     .unwrap();
@@ -1204,9 +1207,18 @@ fn foreground_up_tells_systemd_ready_restarts_and_stopping_in_order() {
     fs::write(&ready, "").unwrap();
     assert_eq!(next(), "READY=1\nSTATUS=pod svc: 2/2 containers ready");
 
+    wait_for("the worker's trap", Duration::from_secs(5), || {
+        armed.exists()
+    });
+    fs::remove_file(&armed).unwrap();
     fs::write(&crash, "").unwrap();
     assert_eq!(next(), "STATUS=pod svc: restarted worker x1");
 
+    wait_for(
+        "the restarted worker's trap",
+        Duration::from_secs(5),
+        || armed.exists(),
+    );
     up.signal(libc::SIGTERM);
     assert_eq!(next(), "STOPPING=1\nSTATUS=pod svc: stopping");
     assert_eq!(up.wait_timeout(Duration::from_secs(10)).code(), Some(0));

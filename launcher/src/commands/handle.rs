@@ -15,10 +15,15 @@ pub struct PodHandle {
 impl PodHandle {
     /// Pod `name` under `opts.root`; a name that is not a DNS-1123 label is bad input.
     pub fn new(opts: &Opts, name: &str) -> Result<PodHandle> {
+        Self::under(&Root::open(&opts.root)?, name)
+    }
+
+    /// Pod `name` under a root already open (`ps`, which looks at every pod).
+    pub fn under(root: &Root, name: &str) -> Result<PodHandle> {
         crate::spec::validate_name("pod name", name).map_err(Usage::Spec)?;
         Ok(PodHandle {
             name: name.to_string(),
-            root: Root::open(&opts.root)?,
+            root: root.clone(),
         })
     }
 

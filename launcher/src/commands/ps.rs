@@ -29,7 +29,7 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
     let pods: Vec<Value> = names
         .iter()
         .map(|n| {
-            PodHandle::new(opts, n)
+            PodHandle::under(&root, n)
                 .and_then(|h| h.object())
                 .unwrap_or_else(|e| lost(n, &e))
         })

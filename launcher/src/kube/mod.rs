@@ -24,7 +24,7 @@ mod security;
 mod tests;
 mod yaml;
 
-pub use pod::{pod_manifest, pod_object, PIDS_ANNOTATION};
+pub use pod::{node_name, pod_manifest, pod_object, PIDS_ANNOTATION};
 pub use yaml::to_yaml;
 
 use crate::spec::PodSpec;

@@ -252,14 +252,23 @@ fn manifest(spec: &PodSpec) -> Pod {
     }
 }
 
+/// This machine, the node of every pod: its host name, read once.
+pub fn node_name() -> Option<String> {
+    static NODE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    NODE.get_or_init(|| {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+        Some(name.trim().to_string()).filter(|n| !n.is_empty())
+    })
+    .clone()
+}
+
 /// The Pod object `status` and `ps -o json` print: the manifest, the pod's
 /// identity in its metadata, and the status its supervisor published.
 pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive: bool) -> Value {
     let mut pod = manifest(&rec.spec);
     // Scheduled here: this machine is the pod's node.
     if let Some(spec) = &mut pod.spec {
-        let node = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        spec.node_name = Some(node.trim().to_string()).filter(|n| !n.is_empty());
+        spec.node_name = node_name();
     }
     let meta = &mut pod.metadata;
     meta.namespace = Some("default".into());
