@@ -86,7 +86,8 @@ struct Main {
 /// What the driver holds for one container.
 struct Slot {
     name: String,
-    leaf: PathBuf,
+    /// Its cgroup leaf, if the pod has a cgroup.
+    leaf: Option<PathBuf>,
     log: LogFile,
     /// Its output; pipes of an earlier run stay until their writers are gone.
     pipes: Vec<Pipe>,
@@ -106,7 +107,7 @@ enum Source {
 pub struct Driver {
     pod: Pod,
     epoch: Instant,
-    cgroup: PodCgroup,
+    cgroup: Option<PodCgroup>,
     pause: Pause,
     pause_dead: bool,
     signals: SignalFd,
@@ -128,7 +129,7 @@ impl Driver {
     pub fn new(
         pod: Pod,
         pod_dir: PathBuf,
-        cgroup: PodCgroup,
+        cgroup: Option<PodCgroup>,
         pause: Pause,
         signals: &SigSet,
         foreground: bool,
@@ -143,7 +144,7 @@ impl Driver {
                 .with_context(|| format!("failed to open {}", path.display()))?;
             slots.push(Slot {
                 name: c.name.clone(),
-                leaf: cgroup.leaf(&c.name),
+                leaf: cgroup.as_ref().map(|cg| cg.leaf(&c.name)),
                 log,
                 pipes: Vec::new(),
                 main: None,
@@ -231,10 +232,12 @@ impl Driver {
                 if let Some(m) = &self.slots[c].main {
                     let _ = crate::sys::pidfd_send_signal(&m.pidfd, libc::SIGKILL);
                 }
-                self.cgroup.kill_leaf(&self.slots[c].name);
+                if let Some(cg) = &self.cgroup {
+                    cg.kill_leaf(&self.slots[c].name);
+                }
             }
             Effect::KillPod => {
-                if self.cgroup.kill().is_err() {
+                if !self.cgroup.as_ref().is_some_and(|cg| cg.kill().is_ok()) {
                     for m in self.slots.iter().filter_map(|s| s.main.as_ref()) {
                         let _ = crate::sys::pidfd_send_signal(&m.pidfd, libc::SIGKILL);
                     }
@@ -283,11 +286,11 @@ impl Driver {
             spec,
             container,
             &container.command,
-            &slot.leaf,
+            slot.leaf.as_deref(),
             self.pause.pidfd.as_fd(),
             stdio,
         );
-        let oom_before = memory::oom_kills(&slot.leaf);
+        let oom_before = slot.leaf.as_deref().map_or(0, memory::oom_kills);
         let started = plan.and_then(process::spawn);
         match started {
             Ok(s) => {
@@ -337,7 +340,7 @@ impl Driver {
                     spec,
                     self.pod.container(c),
                     argv,
-                    &self.slots[c].leaf,
+                    self.slots[c].leaf.as_deref(),
                     self.pause.pidfd.as_fd(),
                     Stdio::Null,
                 );
@@ -600,7 +603,7 @@ impl Driver {
                 }
                 let slot = &mut self.slots[c];
                 if let Some(m) = slot.main.take() {
-                    exit.oom = memory::oom_kills(&slot.leaf) > m.oom_before;
+                    exit.oom = slot.leaf.as_deref().map_or(0, memory::oom_kills) > m.oom_before;
                 }
                 self.step(Event::Exited { c, exit });
             } else if let Some((c, ri)) = self.slots.iter().enumerate().find_map(|(c, s)| {
@@ -668,7 +671,15 @@ impl Driver {
         }
         // pause, PID 1 of the pod, exits only once every process of the pod is
         // reaped; all of them are children of this process.
-        let _ = self.cgroup.kill();
+        // Without a cgroup, pause's end is what takes the rest of the pod's PID
+        // namespace with it.
+        match &self.cgroup {
+            Some(cg) => drop(cg.kill()),
+            None => drop(crate::sys::pidfd_send_signal(
+                &self.pause.pidfd,
+                libc::SIGKILL,
+            )),
+        }
         loop {
             match waitpid(Pid::from_raw(-1), None) {
                 Ok(s) if s.pid() == Some(Pid::from_raw(self.pause.pid)) => break,
@@ -676,7 +687,9 @@ impl Driver {
                 Err(_) => break,
             }
         }
-        let _ = crate::sandbox::teardown(&self.cgroup, Duration::ZERO);
+        if let Some(cg) = &self.cgroup {
+            let _ = crate::sandbox::teardown(cg, Duration::ZERO);
+        }
         let (phase, exit_code) = self.pod.outcome();
         if let Some(t) = &mut self.terminal {
             t.drain(Duration::from_secs(1));

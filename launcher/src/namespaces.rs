@@ -53,7 +53,7 @@ const STEPS: [&str; 7] = [
 pub fn start_pause(
     pause: &Path,
     hostname: &str,
-    cgroup: &File,
+    cgroup: Option<&File>,
     mounts: &Mounts,
 ) -> Result<Pause, NsError> {
     let path =
@@ -82,7 +82,7 @@ pub fn start_pause(
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWCGROUP;
     // SAFETY: the child below only makes child-safe calls and ends in execve or _exit.
-    match unsafe { sys::clone3(flags, Some(cgroup)) }.map_err(NsError::Clone)? {
+    match unsafe { sys::clone3(flags, cgroup) }.map_err(NsError::Clone)? {
         Forked::Child => {
             let fail = |step: u8, err: std::io::Error| -> ! {
                 let errno = err.raw_os_error().unwrap_or(0);

@@ -70,7 +70,8 @@ pub struct Plan<'a> {
     /// Where to look for argv[0], in order.
     paths: Vec<CString>,
     cwd: CString,
-    cgroup: File,
+    /// The container's cgroup leaf (none in a pod without a cgroup).
+    cgroup: Option<File>,
     cgroup_name: String,
     /// pidfd of pause: whose namespaces to join.
     pause: BorrowedFd<'a>,
@@ -86,12 +87,13 @@ pub struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
-    /// `argv` as a process of container `c` of `pod`, in its cgroup `leaf`.
+    /// `argv` as a process of container `c` of `pod`, in its cgroup `leaf` if the pod
+    /// has one.
     pub fn new(
         pod: &PodSpec,
         c: &ContainerSpec,
         argv: &[String],
-        leaf: &Path,
+        leaf: Option<&Path>,
         pause: BorrowedFd<'a>,
         stdio: Stdio,
     ) -> Result<Plan<'a>, SpawnError> {
@@ -108,11 +110,14 @@ impl<'a> Plan<'a> {
             .iter()
             .map(|p| cstring(p))
             .collect::<Result<_, _>>()?;
-        let cgroup_name = leaf.display().to_string();
-        let cgroup = File::open(leaf).map_err(|source| SpawnError::Cgroup {
-            path: cgroup_name.clone(),
-            source,
-        })?;
+        let cgroup_name = leaf.map_or("the pod".into(), |l| l.display().to_string());
+        let cgroup = leaf
+            .map(File::open)
+            .transpose()
+            .map_err(|source| SpawnError::Cgroup {
+                path: cgroup_name.clone(),
+                source,
+            })?;
         let stdio = match stdio {
             Stdio::Null => {
                 let null = devnull().map_err(SpawnError::Stdio)?;
@@ -215,7 +220,7 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
 
     // SAFETY: the child only makes child-safe calls and ends in execve or _exit.
     let forked =
-        unsafe { sys::clone3(0, Some(&plan.cgroup)) }.map_err(|source| SpawnError::Clone {
+        unsafe { sys::clone3(0, plan.cgroup.as_ref()) }.map_err(|source| SpawnError::Clone {
             cgroup: plan.cgroup_name.clone(),
             source,
         })?;

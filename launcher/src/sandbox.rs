@@ -13,18 +13,22 @@
 //! [`teardown`] needs nothing but that cgroup: it serves a setup that failed half way,
 //! a pod that ended, and `down` after the supervisor died, and running it twice is
 //! harmless. Later steps (the network, volumes) come with their own undo.
+//!
+//! Where cgroup2 is read-only (a container started without --privileged) and the pod
+//! asks for no limit, the pod has no cgroup: steps 1 and 3 are left out, and the pod
+//! holds together by its PID namespace, which [`teardown_without_cgroup`] ends.
 
 use crate::cgroup::{self, PodCgroup, PAUSE_LEAF};
 use crate::mounts::Mounts;
 use crate::namespaces::{self, Pause};
-use crate::state::PodRecord;
+use crate::state::{PodRecord, ProcRef};
 use anyhow::{Context, Result};
 use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub struct Sandbox {
-    pub cgroup: PodCgroup,
+    pub cgroup: Option<PodCgroup>,
     pub pause: Pause,
 }
 
@@ -33,18 +37,25 @@ impl Sandbox {
     /// failure, undoes what it had made.
     pub fn create(rec: &PodRecord, mount: &Path, state_root: &Path) -> Result<Sandbox> {
         let spec = &rec.spec;
-        let parent = rec.cgroup.parent().unwrap_or(mount);
-        let leaves: Vec<(&str, &crate::spec::Limits)> = spec
-            .all_containers()
-            .map(|c| (c.name.as_str(), &c.limits))
-            .collect();
-        let cgroup = PodCgroup::create(mount, parent, &spec.name, &spec.limits, &leaves)?;
         let mut hidden = vec![state_root];
         let default_root = Path::new(crate::state::DEFAULT_ROOT);
         if default_root != state_root && default_root.is_dir() {
             hidden.push(default_root);
         }
         let mounts = Mounts::pod(&hidden, spec.privileged);
+        let Some(dir) = &rec.cgroup else {
+            let pause = namespaces::start_pause(&rec.pause_binary, &spec.hostname, None, &mounts)?;
+            return Ok(Sandbox {
+                cgroup: None,
+                pause,
+            });
+        };
+        let parent = dir.parent().unwrap_or(mount);
+        let leaves: Vec<(&str, &crate::spec::Limits)> = spec
+            .all_containers()
+            .map(|c| (c.name.as_str(), &c.limits))
+            .collect();
+        let cgroup = PodCgroup::create(mount, parent, &spec.name, &spec.limits, &leaves)?;
         let made = File::open(&cgroup.dir)
             .with_context(|| format!("failed to open cgroup {}", cgroup.dir.display()))
             .and_then(|dir| {
@@ -59,7 +70,7 @@ impl Sandbox {
                 Ok(namespaces::start_pause(
                     &rec.pause_binary,
                     &spec.hostname,
-                    &dir,
+                    Some(&dir),
                     &mounts,
                 )?)
             })
@@ -68,7 +79,10 @@ impl Sandbox {
                 Ok(pause)
             });
         match made {
-            Ok(pause) => Ok(Sandbox { cgroup, pause }),
+            Ok(pause) => Ok(Sandbox {
+                cgroup: Some(cgroup),
+                pause,
+            }),
             Err(e) => {
                 let _ = teardown(&cgroup, Duration::ZERO);
                 Err(e)
@@ -119,6 +133,51 @@ pub fn teardown(cg: &PodCgroup, grace: Duration) -> Result<()> {
         crate::sys::pidfd_wait(&fd, Duration::from_secs(5));
     }
     Ok(())
+}
+
+/// Takes apart a pod that has no cgroup: SIGTERM to every process in pause's PID
+/// namespace, up to `grace` for them to go, then SIGKILL to pause, which takes the
+/// namespace, and whatever is still in it, with it. Idempotent.
+pub fn teardown_without_cgroup(pause: ProcRef, grace: Duration) {
+    if !pause.alive() {
+        return;
+    }
+    let Ok(pause_fd) = crate::sys::pidfd_open(pause.pid) else {
+        return;
+    };
+    if !grace.is_zero() {
+        let members: Vec<_> = pid_namespace_members(pause.pid)
+            .into_iter()
+            .filter_map(|pid| crate::sys::pidfd_open(pid).ok())
+            .collect();
+        for fd in &members {
+            let _ = crate::sys::pidfd_send_signal(fd, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        for fd in &members {
+            crate::sys::pidfd_wait(fd, deadline.saturating_duration_since(Instant::now()));
+        }
+    }
+    let _ = crate::sys::pidfd_send_signal(&pause_fd, libc::SIGKILL);
+    crate::sys::pidfd_wait(&pause_fd, Duration::from_secs(5));
+}
+
+/// The processes in `pause`'s PID namespace, pause excepted.
+fn pid_namespace_members(pause: i32) -> Vec<i32> {
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(pods) = ns(&pause.to_string()) else {
+        return Vec::new();
+    };
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let pid: i32 = name.parse().ok()?;
+            (pid != pause && ns(&name).as_ref() == Some(&pods)).then_some(pid)
+        })
+        .collect()
 }
 
 /// The supervisor of the pod in `cg`: pause's parent, if it is still a launcher.

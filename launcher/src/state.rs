@@ -120,7 +120,9 @@ pub struct PodRecord {
     pub spec: PodSpec,
     pub uid: String,
     pub created: String,
-    pub cgroup: PathBuf,
+    /// The pod's cgroup; none where cgroup2 is read-only (an unprivileged container):
+    /// the pod then holds together by its PID namespace alone.
+    pub cgroup: Option<PathBuf>,
     pub pause_binary: PathBuf,
     pub pause: Option<ProcRef>,
     pub supervisor: Option<ProcRef>,
@@ -128,7 +130,7 @@ pub struct PodRecord {
 
 impl PodRecord {
     /// The record `up` writes before anything of the pod exists.
-    pub fn new(spec: PodSpec, cgroup: PathBuf, pause_binary: PathBuf) -> PodRecord {
+    pub fn new(spec: PodSpec, cgroup: Option<PathBuf>, pause_binary: PathBuf) -> PodRecord {
         let uid = fs::read_to_string("/proc/sys/kernel/random/uuid")
             .map(|s| s.trim().to_string())
             .unwrap_or_default();

@@ -4,7 +4,8 @@
 //! device), as `docker run --privileged` on a cgroup v2 host gives: pods with limits
 //! start, the limits bite, and `down` leaves nothing but the `init` leaf the
 //! launcher moved the container's own processes to. Not privileged (cgroup2 read-only):
-//! a limit is refused in one line and nothing is left. crun refuses this host's
+//! a limit is refused in one line and nothing is left, and a pod without limits runs
+//! without a cgroup of its own and is taken down whole. crun refuses this host's
 //! v1/v2 hybrid cgroups, so these run in the VM tier.
 #![allow(clippy::unwrap_used)]
 
@@ -279,6 +280,13 @@ fn in_a_privileged_container_pods_get_their_limits_and_leave_only_the_init_leaf(
 const NOT_PRIVILEGED: &str = r#"
 L=/opt/pod/bin/launcher
 $L up -d --name lim --memory 32Mi -c 'a=sleep 600' >lim.out 2>lim.err; echo $? >lim.rc
+# Without limits the pod runs, held together by its PID namespace alone.
+$L up -d --name free -c 'a=sleep 600' -c "b=sh -c 'sleep 500 & exec sleep 400'" \
+    >free.out 2>free.err; echo $? >free.rc
+$L wait free --for=condition=Ready --timeout 30s >/dev/null 2>&1; echo $? >free-ready.rc
+$L exec free -c a -- cat /proc/1/comm >free-pid1 2>&1
+$L ps -o wide >free-ps
+$L down free >/dev/null 2>down.err; echo $? >down.rc
 ls -A /run/launcher 2>/dev/null >state-after
 find /sys/fs/cgroup -mindepth 1 -type d >cgroups-after
 for p in /proc/[0-9]*; do read -r line <$p/stat && echo "$line"; done >procs-after
@@ -287,7 +295,7 @@ exit 0
 
 #[test]
 #[ignore = "needs a pure cgroup2 host (crun refuses v1/v2 hybrid): VM tier"]
-fn in_a_container_with_a_read_only_cgroup2_a_limit_is_refused_in_one_line() {
+fn in_a_container_with_a_read_only_cgroup2_a_limit_is_refused_and_a_pod_without_runs() {
     let ctr = Container::new("ro", NOT_PRIVILEGED, false);
     let (code, err) = ctr.run();
     assert_eq!(code, Some(0), "crun: {err}");
@@ -300,6 +308,25 @@ fn in_a_container_with_a_read_only_cgroup2_a_limit_is_refused_in_one_line() {
          container with --privileged (a writable cgroup2 in its own cgroup namespace), or \
          start the pod without --memory, --cpu, --cpu-request and --pids\n"
     );
+
+    assert_eq!(ctr.out("free.rc").trim(), "0", "{}", ctr.out("free.err"));
+    assert_eq!(ctr.out("free.out"), "free\n");
+    assert_eq!(
+        ctr.out("free.err"),
+        "launcher: warning: pod free runs without a cgroup of its own: the cgroup2 file \
+         system at /sys/fs/cgroup is read-only here, as in a container started without \
+         --privileged (run it with --privileged for limits, and for a cgroup that ends \
+         whatever a container leaves behind)\n"
+    );
+    assert_eq!(ctr.out("free-ready.rc").trim(), "0");
+    assert_eq!(ctr.out("free-pid1"), "pause\n", "exec runs in the pod");
+    let ps = ctr.out("free-ps");
+    let row = ps.lines().nth(1).unwrap();
+    assert!(
+        row.starts_with("free ") && row.contains(" 2/2 ") && row.ends_with(" -"),
+        "{ps}"
+    );
+    assert_eq!(ctr.out("down.rc").trim(), "0", "{}", ctr.out("down.err"));
     assert_eq!(ctr.out("state-after"), "");
     assert_eq!(ctr.out("cgroups-after"), "");
     assert_eq!(

@@ -49,12 +49,8 @@ pub enum CgroupError {
         controller: &'static str,
         cgroup: PathBuf,
     },
-    #[error("cannot {what}: the cgroup2 file system at {mount} is read-only here, as in a container started without --privileged. Hint: {hint}")]
-    ReadOnly {
-        what: &'static str,
-        mount: PathBuf,
-        hint: &'static str,
-    },
+    #[error("{}", read_only_text(*.limits, mount))]
+    ReadOnly { limits: bool, mount: PathBuf },
     #[error("failed to write {value:?} to {path}")]
     Write {
         path: PathBuf,
@@ -155,18 +151,18 @@ fn enable(parent: &Path, controller: &'static str) -> Result<(), CgroupError> {
 
 /// A cgroup2 that refuses writes: a limit cannot be had there, nor a cgroup.
 fn read_only(mount: &Path, limits: bool) -> CgroupError {
+    CgroupError::ReadOnly {
+        limits,
+        mount: mount.to_path_buf(),
+    }
+}
+
+fn read_only_text(limits: bool, mount: &Path) -> String {
+    let mount = mount.display();
     if limits {
-        CgroupError::ReadOnly {
-            what: "set the pod's limits",
-            mount: mount.to_path_buf(),
-            hint: "run this container with --privileged (a writable cgroup2 in its own cgroup namespace), or start the pod without --memory, --cpu, --cpu-request and --pids",
-        }
+        format!("cannot set the pod's limits: the cgroup2 file system at {mount} is read-only here, as in a container started without --privileged. Hint: run this container with --privileged (a writable cgroup2 in its own cgroup namespace), or start the pod without --memory, --cpu, --cpu-request and --pids")
     } else {
-        CgroupError::ReadOnly {
-            what: "make the pod's cgroup",
-            mount: mount.to_path_buf(),
-            hint: "run this container with --privileged (a writable cgroup2 in its own cgroup namespace)",
-        }
+        format!("the cgroup2 file system at {mount} is read-only here, as in a container started without --privileged (run it with --privileged for limits, and for a cgroup that ends whatever a container leaves behind)")
     }
 }
 

@@ -51,7 +51,7 @@ pub(super) fn take_down(
     };
     let record = lock.as_ref().and_then(|_| root.record(name).ok());
     let cgroup = match &record {
-        Some(r) => Some(r.cgroup.clone()),
+        Some(r) => r.cgroup.clone(),
         None => opts.cgroup_parent().ok().map(|(_, p)| p.join(name)),
     };
     let cg = cgroup.map(|dir| PodCgroup { dir });
@@ -82,8 +82,10 @@ pub(super) fn take_down(
             }
         }
     }
-    if let Some(cg) = &cg {
-        crate::sandbox::teardown(cg, grace)?;
+    match (&cg, record.as_ref().and_then(|r| r.pause)) {
+        (Some(cg), _) => crate::sandbox::teardown(cg, grace)?,
+        (None, Some(pause)) => crate::sandbox::teardown_without_cgroup(pause, grace),
+        (None, None) => {}
     }
     let dir = root.pod_dir(name);
     match std::fs::remove_dir_all(&dir) {

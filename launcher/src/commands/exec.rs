@@ -31,17 +31,17 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
     let not_running = || format!("pod {:?} is not running", args.name);
     let pause = rec.pause.filter(|p| p.alive()).with_context(not_running)?;
     let pidfd = sys::pidfd_open(pause.pid).with_context(not_running)?;
-    let leaf = PodCgroup {
-        dir: rec.cgroup.clone(),
-    }
-    .leaf(&container.name);
+    let leaf = rec
+        .cgroup
+        .clone()
+        .map(|dir| PodCgroup { dir }.leaf(&container.name));
     sys::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID)
         .context("failed to join the pod's PID namespace")?;
     let plan = Plan::new(
         &rec.spec,
         container,
         &args.command,
-        &leaf,
+        leaf.as_deref(),
         pidfd.as_fd(),
         Stdio::Inherit,
     )?;

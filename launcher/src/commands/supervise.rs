@@ -49,8 +49,17 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
     let signals = driver::block_signals().context("failed to block signals")?;
     let (mount, _) = opts.cgroup_parent()?;
     let sb = Sandbox::create(&record, &mount, &pod.root.dir)?;
+    let pause = ProcRef::of(sb.pause.pid);
+    let teardown = || match &sb.cgroup {
+        Some(cg) => drop(sandbox::teardown(cg, Duration::ZERO)),
+        None => {
+            if let Some(p) = pause {
+                sandbox::teardown_without_cgroup(p, Duration::ZERO);
+            }
+        }
+    };
     let undo = |e: anyhow::Error| {
-        let _ = sandbox::teardown(&sb.cgroup, Duration::ZERO);
+        teardown();
         e
     };
     // From here on every child of this process is born in the pod's PID namespace,
@@ -59,7 +68,7 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
     crate::sys::setns(sb.pause.pidfd.as_raw_fd(), ns)
         .context("failed to join the pod's namespaces")
         .map_err(undo)?;
-    record.pause = ProcRef::of(sb.pause.pid);
+    record.pause = pause;
     record.supervisor = ProcRef::of(std::process::id() as i32);
     state::write_json(&pod.dir().join("pod.json"), &record).map_err(|e| undo(e.into()))?;
     let machine = Pod::new(record.spec, SystemTime::now());
@@ -71,9 +80,7 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
         &signals,
         foreground,
     )
-    .inspect_err(|_| {
-        let _ = sandbox::teardown(&sb.cgroup, Duration::ZERO);
-    })
+    .inspect_err(|_| teardown())
 }
 
 /// `launcher supervise NAME`, as `up -d` starts it.

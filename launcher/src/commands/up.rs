@@ -41,10 +41,23 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         .all_containers()
         .map(|c| (c.name.as_str(), &c.limits))
         .collect();
-    if let Some(moved) = crate::cgroup::prepare(&mount, &parent, &spec.limits, &leaves)? {
-        warn(&moved.to_string());
-    }
-    let cgroup = parent.join(&spec.name);
+    let cgroup = match crate::cgroup::prepare(&mount, &parent, &spec.limits, &leaves) {
+        Ok(moved) => {
+            if let Some(moved) = moved {
+                warn(&moved.to_string());
+            }
+            Some(parent.join(&spec.name))
+        }
+        // No limit asked: the pod can do without a cgroup of its own.
+        Err(e @ crate::cgroup::CgroupError::ReadOnly { limits: false, .. }) => {
+            warn(&format!(
+                "warning: pod {} runs without a cgroup of its own: {e}",
+                spec.name
+            ));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let record = PodRecord::new(spec, cgroup, opts.find_pause()?);
     let name = record.spec.name.clone();
     let root = Root::open(&opts.root)?;

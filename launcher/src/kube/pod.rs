@@ -278,7 +278,9 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
     if let Some(p) = rec.pause {
         annotations.insert("launcher/pause-pid".into(), p.pid.to_string());
     }
-    annotations.insert("launcher/cgroup".into(), rec.cgroup.display().to_string());
+    if let Some(cgroup) = &rec.cgroup {
+        annotations.insert("launcher/cgroup".into(), cgroup.display().to_string());
+    }
     if let Some(s) = rec.supervisor {
         annotations.insert("launcher/supervisor-pid".into(), s.pid.to_string());
     }
