@@ -6,6 +6,7 @@ use crate::quantity::{self, Memory, MilliCpu, QuantityError};
 pub use crate::spec::RestartPolicy;
 use crate::spec::{self, ContainerSpec, Limits, PodSpec, SpecError};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -53,6 +54,8 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once per run: the size of `Up` costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Start a pod; stays in the foreground unless -d
     Up(Up),
@@ -117,6 +120,9 @@ pub struct Up {
     /// Environment variable for every container
     #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
+    /// Labels of the pod, as kubectl run takes them: KEY=VALUE[,KEY=VALUE...] (repeatable)
+    #[arg(short = 'l', long = "labels", value_name = "KEY=VALUE,...")]
+    pub labels: Vec<String>,
 
     /// Memory limit for the pod (128Mi, 1G, 129e6)
     #[arg(long, value_name = "Q", allow_hyphen_values = true)]
@@ -257,6 +263,8 @@ impl Up {
             privileged: up.privileged,
             supplemental_groups: Vec::new(),
             backoff_scale: up.backoff_scale,
+            labels: parse_labels(&up.labels)?,
+            annotations: Default::default(),
         })
     }
 }
@@ -281,9 +289,19 @@ pub struct Down {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  launcher ps -o wide
+  launcher ps -l app=web,tier!=db --show-labels
+  launcher ps -l 'env in (prod,stage),!canary'")]
 pub struct Ps {
     #[arg(short, long, value_enum)]
     pub output: Option<PsFormat>,
+    /// Only pods whose labels match, as kubectl selects: k=v, k!=v, 'k in (a,b)', 'k notin (a)', k, !k
+    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// A LABELS column
+    #[arg(long)]
+    pub show_labels: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -349,6 +367,20 @@ pub struct Wait {
     /// How long to wait ("0": check once)
     #[arg(long, value_name = "DUR", default_value = "30s")]
     pub timeout: String,
+}
+
+/// `-l app=web,tier=front -l env=prod`: kubectl run's --labels, repeatable.
+fn parse_labels(flags: &[String]) -> Result<BTreeMap<String, String>, SpecError> {
+    let mut labels = BTreeMap::new();
+    for pair in flags.iter().flat_map(|f| f.split(',')) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| SpecError::Label(format!("{pair:?}: expected KEY=VALUE")))?;
+        crate::selector::validate_key(k).map_err(SpecError::Label)?;
+        crate::selector::validate_value(k, v).map_err(SpecError::Label)?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    Ok(labels)
 }
 
 #[cfg(test)]

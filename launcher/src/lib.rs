@@ -37,6 +37,7 @@ pub mod probe;
 pub mod process;
 pub mod quantity;
 pub mod sandbox;
+pub mod selector;
 pub mod spec;
 pub mod state;
 pub mod status;

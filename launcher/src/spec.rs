@@ -4,6 +4,7 @@
 
 use crate::quantity::QuantityError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -30,6 +31,8 @@ pub enum SpecError {
     },
     #[error("--backoff-scale must be a number above 0 and at most 1000, got {0}")]
     BackoffScale(f64),
+    #[error("--labels: {0}")]
+    Label(String),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -205,6 +208,12 @@ pub struct PodSpec {
     #[serde(default)]
     pub supplemental_groups: Vec<u32>,
     pub backoff_scale: f64,
+    /// metadata.labels (`up -l`), which `ps -l` selects on.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The user's metadata.annotations; the runtime's own are added on output.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// What an environment variable's name may be: Kubernetes' rule since 1.34

@@ -433,3 +433,94 @@ spec:
     pods.ok(&["down", "side"]);
     pods.assert_clean();
 }
+
+#[test]
+fn labels_select_pods_as_kubectl_does() {
+    let pods = Pods::new("labels");
+    pods.up_detached(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  labels: {app: web, tier: front}\n  annotations: {team.example.com/owner: ana}\nspec:\n  containers:\n  - name: a\n    command: [sleep, '600']\n",
+        &[],
+    );
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "db",
+        "-l",
+        "app=db,tier=db",
+        "-c",
+        "a=sleep 600",
+    ]);
+    pods.ok(&["up", "-d", "--name", "bare", "-c", "a=sleep 600"]);
+    let names = |selector: &str| -> Vec<String> {
+        pods.ok(&["ps", "-l", selector])
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("app=web"), ["web"]);
+    assert_eq!(names("tier!=db"), ["bare", "web"]);
+    assert_eq!(names("app in (web,db)"), ["db", "web"]);
+    assert_eq!(names("!app"), ["bare"]);
+    assert_eq!(names("app,tier notin (front)"), ["db"]);
+    let out = pods.run(&["ps", "-l", "app=nothing"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "launcher: no pods found\n"
+    );
+
+    let table = pods.ok(&["ps", "--show-labels"]);
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap()
+            .to_string()
+    };
+    assert!(table.lines().next().unwrap().ends_with("LABELS"), "{table}");
+    assert!(row("web").ends_with(" app=web,tier=front"), "{table}");
+    assert!(row("bare").ends_with(" <none>"), "{table}");
+
+    // Labels and the user's annotations are the pod's metadata.
+    let web = pods.status("web");
+    assert_eq!(web["metadata"]["labels"]["tier"], "front");
+    assert_eq!(
+        web["metadata"]["annotations"]["team.example.com/owner"],
+        "ana"
+    );
+
+    // Bad selectors and labels: one line, exit 2, nothing made.
+    for (args, says) in [
+        (
+            &["ps", "-l", "app in (web"][..],
+            "launcher: --selector: invalid selector \"app in (web\": unbalanced parentheses",
+        ),
+        (
+            &["up", "-d", "--name", "x", "-l", "app=we b", "-c", "a=true"],
+            "launcher: --labels: invalid value \"we b\" for label \"app\"",
+        ),
+    ] {
+        let out = pods.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with(says) && err.lines().count() == 1, "{err}");
+    }
+    let out = pods.up_yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\n  labels: {-bad: x}\nspec:\n  containers:\n  - name: a\n    command: ['true']\n",
+        &["-d"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("launcher: metadata.labels[\"-bad\"]: invalid label key \"-bad\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["web", "db", "bare"] {
+        pods.ok(&["down", name, "--grace-period", "0"]);
+    }
+    pods.assert_clean();
+}

@@ -6,7 +6,7 @@
 //! and `down NAME` still removes it. STATUS shows the pod's reason when it has one,
 //! as kubectl does (SupervisorGone, DeadlineExceeded, ...).
 
-use super::{print, Opts, PodHandle};
+use super::{print, Opts, PodHandle, Usage};
 use crate::cgroup::PAUSE_LEAF;
 use crate::cli::{self, PsFormat};
 use crate::state::StateError;
@@ -15,6 +15,12 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
+    let selector = args
+        .selector
+        .as_deref()
+        .map(crate::selector::Selector::parse)
+        .transpose()
+        .map_err(|e| Usage::Invalid(format!("--selector: {e}")))?;
     let root = crate::state::Root::open(&opts.root)?;
     let mut names: BTreeSet<String> = root.pods().into_iter().collect();
     if let Ok((_, parent)) = opts.cgroup_parent() {
@@ -33,6 +39,11 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
                 .and_then(|h| h.object())
                 .unwrap_or_else(|e| lost(n, &e))
         })
+        .filter(|pod| {
+            selector
+                .as_ref()
+                .map_or(true, |s| s.matches(&labels_of(pod)))
+        })
         .collect();
     if let Some(PsFormat::Json) = args.output {
         let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": pods});
@@ -44,8 +55,30 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
     if wide {
         header.extend(["PAUSE-PID", "CGROUP"]);
     }
+    if args.show_labels {
+        header.push("LABELS");
+    }
+    if pods.is_empty() {
+        // kubectl's words, on stderr, so that the output stays a table.
+        super::warn("no pods found");
+        return Ok(0);
+    }
     let mut rows: Vec<Vec<String>> = vec![header.into_iter().map(String::from).collect()];
-    rows.extend(pods.iter().map(|pod| row(pod, wide)));
+    rows.extend(pods.iter().map(|pod| {
+        let mut r = row(pod, wide);
+        if args.show_labels {
+            let labels: Vec<String> = labels_of(pod)
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            r.push(if labels.is_empty() {
+                "<none>".into()
+            } else {
+                labels.join(",")
+            });
+        }
+        r
+    }));
     let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
@@ -90,6 +123,15 @@ fn lost(name: &str, error: &anyhow::Error) -> Value {
             "message": format!("the pod's state {what}; `launcher down {name}` removes the pod"),
         },
     })
+}
+
+fn labels_of(pod: &Value) -> std::collections::BTreeMap<String, String> {
+    pod["metadata"]["labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
 }
 
 /// Names of the pod's sidecars: init containers with restartPolicy Always.

@@ -179,7 +179,10 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
             ..own
         };
     }
+    let (labels, annotations) = metadata_maps(&pod.metadata)?;
     let spec = PodSpec {
+        labels,
+        annotations,
         name,
         hostname,
         init_containers,
@@ -194,6 +197,31 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
         backoff_scale,
     };
     Ok((spec, warnings))
+}
+
+type Strings = BTreeMap<String, String>;
+
+/// The pod's labels (validated as Kubernetes does) and the user's annotations. The
+/// runtime's own (`launcher/...`, which `status` prints) are facts of a running pod,
+/// not wishes: dropped, so that a printed pod can be started again.
+fn metadata_maps(meta: &ObjectMeta) -> Result<(Strings, Strings), ManifestError> {
+    let labels = meta.labels.clone().unwrap_or_default();
+    for (k, v) in &labels {
+        let at = || format!("metadata.labels[{k:?}]");
+        crate::selector::validate_key(k).map_err(|e| field(at(), e))?;
+        crate::selector::validate_value(k, v).map_err(|e| field(at(), e))?;
+    }
+    let mut annotations = meta.annotations.clone().unwrap_or_default();
+    annotations.retain(|k, _| !k.starts_with("launcher/"));
+    for k in annotations.keys() {
+        crate::selector::validate_key(k).map_err(|e| {
+            field(
+                format!("metadata.annotations[{k:?}]"),
+                e.replace("label", "annotation"),
+            )
+        })?;
+    }
+    Ok((labels, annotations))
 }
 
 /// What `--pids` becomes: there is no Pod field for it.
@@ -213,14 +241,15 @@ fn manifest(spec: &PodSpec) -> Pod {
             .collect()
     };
     let own_limits = spec.all_containers().any(|c| c.limits.any());
-    let annotations = spec
-        .limits
-        .pids
-        .map(|p| BTreeMap::from([(PIDS_ANNOTATION.to_string(), p.to_string())]));
+    let mut annotations = spec.annotations.clone();
+    if let Some(p) = spec.limits.pids {
+        annotations.insert(PIDS_ANNOTATION.to_string(), p.to_string());
+    }
     Pod {
         metadata: ObjectMeta {
             name: Some(spec.name.clone()),
-            annotations,
+            labels: (!spec.labels.is_empty()).then(|| spec.labels.clone()),
+            annotations: (!annotations.is_empty()).then_some(annotations),
             ..Default::default()
         },
         spec: Some(K8sPodSpec {

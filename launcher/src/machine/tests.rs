@@ -32,6 +32,8 @@ fn pod_of(containers: Vec<ContainerSpec>) -> PodSpec {
         privileged: false,
         supplemental_groups: Vec::new(),
         backoff_scale: 1.0,
+        labels: Default::default(),
+        annotations: Default::default(),
     }
 }
 
