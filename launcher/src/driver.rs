@@ -687,9 +687,8 @@ impl Driver {
                 Err(_) => break,
             }
         }
-        if let Some(cg) = &self.cgroup {
-            let _ = crate::sandbox::teardown(cg, Duration::ZERO);
-        }
+        // pause is reaped: only the cgroups are left to go.
+        let _ = crate::sandbox::teardown(self.cgroup.as_ref(), None, Duration::ZERO);
         let (phase, exit_code) = self.pod.outcome();
         if let Some(t) = &mut self.terminal {
             t.drain(Duration::from_secs(1));

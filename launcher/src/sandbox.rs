@@ -16,7 +16,7 @@
 //!
 //! Where cgroup2 is read-only (a container started without --privileged) and the pod
 //! asks for no limit, the pod has no cgroup: steps 1 and 3 are left out, and the pod
-//! holds together by its PID namespace, which [`teardown_without_cgroup`] ends.
+//! holds together by its PID namespace, which [`teardown`] ends through pause.
 
 use crate::cgroup::{self, PodCgroup, PAUSE_LEAF};
 use crate::mounts::Mounts;
@@ -84,17 +84,30 @@ impl Sandbox {
                 pause,
             }),
             Err(e) => {
-                let _ = teardown(&cgroup, Duration::ZERO);
+                let _ = teardown_cgroup(&cgroup, Duration::ZERO);
                 Err(e)
             }
         }
     }
 }
 
-/// Takes a pod's sandbox apart, whatever is left of it: SIGTERM to every container's
-/// processes, up to `grace` for them to go, SIGKILL to everything (pause last, which
-/// takes the pod's namespaces with it), then the cgroups are removed. Idempotent.
-pub fn teardown(cg: &PodCgroup, grace: Duration) -> Result<()> {
+/// Takes a pod's sandbox apart, whatever is left of it, found through its cgroup or,
+/// for a pod without one, through pause. Idempotent.
+pub fn teardown(cgroup: Option<&PodCgroup>, pause: Option<ProcRef>, grace: Duration) -> Result<()> {
+    match (cgroup, pause) {
+        (Some(cg), _) => teardown_cgroup(cg, grace),
+        (None, Some(pause)) => {
+            teardown_pid_namespace(pause, grace);
+            Ok(())
+        }
+        (None, None) => Ok(()),
+    }
+}
+
+/// SIGTERM to every container's processes, up to `grace` for them to go, SIGKILL to
+/// everything (pause last, which takes the pod's namespaces with it), then the cgroups
+/// are removed.
+fn teardown_cgroup(cg: &PodCgroup, grace: Duration) -> Result<()> {
     if !cg.dir.exists() {
         return Ok(());
     }
@@ -135,10 +148,10 @@ pub fn teardown(cg: &PodCgroup, grace: Duration) -> Result<()> {
     Ok(())
 }
 
-/// Takes apart a pod that has no cgroup: SIGTERM to every process in pause's PID
-/// namespace, up to `grace` for them to go, then SIGKILL to pause, which takes the
-/// namespace, and whatever is still in it, with it. Idempotent.
-pub fn teardown_without_cgroup(pause: ProcRef, grace: Duration) {
+/// A pod without a cgroup: SIGTERM to every process in pause's PID namespace, up to
+/// `grace` for them to go, then SIGKILL to pause, which takes the namespace, and
+/// whatever is still in it, with it.
+fn teardown_pid_namespace(pause: ProcRef, grace: Duration) {
     if !pause.alive() {
         return;
     }

@@ -82,11 +82,7 @@ pub(super) fn take_down(
             }
         }
     }
-    match (&cg, record.as_ref().and_then(|r| r.pause)) {
-        (Some(cg), _) => crate::sandbox::teardown(cg, grace)?,
-        (None, Some(pause)) => crate::sandbox::teardown_without_cgroup(pause, grace),
-        (None, None) => {}
-    }
+    crate::sandbox::teardown(cg.as_ref(), record.and_then(|r| r.pause), grace)?;
     let dir = root.pod_dir(name);
     match std::fs::remove_dir_all(&dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -50,14 +50,7 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
     let (mount, _) = opts.cgroup_parent()?;
     let sb = Sandbox::create(&record, &mount, &pod.root.dir)?;
     let pause = ProcRef::of(sb.pause.pid);
-    let teardown = || match &sb.cgroup {
-        Some(cg) => drop(sandbox::teardown(cg, Duration::ZERO)),
-        None => {
-            if let Some(p) = pause {
-                sandbox::teardown_without_cgroup(p, Duration::ZERO);
-            }
-        }
-    };
+    let teardown = || drop(sandbox::teardown(sb.cgroup.as_ref(), pause, Duration::ZERO));
     let undo = |e: anyhow::Error| {
         teardown();
         e
