@@ -79,14 +79,22 @@ pub(crate) fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
     fs::read_to_string(&path).map_err(|source| CgroupError::Read { path, source })
 }
 
-/// Where cgroup2 is mounted, from a mountinfo text (field 5 is the mount point, the
-/// file system type follows the " - " separator).
-pub fn cgroup2_mount_in(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|line| {
+/// The cgroup2 mounts in a mountinfo text, as (root of the mount, mount point):
+/// fields 4 and 5; the file system type follows the " - " separator.
+fn cgroup2_mounts(mountinfo: &str) -> impl Iterator<Item = (&str, &str)> {
+    mountinfo.lines().filter_map(|line| {
         let (pre, post) = line.split_once(" - ")?;
-        let mount_point = pre.split(' ').nth(4)?;
-        (post.split(' ').next()? == "cgroup2").then(|| PathBuf::from(mount_point))
+        let mut fields = pre.split(' ').skip(3);
+        let (root, point) = (fields.next()?, fields.next()?);
+        (post.split(' ').next()? == "cgroup2").then_some((root, point))
     })
+}
+
+/// Where cgroup2 is mounted, from a mountinfo text.
+pub fn cgroup2_mount_in(mountinfo: &str) -> Option<PathBuf> {
+    cgroup2_mounts(mountinfo)
+        .next()
+        .map(|(_, point)| PathBuf::from(point))
 }
 
 pub fn cgroup2_mount() -> Result<PathBuf, CgroupError> {
@@ -166,12 +174,10 @@ fn read_only_text(limits: bool, mount: &Path) -> String {
     }
 }
 
-fn is_read_only(e: &CgroupError) -> bool {
-    let source = match e {
-        CgroupError::Write { source, .. } | CgroupError::Create { source, .. } => source,
-        _ => return false,
-    };
-    source.raw_os_error() == Some(libc::EROFS)
+/// Mounted read-only (statvfs ST_RDONLY), as cgroup2 is in an unprivileged container.
+fn mounted_read_only(mount: &Path) -> bool {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    statvfs(mount).is_ok_and(|s| s.flags().contains(FsFlags::ST_RDONLY))
 }
 
 /// Whether the top of the cgroup2 mount at `mount` is the root of this process's
@@ -182,13 +188,9 @@ fn is_namespace_root(mount: &Path) -> bool {
     let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
         return false;
     };
-    let root_of_mount = info.lines().find_map(|line| {
-        let (pre, post) = line.split_once(" - ")?;
-        let mut fields = pre.split(' ');
-        let root = fields.nth(3)?;
-        let point = fields.next()?;
-        (post.starts_with("cgroup2 ") && Path::new(point) == mount).then_some(root)
-    });
+    let root_of_mount = cgroup2_mounts(&info)
+        .find(|(_, point)| Path::new(point) == mount)
+        .map(|(root, _)| root);
     root_of_mount == Some("/") && mount.join("cgroup.type").exists()
 }
 
@@ -273,6 +275,9 @@ pub fn prepare(
         .strip_prefix(mount)
         .map_err(|_| CgroupError::NotCgroup2(parent.to_path_buf()))?;
     let wanted = wanted(limits, containers);
+    if mounted_read_only(mount) {
+        return Err(read_only(mount, !wanted.is_empty()));
+    }
     let mut moved = Vec::new();
     let mut at = mount.to_path_buf();
     let mut parts = rel.components();
@@ -287,7 +292,6 @@ pub fn prepare(
                         tries += 1;
                         evacuate(&at, &mut moved)?;
                     }
-                    Err(e) if is_read_only(&e) => return Err(read_only(mount, true)),
                     r => break r?,
                 }
             }
@@ -296,15 +300,10 @@ pub fn prepare(
         at.push(part);
         match fs::create_dir(&at) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                let e = CgroupError::Create {
+                return Err(CgroupError::Create {
                     path: at.clone(),
                     source: e,
-                };
-                return Err(if is_read_only(&e) {
-                    read_only(mount, !wanted.is_empty())
-                } else {
-                    e
-                });
+                })
             }
             _ => {}
         }
@@ -358,16 +357,9 @@ impl PodCgroup {
     ) -> Result<PodCgroup, CgroupError> {
         prepare(mount, parent, limits, containers)?;
         let dir = parent.join(pod);
-        fs::create_dir(&dir).map_err(|source| {
-            let e = CgroupError::Create {
-                path: dir.clone(),
-                source,
-            };
-            if is_read_only(&e) {
-                read_only(mount, !wanted(limits, containers).is_empty())
-            } else {
-                e
-            }
+        fs::create_dir(&dir).map_err(|source| CgroupError::Create {
+            path: dir.clone(),
+            source,
         })?;
         let cg = PodCgroup { dir };
         if let Err(e) = apply(&cg.dir, limits) {
