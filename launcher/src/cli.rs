@@ -376,8 +376,7 @@ fn parse_labels(flags: &[String]) -> Result<BTreeMap<String, String>, SpecError>
         let (k, v) = pair
             .split_once('=')
             .ok_or_else(|| SpecError::Label(format!("{pair:?}: expected KEY=VALUE")))?;
-        crate::selector::validate_key(k).map_err(SpecError::Label)?;
-        crate::selector::validate_value(k, v).map_err(SpecError::Label)?;
+        crate::selector::validate_label(k, v).map_err(SpecError::Label)?;
         labels.insert(k.to_string(), v.to_string());
     }
     Ok(labels)

@@ -7,9 +7,16 @@
 
 use std::collections::BTreeMap;
 
-/// `[prefix/]name`: name at most 63 characters of alphanumerics, '-', '_' and '.',
-/// beginning and ending alphanumeric; prefix a DNS subdomain of at most 253.
-pub fn validate_key(key: &str) -> Result<(), String> {
+/// A label: its key and its value.
+pub fn validate_label(key: &str, value: &str) -> Result<(), String> {
+    validate_key("label", key)?;
+    validate_value(key, value)
+}
+
+/// A label's or annotation's (`what`) key, `[prefix/]name`: name at most 63
+/// characters of alphanumerics, '-', '_' and '.', beginning and ending alphanumeric;
+/// prefix a DNS subdomain of at most 253.
+pub fn validate_key(what: &str, key: &str) -> Result<(), String> {
     let (prefix, name) = match key.rsplit_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
@@ -25,13 +32,13 @@ pub fn validate_key(key: &str) -> Result<(), String> {
         };
         if p.is_empty() || p.len() > 253 || !p.split('.').all(label) {
             return Err(format!(
-                "invalid label key {key:?}: the prefix must be a DNS subdomain (lowercase alphanumerics, '-' and '.', at most 253 characters)"
+                "invalid {what} key {key:?}: the prefix must be a DNS subdomain (lowercase alphanumerics, '-' and '.', at most 253 characters)"
             ));
         }
     }
     if name.is_empty() || !valid_name_part(name) {
         return Err(format!(
-            "invalid label key {key:?}: the name must be at most 63 characters of alphanumerics, '-', '_' or '.', beginning and ending with an alphanumeric"
+            "invalid {what} key {key:?}: the name must be at most 63 characters of alphanumerics, '-', '_' or '.', beginning and ending with an alphanumeric"
         ));
     }
     Ok(())
@@ -123,7 +130,7 @@ fn split_top_level(text: &str) -> Result<Vec<&str>, String> {
 fn requirement(part: &str) -> Result<Requirement, String> {
     let key = |k: &str| -> Result<String, String> {
         let k = k.trim();
-        validate_key(k)?;
+        validate_key("label", k)?;
         Ok(k.to_string())
     };
     let value = |k: &str, v: &str| -> Result<String, String> {
@@ -226,8 +233,8 @@ mod tests {
             let e = Selector::parse(text).unwrap_err();
             assert!(e.contains(says), "{text}: {e}");
         }
-        assert!(validate_key("app.kubernetes.io/name").is_ok());
-        assert!(validate_key(&"a".repeat(64)).is_err());
+        assert!(validate_key("label", "app.kubernetes.io/name").is_ok());
+        assert!(validate_key("label", &"a".repeat(64)).is_err());
         assert!(validate_value("k", "").is_ok());
     }
 }

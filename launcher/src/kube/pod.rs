@@ -207,19 +207,14 @@ type Strings = BTreeMap<String, String>;
 fn metadata_maps(meta: &ObjectMeta) -> Result<(Strings, Strings), ManifestError> {
     let labels = meta.labels.clone().unwrap_or_default();
     for (k, v) in &labels {
-        let at = || format!("metadata.labels[{k:?}]");
-        crate::selector::validate_key(k).map_err(|e| field(at(), e))?;
-        crate::selector::validate_value(k, v).map_err(|e| field(at(), e))?;
+        crate::selector::validate_label(k, v)
+            .map_err(|e| field(format!("metadata.labels[{k:?}]"), e))?;
     }
     let mut annotations = meta.annotations.clone().unwrap_or_default();
     annotations.retain(|k, _| !k.starts_with("launcher/"));
     for k in annotations.keys() {
-        crate::selector::validate_key(k).map_err(|e| {
-            field(
-                format!("metadata.annotations[{k:?}]"),
-                e.replace("label", "annotation"),
-            )
-        })?;
+        crate::selector::validate_key("annotation", k)
+            .map_err(|e| field(format!("metadata.annotations[{k:?}]"), e))?;
     }
     Ok((labels, annotations))
 }
