@@ -123,10 +123,10 @@ fn table(rows: &[Row], header: bool, now: SystemTime) -> String {
         let seen = match e.count {
             n if n > 1 => format!(
                 "{} (x{n} over {})",
-                super::describe::age(&e.last_timestamp, now),
-                super::describe::age(&e.first_timestamp, now)
+                super::age(&e.last_timestamp, now),
+                super::age(&e.first_timestamp, now)
             ),
-            _ => super::describe::age(&e.last_timestamp, now),
+            _ => super::age(&e.last_timestamp, now),
         };
         lines.push([
             seen,

@@ -147,3 +147,20 @@ fn preflight() -> Result<()> {
     }
     Ok(())
 }
+
+/// How long ago `t` (RFC 3339) was: `36s`, `5m2s`, `3h`, `2d`, as kubectl says it
+/// (its HumanDuration: AGE in `ps`, ages in `describe` and `events`).
+pub fn age(t: &str, now: std::time::SystemTime) -> String {
+    let Ok(at) = humantime::parse_rfc3339(t) else {
+        return "<unknown>".into();
+    };
+    let s = now.duration_since(at).map(|d| d.as_secs()).unwrap_or(0);
+    match s {
+        s if s < 120 => format!("{s}s"),
+        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 3 * 3600 => format!("{}m", s / 60),
+        s if s < 8 * 3600 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s if s < 2 * 86400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}

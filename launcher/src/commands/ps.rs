@@ -179,7 +179,10 @@ fn row(pod: &Value, wide: bool) -> Vec<String> {
         format!("{ready}/{total}"),
         status,
         restarts.to_string(),
-        age(pod["metadata"]["creationTimestamp"].as_str().unwrap_or("")),
+        super::age(
+            pod["metadata"]["creationTimestamp"].as_str().unwrap_or(""),
+            std::time::SystemTime::now(),
+        ),
     ];
     if wide {
         let ann = &pod["metadata"]["annotations"];
@@ -188,19 +191,6 @@ fn row(pod: &Value, wide: bool) -> Vec<String> {
         }
     }
     row
-}
-
-fn age(created: &str) -> String {
-    let Ok(t) = humantime::parse_rfc3339(created) else {
-        return "?".into();
-    };
-    let secs = t.elapsed().map(|d| d.as_secs()).unwrap_or(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
 }
 
 /// `Init:N/M` while init containers run, as kubectl shows it: a sidecar counts
