@@ -495,3 +495,29 @@ pub fn condition<'a>(pod: &'a serde_json::Value, kind: &str) -> &'a serde_json::
     let all = pod["status"]["conditions"].as_array().unwrap();
     &all.iter().find(|c| c["type"] == kind).unwrap()["status"]
 }
+
+/// A crun container (its state under `root`), deleted, killed first if need be, on
+/// drop. The runtime of the VM-tier tests that run real containers.
+pub struct CrunContainer {
+    pub root: PathBuf,
+    pub id: String,
+}
+
+impl CrunContainer {
+    /// `crun --root ROOT`, for the caller to add a subcommand to.
+    pub fn crun(&self) -> Command {
+        let mut c = Command::new("crun");
+        c.arg("--root").arg(&self.root);
+        c
+    }
+}
+
+impl Drop for CrunContainer {
+    fn drop(&mut self) {
+        let _ = self
+            .crun()
+            .args(["delete", "--force", &self.id])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}

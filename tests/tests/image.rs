@@ -21,37 +21,15 @@ fn image_archive() -> PathBuf {
     path
 }
 
-/// A crun container removed (killed first if need be) on drop.
-struct Container {
-    root: PathBuf,
-    id: String,
-}
-
-impl Container {
-    fn crun(&self) -> Command {
-        let mut c = Command::new("crun");
-        c.arg("--root").arg(&self.root);
-        c
-    }
-    fn state(&self) -> Option<serde_json::Value> {
-        let out = self
-            .crun()
-            .args(["state", &self.id])
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        serde_json::from_slice(&out.stdout).ok()
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = self
-            .crun()
-            .args(["delete", "--force", &self.id])
-            .stderr(Stdio::null())
-            .status();
-    }
+/// `crun state` of the container, while it exists.
+fn state(ctr: &CrunContainer) -> Option<serde_json::Value> {
+    let out = ctr
+        .crun()
+        .args(["state", &ctr.id])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
 }
 
 #[test]
@@ -99,7 +77,7 @@ fn pause_image_runs_reaps_and_stops_under_crun() {
     config["process"]["terminal"] = serde_json::json!(false);
     fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
 
-    let ctr = Container {
+    let ctr = CrunContainer {
         root: tmp.path().join("state"),
         id: format!("pause-test-{}", std::process::id()),
     };
@@ -111,7 +89,7 @@ fn pause_image_runs_reaps_and_stops_under_crun() {
     let mut runtime = Proc::spawn(&mut run);
     let mut pid = 0;
     wait_for("the container to run", Duration::from_secs(10), || {
-        let state = ctr.state();
+        let state = state(&ctr);
         pid = state.as_ref().and_then(|s| s["pid"].as_i64()).unwrap_or(0) as i32;
         state.is_some_and(|s| s["status"] == "running") && pid > 0
     });

@@ -13,7 +13,7 @@ use pod_tests::*;
 use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// Every capability up to CAP_CHECKPOINT_RESTORE (Linux 5.9), as --privileged grants.
@@ -63,10 +63,10 @@ const ALL_CAPS: &[&str] = &[
 
 /// A crun container that runs `script` with the host's programs (bound read-only),
 /// `/out` bound read-write to a directory of the test, and cgroup2 mounted read-write
-/// or read-only. Deleted (killed first if need be) on drop.
+/// or read-only. Deleted (killed first if need be) on drop, before its directory.
 struct Container {
+    ctr: CrunContainer,
     tmp: TempDir,
-    id: String,
 }
 
 impl Container {
@@ -127,21 +127,19 @@ impl Container {
             serde_json::to_vec_pretty(&config).unwrap(),
         )
         .unwrap();
-        Container { tmp, id }
-    }
-
-    fn crun(&self) -> Command {
-        let mut c = Command::new("crun");
-        c.arg("--root").arg(self.tmp.path().join("state"));
-        c
+        let ctr = CrunContainer {
+            root: tmp.path().join("state"),
+            id,
+        };
+        Container { ctr, tmp }
     }
 
     /// Runs the container to its end; returns crun's exit status and stderr.
     fn run(&self) -> (Option<i32>, String) {
-        let mut cmd = self.crun();
+        let mut cmd = self.ctr.crun();
         cmd.args(["run", "--bundle"])
             .arg(self.tmp.path().join("bundle"))
-            .arg(&self.id)
+            .arg(&self.ctr.id)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -155,16 +153,6 @@ impl Container {
     fn out(&self, file: &str) -> String {
         let path: PathBuf = self.tmp.path().join("out").join(file);
         fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = self
-            .crun()
-            .args(["delete", "--force", &self.id])
-            .stderr(Stdio::null())
-            .status();
     }
 }
 
