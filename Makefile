@@ -8,7 +8,8 @@ CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 APT_PACKAGES := qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio file procps iproute2 \
-	util-linux tini dumb-init catatonit podman runc crun umoci hyperfine python3-venv
+	util-linux tini dumb-init catatonit podman runc crun umoci hyperfine python3-venv \
+	containernetworking-plugins iptables kmod
 # Kubernetes' OpenAPI schemas and a strict validator, for the schema tests.
 VENV := build/venv
 KUBERNETES_VALIDATE := kubernetes-validate==1.37.0

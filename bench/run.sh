@@ -62,6 +62,9 @@ launchers=("this|$bindir/launcher")
 [ -z "${BENCH_BASELINE:-}" ] || launchers+=("baseline|$BENCH_BASELINE/launcher")
 root=$(mktemp -d)
 cgparent=launcher-bench-$$
+# Pods with only their loopback here; the networked figures further down run in a
+# network namespace of the benchmark's own, never on the machine's network.
+export LAUNCHER_NETWORK=none
 runs_l=${BENCH_LAUNCHER_RUNS:-30}
 cleanup_launcher() {
     for entry in "${launchers[@]}"; do

@@ -17,6 +17,8 @@ cgmount=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
 cgparent=launcher-scale-$$
 # Through the environment, so that the functions xargs runs see them too.
 export LAUNCHER_ROOT=$root LAUNCHER_CGROUP_PARENT=$cgparent
+# Pods with only their loopback: the machine's own network is no benchmark's target.
+export LAUNCHER_NETWORK=none
 L=("$launcher")
 
 cleanup() {

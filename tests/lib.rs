@@ -291,6 +291,8 @@ pub fn cgroup2_mount() -> PathBuf {
 pub struct Pods {
     pub root: TempDir,
     pub cgroup_parent: PathBuf,
+    /// The stand-in host the launcher runs in, for the network tests.
+    pub network: Option<NetHost>,
 }
 
 impl Pods {
@@ -301,7 +303,20 @@ impl Pods {
         Pods {
             root,
             cgroup_parent,
+            network: None,
         }
+    }
+
+    /// Pods whose launcher runs in a [`NetHost`] of their own, with the default
+    /// network (or `--network`) and a CNI configuration directory of their own.
+    pub fn networked(tag: &str) -> Pods {
+        let mut pods = Pods::new(tag);
+        pods.network = Some(NetHost::new(tag));
+        pods
+    }
+
+    pub fn net(&self) -> &NetHost {
+        self.network.as_ref().expect("Pods::networked")
     }
 
     /// `launcher --root R --cgroup-parent P ARGS...`, not yet run.
@@ -313,7 +328,17 @@ impl Pods {
             .arg(&self.cgroup_parent)
             .args(args);
         c.env_remove("LAUNCHER_ROOT")
-            .env_remove("LAUNCHER_CGROUP_PARENT");
+            .env_remove("LAUNCHER_CGROUP_PARENT")
+            .env_remove("LAUNCHER_CNI_CONF_DIR")
+            .env_remove("LAUNCHER_CNI_BIN_DIR");
+        // The machine's own network is never a test's target: pods here have only
+        // their loopback, but in a `NetHost` (tests/network.rs).
+        match &self.network {
+            Some(net) => net.enter(&mut c),
+            None => {
+                c.env("LAUNCHER_NETWORK", "none");
+            }
+        }
         c
     }
 
@@ -519,5 +544,78 @@ impl Drop for CrunContainer {
             .args(["delete", "--force", &self.id])
             .stderr(std::process::Stdio::null())
             .status();
+    }
+}
+
+/// A stand-in for the host, so that network tests never touch the machine's own
+/// network: a network namespace and a mount namespace made by the test (a `sleep`
+/// holds them), with /var/lib under a tmpfs (the CNI plugins' IPAM files are
+/// private to it) and a CNI configuration directory of its own. Commands enter it
+/// with [`NetHost::enter`]. Dropping it ends the holder, and with the last process in
+/// them the namespaces go, with the bridge, veths and rules in them.
+pub struct NetHost {
+    holder: Proc,
+    pub conf_dir: TempDir,
+}
+
+impl NetHost {
+    pub fn new(tag: &str) -> NetHost {
+        use std::io::BufRead;
+        let conf_dir = TempDir::new(&format!("cni-{tag}"));
+        let mut holder = Proc::spawn(
+            Command::new("unshare")
+                .args(["--net", "--mount", "--propagation", "private", "--", "sh", "-c"])
+                .arg("mount -t tmpfs -o mode=0755 cni /var/lib && ip link set lo up && echo ready && exec sleep 100000")
+                .stdout(std::process::Stdio::piped()),
+        );
+        let mut line = String::new();
+        let out = holder.child.stdout.take().unwrap();
+        std::io::BufReader::new(out).read_line(&mut line).unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the test's network namespace was not made"
+        );
+        NetHost { holder, conf_dir }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.holder.pid()
+    }
+
+    /// Makes `cmd` run in this host's network and mount namespaces, with its CNI
+    /// configuration directory.
+    pub fn enter(&self, cmd: &mut Command) {
+        let open = |kind: &str| fs::File::open(format!("/proc/{}/ns/{kind}", self.pid())).unwrap();
+        let (net, mnt) = (open("net"), open("mnt"));
+        cmd.env("LAUNCHER_CNI_CONF_DIR", self.conf_dir.path())
+            .env_remove("LAUNCHER_NETWORK");
+        // SAFETY: setns is async-signal-safe; the fds live in the closure.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (fd, kind) in [(&net, libc::CLONE_NEWNET), (&mnt, libc::CLONE_NEWNS)] {
+                    if libc::setns(fd.as_raw_fd(), kind) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// `PROGRAM ARGS...` in this host; its output, asserting success.
+    pub fn sh(&self, script: &str) -> String {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        self.enter(&mut c);
+        let out = c.stdin(std::process::Stdio::null()).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{script:?} failed ({:?}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }

@@ -38,6 +38,47 @@ for tool in crun umoci; do
         mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib"
     done
 done
+# Networking for the network tests: the CNI plugins they use, the tools the plugins
+# and tests run (iproute2's ip and tc, iptables with its extensions), all with their
+# shared libraries, and the kernel modules for veth, bridge, nf_tables/xtables and
+# traffic control (the cloud kernel has them as modules), with their dependencies.
+copy_with_libs() {  # FILE DEST_DIR
+    mkdir -p "$2" && cp -L "$1" "$2/"
+    for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
+        [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib"; }
+    done
+}
+for p in bridge host-local portmap bandwidth loopback; do
+    [ -x "/usr/lib/cni/$p" ] || { echo "vm-test: /usr/lib/cni/$p missing: run 'make deps'" >&2; exit 1; }
+    copy_with_libs "/usr/lib/cni/$p" "$root/usr/lib/cni"
+done
+for tool in ip tc xtables-nft-multi; do
+    path=$(command -v "$tool") || { echo "vm-test: $tool missing: run 'make deps'" >&2; exit 1; }
+    copy_with_libs "$path" "$root/usr/sbin"
+done
+for name in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+    ln -sf xtables-nft-multi "$root/usr/sbin/$name"
+done
+xt=/usr/lib/x86_64-linux-gnu/xtables
+mkdir -p "$root$xt" && cp "$xt"/*.so "$root$xt/"
+for so in "$root$xt"/*.so; do
+    for lib in $(ldd "$so" | grep -o '/[^ ]*'); do
+        [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib"; }
+    done
+done
+kver=$(basename "$kernel" | sed 's/^vmlinuz-//')
+mods="veth bridge br_netfilter ifb sch_tbf sch_ingress cls_u32 act_mirred nf_tables nft_compat
+      nft_nat nft_chain_nat nft_masq nf_nat xt_addrtype xt_comment xt_multiport xt_mark xt_MASQUERADE xt_nat
+      xt_conntrack xt_tcpudp iptable_nat iptable_filter iptable_mangle ip6table_nat
+      ip6table_filter ip6table_mangle"
+for m in $mods; do
+    modprobe -S "$kver" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}'
+done | sort -u | while read -r ko; do
+    mkdir -p "$root$(dirname "$ko")" && cp "$ko" "$root$ko"
+done
+cp /lib/modules/"$kver"/modules.* "$root/lib/modules/$kver/"
+echo "$mods" | tr -s ' \n' ' ' > "$root/etc/pod-modules"
+mkdir -p "$root/var/lib"
 [ -z "${VM_IMAGE:-}" ] || cp "$VM_IMAGE" "$root/opt/pod/pause-image.tar"
 cp "$here/../scripts/demo.sh" "$root/opt/pod/demo.sh"
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"

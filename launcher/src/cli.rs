@@ -4,7 +4,7 @@
 
 use crate::quantity::{self, Memory, MilliCpu, QuantityError};
 pub use crate::spec::RestartPolicy;
-use crate::spec::{self, ContainerSpec, Limits, PodSpec, SpecError};
+use crate::spec::{self, ContainerSpec, Limits, Network, PodSpec, PortMapping, SpecError};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -99,7 +99,7 @@ pub struct Up {
         short = 'f',
         long = "filename",
         value_name = "FILE",
-        conflicts_with_all = ["name", "containers", "env", "memory", "cpu", "cpu_request", "pids", "hostname", "privileged", "read_only"]
+        conflicts_with_all = ["name", "containers", "env", "memory", "cpu", "cpu_request", "pids", "hostname", "privileged", "read_only", "publish"]
     )]
     pub file: Option<String>,
 
@@ -166,6 +166,24 @@ pub struct Up {
     #[arg(long)]
     pub read_only: bool,
 
+    /// The pod's network: a CNI network's name, none (only lo) or host (the host's
+    /// network namespace, as hostNetwork: true) [default: launcher, written to
+    /// --cni-conf-dir on first use]
+    #[arg(long, value_name = "NAME|none|host", env = "LAUNCHER_NETWORK")]
+    pub network: Option<String>,
+
+    /// Publish a port of the pod on the host: [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp|/sctp]
+    #[arg(short = 'p', long = "publish", value_name = "PORTS")]
+    pub publish: Vec<String>,
+
+    /// Where CNI network configuration lists are found
+    #[arg(long, value_name = "DIR", env = "LAUNCHER_CNI_CONF_DIR", default_value = crate::network::DEFAULT_CONF_DIR)]
+    pub cni_conf_dir: PathBuf,
+
+    /// Where CNI plugins are found (colon-separated)
+    #[arg(long, value_name = "DIRS", env = "LAUNCHER_CNI_BIN_DIR", default_value = crate::network::DEFAULT_BIN_DIRS)]
+    pub cni_bin_dir: String,
+
     /// Return once every container runs, leaving a supervisor behind
     #[arg(short = 'd', long)]
     pub detach: bool,
@@ -189,6 +207,29 @@ pub struct Up {
 }
 
 impl Up {
+    /// Applies `--network` to the pod (from flags or a manifest) and checks that the
+    /// ports it publishes have a network to be published from.
+    pub fn apply_network(&self, spec: &mut PodSpec) -> Result<(), SpecError> {
+        if let Some(n) = &self.network {
+            let n = Network::parse(n)?;
+            if spec.network == Network::Host && n != Network::Host {
+                return Err(SpecError::HostNetwork(n));
+            }
+            spec.network = n;
+        }
+        if !spec.ports.is_empty() && !matches!(spec.network, Network::Cni(_)) {
+            return Err(SpecError::PublishWithout(spec.network.clone()));
+        }
+        Ok(())
+    }
+
+    /// `--cni-bin-dir`'s directories.
+    pub fn cni_bin_dirs(&self) -> Vec<PathBuf> {
+        std::env::split_paths(&self.cni_bin_dir)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect()
+    }
+
     /// The pod these flags describe, validated by the model's rules.
     pub fn to_spec(&self) -> Result<PodSpec, SpecError> {
         let up = self;
@@ -265,6 +306,15 @@ impl Up {
             backoff_scale: up.backoff_scale,
             labels: parse_labels(&up.labels)?,
             annotations: Default::default(),
+            network: Network::Cni(crate::network::DEFAULT_NETWORK.into()),
+            ports: up
+                .publish
+                .iter()
+                .map(|p| PortMapping::parse(p))
+                .collect::<Result<_, _>>()?,
+            bandwidth: Default::default(),
+            host_pid: false,
+            host_ipc: false,
         })
     }
 }

@@ -123,6 +123,10 @@ pub struct Driver {
     events: EventLog,
     /// systemd, when `up` runs in the foreground as a Type=notify service.
     notify: Option<crate::notify::Notifier>,
+    /// The pod's CNI network, DEL'ed when the pod ends, and the host's network
+    /// namespace to go back to for it (this process is in the pod's).
+    network: Option<crate::network::Attachment>,
+    host_netns: Option<std::fs::File>,
 }
 
 impl Driver {
@@ -165,7 +169,20 @@ impl Driver {
             unpublished: None,
             events: EventLog::default(),
             notify: foreground.then(crate::notify::Notifier::from_env).flatten(),
+            network: None,
+            host_netns: None,
         })
+    }
+
+    /// The pod's network, for the teardown when the pod ends.
+    pub fn with_network(
+        mut self,
+        network: Option<crate::network::Attachment>,
+        host_netns: Option<std::fs::File>,
+    ) -> Driver {
+        self.network = network;
+        self.host_netns = host_netns;
+        self
     }
 
     /// Runs the pod to its end; reports through `ready` (for `up -d`) once every
@@ -687,8 +704,22 @@ impl Driver {
                 Err(_) => break,
             }
         }
-        // pause is reaped: only the cgroups are left to go.
-        let _ = crate::sandbox::teardown(self.cgroup.as_ref(), None, Duration::ZERO);
+        // pause is reaped: only the cgroups and the network are left to go.
+        let remains = crate::sandbox::Remains {
+            cgroup: self.cgroup.as_ref(),
+            pause: None,
+            network: self.network.as_ref().map(|a| (a, self.pod_dir.as_path())),
+        };
+        // The plugins run in the host's namespaces, not in the pod's, whose PID
+        // namespace can hold no new process now that pause is gone.
+        if let Some(netns) = &self.host_netns {
+            let _ = crate::sys::leave_pod(netns);
+        }
+        if let Err(e) = crate::sandbox::teardown(remains, Duration::ZERO) {
+            // Detached, nobody reads this: `down` tries again, and says so.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "launcher: pod teardown: {e:#}");
+        }
         let (phase, exit_code) = self.pod.outcome();
         if let Some(t) = &mut self.terminal {
             t.drain(Duration::from_secs(1));

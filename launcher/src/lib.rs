@@ -31,6 +31,7 @@ pub mod machine;
 pub mod mounts;
 #[allow(unsafe_code)]
 pub mod namespaces;
+pub mod network;
 pub mod notify;
 pub mod probe;
 #[allow(unsafe_code)]

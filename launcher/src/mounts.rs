@@ -3,7 +3,8 @@
 //!
 //! The pod's mount namespace (pause's, made at its clone, mounts private) gets:
 //! - the runtime's state root under an empty read-only tmpfs, for every pod: no pod
-//!   reads or changes any pod's record, log or status;
+//!   reads or changes any pod's record, log or status; the pinned network namespaces
+//!   below it are unmounted first;
 //! - its own /dev/shm (POSIX shared memory is files there, not in the IPC namespace);
 //! - unless the pod is privileged, what runc gives a non-privileged container: its own
 //!   /dev (a tmpfs holding null, zero, full, random, urandom and tty bound from the
@@ -89,7 +90,8 @@ enum Step {
     },
     /// A mount namespace of its own (copied from the current one).
     Unshare,
-    /// umount2(MNT_DETACH) of `target` and every mount below it, if it is a mount.
+    /// umount2(MNT_DETACH) of `target` and every mount below it, if it is a mount
+    /// (nothing there, or no mount, is skipped).
     Unmount { target: CString },
     /// A detached copy of the mount at `source`, kept as `slot` (skipped if missing).
     Detach { source: CString, slot: usize },
@@ -147,6 +149,12 @@ impl Mounts {
             false,
         ));
         for root in state_roots {
+            // The pods' pinned network namespaces go first, all in one: a copy of
+            // the pin mounts here would keep other pods' namespaces alive.
+            let pins = crate::network::pins(root);
+            steps.push(Step::Unmount {
+                target: c(&pins.to_string_lossy()),
+            });
             steps.push(mask(root.as_os_str().as_bytes(), true));
         }
         Mounts(steps)
@@ -217,7 +225,9 @@ impl Mounts {
                     Err(e) => Err(e),
                 },
                 Step::Unmount { target } => match sys::unmount(target) {
-                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => {
+                        Ok(())
+                    }
                     r => r,
                 },
                 Step::Attach { target, slot } if slots[*slot] >= 0 => {

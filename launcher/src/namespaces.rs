@@ -11,6 +11,10 @@
 //! 3. sets the pod's hostname in the new UTS namespace;
 //! 4. brings `lo` up in the new network namespace: every pod has its own 127.0.0.1.
 //!
+//! A pod that shares the host's network, PID or IPC namespace (`hostNetwork`,
+//! `hostPID`, `hostIPC`) gets none of its own of that kind; with the host's PIDs,
+//! pause is no PID 1 and reaps as a subreaper.
+//!
 //! Failures reach the parent through a close-on-exec pipe: EOF means pause is running.
 
 use crate::mounts::Mounts;
@@ -50,11 +54,29 @@ const STEPS: [&str; 7] = [
     "unknown step",
 ];
 
+/// The namespaces a pod gets of its own: all of them, but those it shares with the
+/// host (`hostNetwork`, `hostPID`, `hostIPC`).
+pub fn pod_flags(spec: &crate::spec::PodSpec) -> libc::c_int {
+    let mut flags = libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP;
+    if spec.network != crate::spec::Network::Host {
+        flags |= libc::CLONE_NEWNET;
+    }
+    if !spec.host_pid {
+        flags |= libc::CLONE_NEWPID;
+    }
+    if !spec.host_ipc {
+        flags |= libc::CLONE_NEWIPC;
+    }
+    flags
+}
+
+/// Starts pause in new namespaces (`flags`, from [`pod_flags`]).
 pub fn start_pause(
     pause: &Path,
     hostname: &str,
     cgroup: Option<&File>,
     mounts: &Mounts,
+    flags: libc::c_int,
 ) -> Result<Pause, NsError> {
     let path =
         CString::new(pause.as_os_str().as_bytes()).map_err(|_| NsError::Path(pause.into()))?;
@@ -75,12 +97,6 @@ pub fn start_pause(
         step: "pipe",
         source,
     })?;
-    let flags = libc::CLONE_NEWPID
-        | libc::CLONE_NEWNET
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWCGROUP;
     // SAFETY: the child below only makes child-safe calls and ends in execve or _exit.
     match unsafe { sys::clone3(flags, cgroup) }.map_err(NsError::Clone)? {
         Forked::Child => {
@@ -101,8 +117,10 @@ pub fn start_pause(
             if let Err(e) = sys::sethostname(&host) {
                 fail(2, e);
             }
-            if let Err(e) = sys::loopback_up() {
-                fail(3, e);
+            if flags & libc::CLONE_NEWNET != 0 {
+                if let Err(e) = sys::loopback_up() {
+                    fail(3, e);
+                }
             }
             for fd in 0..3 {
                 if let Err(e) = sys::dup2(devnull.as_raw_fd(), fd) {

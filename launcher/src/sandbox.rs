@@ -6,13 +6,14 @@
 //! 2. pause, in new PID, network, IPC, UTS, mount and cgroup namespaces, born in the
 //!    pod's cgroup (the root of its cgroup namespace), with what the pod may see of
 //!    the machine mounted (`namespaces`, `mounts`);
-//! 3. pause moved to `_pause/`, and one leaf per container (`cgroup`).
+//! 3. pause moved to `_pause/`, and one leaf per container (`cgroup`);
+//! 4. the pod's network namespace pinned and attached to its CNI network (`network`).
 //!
-//! The pod's record (`state`), which names the cgroup, is on disk before step 1, and
-//! everything the sandbox holds lives inside the pod's cgroup, pause included. So
-//! [`teardown`] needs nothing but that cgroup: it serves a setup that failed half way,
-//! a pod that ended, and `down` after the supervisor died, and running it twice is
-//! harmless. Later steps (the network, volumes) come with their own undo.
+//! The pod's record (`state`), which names the cgroup and the network attachment, is
+//! on disk before step 1, and everything the sandbox holds lives inside the pod's
+//! cgroup, pause included, or is named by the record. So [`teardown`] needs nothing
+//! but those ([`Remains`]): it serves a setup that failed half way, a pod that ended,
+//! and `down` after the supervisor died, and running it twice is harmless.
 //!
 //! Where cgroup2 is read-only (a container started without --privileged) and the pod
 //! asks for no limit, the pod has no cgroup: steps 1 and 3 are left out, and the pod
@@ -21,6 +22,7 @@
 use crate::cgroup::{self, PodCgroup, PAUSE_LEAF};
 use crate::mounts::Mounts;
 use crate::namespaces::{self, Pause};
+use crate::network::{self, Attachment};
 use crate::state::{PodRecord, ProcRef};
 use anyhow::{Context, Result};
 use std::fs::File;
@@ -30,12 +32,46 @@ use std::time::{Duration, Instant};
 pub struct Sandbox {
     pub cgroup: Option<PodCgroup>,
     pub pause: Pause,
+    /// The record's attachment, with ADD's result.
+    pub network: Option<Attachment>,
+}
+
+/// What is left of a pod for [`teardown`] to take apart, found through its record or,
+/// without one, its cgroup.
+#[derive(Default)]
+pub struct Remains<'a> {
+    pub cgroup: Option<&'a PodCgroup>,
+    pub pause: Option<ProcRef>,
+    /// The network to DEL, and the pod's directory (where its network lock is). The
+    /// caller is in the host's network and PID namespaces (`sys::leave_pod`).
+    pub network: Option<(&'a Attachment, &'a Path)>,
 }
 
 impl Sandbox {
     /// Creates the sandbox of `rec`'s pod, whose record lives under `state_root`; on
     /// failure, undoes what it had made.
     pub fn create(rec: &PodRecord, mount: &Path, state_root: &Path) -> Result<Sandbox> {
+        let mut sb = Sandbox::namespaces(rec, mount, state_root)?;
+        let Some(att) = &mut sb.network else {
+            return Ok(sb);
+        };
+        let pod_dir = state_root.join(&rec.spec.name);
+        if let Err(e) = network::attach(att, sb.pause.pid, &pod_dir) {
+            let _ = teardown(
+                Remains {
+                    cgroup: sb.cgroup.as_ref(),
+                    pause: ProcRef::of(sb.pause.pid),
+                    ..Default::default()
+                },
+                Duration::ZERO,
+            );
+            return Err(e);
+        }
+        Ok(sb)
+    }
+
+    /// Steps 1-3: the cgroup and pause in its namespaces.
+    fn namespaces(rec: &PodRecord, mount: &Path, state_root: &Path) -> Result<Sandbox> {
         let spec = &rec.spec;
         let mut hidden = vec![state_root];
         let default_root = Path::new(crate::state::DEFAULT_ROOT);
@@ -43,11 +79,15 @@ impl Sandbox {
             hidden.push(default_root);
         }
         let mounts = Mounts::pod(&hidden, spec.privileged);
+        let flags = namespaces::pod_flags(spec);
+        let network = rec.network.clone();
         let Some(dir) = &rec.cgroup else {
-            let pause = namespaces::start_pause(&rec.pause_binary, &spec.hostname, None, &mounts)?;
+            let pause =
+                namespaces::start_pause(&rec.pause_binary, &spec.hostname, None, &mounts, flags)?;
             return Ok(Sandbox {
                 cgroup: None,
                 pause,
+                network,
             });
         };
         let parent = dir.parent().unwrap_or(mount);
@@ -72,6 +112,7 @@ impl Sandbox {
                     &spec.hostname,
                     Some(&dir),
                     &mounts,
+                    flags,
                 )?)
             })
             .and_then(|pause| {
@@ -82,6 +123,7 @@ impl Sandbox {
             Ok(pause) => Ok(Sandbox {
                 cgroup: Some(cgroup),
                 pause,
+                network,
             }),
             Err(e) => {
                 let _ = teardown_cgroup(&cgroup, Duration::ZERO);
@@ -91,17 +133,23 @@ impl Sandbox {
     }
 }
 
-/// Takes a pod's sandbox apart, whatever is left of it, found through its cgroup or,
-/// for a pod without one, through pause. Idempotent.
-pub fn teardown(cgroup: Option<&PodCgroup>, pause: Option<ProcRef>, grace: Duration) -> Result<()> {
-    match (cgroup, pause) {
+/// Takes a pod's sandbox apart, whatever is left of it: its processes (found through
+/// its cgroup or, for a pod without one, through pause) and cgroups, then its network
+/// (DEL, as the kubelet stops a sandbox: after its containers). Idempotent.
+pub fn teardown(remains: Remains, grace: Duration) -> Result<()> {
+    let ended = match (remains.cgroup, remains.pause) {
         (Some(cg), _) => teardown_cgroup(cg, grace),
         (None, Some(pause)) => {
             teardown_pid_namespace(pause, grace);
             Ok(())
         }
         (None, None) => Ok(()),
-    }
+    };
+    let detached = match remains.network {
+        Some((att, pod_dir)) => network::detach(att, pod_dir),
+        None => Ok(()),
+    };
+    ended.and(detached)
 }
 
 /// SIGTERM to every container's processes, up to `grace` for them to go, SIGKILL to

@@ -33,6 +33,14 @@ pub enum SpecError {
     BackoffScale(f64),
     #[error("--labels: {0}")]
     Label(String),
+    #[error("invalid --network {0:?}: expected none, host or the name of a CNI network")]
+    Network(String),
+    #[error("invalid --publish {0:?}: {1}")]
+    Publish(String, String),
+    #[error("published ports need a network of the pod's own, not --network {0}")]
+    PublishWithout(Network),
+    #[error("--network {0} conflicts with the manifest's spec.hostNetwork: true")]
+    HostNetwork(Network),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -214,6 +222,198 @@ pub struct PodSpec {
     /// The user's metadata.annotations; the runtime's own are added on output.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// The network the pod joins (`--network`, `hostNetwork`).
+    #[serde(default)]
+    pub network: Network,
+    /// Ports published on the host (`-p`, `ports[].hostPort`).
+    #[serde(default)]
+    pub ports: Vec<PortMapping>,
+    /// The `kubernetes.io/{ingress,egress}-bandwidth` annotations, in bits per second.
+    #[serde(default)]
+    pub bandwidth: Bandwidth,
+    /// hostPID / hostIPC: the pod shares these namespaces of the host.
+    #[serde(default)]
+    pub host_pid: bool,
+    #[serde(default)]
+    pub host_ipc: bool,
+}
+
+/// Which network a pod is in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Network {
+    /// Its own network namespace with only `lo` (`--network none`).
+    #[default]
+    None,
+    /// The host's network namespace (`--network host`, `hostNetwork: true`).
+    Host,
+    /// Its own network namespace, attached to the CNI network of this name.
+    Cni(String),
+}
+
+impl Network {
+    /// `--network`'s value: none, host, or a network's name.
+    pub fn parse(s: &str) -> Result<Network, SpecError> {
+        match s {
+            "none" => Ok(Network::None),
+            "host" => Ok(Network::Host),
+            name if !name.is_empty()
+                && name.len() <= 253
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
+            {
+                Ok(Network::Cni(name.into()))
+            }
+            _ => Err(SpecError::Network(s.into())),
+        }
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Network::None => f.write_str("none"),
+            Network::Host => f.write_str("host"),
+            Network::Cni(n) => f.write_str(n),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    /// As the portmap plugin takes it.
+    pub fn cni(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+    /// As a Pod manifest has it.
+    pub fn kube(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+            Protocol::Sctp => "SCTP",
+        }
+    }
+}
+
+/// A port of the pod published on the host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PortMapping {
+    /// The host address it is published on; none: every address.
+    pub host_ip: Option<std::net::IpAddr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: Protocol,
+}
+
+impl PortMapping {
+    /// `-p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp|/sctp]`, as podman and docker
+    /// take it (an IPv6 host address in brackets).
+    pub fn parse(s: &str) -> Result<PortMapping, SpecError> {
+        let bad = |why: &str| SpecError::Publish(s.into(), why.into());
+        let (rest, protocol) = match s.rsplit_once('/') {
+            Some((r, p)) => (
+                r,
+                match p.to_ascii_lowercase().as_str() {
+                    "tcp" => Protocol::Tcp,
+                    "udp" => Protocol::Udp,
+                    "sctp" => Protocol::Sctp,
+                    _ => return Err(bad("the protocol must be tcp, udp or sctp")),
+                },
+            ),
+            None => (s, Protocol::Tcp),
+        };
+        let Some((front, container)) = rest.rsplit_once(':') else {
+            return Err(bad("expected [HOST_IP:]HOST_PORT:CONTAINER_PORT"));
+        };
+        let (host, ports) = match front.rsplit_once(':') {
+            Some((ip, h)) => (Some(ip), (h, container)),
+            None => (None, (front, container)),
+        };
+        let port = |p: &str| -> Result<u16, SpecError> {
+            p.parse::<u16>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| bad(&format!("{p:?} is no port (1-65535)")))
+        };
+        let host_ip = match host {
+            None | Some("") => None,
+            Some(ip) => Some(
+                ip.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .map_err(|_| bad(&format!("{ip:?} is no IP address")))?,
+            ),
+        };
+        Ok(PortMapping {
+            host_ip,
+            host_port: port(ports.0)?,
+            container_port: port(ports.1)?,
+            protocol,
+        })
+    }
+
+    /// Do two mappings claim the same host port?
+    pub fn collides(&self, other: &PortMapping) -> bool {
+        self.host_port == other.host_port
+            && self.protocol == other.protocol
+            && match (self.host_ip, other.host_ip) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+impl std::fmt::Display for PortMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.host_ip {
+            Some(std::net::IpAddr::V6(ip)) => write!(f, "[{ip}]:")?,
+            Some(ip) => write!(f, "{ip}:")?,
+            None => {}
+        }
+        write!(
+            f,
+            "{}:{}/{}",
+            self.host_port,
+            self.container_port,
+            self.protocol.cni()
+        )
+    }
+}
+
+/// Traffic shaping, in bits per second.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Bandwidth {
+    pub ingress: Option<u64>,
+    pub egress: Option<u64>,
+}
+
+/// Kubernetes' bounds for the bandwidth annotations: 1k to 1P bits per second.
+pub const BANDWIDTH_RANGE: std::ops::RangeInclusive<u64> = 1_000..=1_000_000_000_000_000;
+
+/// A bandwidth annotation's value: a quantity in bits per second within
+/// [`BANDWIDTH_RANGE`], as the kubelet's `ExtractPodBandwidthResources` checks it.
+pub fn parse_bandwidth(s: &str) -> Result<u64, String> {
+    let q: crate::quantity::Memory = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a quantity (10M, 1G)"))?;
+    if q.0 < *BANDWIDTH_RANGE.start() {
+        return Err(format!("{s:?} is unreasonably small (< 1kbit)"));
+    }
+    if q.0 > *BANDWIDTH_RANGE.end() {
+        return Err(format!("{s:?} is unreasonably large (> 1Pbit)"));
+    }
+    Ok(q.0)
 }
 
 /// What an environment variable's name may be: Kubernetes' rule since 1.34
@@ -313,5 +513,68 @@ impl PodSpec {
     /// Init containers, then app containers.
     pub fn all_containers(&self) -> impl Iterator<Item = &ContainerSpec> {
         self.init_containers.iter().chain(&self.containers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn published_ports_read_as_podman_takes_them() {
+        let p = |s: &str| PortMapping::parse(s).map(|m| m.to_string());
+        assert_eq!(p("8080:80").unwrap(), "8080:80/tcp");
+        assert_eq!(p("127.0.0.1:8080:80/udp").unwrap(), "127.0.0.1:8080:80/udp");
+        assert_eq!(p(":8080:80").unwrap(), "8080:80/tcp");
+        assert_eq!(p("[::1]:53:53/UDP").unwrap(), "[::1]:53:53/udp");
+        for (bad, why) in [
+            ("80", "expected [HOST_IP:]HOST_PORT:CONTAINER_PORT"),
+            ("0:80", "\"0\" is no port"),
+            ("8080:70000", "\"70000\" is no port"),
+            ("8080:80/icmp", "tcp, udp or sctp"),
+            ("localhost:8080:80", "\"localhost\" is no IP address"),
+        ] {
+            let e = p(bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("invalid --publish {bad:?}: ")),
+                "{e}"
+            );
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let a = PortMapping::parse("127.0.0.1:8080:80").unwrap();
+        assert!(a.collides(&PortMapping::parse("8080:81").unwrap()));
+        assert!(!a.collides(&PortMapping::parse("127.0.0.2:8080:80").unwrap()));
+        assert!(!a.collides(&PortMapping::parse("8080:80/udp").unwrap()));
+    }
+
+    #[test]
+    fn bandwidth_is_bits_per_second_from_1k_to_1p() {
+        assert_eq!(parse_bandwidth("10M"), Ok(10_000_000));
+        assert_eq!(parse_bandwidth("1k"), Ok(1_000));
+        assert_eq!(parse_bandwidth("1P"), Ok(1_000_000_000_000_000));
+        assert_eq!(parse_bandwidth("1Mi"), Ok(1 << 20));
+        assert!(parse_bandwidth("999")
+            .unwrap_err()
+            .contains("unreasonably small"));
+        assert!(parse_bandwidth("2P")
+            .unwrap_err()
+            .contains("unreasonably large"));
+        assert!(parse_bandwidth("fast")
+            .unwrap_err()
+            .contains("not a quantity"));
+    }
+
+    #[test]
+    fn networks_are_none_host_or_a_name() {
+        assert_eq!(Network::parse("none"), Ok(Network::None));
+        assert_eq!(Network::parse("host"), Ok(Network::Host));
+        assert_eq!(
+            Network::parse("my-net_1.a"),
+            Ok(Network::Cni("my-net_1.a".into()))
+        );
+        for bad in ["", "a/b", "../x", "a b"] {
+            assert!(Network::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -126,6 +126,14 @@ pub struct PodRecord {
     pub pause_binary: PathBuf,
     pub pause: Option<ProcRef>,
     pub supervisor: Option<ProcRef>,
+    /// The pod's CNI network, for whoever takes the pod down to DEL.
+    #[serde(default)]
+    pub network: Option<crate::network::Attachment>,
+    /// status.podIPs and hostIPs, once the network is up.
+    #[serde(default)]
+    pub pod_ips: Vec<String>,
+    #[serde(default)]
+    pub host_ips: Vec<String>,
 }
 
 impl PodRecord {
@@ -142,6 +150,9 @@ impl PodRecord {
             pause_binary,
             pause: None,
             supervisor: None,
+            network: None,
+            pod_ips: Vec::new(),
+            host_ips: Vec::new(),
         }
     }
 }
@@ -206,6 +217,23 @@ impl Root {
             });
         }
         Ok(Root { dir })
+    }
+
+    /// An exclusive flock on `<root>/<name>` (made if missing), held until dropped.
+    pub fn lock_file(&self, name: &str) -> Result<File, StateError> {
+        let path = self.dir.join(name);
+        let err = |source| StateError::Lock {
+            path: path.clone(),
+            source,
+        };
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(err)?;
+        crate::sys::flock(&f, true).map_err(err)?;
+        Ok(f)
     }
 
     pub fn pod_dir(&self, name: &str) -> PathBuf {

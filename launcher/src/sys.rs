@@ -5,7 +5,7 @@
 //! Functions marked "child-safe" make no allocation and take no lock: they are the only
 //! ones that may run between clone3 and execve.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -701,4 +701,76 @@ pub fn attach_device_filter(dir: &File, insns: &[u64]) -> io::Result<()> {
         )
     })
     .map(drop)
+}
+
+fn cpath(path: &std::path::Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
+}
+
+/// Is `path` the root of a mount (statx's STATX_ATTR_MOUNT_ROOT, Linux >= 5.8)?
+pub fn is_mount_root(path: &std::path::Path) -> io::Result<bool> {
+    let p = cpath(path)?;
+    // SAFETY: statx is plain old data, for which all zeroes is a valid value.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx fills the struct; the path is NUL-terminated.
+    check(unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            p.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            0,
+            &mut stx,
+        )
+    } as libc::c_long)?;
+    let known = stx.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0;
+    if !known {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "statx knows no STATX_ATTR_MOUNT_ROOT (Linux < 5.8)",
+        ));
+    }
+    Ok(stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
+}
+
+/// Binds `source` onto `target` (not recursively).
+pub fn bind(source: &std::path::Path, target: &std::path::Path) -> io::Result<()> {
+    mount(&cpath(source)?, &cpath(target)?, None, libc::MS_BIND, None)
+}
+
+/// Makes directory `dir` a mount of its own (bound onto itself) in a peer group of
+/// its own: what it holds propagates to the mount namespaces copied from this one,
+/// and so do its unmounts.
+pub fn bind_shared(dir: &std::path::Path) -> io::Result<()> {
+    let d = cpath(dir)?;
+    mount(&d, &d, None, libc::MS_BIND, None)?;
+    let none = c"none";
+    mount(none, &d, None, libc::MS_PRIVATE, None)?;
+    mount(none, &d, None, libc::MS_SHARED, None)
+}
+
+/// umount2(MNT_DETACH) of `path`; nothing there, or no mount there, is no error.
+pub fn unmount_path(path: &std::path::Path) -> io::Result<()> {
+    match unmount(&cpath(path)?) {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => Ok(()),
+        r => r,
+    }
+}
+
+/// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to this process.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: plain integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } as libc::c_long)
+        .map(drop)
+}
+
+/// Makes this thread, and the children it makes from now on, the host's again after
+/// it joined a pod's namespaces: the network namespace `netns` (held from before),
+/// and the PID namespace this process itself is in (joining one's own active PID
+/// namespace is allowed, pid_namespaces(7)).
+pub fn leave_pod(netns: &File) -> io::Result<()> {
+    setns(netns.as_raw_fd(), libc::CLONE_NEWNET)?;
+    let own = File::open("/proc/self/ns/pid")?;
+    setns(own.as_raw_fd(), libc::CLONE_NEWPID)
 }

@@ -52,12 +52,11 @@ fn render(pod: &Value, events: &[Event], now: SystemTime) -> String {
         meta["namespace"].as_str().unwrap_or("default"),
     );
     out.field(0, TOP, "Priority", "0");
-    out.field(
-        0,
-        TOP,
-        "Node",
-        spec["nodeName"].as_str().unwrap_or("<none>"),
-    );
+    let node = spec["nodeName"].as_str().unwrap_or("<none>");
+    match status["hostIP"].as_str() {
+        Some(ip) => out.field(0, TOP, "Node", &format!("{node}/{ip}")),
+        None => out.field(0, TOP, "Node", node),
+    }
     if let Some(t) = status["startTime"].as_str() {
         out.field(0, TOP, "Start Time", &wall(t));
     }
@@ -77,6 +76,15 @@ fn render(pod: &Value, events: &[Event], now: SystemTime) -> String {
         }
     }
     out.field(0, TOP, "IP", status["podIP"].as_str().unwrap_or(""));
+    match status["podIPs"].as_array() {
+        Some(ips) => {
+            out.line(0, "IPs:");
+            for ip in ips {
+                out.field(2, TOP - 2, "IP", ip["ip"].as_str().unwrap_or(""));
+            }
+        }
+        None => out.field(0, TOP, "IPs", "<none>"),
+    }
     for (title, key, statuses) in [
         ("Init Containers", "initContainers", "initContainerStatuses"),
         ("Containers", "containers", "containerStatuses"),

@@ -82,8 +82,16 @@ pub(super) fn take_down(
             }
         }
     }
-    crate::sandbox::teardown(cg.as_ref(), record.and_then(|r| r.pause), grace)?;
     let dir = root.pod_dir(name);
+    let remains = crate::sandbox::Remains {
+        cgroup: cg.as_ref(),
+        pause: record.as_ref().and_then(|r| r.pause),
+        network: record
+            .as_ref()
+            .and_then(|r| r.network.as_ref())
+            .map(|a| (a, dir.as_path())),
+    };
+    crate::sandbox::teardown(remains, grace)?;
     match std::fs::remove_dir_all(&dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("failed to remove {}", dir.display()))?

@@ -53,7 +53,7 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
     let wide = matches!(args.output, Some(PsFormat::Wide));
     let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
     if wide {
-        header.extend(["PAUSE-PID", "CGROUP"]);
+        header.extend(["IP", "PAUSE-PID", "CGROUP"]);
     }
     if args.show_labels {
         header.push("LABELS");
@@ -185,6 +185,12 @@ fn row(pod: &Value, wide: bool) -> Vec<String> {
         ),
     ];
     if wide {
+        row.push(
+            pod["status"]["podIP"]
+                .as_str()
+                .unwrap_or("<none>")
+                .to_string(),
+        );
         let ann = &pod["metadata"]["annotations"];
         for key in ["launcher/pause-pid", "launcher/cgroup"] {
             row.push(ann[key].as_str().unwrap_or("-").to_string());

@@ -48,13 +48,35 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
     let mut record = pod.record()?;
     let signals = driver::block_signals().context("failed to block signals")?;
     let (mount, _) = opts.cgroup_parent()?;
+    // The host's network namespace, to go back to for the CNI plugins' DEL.
+    let host_netns = File::open("/proc/self/ns/net").context("failed to open /proc/self/ns/net")?;
     let sb = Sandbox::create(&record, &mount, &pod.root.dir)?;
     let pause = ProcRef::of(sb.pause.pid);
-    let teardown = || drop(sandbox::teardown(sb.cgroup.as_ref(), pause, Duration::ZERO));
+    let pod_dir = pod.dir();
+    let teardown = || {
+        let remains = sandbox::Remains {
+            cgroup: sb.cgroup.as_ref(),
+            pause,
+            network: sb.network.as_ref().map(|a| (a, pod_dir.as_path())),
+        };
+        let _ = crate::sys::leave_pod(&host_netns);
+        drop(sandbox::teardown(remains, Duration::ZERO))
+    };
     let undo = |e: anyhow::Error| {
         teardown();
         e
     };
+    record.pod_ips = match (&sb.network, &record.spec.network) {
+        (Some(att), _) => att.pod_ips(),
+        (None, crate::spec::Network::Host) => crate::network::host_ips(None),
+        (None, _) => Vec::new(),
+    };
+    record.host_ips = crate::network::host_ips(record.pod_ips.first().map(String::as_str));
+    record.network.clone_from(&sb.network);
+    if record.spec.host_pid {
+        // Orphans of the containers come here, not to a pause that is not their init.
+        crate::sys::set_child_subreaper().map_err(|e| undo(e.into()))?;
+    }
     // From here on every child of this process is born in the pod's PID namespace,
     // and its own sockets (probes) are in the pod's network namespace.
     let ns = libc::CLONE_NEWPID | libc::CLONE_NEWNET;
@@ -73,6 +95,7 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
         &signals,
         foreground,
     )
+    .map(|d| d.with_network(sb.network.clone(), host_netns.try_clone().ok()))
     .inspect_err(|_| teardown())
 }
 

@@ -14,7 +14,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
-    let spec = match &args.file {
+    let mut spec = match &args.file {
         Some(file) => {
             crate::spec::validate_backoff_scale(args.backoff_scale).map_err(Usage::Spec)?;
             let text = crate::kube::read(file).map_err(Usage::Manifest)?;
@@ -27,6 +27,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         }
         None => args.to_spec().map_err(Usage::Spec)?,
     };
+    args.apply_network(&mut spec).map_err(Usage::Spec)?;
     if args.dry_run {
         let pod = crate::kube::pod_manifest(&spec);
         print(&match args.output {
@@ -58,11 +59,36 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         }
         Err(e) => return Err(e.into()),
     };
-    let record = PodRecord::new(spec, cgroup, opts.find_pause()?);
+    if spec.host_pid && cgroup.is_none() {
+        return Err(Usage::Invalid(format!(
+            "pod {}: hostPID needs a cgroup of the pod's own to find its processes by",
+            spec.name
+        ))
+        .into());
+    }
+    let mut record = PodRecord::new(spec, cgroup, opts.find_pause()?);
     let name = record.spec.name.clone();
     let root = Root::open(&opts.root)?;
+    // Published ports are checked against the other pods' and the record made under
+    // one lock, so two pods never publish one port.
+    let _ports = if record.spec.ports.is_empty() {
+        None
+    } else {
+        Some(root.lock_file(".ports.lock")?)
+    };
+    let others = published_ports(&root);
+    let dirs = crate::network::Dirs {
+        conf: &args.cni_conf_dir,
+        bin: &args.cni_bin_dirs(),
+    };
+    record.network = crate::network::plan(&record.spec, &record.uid, &root.dir, &dirs, &others)
+        .map_err(|e| match e.is_usage() {
+            true => anyhow::Error::from(Usage::Invalid(e.to_string())),
+            false => e.into(),
+        })?;
     // From here the name is taken, the record names the cgroup, and the lock is ours.
     let lock = root.create_pod(&record)?;
+    drop(_ports);
     if !args.detach {
         return supervise(opts, &name, true, None, Some(lock));
     }
@@ -119,4 +145,19 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
             bail!("the supervisor died while starting the pod ({st})")
         }
     }
+}
+
+/// The host ports other pods publish: those of pods whose network is pinned, or
+/// still being made (no pause yet); a pod that ended has let its ports go.
+fn published_ports(root: &Root) -> Vec<(String, crate::spec::PortMapping)> {
+    root.pods()
+        .into_iter()
+        .filter_map(|name| root.record(&name).ok())
+        .filter(|r| !r.spec.ports.is_empty())
+        .filter(|r| r.pause.is_none() || r.network.as_ref().is_some_and(|a| a.netns.exists()))
+        .flat_map(|r| {
+            let name = r.spec.name.clone();
+            r.spec.ports.into_iter().map(move |p| (name.clone(), p))
+        })
+        .collect()
 }

@@ -4,10 +4,12 @@
 
 use super::security::PodSecurity;
 use super::{field, secs_field, ManifestError};
-use crate::spec::{self, ContainerSpec, Limits, PodSpec, RestartPolicy};
+use crate::spec::{
+    self, Bandwidth, ContainerSpec, Limits, Network, PodSpec, PortMapping, Protocol, RestartPolicy,
+};
 use crate::state::PodRecord;
 use crate::status::{Phase, PodStatus};
-use k8s_openapi::api::core::v1::{Pod, PodSecurityContext, PodSpec as K8sPodSpec};
+use k8s_openapi::api::core::v1::{ContainerPort, Pod, PodSecurityContext, PodSpec as K8sPodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -180,7 +182,43 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
         };
     }
     let (labels, annotations) = metadata_maps(&pod.metadata)?;
+    let host_network = ps.host_network.unwrap_or(false);
+    let network = if host_network {
+        Network::Host
+    } else {
+        Network::Cni(crate::network::DEFAULT_NETWORK.into())
+    };
+    let mut ports: Vec<PortMapping> = Vec::new();
+    for (i, c) in ps.containers.iter().enumerate() {
+        for (j, p) in c.ports.iter().flatten().enumerate() {
+            let path = format!("spec.containers[{i}].ports[{j}]");
+            if let Some(m) = port_mapping(p, &path, host_network)? {
+                if ports.iter().any(|o| o.collides(&m)) {
+                    return Err(field(
+                        format!("{path}.hostPort"),
+                        format!("duplicate value {}/{}", m.host_port, m.protocol.kube()),
+                    ));
+                }
+                ports.push(m);
+            }
+        }
+    }
+    let mut bandwidth = Bandwidth::default();
+    for (key, rate) in [
+        (INGRESS_BANDWIDTH, &mut bandwidth.ingress),
+        (EGRESS_BANDWIDTH, &mut bandwidth.egress),
+    ] {
+        if let Some(v) = annotations.get(key) {
+            let at = format!("metadata.annotations[{key:?}]");
+            *rate = Some(spec::parse_bandwidth(v).map_err(|e| field(at, e))?);
+        }
+    }
     let spec = PodSpec {
+        network,
+        ports,
+        bandwidth,
+        host_pid: ps.host_pid.unwrap_or(false),
+        host_ipc: ps.host_ipc.unwrap_or(false),
         labels,
         annotations,
         name,
@@ -197,6 +235,70 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
         backoff_scale,
     };
     Ok((spec, warnings))
+}
+
+pub const INGRESS_BANDWIDTH: &str = "kubernetes.io/ingress-bandwidth";
+pub const EGRESS_BANDWIDTH: &str = "kubernetes.io/egress-bandwidth";
+
+/// A container port as Kubernetes validates it; the host port it publishes, if any.
+/// On the host's network a hostPort is the containerPort itself: nothing to publish.
+fn port_mapping(
+    p: &ContainerPort,
+    path: &str,
+    host_network: bool,
+) -> Result<Option<PortMapping>, ManifestError> {
+    let number = |v: i32, key: &str| {
+        u16::try_from(v).ok().filter(|&n| n > 0).ok_or_else(|| {
+            field(
+                format!("{path}.{key}"),
+                format!("{v} must be between 1 and 65535, inclusive"),
+            )
+        })
+    };
+    let container_port = number(p.container_port, "containerPort")?;
+    let protocol = match p.protocol.as_deref() {
+        None | Some("TCP") => Protocol::Tcp,
+        Some("UDP") => Protocol::Udp,
+        Some("SCTP") => Protocol::Sctp,
+        Some(other) => {
+            return Err(field(
+                format!("{path}.protocol"),
+                format!("unsupported value {other:?}: must be TCP, UDP or SCTP"),
+            ))
+        }
+    };
+    let host_ip = p
+        .host_ip
+        .as_deref()
+        .filter(|ip| !ip.is_empty())
+        .map(|ip| {
+            ip.parse().map_err(|_| {
+                field(
+                    format!("{path}.hostIP"),
+                    format!("{ip:?} must be a valid IP address"),
+                )
+            })
+        })
+        .transpose()?;
+    let host_port = match p.host_port {
+        None | Some(0) => return Ok(None),
+        Some(h) => number(h, "hostPort")?,
+    };
+    if host_network {
+        if host_port != container_port {
+            return Err(field(
+                format!("{path}.hostPort"),
+                "must match containerPort when hostNetwork is true",
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(Some(PortMapping {
+        host_ip,
+        host_port,
+        container_port,
+        protocol,
+    }))
 }
 
 type Strings = BTreeMap<String, String>;
@@ -235,6 +337,25 @@ fn manifest(spec: &PodSpec) -> Pod {
             .map(|c| super::container::encode(spec, c))
             .collect()
     };
+    let mut app_containers = containers(&spec.containers);
+    // The pod's published ports, on its first container: they share one network.
+    if let Some(first) = app_containers
+        .first_mut()
+        .filter(|_| !spec.ports.is_empty())
+    {
+        first.ports = Some(
+            spec.ports
+                .iter()
+                .map(|p| ContainerPort {
+                    container_port: i32::from(p.container_port),
+                    host_port: Some(i32::from(p.host_port)),
+                    host_ip: p.host_ip.map(|ip| ip.to_string()),
+                    protocol: Some(p.protocol.kube().into()),
+                    ..Default::default()
+                })
+                .collect(),
+        );
+    }
     let own_limits = spec.all_containers().any(|c| c.limits.any());
     let mut annotations = spec.annotations.clone();
     if let Some(p) = spec.limits.pids {
@@ -255,7 +376,10 @@ fn manifest(spec: &PodSpec) -> Pod {
             share_process_namespace: Some(true),
             init_containers: (!spec.init_containers.is_empty())
                 .then(|| containers(&spec.init_containers)),
-            containers: containers(&spec.containers),
+            containers: app_containers,
+            host_network: (spec.network == Network::Host).then_some(true),
+            host_pid: spec.host_pid.then_some(true),
+            host_ipc: spec.host_ipc.then_some(true),
             resources: if own_limits {
                 None
             } else {
@@ -345,6 +469,15 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
     }
     let mut value = serde_json::to_value(pod).unwrap_or(Value::Null);
     value["status"] = serde_json::to_value(status).unwrap_or(Value::Null);
+    for (one, all, ips) in [
+        ("hostIP", "hostIPs", &rec.host_ips),
+        ("podIP", "podIPs", &rec.pod_ips),
+    ] {
+        if let Some(first) = ips.first() {
+            value["status"][one] = Value::from(first.as_str());
+            value["status"][all] = ips.iter().map(|ip| serde_json::json!({"ip": ip})).collect();
+        }
+    }
     value
 }
 

@@ -50,7 +50,16 @@ const CONTAINER: &[(&str, Kind)] = &[
     ("args", S),
     ("workingDir", S),
     ("env", List(&[("name", S), ("value", S)])),
-    ("ports", I),
+    (
+        "ports",
+        List(&[
+            ("containerPort", S),
+            ("hostPort", S),
+            ("hostIP", S),
+            ("protocol", S),
+            ("name", I),
+        ]),
+    ),
     (
         "resources",
         Obj(&[
@@ -106,6 +115,9 @@ const POD: &[(&str, Kind)] = &[
             ("activeDeadlineSeconds", S),
             ("hostname", S),
             ("shareProcessNamespace", S),
+            ("hostNetwork", S),
+            ("hostPID", S),
+            ("hostIPC", S),
             (
                 "securityContext",
                 Obj(&[

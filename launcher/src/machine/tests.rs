@@ -34,6 +34,11 @@ fn pod_of(containers: Vec<ContainerSpec>) -> PodSpec {
         backoff_scale: 1.0,
         labels: Default::default(),
         annotations: Default::default(),
+        network: Default::default(),
+        ports: Vec::new(),
+        bandwidth: Default::default(),
+        host_pid: false,
+        host_ipc: false,
     }
 }
 
