@@ -73,6 +73,7 @@ demo: build
 bench: build
 	@bench/run.sh $(CURDIR)/$(REL)
 	@bench/scale.sh $(CURDIR)/$(REL)
+	@bench/network.sh $(CURDIR)/$(REL)
 
 lint: deps
 	$(CARGO) fmt --all -- --check

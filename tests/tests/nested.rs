@@ -105,7 +105,8 @@ impl Container {
                 "terminal": false,
                 "user": {"uid": 0, "gid": 0},
                 "args": ["/bin/sh", "-c", script],
-                "env": ["PATH=/bin:/usr/bin"],
+                // These tests are about cgroups; the VM's containers have no network.
+                "env": ["PATH=/bin:/usr/bin", "LAUNCHER_NETWORK=none"],
                 "cwd": "/out",
                 "capabilities": {
                     "bounding": ALL_CAPS, "effective": ALL_CAPS, "permitted": ALL_CAPS,

@@ -38,7 +38,7 @@ pub enum CniError {
         command: &'static str,
         msg: String,
     },
-    #[error("failed to write the network configuration {path}: {source}")]
+    #[error("failed to write the network configuration {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,

@@ -286,6 +286,11 @@ pub fn attach(att: &mut Attachment, pause: i32, pod_dir: &Path) -> anyhow::Resul
 /// can be tried again (the bridge finds the pod's addresses through it).
 pub fn detach(att: &Attachment, pod_dir: &Path) -> anyhow::Result<()> {
     let _lock = lock(pod_dir).ok();
+    // No pin: a DEL went through already (the pin goes only after one), or ADD never
+    // ran. The supervisor's teardown and `down` both come here; one DEL is enough.
+    if !att.netns.exists() {
+        return Ok(());
+    }
     att.call().del(att.result.as_ref())?;
     unpin(&att.netns)
 }
