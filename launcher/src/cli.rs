@@ -20,6 +20,8 @@ supervises a pod (restart policy with back-off, graceful termination).",
     after_help = "Examples:
   launcher up --name web -c server='busybox httpd -f -p 8080' -c client='sh -c \"sleep 1; wget -qO- 127.0.0.1:8080\"'
   launcher up -d --name db --memory 256Mi --cpu 500m -c db='sleep 3600'
+  launcher up -d --name site -c web='busybox httpd -f -p 80 -h /srv' -p 8080:80
+  launcher up -d --name offline --network none -c job='sleep 600'
   launcher up -f pod.yaml
   launcher up --name db -c db='sleep 3600' --memory 256Mi --dry-run -o yaml > pod.yaml
   launcher ps
