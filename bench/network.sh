@@ -9,6 +9,8 @@
 set -euo pipefail
 bindir=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/podman.sh
+. "$here/podman.sh"
 if [ -z "${BENCH_NETNS:-}" ]; then
     exec env BENCH_NETNS=1 unshare --net --mount --propagation private -- "$0" "$@"
 fi
@@ -47,35 +49,17 @@ done
 
 # podman: pod create + 3 run + pod rm, on its bridge network and with none.
 store=$work/podman
-mkdir -p "$store"
-cat > "$store/containers.conf" <<'EOF'
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-[engine]
-cgroup_manager = "cgroupfs"
-runtime = "runc"
-EOF
-export CONTAINERS_CONF=$store/containers.conf
-P=(podman --root "$store/root" --runroot "$store/run" --tmpdir "$store/tmp" --storage-driver vfs --events-backend none)
-"${P[@]}" load -q -i "$here/../build/pause-image.tar" >/dev/null 2>&1 || true
+podman_store "$store"
 declare -A ptook pwhy
 for net in bridge none; do
     prun=()
     for i in 1 2 3; do
-        t0=$(date +%s%N)
-        if out=$("${P[@]}" pod create --name "nb$i" --infra-image localhost/pause:0.1.0 --network "$net" 2>&1) &&
-           out=$(for c in a b c; do "${P[@]}" run -d --pod "nb$i" localhost/pause:0.1.0 || exit 1; done 2>&1) &&
-           out=$("${P[@]}" pod rm -f "nb$i" 2>&1); then
-            prun+=("$(us "$t0" "$(date +%s%N)")")
-        else
-            pwhy[$net]=$(echo "$out" | tail -n 1)
-            "${P[@]}" pod rm -f "nb$i" >/dev/null 2>&1 || true
-            break
-        fi
+        t=$(podman_pod "nb$i" "$net" 2>"$work/why") || { pwhy[$net]=$(cat "$work/why"); break; }
+        prun+=("$t")
     done
     [ ${#prun[@]} -eq 0 ] || ptook[$net]=$(printf '%s\n' "${prun[@]}" | median)
 done
-grep "$store" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount 2>/dev/null || true
+podman_release "$store"
 
 echo
 echo "with networking: 3-container pod up -d + down, median of $runs runs (podman: of 3)"

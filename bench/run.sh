@@ -5,6 +5,8 @@
 # usage: bench/run.sh BIN_DIR
 set -euo pipefail
 bindir=$1
+# shellcheck source=bench/podman.sh
+. "$(dirname "$0")/podman.sh"
 runs=${BENCH_RUNS:-5}
 orphans=${BENCH_ORPHANS:-10000}
 
@@ -103,29 +105,11 @@ fmt() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 podman_ms="" podman_why=""
 if command -v podman >/dev/null; then
     store=$(mktemp -d)
-    # What podman needs on a machine like this one: cgroupfs, runc, and the ulimits the
-    # machine allows (it refuses raising nofile/nproc past these).
-    cat > "$store/containers.conf" <<'EOF'
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-[engine]
-cgroup_manager = "cgroupfs"
-runtime = "runc"
-EOF
-    export CONTAINERS_CONF=$store/containers.conf
-    P=(podman --root "$store/root" --runroot "$store/run" --tmpdir "$store/tmp" --storage-driver vfs --events-backend none)
-    "${P[@]}" load -q -i "$(dirname "$0")/../build/pause-image.tar" >/dev/null 2>&1 || true
-    t0=$(date +%s%N)
-    if out=$("${P[@]}" pod create --name bench --infra-image localhost/pause:0.1.0 --network none 2>&1) &&
-       out=$(for c in a b c; do "${P[@]}" run -d --pod bench localhost/pause:0.1.0 || exit 1; done 2>&1) &&
-       out=$("${P[@]}" pod rm -f bench 2>&1); then
-        podman_ms=$(ms "$t0" "$(date +%s%N)")
-    else
-        podman_why=$(echo "$out" | tail -n 1)
+    podman_store "$store"
+    if ! podman_ms=$(podman_pod bench none 2>"$store/why"); then
+        podman_ms="" podman_why=$(cat "$store/why")
     fi
-    "${P[@]}" pod rm -f bench >/dev/null 2>&1 || true
-    grep "$store" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount 2>/dev/null || true
-    rm -rf "$store"
+    podman_release "$store"
 else
     podman_why="podman is not installed"
 fi

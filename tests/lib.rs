@@ -603,7 +603,7 @@ impl NetHost {
         }
     }
 
-    /// `PROGRAM ARGS...` in this host; its output, asserting success.
+    /// `sh -c SCRIPT` in this host; its output, asserting success.
     pub fn sh(&self, script: &str) -> String {
         let mut c = Command::new("sh");
         c.args(["-c", script]);

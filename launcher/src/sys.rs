@@ -519,12 +519,7 @@ pub fn flock(file: &File, wait: bool) -> io::Result<()> {
 /// rename(2) that fails with EEXIST instead of replacing `to` (renameat2
 /// RENAME_NOREPLACE, Linux >= 3.15).
 pub fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &std::path::Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-    };
-    let (from, to) = (c(from)?, c(to)?);
+    let (from, to) = (cpath(from)?, cpath(to)?);
     const RENAME_NOREPLACE: libc::c_uint = 1;
     // SAFETY: NUL-terminated paths relative to the cwd, plain flags.
     check(unsafe {

@@ -234,32 +234,22 @@ fn the_bandwidth_annotations_shape_the_pods_traffic() {
     pods.net().enter(&mut server);
     let _server = Proc::spawn(&mut server);
     let url = format!("http://{host_ip}:8181/blob");
+    let fetch = || {
+        pods.run(&[
+            "exec",
+            "slow",
+            "--",
+            "busybox",
+            "wget",
+            "-qO",
+            "/dev/null",
+            &url,
+        ])
+    };
     wait_for("the host's server", Duration::from_secs(10), || {
-        pods.run(&[
-            "exec",
-            "slow",
-            "--",
-            "busybox",
-            "wget",
-            "-qO",
-            "/dev/null",
-            &url,
-        ])
-        .status
-        .success()
+        fetch().status.success()
     });
-    let ingress = transfer(|| {
-        pods.run(&[
-            "exec",
-            "slow",
-            "--",
-            "busybox",
-            "wget",
-            "-qO",
-            "/dev/null",
-            &url,
-        ])
-    });
+    let ingress = transfer(fetch);
     let expected = (BYTES * 8) as f64 / RATE;
     for (way, secs) in [("egress", egress), ("ingress", ingress)] {
         let rate = (BYTES * 8) as f64 / secs;

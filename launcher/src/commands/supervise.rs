@@ -66,12 +66,13 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
         teardown();
         e
     };
-    record.pod_ips = match (&sb.network, &record.spec.network) {
-        (Some(att), _) => att.pod_ips(),
-        (None, crate::spec::Network::Host) => crate::network::host_ips(None),
-        (None, _) => Vec::new(),
+    let pod_ips = sb.network.as_ref().map(|a| a.pod_ips()).unwrap_or_default();
+    record.host_ips = crate::network::host_ips(pod_ips.first().map(String::as_str));
+    // On the host's network, the pod's address is the host's (as Kubernetes has it).
+    record.pod_ips = match record.spec.network {
+        crate::spec::Network::Host => record.host_ips.clone(),
+        _ => pod_ips,
     };
-    record.host_ips = crate::network::host_ips(record.pod_ips.first().map(String::as_str));
     record.network.clone_from(&sb.network);
     if record.spec.host_pid {
         // Orphans of the containers come here, not to a pause that is not their init.

@@ -71,12 +71,12 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     let root = Root::open(&opts.root)?;
     // Published ports are checked against the other pods' and the record made under
     // one lock, so two pods never publish one port.
-    let _ports = if record.spec.ports.is_empty() {
-        None
+    let (ports_lock, others) = if record.spec.ports.is_empty() {
+        (None, Vec::new())
     } else {
-        Some(root.lock_file(".ports.lock")?)
+        let lock = root.lock_file(".ports.lock")?;
+        (Some(lock), published_ports(&root))
     };
-    let others = published_ports(&root);
     let dirs = crate::network::Dirs {
         conf: &args.cni_conf_dir,
         bin: &args.cni_bin_dirs(),
@@ -88,7 +88,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         })?;
     // From here the name is taken, the record names the cgroup, and the lock is ours.
     let lock = root.create_pod(&record)?;
-    drop(_ports);
+    drop(ports_lock);
     if !args.detach {
         return supervise(opts, &name, true, None, Some(lock));
     }
