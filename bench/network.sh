@@ -47,6 +47,43 @@ for net in default none; do
     took[$net]=$(printf '%s\n' "${all[@]}" | median)
 done
 
+# The floor: the same plugin chain run by hand against a bare network namespace, ADD
+# in order chaining prevResult, DEL in reverse with the result (the JSON is spliced
+# by bash: nothing but the plugins is timed).
+python3 - "$work/net.d/90-launcher.conflist" "$work/floor" <<'PY'
+import json, os, sys
+lst = json.load(open(sys.argv[1]))
+os.makedirs(sys.argv[2])
+for i, p in enumerate(lst["plugins"]):
+    p = dict(p, name=lst["name"], cniVersion=lst["cniVersion"])
+    open(f"{sys.argv[2]}/{i}-{p['type']}", "w").write(json.dumps(p))
+PY
+chain() {  # NETNS ID
+    local f conf prev=""
+    export CNI_NETNS=$1 CNI_CONTAINERID=$2 CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni \
+        CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=$2"
+    for f in $(ls "$work/floor"); do
+        conf=$(<"$work/floor/$f")
+        [ -z "$prev" ] || conf="${conf%\}},\"prevResult\":$prev}"
+        prev=$(CNI_COMMAND=ADD "/usr/lib/cni/${f#*-}" <<<"$conf")
+    done
+    for f in $(ls -r "$work/floor"); do
+        conf=$(<"$work/floor/$f")
+        CNI_COMMAND=DEL "/usr/lib/cni/${f#*-}" <<<"${conf%\}},\"prevResult\":$prev}" >/dev/null
+    done
+}
+floor=()
+for i in $(seq "$runs"); do
+    unshare --net sleep 600 &
+    holder=$!
+    until [ "$(readlink /proc/$holder/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.01; done
+    t0=$(date +%s%N)
+    chain "/proc/$holder/ns/net" "floor$i"
+    floor+=("$(us "$t0" "$(date +%s%N)")")
+    kill "$holder"; wait "$holder" 2>/dev/null || true
+done
+took[floor]=$(printf '%s\n' "${floor[@]}" | median)
+
 # podman: pod create + 3 run + pod rm, on its bridge network and with none.
 store=$work/podman
 podman_store "$store"
@@ -74,3 +111,8 @@ for pair in "default|bridge" "none|none"; do
         printf '%-52s %10s   %s\n' "podman pod create + 3 run + pod rm, --network $theirs" "n/a" "cannot run here: ${pwhy[$theirs]:-?}"
     fi
 done
+echo
+printf '%-52s %10s\n' "floor: the plugin chain by hand, ADD + DEL" "$(fmt "${took[floor]}")"
+printf '%-52s %10s %10s\n' "launcher, default network / (floor + none)" "" \
+    "$(awk -v d="${took[default]}" -v f="${took[floor]}" -v n="${took[none]}" 'BEGIN { printf "%.2fx", d / (f + n) }')"
+echo "(goals: podman/this at least 20x with networking; this/(floor + none) at most 1.3x)"

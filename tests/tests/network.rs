@@ -311,6 +311,40 @@ fn a_hundred_up_down_cycles_leave_no_veth_address_rule_or_mount() {
 }
 
 #[test]
+fn pause_dying_ends_the_pod_and_releases_its_address() {
+    let pods = Pods::networked("net-pause");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "p",
+        "-c",
+        "a=sleep 600",
+        "-p",
+        "7171:80",
+    ]);
+    let st = pods.status("p");
+    let ip = pod_ip(&pods, "p");
+    let pause = as_pid(&st["metadata"]["annotations"]["launcher/pause-pid"]);
+    // SAFETY: the pod's pause, started by this test.
+    assert_eq!(unsafe { libc::kill(pause, libc::SIGKILL) }, 0);
+    // The supervisor takes the pod down by itself, its network included: once it
+    // is gone, nothing of the pod's network is left.
+    let supervisor = as_pid(&st["metadata"]["annotations"]["launcher/supervisor-pid"]);
+    wait_for("the supervisor to end", Duration::from_secs(20), || {
+        stat_state(supervisor).is_none_or(|(s, _)| s == 'Z')
+    });
+    let (veths, ipam, pins, rules) = traces(pods.net());
+    assert_eq!(
+        (veths.as_str(), ipam.as_str(), pins.as_str()),
+        ("0", "", "")
+    );
+    assert!(!rules.contains(&ip), "{rules}");
+    pods.ok(&["down", "p"]);
+    pods.assert_clean();
+}
+
+#[test]
 fn down_after_the_supervisor_was_killed_releases_the_address() {
     let pods = Pods::networked("net-kill");
     pods.ok(&[
@@ -428,6 +462,8 @@ fn bad_networks_and_ports_are_refused_and_leave_nothing() {
         "-c",
         "a=sleep 600",
     ]);
+    // The user's list gave it its address: the one a /30 has after its gateway.
+    assert_eq!(pod_ip(&pods, "held"), "10.78.0.2");
     let held = traces(pods.net());
     let out = pods.run(&[
         "up",
