@@ -69,7 +69,12 @@ pub enum Command {
     Status(Status),
     /// Run a command inside a pod, like kubectl exec
     Exec(Exec),
-    /// Print a container's logs (CRI format on disk)
+    /// Print a container's logs (CRI format on disk), like kubectl logs
+    #[command(after_help = "Examples:
+  launcher logs web
+  launcher logs web -c sidecar --tail 20 --timestamps
+  launcher logs web --all-containers --prefix --since 10m
+  launcher logs web -f")]
     Logs(Logs),
     /// Show a pod as kubectl describe does: containers, conditions, events
     Describe(Describe),
@@ -388,12 +393,39 @@ pub struct Exec {
 #[derive(Args, Debug)]
 pub struct Logs {
     pub name: String,
-    /// Container [default: the first]
-    #[arg(short, long)]
+    /// Container [default: the kubectl.kubernetes.io/default-container annotation's, else
+    /// the first]
+    #[arg(short, long, conflicts_with = "all_containers")]
     pub container: Option<String>,
-    /// Keep printing as the log grows, until the pod is gone
+    /// Every container's logs, init containers first
+    #[arg(long)]
+    pub all_containers: bool,
+    /// Keep printing as the log grows (across restarts), until the pod is gone
     #[arg(short, long)]
     pub follow: bool,
+    /// Only the last N lines (-1: all)
+    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value_t = -1)]
+    pub tail: i64,
+    /// Only lines newer than this (5s, 2m, 3h)
+    #[arg(
+        long,
+        value_name = "DUR",
+        allow_hyphen_values = true,
+        conflicts_with = "since_time"
+    )]
+    pub since: Option<String>,
+    /// Only lines at or after this time (RFC 3339: 2026-11-23T10:00:00Z)
+    #[arg(long, value_name = "TIME")]
+    pub since_time: Option<String>,
+    /// Each line after its time (RFC 3339, nanoseconds)
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Each line after its source, [pod/NAME/CONTAINER]
+    #[arg(long)]
+    pub prefix: bool,
+    /// Stop after this many bytes
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub limit_bytes: Option<i64>,
 }
 
 #[derive(Args, Debug)]

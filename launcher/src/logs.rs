@@ -82,36 +82,69 @@ impl LogFile {
     }
 }
 
-/// One parsed record: (stream, full, message). Messages are bytes, as the
-/// container wrote them.
-pub fn parse(line: &[u8]) -> Option<(&[u8], bool, &[u8])> {
+/// One record of the log. Messages are bytes, as the container wrote them.
+pub struct Record<'a> {
+    pub time: &'a [u8],
+    /// The last (or only) record of its line.
+    pub full: bool,
+    pub message: &'a [u8],
+}
+
+pub fn parse(line: &[u8]) -> Option<Record<'_>> {
     let mut parts = line.splitn(4, |&b| b == b' ');
-    let _ts = parts.next()?;
-    let stream = parts.next()?;
+    let time = parts.next()?;
+    let _stream = parts.next()?;
     let full = match parts.next()? {
         b"F" => true,
         b"P" => false,
         _ => return None,
     };
-    Some((stream, full, parts.next().unwrap_or_default()))
+    Some(Record {
+        time,
+        full,
+        message: parts.next().unwrap_or_default(),
+    })
 }
 
-/// Copies the messages of every complete record in `reader` to `out`, joining
-/// partial records; returns how many bytes of the file it consumed.
-pub fn copy_messages(reader: &mut impl BufRead, out: &mut impl Write) -> io::Result<u64> {
-    let mut used = 0u64;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line)?;
-        if n == 0 || !line.ends_with(b"\n") {
-            return Ok(used);
-        }
-        used += n as u64;
-        if let Some((_, full, msg)) = parse(&line[..n - 1]) {
-            out.write_all(msg)?;
-            if full {
-                out.write_all(b"\n")?;
+/// A line as the container wrote it, partial records joined, with the time of its
+/// first record (RFC 3339, nanoseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub time: String,
+    pub message: Vec<u8>,
+}
+
+/// Reads a CRI log from where the last call stopped: every line whose last record is
+/// complete in the file. A line still being written (partial records, or a record
+/// without its newline yet) is kept for the next call.
+#[derive(Default)]
+pub struct Reader {
+    /// Bytes of the file consumed so far.
+    pub pos: u64,
+    pending: Option<Line>,
+}
+
+impl Reader {
+    pub fn read(&mut self, reader: &mut impl BufRead) -> io::Result<Vec<Line>> {
+        let mut lines = Vec::new();
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            let n = reader.read_until(b'\n', &mut raw)?;
+            if n == 0 || !raw.ends_with(b"\n") {
+                return Ok(lines);
+            }
+            self.pos += n as u64;
+            let Some(rec) = parse(&raw[..n - 1]) else {
+                continue;
+            };
+            let line = self.pending.get_or_insert_with(|| Line {
+                time: String::from_utf8_lossy(rec.time).into_owned(),
+                message: Vec::new(),
+            });
+            line.message.extend_from_slice(rec.message);
+            if rec.full {
+                lines.extend(self.pending.take());
             }
         }
     }
@@ -120,6 +153,17 @@ pub fn copy_messages(reader: &mut impl BufRead, out: &mut impl Write) -> io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Copies the messages of every complete line in `reader` to `out`; returns how many
+    /// bytes of the file it consumed.
+    fn copy_messages(reader: &mut impl BufRead, out: &mut impl Write) -> io::Result<u64> {
+        let mut r = Reader::default();
+        for line in r.read(reader)? {
+            out.write_all(&line.message)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(r.pos)
+    }
 
     #[test]
     fn splits_lines_and_long_partials() {
@@ -149,6 +193,30 @@ mod tests {
         let used = copy_messages(&mut text.as_bytes(), &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "hello world\noops\n");
         assert_eq!(used as usize, text.len() - 4);
+    }
+
+    #[test]
+    fn a_line_still_being_written_waits_for_the_next_read() {
+        let mut r = Reader::default();
+        let first = "2026-01-01T00:00:01Z stdout P hel\n2026-01-01T00:00:02Z stdout F l";
+        let lines = r.read(&mut first.as_bytes()).unwrap();
+        assert!(lines.is_empty());
+        assert_eq!(r.pos, 34, "the unfinished record is read again");
+        let rest = "2026-01-01T00:00:02Z stdout F lo\n2026-01-01T00:00:03Z stderr F x\n";
+        let lines = r.read(&mut rest.as_bytes()).unwrap();
+        assert_eq!(
+            lines,
+            [
+                Line {
+                    time: "2026-01-01T00:00:01Z".into(),
+                    message: b"hello".to_vec()
+                },
+                Line {
+                    time: "2026-01-01T00:00:03Z".into(),
+                    message: b"x".to_vec()
+                }
+            ]
+        );
     }
 
     #[test]

@@ -416,6 +416,9 @@ pub fn parse_bandwidth(s: &str) -> Result<u64, String> {
     Ok(q.0)
 }
 
+/// The annotation kubectl reads for the container `exec` and `logs` act on unnamed.
+pub const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-container";
+
 /// What an environment variable's name may be: Kubernetes' rule since 1.34
 /// (RelaxedEnvironmentVariableValidation, KEP-4369).
 pub const ENV_NAME_RULE: &str = "a name of printable ASCII characters other than '='";
@@ -498,11 +501,42 @@ impl PodSpec {
         self.env.iter().chain(&c.env).cloned().collect()
     }
 
+    /// The container named, or the pod's default: the one its
+    /// `kubectl.kubernetes.io/default-container` annotation names, else the first.
     pub fn container(&self, name: Option<&str>) -> Option<&ContainerSpec> {
         match name {
-            None => self.containers.first(),
+            None => self.annotated_default().or(self.containers.first()),
             Some(n) => self.all_containers().find(|c| c.name == n),
         }
+    }
+
+    fn annotated_default(&self) -> Option<&ContainerSpec> {
+        let name = self.annotations.get(DEFAULT_CONTAINER_ANNOTATION)?;
+        self.all_containers().find(|c| &c.name == name)
+    }
+
+    /// kubectl's notice when a command took the first of several containers for want
+    /// of a name: `Defaulted container "a" out of: a, b, setup (init)`.
+    pub fn defaulted_notice(&self) -> Option<String> {
+        let first = self.containers.first()?;
+        if self.annotated_default().is_some() || self.all_containers().count() < 2 {
+            return None;
+        }
+        let all: Vec<String> = self
+            .containers
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(
+                self.init_containers
+                    .iter()
+                    .map(|c| format!("{} (init)", c.name)),
+            )
+            .collect();
+        Some(format!(
+            "Defaulted container {:?} out of: {}",
+            first.name,
+            all.join(", ")
+        ))
     }
 
     /// The capabilities a container's processes keep; None: all of them (privileged).
@@ -563,6 +597,52 @@ mod tests {
         assert!(parse_bandwidth("fast")
             .unwrap_err()
             .contains("not a quantity"));
+    }
+
+    #[test]
+    fn the_default_container_is_the_annotated_one_else_the_first_with_a_notice() {
+        let c = |name: &str| ContainerSpec {
+            name: name.into(),
+            ..Default::default()
+        };
+        let mut pod = PodSpec {
+            name: "p".into(),
+            hostname: "p".into(),
+            init_containers: vec![c("setup")],
+            containers: vec![c("a"), c("b")],
+            env: Vec::new(),
+            limits: Limits::default(),
+            restart: RestartPolicy::Always,
+            grace: Duration::from_secs(30),
+            active_deadline: None,
+            privileged: false,
+            supplemental_groups: Vec::new(),
+            backoff_scale: 1.0,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            network: Network::None,
+            ports: Vec::new(),
+            bandwidth: Bandwidth::default(),
+            host_pid: false,
+            host_ipc: false,
+        };
+        assert_eq!(pod.container(None).unwrap().name, "a");
+        assert_eq!(
+            pod.defaulted_notice().unwrap(),
+            "Defaulted container \"a\" out of: a, b, setup (init)"
+        );
+        pod.annotations
+            .insert(DEFAULT_CONTAINER_ANNOTATION.into(), "b".into());
+        assert_eq!(pod.container(None).unwrap().name, "b");
+        assert_eq!(pod.defaulted_notice(), None);
+        // One that names no container is no choice: the first, with the notice.
+        pod.annotations
+            .insert(DEFAULT_CONTAINER_ANNOTATION.into(), "zz".into());
+        assert_eq!(pod.container(None).unwrap().name, "a");
+        assert!(pod.defaulted_notice().is_some());
+        pod.init_containers.clear();
+        pod.containers.pop();
+        assert_eq!(pod.defaulted_notice(), None);
     }
 
     #[test]

@@ -21,13 +21,7 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
     }
     preflight()?;
     let rec = pod.record()?;
-    let container = rec
-        .spec
-        .container(args.container.as_deref())
-        .with_context(|| {
-            let name = args.container.as_deref().unwrap_or("");
-            format!("pod {:?} has no container {name:?}", args.name)
-        })?;
+    let container = super::pick_container(&rec.spec, &args.name, args.container.as_deref())?;
     let not_running = || format!("pod {:?} is not running", args.name);
     let pause = rec.pause.filter(|p| p.alive()).with_context(not_running)?;
     let pidfd = sys::pidfd_open(pause.pid).with_context(not_running)?;

@@ -1,30 +1,107 @@
-//! `launcher logs NAME [-c C] [-f]`: a container's output from its CRI log.
+//! `launcher logs NAME`: a container's output from its CRI log, with kubectl's
+//! selection (`--tail`, `--since`, `--since-time`, `--limit-bytes`), decoration
+//! (`--timestamps`, `--prefix`) and `-f`, for one container or all of them.
 
-use super::{handle::supervisor_alive, ClosedStdout, Opts, PodHandle};
+use super::{handle::supervisor_alive, ClosedStdout, Opts, PodHandle, Usage};
 use crate::cli;
+use crate::logs::{Line, Reader};
 use anyhow::{Context, Result};
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom, Write};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+/// What of the lines is printed, and how.
+struct Filter {
+    tail: Option<usize>,
+    since: Option<SystemTime>,
+    timestamps: bool,
+    /// Bytes still to print, if limited.
+    limit: Option<u64>,
+}
+
+impl Filter {
+    fn new(args: &cli::Logs) -> Result<Filter, Usage> {
+        let tail = match args.tail {
+            -1 => None,
+            n => Some(usize::try_from(n).map_err(|_| {
+                Usage::Invalid(format!(
+                    "--tail must be -1 (all) or a count of lines, got {n}"
+                ))
+            })?),
+        };
+        let since = match (&args.since, &args.since_time) {
+            (Some(d), _) => {
+                let d = crate::quantity::parse_duration(d)
+                    .map_err(|e| Usage::Invalid(format!("--since: {e}")))?;
+                Some(
+                    SystemTime::now()
+                        .checked_sub(d)
+                        .unwrap_or(SystemTime::UNIX_EPOCH),
+                )
+            }
+            (None, Some(t)) => Some(humantime::parse_rfc3339_weak(t).map_err(|_| {
+                Usage::Invalid(format!(
+                    "--since-time {t:?} is not an RFC 3339 time (2026-11-23T10:00:00Z)"
+                ))
+            })?),
+            (None, None) => None,
+        };
+        let limit = match args.limit_bytes {
+            None => None,
+            Some(n) if n > 0 => Some(n as u64),
+            Some(n) => {
+                return Err(Usage::Invalid(format!(
+                    "--limit-bytes must be greater than 0, got {n}"
+                )))
+            }
+        };
+        Ok(Filter {
+            tail,
+            since,
+            timestamps: args.timestamps,
+            limit,
+        })
+    }
+
+    fn shown(&self, line: &Line) -> bool {
+        let Some(since) = self.since else {
+            return true;
+        };
+        humantime::parse_rfc3339_weak(&line.time).is_ok_and(|t| t >= since)
+    }
+}
+
+/// One container's log being read.
+struct Source {
+    prefix: Option<String>,
+    path: std::path::PathBuf,
+    reader: Reader,
+    /// No line printed yet: `--tail` still applies.
+    first: bool,
+}
 
 pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
+    let mut filter = Filter::new(args)?;
     let pod = PodHandle::new(opts, &args.name)?;
     let rec = pod.record()?;
-    let container = rec
-        .spec
-        .container(args.container.as_deref())
-        .with_context(|| {
-            let name = args.container.as_deref().unwrap_or("");
-            format!("pod {:?} has no container {name:?}", args.name)
-        })?;
-    let path = pod.log_path(&container.name);
-    let mut file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e).with_context(|| format!("failed to open {}", path.display())),
+    let containers: Vec<&str> = if args.all_containers {
+        rec.spec.all_containers().map(|c| c.name.as_str()).collect()
+    } else {
+        vec![
+            super::pick_container(&rec.spec, &args.name, args.container.as_deref())?
+                .name
+                .as_str(),
+        ]
     };
-    let stdout = std::io::stdout();
-    let mut pos = 0u64;
+    let mut sources: Vec<Source> = containers
+        .iter()
+        .map(|c| Source {
+            prefix: args.prefix.then(|| format!("[pod/{}/{c}] ", args.name)),
+            path: pod.log_path(c),
+            reader: Reader::default(),
+            first: true,
+        })
+        .collect();
     let closed = |e: std::io::Error| -> anyhow::Error {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             ClosedStdout.into()
@@ -32,6 +109,7 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
             anyhow::Error::from(e).context("failed to write the log")
         }
     };
+    let stdout = std::io::stdout();
     loop {
         // Follow while this pod's supervisor runs (not a pod made since under the same
         // name, whose log is another file); then one last read.
@@ -39,14 +117,68 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
             && pod
                 .record()
                 .is_ok_and(|r| r.uid == rec.uid && supervisor_alive(&r));
-        file.seek(SeekFrom::Start(pos))?;
         let mut out = stdout.lock();
-        pos += crate::logs::copy_messages(&mut BufReader::new(&file), &mut out).map_err(closed)?;
+        for src in &mut sources {
+            let mut lines = read(src)?;
+            lines.retain(|l| filter.shown(l));
+            if std::mem::take(&mut src.first) {
+                if let Some(n) = filter.tail {
+                    lines.drain(..lines.len().saturating_sub(n));
+                }
+            }
+            for line in &lines {
+                if !print(&mut out, src.prefix.as_deref(), line, &mut filter).map_err(closed)? {
+                    out.flush().map_err(closed)?;
+                    return Ok(0);
+                }
+            }
+        }
         out.flush().map_err(closed)?;
         drop(out);
         if !live {
             return Ok(0);
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The lines added to `src`'s log since the last read; none if it has no log yet.
+fn read(src: &mut Source) -> Result<Vec<Line>> {
+    let mut file = match File::open(&src.path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("failed to open {}", src.path.display())),
+    };
+    file.seek(SeekFrom::Start(src.reader.pos))?;
+    src.reader
+        .read(&mut BufReader::new(file))
+        .with_context(|| format!("failed to read {}", src.path.display()))
+}
+
+/// Prints one line as asked; false once `--limit-bytes` is used up.
+fn print(
+    out: &mut impl Write,
+    prefix: Option<&str>,
+    line: &Line,
+    filter: &mut Filter,
+) -> std::io::Result<bool> {
+    let mut text = Vec::with_capacity(line.message.len() + 64);
+    if let Some(p) = prefix {
+        text.extend_from_slice(p.as_bytes());
+    }
+    if filter.timestamps {
+        text.extend_from_slice(line.time.as_bytes());
+        text.push(b' ');
+    }
+    text.extend_from_slice(&line.message);
+    text.push(b'\n');
+    match &mut filter.limit {
+        None => out.write_all(&text).map(|()| true),
+        Some(left) => {
+            let n = (*left).min(text.len() as u64);
+            out.write_all(&text[..n as usize])?;
+            *left -= n;
+            Ok(*left > 0)
+        }
     }
 }

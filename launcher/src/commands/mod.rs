@@ -58,6 +58,29 @@ pub fn print(text: &str) -> Result<()> {
     }
 }
 
+/// The container `name` of `spec`'s pod `pod`, or its default one (with kubectl's
+/// notice on stderr when it had to choose among several).
+pub fn pick_container<'a>(
+    spec: &'a crate::spec::PodSpec,
+    pod: &str,
+    name: Option<&str>,
+) -> Result<&'a crate::spec::ContainerSpec> {
+    let c = spec
+        .container(name)
+        .with_context(|| format!("pod {pod:?} has no container {:?}", name.unwrap_or("")))?;
+    if name.is_none() {
+        if let Some(notice) = spec.defaulted_notice() {
+            warn_plain(&notice);
+        }
+    }
+    Ok(c)
+}
+
+/// A line on standard error, as is (kubectl's notices carry no program name).
+pub fn warn_plain(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// A line on standard error that never fails the command.
 pub fn warn(text: &str) {
     let _ = writeln!(std::io::stderr(), "launcher: {text}");
