@@ -75,6 +75,9 @@ impl Filter {
 struct Source {
     prefix: Option<String>,
     path: std::path::PathBuf,
+    /// Held once opened: `down` removes the pod's directory, and the last lines are
+    /// read after that.
+    file: Option<File>,
     reader: Reader,
     /// No line printed yet: `--tail` still applies.
     first: bool,
@@ -98,6 +101,7 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
         .map(|c| Source {
             prefix: args.prefix.then(|| format!("[pod/{}/{c}] ", args.name)),
             path: pod.log_path(c),
+            file: None,
             reader: Reader::default(),
             first: true,
         })
@@ -144,10 +148,17 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
 
 /// The lines added to `src`'s log since the last read; none if it has no log yet.
 fn read(src: &mut Source) -> Result<Vec<Line>> {
-    let mut file = match File::open(&src.path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("failed to open {}", src.path.display())),
+    if src.file.is_none() {
+        match File::open(&src.path) {
+            Ok(f) => src.file = Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(e).with_context(|| format!("failed to open {}", src.path.display()))
+            }
+        }
+    }
+    let Some(mut file) = src.file.as_ref() else {
+        return Ok(Vec::new());
     };
     file.seek(SeekFrom::Start(src.reader.pos))?;
     src.reader
