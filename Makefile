@@ -14,7 +14,7 @@ APT_PACKAGES := qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio file
 VENV := build/venv
 KUBERNETES_VALIDATE := kubernetes-validate==1.37.0
 
-.PHONY: help deps build test unit host-test vm-test image demo bench lint clean
+.PHONY: help deps build test unit host-test vm-test image demo bench lint clean install
 
 help:
 	@echo "make deps       install what the build and the tests need (apt, rustup target)"
@@ -23,6 +23,7 @@ help:
 	@echo "make demo       run a pod end to end"
 	@echo "make image      build the pause OCI image archive (build/pause-image.tar)"
 	@echo "make bench      pause and launcher figures side by side with their peers"
+	@echo "make install    launcher, pause, man pages, completions under PREFIX (/usr/local)"
 
 deps:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
@@ -78,6 +79,17 @@ bench: build
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+PREFIX ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(REL)/launcher $(REL)/pause $(DESTDIR)$(PREFIX)/bin/
+	$(REL)/launcher man $(DESTDIR)$(PREFIX)/share/man/man1
+	$(REL)/launcher completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/launcher
+	$(REL)/launcher completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_launcher
+	$(REL)/launcher completion fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/launcher.fish
 
 clean:
 	$(CARGO) clean

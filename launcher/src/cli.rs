@@ -94,6 +94,19 @@ pub enum Command {
 Prints `pod/NAME condition met` and exits 0; exits 1 on timeout, or as soon as the pod can \
 no longer meet the condition (it ended, its supervisor is gone, it was deleted).")]
     Wait(Wait),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
+    #[command(after_help = "Examples:
+  launcher completion bash > /etc/bash_completion.d/launcher
+  source <(launcher completion bash)
+  launcher completion zsh > \"${fpath[1]}/_launcher\"
+  launcher completion fish > ~/.config/fish/completions/launcher.fish")]
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (launcher.1, launcher-up.1, ...) into DIR (`make install`)
+    #[command(hide = true)]
+    Man { dir: PathBuf },
     /// Run as a pod's supervisor (started by `up -d`)
     #[command(hide = true)]
     Supervise { name: String },

@@ -65,6 +65,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Wait(a) => commands::wait(&opts, a),
         Command::Describe(a) => commands::describe(&opts, a),
         Command::Events(a) => commands::events(&opts, a),
+        Command::Completion { shell } => commands::completion(*shell),
+        Command::Man { dir } => commands::man(dir),
         Command::Supervise { name } => commands::supervise_detached(&opts, name),
     }
 }

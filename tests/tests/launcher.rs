@@ -1231,3 +1231,39 @@ fn foreground_up_tells_systemd_ready_restarts_and_stopping_in_order() {
     assert!(out.contains("[web] notify=\n"), "{out}");
     pods.assert_clean();
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_parser() {
+    let pods = Pods::new("docs");
+    let bash = pods.ok(&["completion", "bash"]);
+    assert!(bash.contains("complete -F _launcher"), "{bash}");
+    // Every command and the flags of this change are offered.
+    for word in [
+        "up",
+        "down",
+        "logs",
+        "--network",
+        "--all-containers",
+        "--since-time",
+    ] {
+        assert!(bash.contains(word), "bash completion lacks {word}");
+    }
+    assert!(pods
+        .ok(&["completion", "zsh"])
+        .starts_with("#compdef launcher"));
+    assert!(pods
+        .ok(&["completion", "fish"])
+        .contains("complete -c launcher"));
+    let out = pods.run(&["completion", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    let dir = TempDir::new("docs-man");
+    pods.ok(&["man", dir.path().to_str().unwrap()]);
+    let up = fs::read_to_string(dir.path().join("launcher-up.1")).unwrap();
+    assert!(up.contains(".TH launcher-up 1"), "{up}");
+    assert!(up.contains("network"), "{up}");
+    for page in ["launcher.1", "launcher-logs.1", "launcher-exec.1"] {
+        assert!(dir.path().join(page).exists(), "{page}");
+    }
+    // The supervisor's own entry point is no user's command.
+    assert!(!dir.path().join("launcher-supervise.1").exists());
+}

@@ -2,6 +2,7 @@
 //! command takes, the checks before touching the machine, and quiet output.
 
 mod describe;
+mod docs;
 mod down;
 mod events;
 mod exec;
@@ -14,6 +15,7 @@ mod up;
 mod wait;
 
 pub use describe::describe;
+pub use docs::{completion, man};
 pub use down::down;
 pub use events::events;
 pub use exec::exec;
