@@ -68,6 +68,12 @@ pub enum Command {
     /// Show a pod as a Kubernetes Pod object
     Status(Status),
     /// Run a command inside a pod, like kubectl exec
+    #[command(after_help = "Examples:
+  launcher exec web -- ps
+  launcher exec -it web -- sh
+  launcher exec -i web -c db -- sh -c 'cat > /tmp/dump' < dump.sql
+
+Exits with the command's status (128+N when killed by signal N; 126/127 when it cannot run).")]
     Exec(Exec),
     /// Print a container's logs (CRI format on disk), like kubectl logs
     #[command(after_help = "Examples:
@@ -396,9 +402,16 @@ pub enum StatusFormat {
 #[derive(Args, Debug)]
 pub struct Exec {
     pub name: String,
-    /// Container whose cgroup the command joins [default: the first]
+    /// Container [default: the kubectl.kubernetes.io/default-container annotation's, else
+    /// the first]
     #[arg(short, long)]
     pub container: Option<String>,
+    /// Pass standard input to the command (without it, the command's is /dev/null)
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Give the command a terminal of the pod's (with -i, when stdin is a terminal)
+    #[arg(short = 't', long)]
+    pub tty: bool,
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
 }

@@ -10,7 +10,7 @@
 //! - `kube`: Kubernetes Pod objects in and out; `spec` the runtime's own model;
 //! - `commands`: one file per command; `state` the pod's files and locks;
 //! - kernel concepts: `cgroup`, `namespaces`, `mounts` (what a pod sees of the
-//!   machine), `sys` (raw syscalls), `probe`, `logs`.
+//!   machine), `sys` (raw syscalls), `probe`, `logs`, `terminal` (ptys).
 //!
 //! Unsafe code lives only in the modules allowed below: `sys` (raw syscalls),
 //! `namespaces` and `process` (the clone3 children, which may only make child-safe
@@ -44,6 +44,7 @@ pub mod state;
 pub mod status;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod terminal;
 pub mod users;
 
 use cli::{Cli, Command};

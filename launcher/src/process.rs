@@ -59,6 +59,12 @@ pub enum Stdio {
     Inherit,
     /// /dev/null in, these two out (a container's output, read by the supervisor).
     Pipes { stdout: OwnedFd, stderr: OwnedFd },
+    /// This end of a pseudo-terminal for all three, and as the controlling terminal
+    /// of the process's session (`launcher exec -t`).
+    Terminal(OwnedFd),
+    /// /dev/null in, the launcher's stdout and stderr out: `launcher exec` without
+    /// `-i`, whose command gets no input, as kubectl exec's does not.
+    NullIn,
 }
 
 /// Everything a process of a container gets, decided and allocated before clone3:
@@ -76,6 +82,8 @@ pub struct Plan<'a> {
     /// pidfd of pause: whose namespaces to join.
     pause: BorrowedFd<'a>,
     stdio: [OwnedFd; 3],
+    /// fd 0 is a terminal to make the session's controlling one.
+    terminal: bool,
     /// The capability set to keep; None keeps every one (privileged).
     capabilities: Option<u64>,
     last_cap: u32,
@@ -118,15 +126,15 @@ impl<'a> Plan<'a> {
                 path: cgroup_name.clone(),
                 source,
             })?;
+        let terminal = matches!(stdio, Stdio::Terminal(_));
         let stdio = match stdio {
+            Stdio::Terminal(tty) => [tty.try_clone(), tty.try_clone(), Ok(tty)],
+            Stdio::NullIn => [devnull(), inherited(1), inherited(2)],
             Stdio::Null => {
                 let null = devnull().map_err(SpawnError::Stdio)?;
                 [null.try_clone(), null.try_clone(), Ok(null)]
             }
-            Stdio::Inherit => [0, 1, 2].map(|fd| {
-                // SAFETY: fds 0-2 are this process's own and stay open while borrowed.
-                unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
-            }),
+            Stdio::Inherit => [0, 1, 2].map(inherited),
             Stdio::Pipes { stdout, stderr } => [devnull(), Ok(stdout), Ok(stderr)],
         };
         let [a, b, c2] = stdio;
@@ -144,6 +152,7 @@ impl<'a> Plan<'a> {
             cgroup_name,
             pause,
             stdio,
+            terminal,
             capabilities: pod.capabilities_of(c),
             last_cap: sys::last_cap(),
             ids: Ids::resolve(c.user, c.group, &pod.supplemental_groups),
@@ -158,6 +167,12 @@ impl<'a> Plan<'a> {
             .map(|a| a.to_string_lossy().into_owned())
             .unwrap_or_default()
     }
+}
+
+/// A copy of this process's fd 0, 1 or 2.
+fn inherited(fd: i32) -> io::Result<OwnedFd> {
+    // SAFETY: fds 0-2 are this process's own and stay open while borrowed.
+    unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
 }
 
 fn devnull() -> io::Result<OwnedFd> {
@@ -251,6 +266,11 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
                 fail(errno_of(e), 126);
             }
             sys::setsid();
+            if plan.terminal {
+                if let Err(e) = sys::take_controlling_terminal() {
+                    fail(errno_of(e), 126);
+                }
+            }
             sys::reset_signals();
             if let Err(e) = sys::cloexec_from_3() {
                 fail(errno_of(e), 126);

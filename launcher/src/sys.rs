@@ -769,3 +769,76 @@ pub fn leave_pod(netns: &File) -> io::Result<()> {
     let own = File::open("/proc/self/ns/pid")?;
     setns(own.as_raw_fd(), libc::CLONE_NEWPID)
 }
+
+/// Opens the pseudo-terminal multiplexer `dev/ptmx` of the file system whose root is
+/// `root` (a pod's, through /proc/PID/root), resolving every symlink inside that root
+/// (openat2(2) RESOLVE_IN_ROOT, Linux >= 5.6): a pod that made its /dev/ptmx a link
+/// to a host path cannot have the runtime open that path. What opens must be a ptmx
+/// (character device 5:2), unlocked for its peer.
+pub fn open_ptmx_in(root: &File) -> io::Result<OwnedFd> {
+    const PTMX: (u32, u32) = (5, 2);
+    // SAFETY: open_how is plain old data, for which all zeroes is the default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NONBLOCK) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: a directory fd, a NUL-terminated path and an open_how of the size given.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c"dev/ptmx".as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    })? as RawFd;
+    // SAFETY: openat2 returned a new fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let st = nix::sys::stat::fstat(&fd).map_err(io::Error::from)?;
+    let is_ptmx = st.st_mode & libc::S_IFMT == libc::S_IFCHR
+        && (libc::major(st.st_rdev), libc::minor(st.st_rdev)) == PTMX;
+    if !is_ptmx {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "/dev/ptmx is not the pseudo-terminal multiplexer",
+        ));
+    }
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } as libc::c_long)?;
+    Ok(fd)
+}
+
+/// The terminal end of the pseudo-terminal `master` (ioctl TIOCGPTPEER, Linux >=
+/// 4.13): opened through the master itself, never by a path a pod could swap.
+pub fn pty_peer(master: &OwnedFd) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as its argument and returns a new fd.
+    let fd = check(
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) } as libc::c_long,
+    )? as RawFd;
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Makes the terminal on fd 0 this session's controlling terminal (after setsid).
+/// Child-safe.
+pub fn take_controlling_terminal() -> io::Result<()> {
+    // SAFETY: TIOCSCTTY with 0: do not steal it from another session.
+    check(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } as libc::c_long).map(drop)
+}
+
+/// The window size of the terminal `fd`.
+pub fn window_size(fd: RawFd) -> io::Result<libc::winsize> {
+    // SAFETY: winsize is plain old data.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ fills the winsize it is given.
+    check(unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } as libc::c_long)?;
+    Ok(ws)
+}
+
+/// Sets the window size of the terminal `fd` (its foreground process group gets
+/// SIGWINCH when it changes).
+pub fn set_window_size(fd: RawFd, ws: &libc::winsize) -> io::Result<()> {
+    // SAFETY: TIOCSWINSZ reads the winsize it is given.
+    check(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, ws) } as libc::c_long).map(drop)
+}

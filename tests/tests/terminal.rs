@@ -1,0 +1,244 @@
+//! `launcher exec -i -t` driven through a real pseudo-terminal opened by the test, as
+//! a person at a terminal would use it; and `-i` / `-t` without one.
+#![allow(unsafe_code)]
+#![allow(clippy::unwrap_used)]
+
+use pod_tests::*;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// A pty pair of the test's: the master is the person's side, the terminal end is
+/// what `launcher exec` gets as its stdin, stdout, stderr and controlling terminal.
+struct Terminal {
+    master: OwnedFd,
+    tty: OwnedFd,
+    seen: Vec<u8>,
+}
+
+impl Terminal {
+    fn open(rows: u16, cols: u16) -> Terminal {
+        let (mut m, mut s) = (0, 0);
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty fills the two fds; the name buffer and termios may be null.
+        let rc =
+            unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: fresh fds of ours.
+        let (master, tty) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+        Terminal {
+            master,
+            tty,
+            seen: Vec::new(),
+        }
+    }
+
+    fn resize(&self, rows: u16, cols: u16) {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // The kernel sends SIGWINCH to the terminal's foreground process group (the
+        // launcher).
+        // SAFETY: TIOCSWINSZ reads the winsize it is given.
+        let rc = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        assert_eq!(rc, 0);
+    }
+
+    fn lflag(&self) -> libc::tcflag_t {
+        // SAFETY: termios is plain old data; tcgetattr fills it.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: a terminal fd of ours.
+        assert_eq!(unsafe { libc::tcgetattr(self.tty.as_raw_fd(), &mut t) }, 0);
+        t.c_lflag
+    }
+
+    fn type_(&self, text: &[u8]) {
+        let mut f = std::fs::File::from(self.master.try_clone().unwrap());
+        f.write_all(text).unwrap();
+    }
+
+    /// Reads the screen until `needle` shows up after what was already awaited.
+    fn expect(&mut self, needle: &str) {
+        assert!(
+            self.try_expect(needle, Duration::from_secs(10)),
+            "timed out waiting for {needle:?} on the terminal; it shows {:?}",
+            String::from_utf8_lossy(&self.seen)
+        );
+    }
+
+    /// As `expect`, false after `limit`.
+    fn try_expect(&mut self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + scaled(limit);
+        loop {
+            if let Some(at) = find(&self.seen, needle.as_bytes()) {
+                self.seen.drain(..at + needle.len());
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let mut pfd = libc::pollfd {
+                fd: self.master.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(100) as i32) };
+            if n > 0 {
+                let mut buf = [0u8; 4096];
+                // SAFETY: reading into our buffer.
+                let r = unsafe { libc::read(pfd.fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if r > 0 {
+                    self.seen.extend_from_slice(&buf[..r as usize]);
+                }
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[test]
+fn exec_it_gives_a_terminal_that_follows_the_local_one() {
+    let pods = Pods::new("tty");
+    pods.ok(&["up", "-d", "--name", "tty", "-c", "main=sleep 600"]);
+    let mut term = Terminal::open(33, 101);
+    let before = term.lflag();
+    assert_ne!(before & libc::ICANON, 0, "a fresh terminal is cooked");
+    let mut cmd = pods.cmd(&["exec", "-it", "tty", "--", "sh"]);
+    let tty = term.tty.as_raw_fd();
+    // SAFETY: setsid and TIOCSCTTY between fork and exec, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::ioctl(tty, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::from(term.tty.try_clone().unwrap()))
+        .stdout(Stdio::from(term.tty.try_clone().unwrap()))
+        .stderr(Stdio::from(term.tty.try_clone().unwrap()));
+    let mut session = Proc::spawn(&mut cmd);
+
+    // The shell in the pod has a terminal of the pod's own devpts, of our size.
+    term.type_(b"tty; stty size; echo end-$((1+1))\n");
+    term.expect("/dev/pts/");
+    term.expect("33 101");
+    term.expect("end-2");
+    let raw = term.lflag();
+    assert_eq!(
+        raw & (libc::ICANON | libc::ECHO | libc::ISIG),
+        0,
+        "raw mode"
+    );
+
+    // A resize of the local terminal reaches it.
+    term.resize(40, 120);
+    // SIGWINCH is asynchronous: ask until the new size shows.
+    let deadline = Instant::now() + scaled(Duration::from_secs(10));
+    loop {
+        term.type_(b"echo size-$(stty size | tr ' ' x)\n");
+        if term.try_expect("size-40x120", Duration::from_secs(1)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resize never reached the pod"
+        );
+    }
+
+    // ^C interrupts a sleep in the pod, not the session; no pty fd leaks into the
+    // pod's other processes.
+    term.type_(b"sleep 30; echo not-interrupted\n");
+    std::thread::sleep(scaled(Duration::from_millis(300)));
+    let started = Instant::now();
+    term.type_(b"\x03");
+    term.type_(b"echo still-$((2*3))\n");
+    term.expect("still-6");
+    assert!(started.elapsed() < scaled(Duration::from_secs(10)));
+    assert!(session.running(), "^C ended the session");
+    let pod = pods.status("tty");
+    let main = container_pid(&pod, "main").unwrap();
+    for link in std::fs::read_dir(format!("/proc/{main}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let to = std::fs::read_link(link.path()).unwrap_or_default();
+        let to = to.to_string_lossy();
+        assert!(
+            !to.contains("pts") && !to.contains("ptmx"),
+            "the container holds {to}"
+        );
+    }
+
+    // The exit status comes back and the local terminal is as it was.
+    term.type_(b"exit 7\n");
+    let status = session.wait_timeout(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(term.lflag(), before, "terminal modes restored");
+    pods.ok(&["down", "tty"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn exec_without_a_terminal_warns_and_stdin_only_with_i() {
+    let pods = Pods::new("notty");
+    pods.ok(&["up", "-d", "--name", "notty", "-c", "main=sleep 600"]);
+    let run = |args: &[&str], input: &str| {
+        let mut child = pods
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // -i forwards stdin.
+    let out = run(&["exec", "-i", "notty", "--", "cat"], "typed\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "typed\n");
+    // Without -i the command reads nothing.
+    let out = run(&["exec", "notty", "--", "cat"], "typed\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert!(out.status.success());
+    // -it with a pipe: kubectl's warning, and the command runs without a terminal.
+    let out = run(
+        &["exec", "-it", "notty", "--", "sh", "-c", "cat; tty; exit 3"],
+        "piped\n",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "Unable to use a TTY - input is not a terminal or the right kind of file"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "piped\nnot a tty\n");
+    pods.ok(&["down", "notty"]);
+    // On a pod that is not running: one line, exit 1, nothing changed.
+    let out = run(&["exec", "-it", "notty", "--", "sh"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("\"notty\""), "{err}");
+    pods.assert_clean();
+}
