@@ -290,6 +290,8 @@ pub fn cgroup2_mount() -> PathBuf {
 /// tests run in parallel. Drop takes down every pod left and removes both.
 pub struct Pods {
     pub root: TempDir,
+    /// The data root (logs).
+    pub data: TempDir,
     pub cgroup_parent: PathBuf,
     /// The stand-in host the launcher runs in, for the network tests.
     pub network: Option<NetHost>,
@@ -298,10 +300,12 @@ pub struct Pods {
 impl Pods {
     pub fn new(tag: &str) -> Pods {
         let root = TempDir::new(&format!("root-{tag}"));
+        let data = TempDir::new(&format!("data-{tag}"));
         let cgroup_parent =
             cgroup2_mount().join(format!("launcher-test-{}-{tag}", std::process::id()));
         Pods {
             root,
+            data,
             cgroup_parent,
             network: None,
         }
@@ -324,10 +328,15 @@ impl Pods {
         let mut c = Command::new(bin("launcher"));
         c.arg("--root")
             .arg(self.root.path())
+            .arg("--data-root")
+            .arg(self.data.path())
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
             .args(args);
         c.env_remove("LAUNCHER_ROOT")
+            .env_remove("LAUNCHER_DATA_ROOT")
+            .env_remove("LAUNCHER_LOG_MAX_SIZE")
+            .env_remove("LAUNCHER_LOG_MAX_FILES")
             .env_remove("LAUNCHER_CGROUP_PARENT")
             .env_remove("LAUNCHER_CNI_CONF_DIR")
             .env_remove("LAUNCHER_CNI_BIN_DIR");
@@ -436,12 +445,43 @@ impl Pods {
             .collect()
     }
 
-    /// Asserts no pod state and no pod cgroup is left.
+    /// Pods' data directories left under the data root.
+    pub fn leftover_data(&self) -> Vec<String> {
+        fs::read_dir(self.data.path().join("pods"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The directory of container `c`'s logs in pod `pod`'s data directory.
+    pub fn log_dir(&self, pod: &str, c: &str) -> PathBuf {
+        let prefix = format!("{pod}_");
+        let data = fs::read_dir(self.data.path().join("pods"))
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no data directory of pod {pod}"));
+        data.path().join("logs").join(c)
+    }
+
+    /// The live log file of the first instance of container `c` of `pod`.
+    pub fn log_file(&self, pod: &str, c: &str) -> PathBuf {
+        self.log_dir(pod, c).join("0.log")
+    }
+
+    /// Asserts no pod state, data and no pod cgroup is left.
     pub fn assert_clean(&self) {
         assert!(
             self.leftover_state().is_empty(),
             "state left: {:?}",
             self.leftover_state()
+        );
+        assert!(
+            self.leftover_data().is_empty(),
+            "data left: {:?}",
+            self.leftover_data()
         );
         assert!(
             self.leftover_cgroups().is_empty(),

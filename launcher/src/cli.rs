@@ -43,6 +43,15 @@ pub struct Cli {
     )]
     pub root: PathBuf,
 
+    /// Directory for what pods keep on disk: their logs
+    #[arg(
+        long,
+        global = true,
+        env = "LAUNCHER_DATA_ROOT",
+        default_value = crate::state::DEFAULT_DATA_ROOT
+    )]
+    pub data_root: PathBuf,
+
     /// cgroup2 directory under which pod cgroups are made [default: <cgroup2 mount>/launcher]
     #[arg(long, global = true, env = "LAUNCHER_CGROUP_PARENT")]
     pub cgroup_parent: Option<PathBuf>,
@@ -79,6 +88,7 @@ Exits with the command's status (128+N when killed by signal N; 126/127 when it 
     #[command(after_help = "Examples:
   launcher logs web
   launcher logs web -c sidecar --tail 20 --timestamps
+  launcher logs web -p
   launcher logs web --all-containers --prefix --since 10m
   launcher logs web -f")]
     Logs(Logs),
@@ -90,6 +100,15 @@ Exits with the command's status (128+N when killed by signal N; 126/127 when it 
   launcher events web -w
   launcher events")]
     Events(Events),
+    /// Show the CPU and memory use of pods (or of their containers), like kubectl top pod
+    #[command(after_help = "Examples:
+  launcher top
+  launcher top web --containers
+  launcher top web --window 5s
+
+CPU is in millicores (1000m = one core), averaged over --window; memory is the working set \
+(memory.current less inactive_file), in Mi. Needs the cgroup2 memory controller.")]
+    Top(Top),
     /// Wait until a pod meets a condition, like kubectl wait
     #[command(after_help = "Examples:
   launcher wait web --for=condition=Ready --timeout=60s
@@ -230,9 +249,51 @@ pub struct Up {
         hide_short_help = true
     )]
     pub backoff_scale: f64,
+
+    /// Size at which a container's log is rotated (the kubelet's containerLogMaxSize)
+    #[arg(
+        long,
+        value_name = "SIZE",
+        env = "LAUNCHER_LOG_MAX_SIZE",
+        default_value = "10Mi"
+    )]
+    pub log_max_size: String,
+
+    /// Log files kept per container, the live one included (containerLogMaxFiles)
+    #[arg(
+        long,
+        value_name = "N",
+        env = "LAUNCHER_LOG_MAX_FILES",
+        default_value_t = 5
+    )]
+    pub log_max_files: u32,
 }
 
 impl Up {
+    /// `--log-max-size` and `--log-max-files`, checked as the kubelet checks them.
+    pub fn log_rotation(&self) -> Result<crate::logs::Rotation, String> {
+        let size = self
+            .log_max_size
+            .parse::<Memory>()
+            .map_err(|e| format!("--log-max-size {:?}: {e}", self.log_max_size))?;
+        if size.0 < 1024 {
+            return Err(format!(
+                "--log-max-size {:?} is less than 1Ki",
+                self.log_max_size
+            ));
+        }
+        if self.log_max_files < 2 {
+            return Err(format!(
+                "--log-max-files must be at least 2 (the live file and one rotated), got {}",
+                self.log_max_files
+            ));
+        }
+        Ok(crate::logs::Rotation {
+            max_size: size.0,
+            max_files: self.log_max_files,
+        })
+    }
+
     /// Applies `--network` to the pod (from flags or a manifest) and checks that the
     /// ports it publishes have a network to be published from.
     pub fn apply_network(&self, spec: &mut PodSpec) -> Result<(), SpecError> {
@@ -429,6 +490,9 @@ pub struct Logs {
     /// Keep printing as the log grows (across restarts), until the pod is gone
     #[arg(short, long)]
     pub follow: bool,
+    /// The previous instance of the container (before its last restart)
+    #[arg(short, long)]
+    pub previous: bool,
     /// Only the last N lines (-1: all)
     #[arg(long, value_name = "N", allow_hyphen_values = true, default_value_t = -1)]
     pub tail: i64,
@@ -466,6 +530,18 @@ pub struct Events {
     /// Keep printing events as they come, until the pod ends
     #[arg(short = 'w', long)]
     pub watch: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct Top {
+    /// Only this pod [default: every running pod]
+    pub name: Option<String>,
+    /// One line per container
+    #[arg(long)]
+    pub containers: bool,
+    /// How long CPU use is measured over
+    #[arg(long, value_name = "DUR", default_value = "1s")]
+    pub window: String,
 }
 
 #[derive(Args, Debug)]

@@ -22,7 +22,7 @@
 
 use crate::cgroup::{memory, PodCgroup};
 use crate::events::EventLog;
-use crate::logs::{LineSplitter, LogFile, Stream};
+use crate::logs::{LineSplitter, LogFile, Rotation, Stream};
 use crate::machine::{Effect, Event, Exit, Pod, Task, Verdict};
 use crate::namespaces::Pause;
 use crate::probe::Run;
@@ -88,7 +88,9 @@ struct Slot {
     name: String,
     /// Its cgroup leaf, if the pod has a cgroup.
     leaf: Option<PathBuf>,
-    log: LogFile,
+    /// Its logs' directory, and the log of its current instance once it started.
+    log_dir: PathBuf,
+    log: Option<LogFile>,
     /// Its output; pipes of an earlier run stay until their writers are gone.
     pipes: Vec<Pipe>,
     main: Option<Main>,
@@ -114,6 +116,9 @@ pub struct Driver {
     slots: Vec<Slot>,
     terminal: Option<Terminal>,
     pod_dir: PathBuf,
+    /// The pod's data directory (its logs), removed with its state.
+    data_dir: PathBuf,
+    rotation: Rotation,
     /// A stop was asked for (down, ^C): the pod's state goes with it.
     stop_asked: bool,
     /// The status to write once this wake-up's events are handled: one write for a
@@ -132,24 +137,29 @@ pub struct Driver {
 impl Driver {
     pub fn new(
         pod: Pod,
-        pod_dir: PathBuf,
+        dirs: (PathBuf, PathBuf),
+        rotation: Rotation,
         cgroup: Option<PodCgroup>,
         pause: Pause,
         signals: &SigSet,
         foreground: bool,
     ) -> anyhow::Result<Driver> {
         use anyhow::Context;
+        let (pod_dir, data_dir) = dirs;
         let signals = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .context("failed to create a signalfd")?;
+        // The first instance's logs are opened now: a pod that cannot have them (no
+        // fd left, a full disk) fails to start, with nothing left behind.
         let mut slots = Vec::new();
         for c in pod.spec().all_containers() {
-            let path = pod_dir.join("logs").join(format!("{}.log", c.name));
-            let log = LogFile::open(&path)
-                .with_context(|| format!("failed to open {}", path.display()))?;
+            let log_dir = crate::logs::container_dir(&data_dir, &c.name);
+            let log = LogFile::open(&log_dir, 0, rotation)
+                .with_context(|| format!("failed to open a log in {}", log_dir.display()))?;
             slots.push(Slot {
                 name: c.name.clone(),
                 leaf: cgroup.as_ref().map(|cg| cg.leaf(&c.name)),
-                log,
+                log_dir,
+                log: Some(log),
                 pipes: Vec::new(),
                 main: None,
                 runs: Vec::new(),
@@ -165,6 +175,8 @@ impl Driver {
             slots,
             terminal: foreground.then(Terminal::open),
             pod_dir,
+            data_dir,
+            rotation,
             stop_asked: false,
             unpublished: None,
             events: EventLog::default(),
@@ -319,6 +331,21 @@ impl Driver {
                         code: process::exit_code_for_exec_error(&e),
                         message: process::exec_error_message(&container.command[0], &e),
                     };
+                }
+                let instance = self.pod.restarts(c);
+                let slot = &self.slots[c];
+                if slot.log.as_ref().map(LogFile::instance) != Some(instance) {
+                    // Output of the earlier instance still in its pipes goes to this log.
+                    let log = LogFile::open(&slot.log_dir, instance, self.rotation);
+                    if let Err(e) = &log {
+                        let line = format!(
+                            "launcher: {}: its output is not logged: {}: {e}\n",
+                            slot.name,
+                            slot.log_dir.display()
+                        );
+                        self.say(Stream::Stderr, line.as_bytes());
+                    }
+                    self.slots[c].log = log.ok();
                 }
                 let slot = &mut self.slots[c];
                 for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
@@ -520,7 +547,9 @@ impl Driver {
         let pipe = &mut slot.pipes[pi];
         let stream = pipe.stream;
         let mut emit = |line: &[u8], full: bool| {
-            log.record(stream, line, full);
+            if let Some(log) = log.as_mut() {
+                log.record(stream, line, full);
+            }
             if fg {
                 let mut text = format!("[{name}] ").into_bytes();
                 text.extend_from_slice(line);
@@ -673,7 +702,9 @@ impl Driver {
             for pipe in &mut slot.pipes {
                 let (log, name, stream) = (&mut slot.log, &slot.name, pipe.stream);
                 pipe.split.finish(|line, full| {
-                    log.record(stream, line, full);
+                    if let Some(log) = log.as_mut() {
+                        log.record(stream, line, full);
+                    }
                     if fg {
                         lines.push((
                             stream,
@@ -725,7 +756,7 @@ impl Driver {
             t.drain(Duration::from_secs(1));
         }
         if self.terminal.is_some() || self.stop_asked {
-            let _ = std::fs::remove_dir_all(&self.pod_dir);
+            crate::state::remove_pod_files(&self.pod_dir, Some(&self.data_dir));
         }
         Outcome { phase, exit_code }
     }

@@ -53,6 +53,7 @@ use cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let opts = commands::Opts {
         root: cli.root,
+        data_root: cli.data_root,
         cgroup_parent: cli.cgroup_parent,
         pause: cli.pause,
     };
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Wait(a) => commands::wait(&opts, a),
         Command::Describe(a) => commands::describe(&opts, a),
         Command::Events(a) => commands::events(&opts, a),
+        Command::Top(a) => commands::top(&opts, a),
         Command::Completion { shell } => commands::completion(*shell),
         Command::Man { dir } => commands::man(dir),
         Command::Supervise { name } => commands::supervise_detached(&opts, name),

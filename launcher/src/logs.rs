@@ -1,11 +1,24 @@
 //! Container logs in the CRI format the kubelet reads:
 //! `<RFC 3339 nano timestamp> <stdout|stderr> <P|F> <message>\n`. A line longer than
 //! the buffer is cut into partial (`P`) records and ends with a full (`F`) one.
+//!
+//! On disk, as the kubelet lays them out under /var/log/pods, one directory per
+//! container and one file per instance, named by its restart count; rotated by size
+//! (the kubelet's containerLogMaxSize, 10Mi, and containerLogMaxFiles, 5, counting
+//! the live file) into `N.log.<UTC time>`, uncompressed:
+//!
+//! ```text
+//! <pod data dir>/logs/<container>/0.log                      the first instance
+//! <pod data dir>/logs/<container>/1.log.20261201-074501.123456789   rotated
+//! <pod data dir>/logs/<container>/1.log                      the one running now
+//! ```
+//!
+//! Only the current and the previous instance are kept (`logs -p` reads the latter).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 const MAX_LINE: usize = 16 * 1024;
@@ -56,18 +69,120 @@ impl LineSplitter {
     }
 }
 
+/// When a container's log is rotated, and how much of it is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rotation {
+    /// Bytes of the live file at which it is rotated.
+    pub max_size: u64,
+    /// Files kept per instance, the live one included (>= 2).
+    pub max_files: u32,
+}
+
+impl Default for Rotation {
+    /// The kubelet's defaults.
+    fn default() -> Rotation {
+        Rotation {
+            max_size: 10 << 20,
+            max_files: 5,
+        }
+    }
+}
+
+/// The directory of container `container`'s logs in a pod's data directory.
+pub fn container_dir(pod_data: &Path, container: &str) -> PathBuf {
+    pod_data.join("logs").join(container)
+}
+
+/// A log file of a container's directory, by what its name says.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    instance: u32,
+    /// None for the live file, which comes after the rotated ones.
+    rotated: Option<String>,
+}
+
+impl Key {
+    fn of(name: &str) -> Option<Key> {
+        let (n, rest) = name.split_once(".log")?;
+        let instance = n.parse().ok()?;
+        let rotated = match rest {
+            "" => None,
+            r => Some(r.strip_prefix('.')?.to_string()),
+        };
+        Some(Key { instance, rotated })
+    }
+
+    fn sort_key(&self) -> (u32, bool, &str) {
+        (
+            self.instance,
+            self.rotated.is_none(),
+            self.rotated.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+/// The log files of `dir`, oldest first: by instance, rotated ones before the live one.
+fn listing(dir: &Path) -> Vec<(Key, PathBuf)> {
+    let mut files: Vec<(Key, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((Key::of(e.file_name().to_str()?)?, e.path())))
+        .collect();
+    files.sort_by(|a, b| a.0.sort_key().cmp(&b.0.sort_key()));
+    files
+}
+
+/// The instances that have logs in `dir`, oldest first.
+pub fn instances(dir: &Path) -> Vec<u32> {
+    let mut all: Vec<u32> = listing(dir).iter().map(|(k, _)| k.instance).collect();
+    all.dedup();
+    all
+}
+
+/// The log of one instance of a container, as the supervisor writes it.
 pub struct LogFile {
+    dir: PathBuf,
+    instance: u32,
     file: File,
+    size: u64,
+    rotation: Rotation,
 }
 
 impl LogFile {
-    pub fn open(path: &Path) -> io::Result<LogFile> {
-        let file = OpenOptions::new()
+    /// Opens the log of instance `instance` in `dir` (made if missing), and removes
+    /// the logs of every instance before the previous one.
+    pub fn open(dir: &Path, instance: u32, rotation: Rotation) -> io::Result<LogFile> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        for (key, path) in listing(dir) {
+            if key.instance.saturating_add(1) < instance {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        let file = Self::create(dir, instance)?;
+        let size = file.metadata()?.len();
+        Ok(LogFile {
+            dir: dir.to_path_buf(),
+            instance,
+            file,
+            size,
+            rotation,
+        })
+    }
+
+    pub fn instance(&self) -> u32 {
+        self.instance
+    }
+
+    fn create(dir: &Path, instance: u32) -> io::Result<File> {
+        OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
-            .open(path)?;
-        Ok(LogFile { file })
+            .open(dir.join(format!("{instance}.log")))
     }
 
     pub fn record(&mut self, stream: Stream, line: &[u8], full: bool) {
@@ -78,7 +193,117 @@ impl LogFile {
         rec.extend_from_slice(line);
         rec.push(b'\n');
         // A full disk must not take the pod down; the record is lost.
-        let _ = self.file.write_all(&rec);
+        if self.file.write_all(&rec).is_ok() {
+            self.size += rec.len() as u64;
+        }
+        if self.size >= self.rotation.max_size {
+            // A log that cannot be rotated keeps growing rather than losing lines.
+            let _ = self.rotate();
+        }
+    }
+
+    /// Renames the live file to `N.log.<time>`, starts a new one, and keeps at most
+    /// `max_files - 1` rotated files.
+    fn rotate(&mut self) -> io::Result<()> {
+        let live = self.dir.join(format!("{}.log", self.instance));
+        let stamp = rotation_stamp(SystemTime::now());
+        std::fs::rename(
+            &live,
+            self.dir.join(format!("{}.log.{stamp}", self.instance)),
+        )?;
+        self.file = Self::create(&self.dir, self.instance)?;
+        self.size = 0;
+        let rotated: Vec<PathBuf> = listing(&self.dir)
+            .into_iter()
+            .filter(|(k, _)| k.instance == self.instance && k.rotated.is_some())
+            .map(|(_, p)| p)
+            .collect();
+        let keep = self.rotation.max_files.saturating_sub(1) as usize;
+        for path in &rotated[..rotated.len().saturating_sub(keep)] {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+}
+
+/// `20261201-074501.123456789` (UTC): the kubelet's rotation suffix, with the
+/// nanoseconds that keep two rotations in one second apart.
+fn rotation_stamp(t: SystemTime) -> String {
+    // 2026-12-01T07:45:01.123456789Z
+    let s = humantime::format_rfc3339_nanos(t).to_string();
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    format!("{}-{}.{}", &digits[..8], &digits[8..14], &digits[14..])
+}
+
+/// Reads a container's log across its files: those of one instance, or, following,
+/// of that instance and every later one, through rotations. A file held open is read
+/// to its end even after it was rotated away or removed.
+pub struct Follower {
+    dir: PathBuf,
+    /// The first instance read, and whether later ones are read too.
+    instance: u32,
+    follow: bool,
+    /// The file being read: its inode, name key, and handle.
+    current: Option<(u64, Key, File)>,
+    reader: Reader,
+}
+
+impl Follower {
+    pub fn new(dir: &Path, instance: u32, follow: bool) -> Follower {
+        Follower {
+            dir: dir.to_path_buf(),
+            instance,
+            follow,
+            current: None,
+            reader: Reader::default(),
+        }
+    }
+
+    /// Every complete line written since the last call.
+    pub fn read(&mut self) -> io::Result<Vec<Line>> {
+        let mut lines = Vec::new();
+        loop {
+            if let Some((_, _, file)) = &mut self.current {
+                use std::io::Seek;
+                file.seek(io::SeekFrom::Start(self.reader.pos))?;
+                lines.extend(self.reader.read(&mut io::BufReader::new(&*file))?);
+            }
+            let Some((key, path)) = self.next_file() else {
+                return Ok(lines);
+            };
+            let file = match File::open(&path) {
+                Ok(f) => f,
+                // Rotated or pruned between listing and opening: list again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let ino = file.metadata()?.ino();
+            self.current = Some((ino, key, file));
+            self.reader.pos = 0;
+        }
+    }
+
+    /// The file after the one being read, if there is one yet.
+    fn next_file(&self) -> Option<(Key, PathBuf)> {
+        let files: Vec<(Key, PathBuf)> = listing(&self.dir)
+            .into_iter()
+            .filter(|(k, _)| {
+                k.instance == self.instance || (self.follow && k.instance > self.instance)
+            })
+            .collect();
+        let Some((ino, key, _)) = &self.current else {
+            return files.into_iter().next();
+        };
+        // Where the file being read is now (its name changes when it is rotated).
+        let at = files
+            .iter()
+            .position(|(_, p)| std::fs::metadata(p).is_ok_and(|m| m.ino() == *ino));
+        match at {
+            Some(i) => files.into_iter().nth(i + 1),
+            // Gone, pruned: files are pruned oldest first, so every file left of its
+            // instance or a later one is newer.
+            None => files.into_iter().find(|(k, _)| k.instance >= key.instance),
+        }
     }
 }
 
@@ -226,5 +451,86 @@ mod tests {
         let mut out = Vec::new();
         copy_messages(&mut log.as_slice(), &mut out).unwrap();
         assert_eq!(out, b"caf\xe9 \xff\nnext\n");
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("logs-unit-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn rotation_names_sort_by_instance_then_time_then_live() {
+        assert_eq!(
+            rotation_stamp(humantime::parse_rfc3339("2026-12-01T07:45:01.000000123Z").unwrap()),
+            "20261201-074501.000000123"
+        );
+        let mut keys: Vec<Key> = [
+            "1.log",
+            "0.log",
+            "1.log.20261201-074502.1",
+            "1.log.20261201-074501.9",
+        ]
+        .iter()
+        .map(|n| Key::of(n).unwrap())
+        .collect();
+        keys.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        let names: Vec<String> = keys
+            .iter()
+            .map(|k| match &k.rotated {
+                None => format!("{}.log", k.instance),
+                Some(r) => format!("{}.log.{r}", k.instance),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "0.log",
+                "1.log.20261201-074501.9",
+                "1.log.20261201-074502.1",
+                "1.log"
+            ]
+        );
+        assert!(Key::of("x.log").is_none() && Key::of("1.txt").is_none());
+    }
+
+    #[test]
+    fn a_follower_reads_on_across_rotations_and_instances() {
+        let dir = temp_dir("follow");
+        let small = Rotation {
+            max_size: 200,
+            max_files: 3,
+        };
+        let mut log = LogFile::open(&dir, 0, small).unwrap();
+        let mut f = Follower::new(&dir, 0, true);
+        let mut seen = Vec::new();
+        for i in 0..40 {
+            log.record(Stream::Stdout, format!("line {i}").as_bytes(), true);
+            if i % 3 == 0 {
+                seen.extend(f.read().unwrap());
+            }
+        }
+        seen.extend(f.read().unwrap());
+        let files = listing(&dir);
+        assert!(files.len() <= 3, "{files:?}");
+        let numbers: Vec<u32> = seen
+            .iter()
+            .map(|l| String::from_utf8_lossy(&l.message)[5..].parse().unwrap())
+            .collect();
+        assert_eq!(
+            numbers,
+            (0..40).collect::<Vec<_>>(),
+            "every line once, in order"
+        );
+        // The next instance: followed into; the one before the previous is removed.
+        let mut next = LogFile::open(&dir, 1, small).unwrap();
+        next.record(Stream::Stderr, b"second", true);
+        assert_eq!(f.read().unwrap()[0].message, b"second");
+        drop(LogFile::open(&dir, 2, small).unwrap());
+        assert_eq!(instances(&dir), [1, 2]);
+        // Not following: one instance only.
+        let mut one = Follower::new(&dir, 1, false);
+        assert_eq!(one.read().unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -73,10 +73,16 @@ impl Sandbox {
     /// Steps 1-3: the cgroup and pause in its namespaces.
     fn namespaces(rec: &PodRecord, mount: &Path, state_root: &Path) -> Result<Sandbox> {
         let spec = &rec.spec;
+        // The runtime's state and data, this pod's own included, are none of its
+        // business: the roots in use, and the default ones if they are elsewhere.
+        let data_root = rec.data_dir.parent().and_then(Path::parent);
         let mut hidden = vec![state_root];
-        let default_root = Path::new(crate::state::DEFAULT_ROOT);
-        if default_root != state_root && default_root.is_dir() {
-            hidden.push(default_root);
+        hidden.extend(data_root);
+        for default in [crate::state::DEFAULT_ROOT, crate::state::DEFAULT_DATA_ROOT] {
+            let default = Path::new(default);
+            if !hidden.contains(&default) && default.is_dir() {
+                hidden.push(default);
+            }
         }
         let mounts = Mounts::pod(&hidden, spec.privileged);
         let flags = namespaces::pod_flags(spec);

@@ -5,7 +5,14 @@
 //! <root>/<pod>/pod.json        spec + runtime identity (pause, supervisor, cgroup)
 //! <root>/<pod>/status.json     written by the supervisor when the status changes
 //! <root>/<pod>/stop            grace period asked by `down`, read by the supervisor
-//! <root>/<pod>/logs/<c>.log    CRI-format container logs
+//! ```
+//!
+//! What a pod keeps on disk lives apart, under the data root (`--data-root`,
+//! /var/lib/launcher: on disk, as the kubelet's /var/lib/kubelet, not in /run's
+//! memory), and goes with the pod's state:
+//!
+//! ```text
+//! <data root>/pods/<pod>_<uid>/logs/<c>/<N>.log   CRI-format logs (see `logs`)
 //! ```
 //!
 //! Locking is per pod: `up` makes the directory under a temporary name with its
@@ -40,11 +47,12 @@ pub enum StateError {
     Write { path: PathBuf, source: io::Error },
     #[error("failed to read {path}")]
     Read { path: PathBuf, source: io::Error },
-    #[error("state root {path} is writable by {who} (mode {mode:o}): another user could change what the runtime trusts. Hint: chmod 0700 {path}, or pass another --root")]
+    #[error("{path} is writable by {who} (mode {mode:o}): another user could change what the runtime trusts. Hint: chmod 0700 {path}, or pass another {flag}")]
     Insecure {
         path: PathBuf,
         who: &'static str,
         mode: u32,
+        flag: String,
     },
     #[error("{path} is corrupt: {error}")]
     Corrupt {
@@ -115,6 +123,74 @@ fn stat(pid: i32) -> Option<(char, u64)> {
 /// Where pod state lives unless `--root` says otherwise.
 pub const DEFAULT_ROOT: &str = "/run/launcher";
 
+/// Where pods' data (logs) lives unless `--data-root` says otherwise.
+pub const DEFAULT_DATA_ROOT: &str = "/var/lib/launcher";
+
+/// Removes a pod's state directory and its data directory; a data directory of a
+/// namesake left by a pod whose record was lost (`<name>_*`) goes too.
+pub fn remove_pod_files(pod_dir: &Path, data_dir: Option<&Path>) {
+    let _ = fs::remove_dir_all(pod_dir);
+    if let Some(d) = data_dir.filter(|d| !d.as_os_str().is_empty()) {
+        let _ = fs::remove_dir_all(d);
+    }
+}
+
+/// The data directories under `data_root` of pods named `name` (one, but for
+/// leftovers of a pod whose record was lost).
+pub fn data_dirs_of(data_root: &Path, name: &str) -> Vec<PathBuf> {
+    let prefix = format!("{name}_");
+    fs::read_dir(data_root.join("pods"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Opens (making it 0700 if missing) a directory the runtime trusts: its one
+/// canonical name, refused if another user could rename or replace what is in it.
+pub fn trusted_dir(dir: &Path, flag: &str) -> Result<PathBuf, StateError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StateError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    // One name for it, whatever symlinks or `..` led there: the path pods have
+    // hidden from them is this one.
+    let dir = fs::canonicalize(dir).map_err(|source| StateError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    use std::os::unix::fs::MetadataExt;
+    let mode = fs::metadata(&dir)
+        .map_err(|source| StateError::Read {
+            path: dir.clone(),
+            source,
+        })?
+        .mode()
+        & 0o7777;
+    // The sticky bit makes a shared directory (/tmp) no one else's to rename in.
+    let who = match mode {
+        m if m & 0o1000 != 0 => None,
+        m if m & 0o002 != 0 => Some("everyone"),
+        m if m & 0o020 != 0 => Some("its group"),
+        _ => None,
+    };
+    match who {
+        Some(who) => Err(StateError::Insecure {
+            path: dir,
+            who,
+            mode,
+            flag: flag.to_string(),
+        }),
+        None => Ok(dir),
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PodRecord {
     pub spec: PodSpec,
@@ -134,15 +210,27 @@ pub struct PodRecord {
     pub pod_ips: Vec<String>,
     #[serde(default)]
     pub host_ips: Vec<String>,
+    /// The pod's data directory: `<data root>/pods/<name>_<uid>`.
+    #[serde(default)]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub log_rotation: crate::logs::Rotation,
 }
 
 impl PodRecord {
     /// The record `up` writes before anything of the pod exists.
-    pub fn new(spec: PodSpec, cgroup: Option<PathBuf>, pause_binary: PathBuf) -> PodRecord {
+    pub fn new(
+        spec: PodSpec,
+        cgroup: Option<PathBuf>,
+        pause_binary: PathBuf,
+        data_root: &Path,
+    ) -> PodRecord {
         let uid = fs::read_to_string("/proc/sys/kernel/random/uuid")
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
         PodRecord {
+            data_dir: data_root.join("pods").join(format!("{}_{uid}", spec.name)),
+            log_rotation: crate::logs::Rotation::default(),
             spec,
             uid,
             created: crate::status::now_rfc3339(),
@@ -180,43 +268,9 @@ impl PodLock {
 
 impl Root {
     pub fn open(dir: &Path) -> Result<Root, StateError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|source| StateError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        // One name for it, whatever symlinks or `..` led there: the path pods have
-        // hidden from them is this one.
-        let dir = fs::canonicalize(dir).map_err(|source| StateError::Read {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        use std::os::unix::fs::MetadataExt;
-        let mode = fs::metadata(&dir)
-            .map_err(|source| StateError::Read {
-                path: dir.clone(),
-                source,
-            })?
-            .mode()
-            & 0o7777;
-        // The sticky bit makes a shared directory (/tmp) no one else's to rename in.
-        let who = match mode {
-            m if m & 0o1000 != 0 => None,
-            m if m & 0o002 != 0 => Some("everyone"),
-            m if m & 0o020 != 0 => Some("its group"),
-            _ => None,
-        };
-        if let Some(who) = who {
-            return Err(StateError::Insecure {
-                path: dir,
-                who,
-                mode,
-            });
-        }
-        Ok(Root { dir })
+        Ok(Root {
+            dir: trusted_dir(dir, "--root")?,
+        })
     }
 
     /// An exclusive flock on `<root>/<name>` (made if missing), held until dropped.
@@ -263,12 +317,13 @@ impl Root {
 
     fn prepare(&self, tmp: &Path, rec: &PodRecord) -> Result<PodLock, StateError> {
         let _ = fs::remove_dir_all(tmp);
-        for dir in [tmp.to_path_buf(), tmp.join("logs")] {
-            fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|source| StateError::CreateDir { path: dir, source })?;
-        }
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(tmp)
+            .map_err(|source| StateError::CreateDir {
+                path: tmp.to_path_buf(),
+                source,
+            })?;
         write_json(&tmp.join("pod.json"), rec)?;
         let err = |source| StateError::Lock {
             path: tmp.to_path_buf(),

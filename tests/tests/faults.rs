@@ -117,7 +117,7 @@ fn a_reader_that_never_reads_never_stalls_supervision() {
     });
     assert!(running(&pod));
     // Every line reached the log, whatever the terminal got.
-    let log = pods.root.path().join("stall/logs/chatty.log");
+    let log = pods.log_file("stall", "chatty");
     wait_for(
         "all 200000 lines in the log",
         Duration::from_secs(15),
@@ -151,7 +151,7 @@ fn an_exit_is_recorded_at_once_while_a_child_keeps_writing() {
     });
     let sup = as_pid(&pod["metadata"]["annotations"]["launcher/supervisor-pid"]);
     // The child went with its container, and the supervisor is idle again.
-    let log = pods.root.path().join("spam/logs/a.log");
+    let log = pods.log_file("spam", "a");
     let size = || fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     let before = size();
     wait_for("the log to stop growing", Duration::from_secs(5), || {
@@ -506,12 +506,7 @@ fn status_is_written_on_changes_not_for_every_chunk_of_output() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(
-        fs::metadata(pods.root.path().join("q/logs/a.log"))
-            .unwrap()
-            .len()
-            > 10_000
-    );
+    assert!(fs::metadata(pods.log_file("q", "a")).unwrap().len() > 10_000);
     pods.ok(&["down", "q", "--grace-period", "0"]);
     pods.assert_clean();
 }

@@ -82,6 +82,13 @@ fn a_pod_cannot_touch_cgroups_or_the_runtimes_state() {
         assert!(!out.contains("hunter2"), "{out}");
     }
     assert!(fs::read_to_string(&record).unwrap().contains("hunter2"));
+    // So is the data root, where every pod's logs are.
+    let data = pods.data.path().display().to_string();
+    let (code, out) = sh(&pods, "p", "a", &format!("ls -A {data}"));
+    assert_eq!((code, out.as_str()), (0, ""), "the data root is not empty");
+    let (code, _) = sh(&pods, "p", "a", &format!("mkdir {data}/pods/evil"));
+    assert_ne!(code, 0);
+    assert!(pods.log_dir("p", "a").exists());
 
     // runc's masked and read-only paths.
     for (path, escape) in [
@@ -523,5 +530,18 @@ fn bad_input_is_refused_at_once_and_leaves_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is writable by everyone"));
+    // So is a data root.
+    let out = pods
+        .cmd(&["up", "-d", "--name", "x", "-c", "a=true"])
+        .arg("--data-root")
+        .arg(open.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is writable by everyone") && err.contains("--data-root"),
+        "{err}"
+    );
     pods.assert_clean();
 }

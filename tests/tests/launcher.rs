@@ -361,7 +361,7 @@ fn logs_are_kept_in_cri_format() {
     wait_for("the log lines", Duration::from_secs(5), || {
         pods.ok(&["logs", "logs"]).contains("two")
     });
-    let file = fs::read_to_string(pods.root.path().join("logs/logs/a.log")).unwrap();
+    let file = fs::read_to_string(pods.log_file("logs", "a")).unwrap();
     let mut lines: Vec<&str> = file.lines().collect();
     assert_eq!(lines.len(), 2, "{file}");
     // stdout and stderr are separate pipes: their relative order is not kept.

@@ -160,3 +160,167 @@ fn follow_goes_on_across_restarts_and_ends_with_the_pod() {
     pods.ok(&["down", "f", "--grace-period", "0"]);
     assert!(follow.wait_timeout(Duration::from_secs(5)).success());
 }
+
+#[test]
+fn previous_shows_the_instance_before_the_last_restart() {
+    let pods = Pods::new("logprev");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "r",
+        "--backoff-scale",
+        "0.01",
+        "-c",
+        "a=sh -c 'echo run-$(cat /proc/uptime); sleep 0.2; exit 1'",
+        "-c",
+        "b=sleep 600",
+    ]);
+    // Before any restart there is no previous instance: kubectl's words, exit 1.
+    let out = pods.run(&["logs", "r", "-c", "b", "-p"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "launcher: previous terminated container \"b\" in pod \"r\" not found\n"
+    );
+    pods.wait_status("r", "two restarts of a", Duration::from_secs(20), |p| {
+        p["status"]["containerStatuses"][0]["restartCount"]
+            .as_u64()
+            .is_some_and(|n| n >= 2)
+    });
+    // Each instance has a log of its own: one line in each, the previous one older.
+    let (current, previous) = loop {
+        let current = pods.ok(&["logs", "r", "-c", "a"]);
+        let previous = pods.ok(&["logs", "r", "-c", "a", "-p"]);
+        if current.lines().count() == 1 && previous.lines().count() == 1 {
+            break (current, previous);
+        }
+    };
+    assert!(current.starts_with("run-") && previous.starts_with("run-"));
+    assert_ne!(current, previous);
+    let uptime = |s: &str| -> f64 {
+        s.trim_start_matches("run-")
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(uptime(&previous) < uptime(&current), "{previous} {current}");
+    // Only the current instance and the one before it are kept.
+    let dir = pods.log_dir("r", "a");
+    pods.wait_status("r", "four restarts of a", Duration::from_secs(20), |p| {
+        p["status"]["containerStatuses"][0]["restartCount"]
+            .as_u64()
+            .is_some_and(|n| n >= 4)
+    });
+    let files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.len() <= 2, "{files:?}");
+    pods.ok(&["down", "r", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+/// The resident set of `pid`, in KiB.
+fn rss_kib(pid: i32) -> u64 {
+    status_field(pid, "VmRSS")
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_container_writing_200_mb_leaves_about_50_mib_of_rotated_logs() {
+    let pods = Pods::new("logrot");
+    // 2,000,000 numbered lines of 100 characters and a newline: 202 MB.
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "big",
+        "-c",
+        "w=sh -c \"awk 'BEGIN { for (i = 1; i <= 2000000; i++) printf \\\"%0100d\\\\n\\\", i }'; echo done; sleep 600\"",
+    ]);
+    let pod = pods.status("big");
+    let sup = as_pid(&pod["metadata"]["annotations"]["launcher/supervisor-pid"]);
+    let before = rss_kib(sup);
+    let dir = pods.log_dir("big", "w");
+    wait_for("the writer to finish", Duration::from_secs(120), || {
+        pods.ok(&["logs", "big", "--tail", "1"]) == "done\n"
+    });
+    let files: Vec<(String, u64)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, e.metadata().unwrap().len())
+        })
+        .collect();
+    let total: u64 = files.iter().map(|(_, n)| n).sum();
+    // The kubelet's defaults: 10Mi per file, 5 files with the live one.
+    assert!(files.len() <= 5, "{files:?}");
+    assert!(total <= 5 * (10 << 20) + 4096, "{total} bytes in {files:?}");
+    assert!(total >= 4 * (10 << 20), "{total} bytes in {files:?}");
+    assert!(
+        files
+            .iter()
+            .filter(|(n, _)| n.starts_with("0.log."))
+            .count()
+            == files.len() - 1,
+        "{files:?}"
+    );
+    // The supervisor's memory did not grow with what it logged.
+    let after = rss_kib(sup);
+    assert!(
+        after < before + 2048,
+        "supervisor RSS {before} KiB -> {after} KiB"
+    );
+    // `logs` reads across the rotated files, oldest first, every line once.
+    let out = pods.cmd(&["logs", "big"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"done"));
+    let numbers: Vec<u64> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| {
+            assert_eq!(l.len(), 100, "{l:?}");
+            l.parse().unwrap()
+        })
+        .collect();
+    assert_eq!(*numbers.last().unwrap(), 2_000_000);
+    let first = numbers[0];
+    assert!(
+        numbers.iter().zip(first..).all(|(n, want)| *n == want),
+        "lines missing or out of order across the rotated files"
+    );
+    assert!(numbers.len() > 300_000, "{} lines kept", numbers.len());
+    pods.ok(&["down", "big", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn log_rotation_flags_are_checked() {
+    let pods = Pods::new("logbad");
+    for (args, needle) in [
+        (
+            &["--log-max-size", "1k"][..],
+            "--log-max-size \"1k\" is less than 1Ki",
+        ),
+        (&["--log-max-size", "ten"], "--log-max-size \"ten\""),
+        (
+            &["--log-max-files", "1"],
+            "--log-max-files must be at least 2",
+        ),
+    ] {
+        let mut all = vec!["up", "-d", "--name", "x", "-c", "a=true"];
+        all.extend_from_slice(args);
+        let out = pods.run(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+    pods.assert_clean();
+}

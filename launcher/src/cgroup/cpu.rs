@@ -3,7 +3,7 @@
 //! - request: shares = milliCPU x 1024 / 1000 (at least 2), then `cpu.weight` by the
 //!   quadratic map runc >= 1.3.2, crun and youki use, which sends 1024 shares to 100.
 
-use super::{write, CgroupError};
+use super::{read, write, CgroupError};
 use std::path::Path;
 
 pub const CONTROLLER: &str = "cpu";
@@ -67,4 +67,13 @@ mod tests {
         assert_eq!(weight(shares(250)), 35);
         assert_eq!(weight(shares(2000)), 174);
     }
+}
+
+/// CPU time used by the cgroup's processes, in microseconds: `usage_usec` of
+/// cpu.stat, which cgroup2 keeps for every cgroup, the cpu controller enabled or not.
+pub fn usage_usec(dir: &Path) -> Option<u64> {
+    read(dir, "cpu.stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())
 }

@@ -26,3 +26,16 @@ pub fn oom_kills(dir: &Path) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// The working set, as the kubelet and `kubectl top` count it: `memory.current`
+/// less `inactive_file` of memory.stat (page cache the kernel may take back first).
+/// None where the memory controller is not enabled.
+pub fn working_set(dir: &Path) -> Option<u64> {
+    let current: u64 = read(dir, "memory.current").ok()?.trim().parse().ok()?;
+    let inactive: u64 = read(dir, "memory.stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("inactive_file ")?.trim().parse().ok())
+        .unwrap_or(0);
+    Some(current.saturating_sub(inactive))
+}

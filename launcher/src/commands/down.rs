@@ -98,6 +98,19 @@ pub(super) fn take_down(
         }
         _ => {}
     }
+    // The pod's logs; without a record, whatever a pod of this name left.
+    let data = match &record {
+        Some(r) => vec![r.data_dir.clone()],
+        None => crate::state::data_dirs_of(&opts.data_root, name),
+    };
+    for d in data.iter().filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::remove_dir_all(d) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("failed to remove {}", d.display()))?
+            }
+            _ => {}
+        }
+    }
     drop(lock);
     Ok(true)
 }

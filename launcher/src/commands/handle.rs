@@ -39,11 +39,6 @@ impl PodHandle {
         self.root.status(&self.name)
     }
 
-    /// Where container `container`'s log is.
-    pub fn log_path(&self, container: &str) -> PathBuf {
-        self.dir().join("logs").join(format!("{container}.log"))
-    }
-
     /// The pod as a Kubernetes Pod object, status included.
     pub fn object(&self) -> Result<serde_json::Value> {
         let rec = self.record()?;

@@ -1,13 +1,13 @@
 //! `launcher logs NAME`: a container's output from its CRI log, with kubectl's
-//! selection (`--tail`, `--since`, `--since-time`, `--limit-bytes`), decoration
-//! (`--timestamps`, `--prefix`) and `-f`, for one container or all of them.
+//! selection (`--tail`, `--since`, `--since-time`, `--limit-bytes`, `-p` for the
+//! previous instance), decoration (`--timestamps`, `--prefix`) and `-f`, for one
+//! container or all of them, across rotated files.
 
 use super::{handle::supervisor_alive, ClosedStdout, Opts, PodHandle, Usage};
 use crate::cli;
-use crate::logs::{Line, Reader};
+use crate::logs::{self, Follower, Line};
 use anyhow::{Context, Result};
-use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 /// What of the lines is printed, and how.
@@ -74,11 +74,9 @@ impl Filter {
 /// One container's log being read.
 struct Source {
     prefix: Option<String>,
-    path: std::path::PathBuf,
-    /// Held once opened: `down` removes the pod's directory, and the last lines are
-    /// read after that.
-    file: Option<File>,
-    reader: Reader,
+    /// Holds each file once opened: `down` removes the pod's directories, and the
+    /// last lines are read after that.
+    log: Follower,
     /// No line printed yet: `--tail` still applies.
     first: bool,
 }
@@ -96,16 +94,29 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
                 .as_str(),
         ]
     };
-    let mut sources: Vec<Source> = containers
-        .iter()
-        .map(|c| Source {
+    // The previous instance has ended: there is nothing to follow.
+    let follow = args.follow && !args.previous;
+    let mut sources = Vec::new();
+    for c in &containers {
+        let dir = logs::container_dir(&rec.data_dir, c);
+        let instances = logs::instances(&dir);
+        let instance = if args.previous {
+            match instances.len().checked_sub(2) {
+                Some(i) => instances[i],
+                None => anyhow::bail!(
+                    "previous terminated container {c:?} in pod {:?} not found",
+                    args.name
+                ),
+            }
+        } else {
+            instances.last().copied().unwrap_or(0)
+        };
+        sources.push(Source {
             prefix: args.prefix.then(|| format!("[pod/{}/{c}] ", args.name)),
-            path: pod.log_path(c),
-            file: None,
-            reader: Reader::default(),
+            log: Follower::new(&dir, instance, follow),
             first: true,
-        })
-        .collect();
+        });
+    }
     let closed = |e: std::io::Error| -> anyhow::Error {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             ClosedStdout.into()
@@ -117,13 +128,13 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
     loop {
         // Follow while this pod's supervisor runs (not a pod made since under the same
         // name, whose log is another file); then one last read.
-        let live = args.follow
+        let live = follow
             && pod
                 .record()
                 .is_ok_and(|r| r.uid == rec.uid && supervisor_alive(&r));
         let mut out = stdout.lock();
         for src in &mut sources {
-            let mut lines = read(src)?;
+            let mut lines = src.log.read().context("failed to read the log")?;
             lines.retain(|l| filter.shown(l));
             if std::mem::take(&mut src.first) {
                 if let Some(n) = filter.tail {
@@ -144,26 +155,6 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// The lines added to `src`'s log since the last read; none if it has no log yet.
-fn read(src: &mut Source) -> Result<Vec<Line>> {
-    if src.file.is_none() {
-        match File::open(&src.path) {
-            Ok(f) => src.file = Some(f),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(e).with_context(|| format!("failed to open {}", src.path.display()))
-            }
-        }
-    }
-    let Some(mut file) = src.file.as_ref() else {
-        return Ok(Vec::new());
-    };
-    file.seek(SeekFrom::Start(src.reader.pos))?;
-    src.reader
-        .read(&mut BufReader::new(file))
-        .with_context(|| format!("failed to read {}", src.path.display()))
 }
 
 /// Prints one line as asked; false once `--limit-bytes` is used up.

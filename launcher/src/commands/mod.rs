@@ -11,6 +11,7 @@ mod logs;
 mod ps;
 mod status;
 mod supervise;
+mod top;
 mod up;
 mod wait;
 
@@ -24,6 +25,7 @@ pub use logs::logs;
 pub use ps::ps;
 pub use status::status;
 pub use supervise::{supervise, supervise_detached};
+pub use top::top;
 pub use up::up;
 pub use wait::wait;
 
@@ -78,6 +80,25 @@ pub fn pick_container<'a>(
     Ok(c)
 }
 
+/// Rows as kubectl prints a table: columns left-aligned, three spaces apart.
+pub fn columns(rows: &[Vec<String>]) -> String {
+    let n = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut text = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        text += line.join("   ").trim_end();
+        text.push('\n');
+    }
+    text
+}
+
 /// A line on standard error, as is (kubectl's notices carry no program name).
 pub fn warn_plain(text: &str) {
     let _ = writeln!(std::io::stderr(), "{text}");
@@ -90,6 +111,7 @@ pub fn warn(text: &str) {
 
 pub struct Opts {
     pub root: PathBuf,
+    pub data_root: PathBuf,
     pub cgroup_parent: Option<PathBuf>,
     pub pause: Option<PathBuf>,
 }

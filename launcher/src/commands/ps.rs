@@ -79,20 +79,7 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
         }
         r
     }));
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    let mut text = String::new();
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        text += line.join("   ").trim_end();
-        text.push('\n');
-    }
-    print(&text)?;
+    print(&super::columns(&rows))?;
     Ok(0)
 }
 

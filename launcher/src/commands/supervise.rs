@@ -29,7 +29,8 @@ pub fn supervise(
     let driver = match setup(opts, &pod, foreground) {
         Ok(d) => d,
         Err(e) => {
-            let _ = std::fs::remove_dir_all(pod.dir());
+            let data = pod.record().ok().map(|r| r.data_dir);
+            crate::state::remove_pod_files(&pod.dir(), data.as_deref());
             if let Some(r) = ready.as_mut() {
                 let _ = writeln!(r, "error: {e:#}");
             }
@@ -51,6 +52,8 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
     // The host's network namespace, to go back to for the CNI plugins' DEL.
     let host_netns = File::open("/proc/self/ns/net").context("failed to open /proc/self/ns/net")?;
     let sb = Sandbox::create(&record, &mount, &pod.root.dir)?;
+    let dirs = (pod.dir(), record.data_dir.clone());
+    let rotation = record.log_rotation;
     let pause = ProcRef::of(sb.pause.pid);
     let pod_dir = pod.dir();
     let teardown = || {
@@ -90,7 +93,8 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
     let machine = Pod::new(record.spec, SystemTime::now());
     Driver::new(
         machine,
-        pod.dir(),
+        dirs,
+        rotation,
         sb.cgroup.clone(),
         sb.pause,
         &signals,

@@ -28,6 +28,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         None => args.to_spec().map_err(Usage::Spec)?,
     };
     args.apply_network(&mut spec).map_err(Usage::Spec)?;
+    let rotation = args.log_rotation().map_err(Usage::Invalid)?;
     if args.dry_run {
         let pod = crate::kube::pod_manifest(&spec);
         print(&match args.output {
@@ -37,6 +38,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         return Ok(0);
     }
     preflight()?;
+    let data_root = crate::state::trusted_dir(&opts.data_root, "--data-root")?;
     let (mount, parent) = opts.cgroup_parent()?;
     let leaves: Vec<_> = spec
         .all_containers()
@@ -66,7 +68,8 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         ))
         .into());
     }
-    let mut record = PodRecord::new(spec, cgroup, opts.find_pause()?);
+    let mut record = PodRecord::new(spec, cgroup, opts.find_pause()?, &data_root);
+    record.log_rotation = rotation;
     let name = record.spec.name.clone();
     let root = Root::open(&opts.root)?;
     // Published ports are checked against the other pods' and the record made under
@@ -97,7 +100,10 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     let (rd, wr) = sys::pipe()?;
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
-    cmd.arg("--root").arg(&opts.root);
+    cmd.arg("--root")
+        .arg(&opts.root)
+        .arg("--data-root")
+        .arg(&opts.data_root);
     if let Some(p) = &opts.cgroup_parent {
         cmd.arg("--cgroup-parent").arg(p);
     }

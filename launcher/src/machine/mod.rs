@@ -322,6 +322,11 @@ impl Pod {
     }
 
     /// The container with index `c` (init containers first).
+    /// How often container `c` has been restarted: the instance its next start is.
+    pub fn restarts(&self, c: usize) -> u32 {
+        self.containers[c].restarts
+    }
+
     pub fn container(&self, c: usize) -> &ContainerSpec {
         &self.containers[c].spec
     }
