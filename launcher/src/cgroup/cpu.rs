@@ -43,6 +43,15 @@ pub fn set_weight(dir: &Path, request_milli: u64) -> Result<(), CgroupError> {
     )
 }
 
+/// CPU time used by the cgroup's processes, in microseconds: `usage_usec` of
+/// cpu.stat, which cgroup2 keeps for every cgroup, the cpu controller enabled or not.
+pub fn usage_usec(dir: &Path) -> Option<u64> {
+    read(dir, "cpu.stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,13 +76,4 @@ mod tests {
         assert_eq!(weight(shares(250)), 35);
         assert_eq!(weight(shares(2000)), 174);
     }
-}
-
-/// CPU time used by the cgroup's processes, in microseconds: `usage_usec` of
-/// cpu.stat, which cgroup2 keeps for every cgroup, the cpu controller enabled or not.
-pub fn usage_usec(dir: &Path) -> Option<u64> {
-    read(dir, "cpu.stat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())
 }
