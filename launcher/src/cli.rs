@@ -9,6 +9,22 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// A flag's value as a manifest value that means exactly it: a `$` before `$` or `(`
+/// escaped as `$$`, so that the kubelet's `$(VAR)` expansion (which the pod's manifest
+/// gets) gives the value back as typed (`sh -c 'kill $$'` stays `kill $$`; `$X` needs
+/// nothing).
+fn literal(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '$' && matches!(chars.peek(), Some('$' | '(')) {
+            out.push('$');
+        }
+    }
+    out
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "launcher",
@@ -351,7 +367,7 @@ impl Up {
             }
             containers.push(ContainerSpec {
                 name: name.to_string(),
-                command,
+                command: command.iter().map(|a| literal(a)).collect(),
                 env: Vec::new(),
                 read_only_root: up.read_only,
                 ..Default::default()
@@ -363,7 +379,7 @@ impl Up {
             if !spec::valid_env_name(k) || spec::nul_free(v).is_err() {
                 return Err(SpecError::Env(e.clone()));
             }
-            env.push((k.to_string(), v.to_string()));
+            env.push((k.to_string(), literal(v)));
         }
         let limits = Limits {
             memory: quantity("memory", &up.memory, |s| s.parse::<Memory>())?.map(|m| m.0),
@@ -402,6 +418,7 @@ impl Up {
             bandwidth: Default::default(),
             host_pid: false,
             host_ipc: false,
+            volumes: Vec::new(),
         })
     }
 }
@@ -681,5 +698,14 @@ mod tests {
                 "{flag} {v}"
             );
         }
+    }
+
+    #[test]
+    fn flag_values_survive_the_kubelets_expansion_as_typed() {
+        for typed in ["kill -9 $$", "echo $(date) $X", "$", "a$$$(b", "$("] {
+            let stored = literal(typed);
+            assert_eq!(crate::spec::expand(&stored, |_| Some("!".into())), typed);
+        }
+        assert_eq!(literal("echo $X"), "echo $X");
     }
 }

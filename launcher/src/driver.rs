@@ -26,7 +26,7 @@ use crate::logs::{LineSplitter, LogFile, Rotation, Stream};
 use crate::machine::{Effect, Event, Exit, Pod, Task, Verdict};
 use crate::namespaces::Pause;
 use crate::probe::Run;
-use crate::process::{self, Plan, Stdio};
+use crate::process::{self, Plan, Stdio, View};
 use crate::spec::Action;
 use crate::state;
 use crate::status::{Phase, PodStatus};
@@ -118,6 +118,8 @@ pub struct Driver {
     pod_dir: PathBuf,
     /// The pod's data directory (its logs), removed with its state.
     data_dir: PathBuf,
+    /// The pod's uid, by which its mount points are registered.
+    uid: String,
     rotation: Rotation,
     /// A stop was asked for (down, ^C): the pod's state goes with it.
     stop_asked: bool,
@@ -137,7 +139,7 @@ pub struct Driver {
 impl Driver {
     pub fn new(
         pod: Pod,
-        dirs: (PathBuf, PathBuf),
+        dirs: (PathBuf, PathBuf, String),
         rotation: Rotation,
         cgroup: Option<PodCgroup>,
         pause: Pause,
@@ -145,7 +147,7 @@ impl Driver {
         foreground: bool,
     ) -> anyhow::Result<Driver> {
         use anyhow::Context;
-        let (pod_dir, data_dir) = dirs;
+        let (pod_dir, data_dir, uid) = dirs;
         let signals = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .context("failed to create a signalfd")?;
         // The first instance's logs are opened now: a pod that cannot have them (no
@@ -176,6 +178,7 @@ impl Driver {
             terminal: foreground.then(Terminal::open),
             pod_dir,
             data_dir,
+            uid,
             rotation,
             stop_asked: false,
             unpublished: None,
@@ -311,13 +314,24 @@ impl Driver {
             stdout: out_w,
             stderr: err_w,
         };
+        let argv = spec.command_line(container);
+        let volumes = match crate::volumes::prepare(
+            spec,
+            container,
+            &self.data_dir,
+            &spec.environment(container),
+        ) {
+            Ok(v) => v,
+            Err(e) => return cannot(format!("Error: {e}")),
+        };
         let plan = Plan::new(
             spec,
             container,
-            &container.command,
+            &argv,
             slot.leaf.as_deref(),
             self.pause.pidfd.as_fd(),
             stdio,
+            View::Own(volumes),
         );
         let oom_before = slot.leaf.as_deref().map_or(0, memory::oom_kills);
         let started = plan.and_then(process::spawn);
@@ -329,7 +343,7 @@ impl Driver {
                     return Event::CannotRun {
                         c,
                         code: process::exit_code_for_exec_error(&e),
-                        message: process::exec_error_message(&container.command[0], &e),
+                        message: process::exec_error_message(&argv[0], &e),
                     };
                 }
                 let instance = self.pod.restarts(c);
@@ -380,13 +394,19 @@ impl Driver {
         match action {
             Action::Exec(argv) => {
                 let spec = self.pod.spec();
+                let slot = &self.slots[c];
+                let view = match &slot.main {
+                    Some(m) => View::Join(m.pidfd.as_fd()),
+                    None => View::Pod,
+                };
                 let plan = Plan::new(
                     spec,
                     self.pod.container(c),
                     argv,
-                    self.slots[c].leaf.as_deref(),
+                    slot.leaf.as_deref(),
                     self.pause.pidfd.as_fd(),
                     Stdio::Null,
+                    view,
                 );
                 let started = plan
                     .and_then(process::spawn)
@@ -756,7 +776,8 @@ impl Driver {
             t.drain(Duration::from_secs(1));
         }
         if self.terminal.is_some() || self.stop_asked {
-            crate::state::remove_pod_files(&self.pod_dir, Some(&self.data_dir));
+            let data = (self.uid.as_str(), self.data_dir.as_path());
+            crate::state::remove_pod_files(&self.pod_dir, Some(data));
         }
         Outcome { phase, exit_code }
     }

@@ -46,6 +46,7 @@ pub mod status;
 pub mod sys;
 pub mod terminal;
 pub mod users;
+pub mod volumes;
 
 use cli::{Cli, Command};
 

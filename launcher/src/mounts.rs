@@ -16,8 +16,9 @@
 //!   paths (an empty read-only tmpfs over a directory, /dev/null over a file) and its
 //!   read-only paths (bound onto themselves, read-only).
 //!
-//! A container with `readOnlyRootFilesystem` gets its own mount namespace made from the
-//! pod's, where every mount is read-only but /dev and the pod's /proc.
+//! Each container's main process makes its own mount namespace from the pod's, where a
+//! `readOnlyRootFilesystem` makes every mount read-only but /dev and the pod's /proc,
+//! and its volumes are attached; its other processes (exec, probes, hooks) join it.
 
 use crate::sys;
 use std::ffi::CString;
@@ -97,6 +98,13 @@ enum Step {
     Detach { source: CString, slot: usize },
     /// Detached mount `slot`, if any, attached at `target` (made as an empty file).
     Attach { target: CString, slot: usize },
+    /// A volume's detached mount tree attached at `target`; `nested`: its mount point
+    /// is made first (inside another volume of the container).
+    AttachTree {
+        tree: std::os::fd::RawFd,
+        target: CString,
+        nested: bool,
+    },
     /// A directory (with `mode`) or, given `to`, a symlink at `target`.
     Make {
         target: CString,
@@ -160,12 +168,14 @@ impl Mounts {
         Mounts(steps)
     }
 
-    /// A container's own view on top of the pod's: nothing unless its root file system
-    /// is read-only.
-    pub fn container(read_only_root: bool) -> Option<Mounts> {
-        read_only_root.then(|| {
-            Mounts(vec![
-                Step::Unshare,
+    /// A container's own view, in a mount namespace of its own made from the pod's:
+    /// every mount read-only if its root file system is (but /dev and the pod's
+    /// /proc), then its volumes attached at their mount paths.
+    pub fn container(read_only_root: bool, volumes: &[crate::volumes::Prepared]) -> Mounts {
+        use std::os::fd::AsRawFd;
+        let mut steps = vec![Step::Unshare];
+        if read_only_root {
+            steps.extend([
                 Step::SetReadOnly {
                     target: c("/"),
                     read_only: true,
@@ -183,8 +193,14 @@ impl Mounts {
                     read_only: false,
                     recursive: false,
                 },
-            ])
-        })
+            ]);
+        }
+        steps.extend(volumes.iter().map(|v| Step::AttachTree {
+            tree: v.tree.as_raw_fd(),
+            target: v.target.clone(),
+            nested: v.nested,
+        }));
+        Mounts(steps)
     }
 
     /// Carries the steps out. Child-safe: system calls only.
@@ -235,6 +251,19 @@ impl Mounts {
                         .and_then(|()| sys::move_mount(slots[*slot], target))
                 }
                 Step::Attach { .. } => Ok(()),
+                Step::AttachTree {
+                    tree,
+                    target,
+                    nested,
+                } => {
+                    if *nested {
+                        match sys::make_node(target, sys::Node::Dir(0o755)) {
+                            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
+                            _ => {}
+                        }
+                    }
+                    sys::move_mount(*tree, target)
+                }
                 Step::Make { target, mode, to } => match to {
                     Some(to) => sys::make_node(target, sys::Node::Symlink(to)),
                     None => sys::make_node(target, sys::Node::Dir(*mode)),

@@ -7,7 +7,8 @@
 //!    in the container's cgroup leaf, a direct child of the caller (so the caller gets
 //!    its exit status), and never runs outside its cgroup;
 //! 2. the child joins the rest of pause's namespaces with one setns(pidfd, NET|IPC|
-//!    UTS|MNT|CGROUP), makes the container's own mounts (a read-only root), wires fds
+//!    UTS|MNT|CGROUP); a container's main process then makes its own mount namespace
+//!    (a read-only root, its volumes), any other joins the main process's; it wires fds
 //!    0-2, starts a new session, resets signals, marks every other fd close-on-exec,
 //!    takes its user and groups, restricts capabilities and sets no_new_privs;
 //! 3. execve over each candidate path; if all fail, the errno goes back through a
@@ -67,6 +68,17 @@ pub enum Stdio {
     NullIn,
 }
 
+/// Which mount namespace a process of a container is in.
+pub enum View<'a> {
+    /// The container's main process: one of its own, made from the pod's, with the
+    /// container's volumes.
+    Own(Vec<crate::volumes::Prepared>),
+    /// A process beside it (exec, probe, hook): the main process's, by its pidfd.
+    Join(BorrowedFd<'a>),
+    /// The pod's (pause's): there is no main process to join.
+    Pod,
+}
+
 /// Everything a process of a container gets, decided and allocated before clone3:
 /// the namespaces to join (pause's), its cgroup leaf, user and groups, capabilities,
 /// environment, working directory and stdio. The child only carries the steps out.
@@ -89,8 +101,12 @@ pub struct Plan<'a> {
     last_cap: u32,
     /// uid, gid and supplementary groups.
     ids: Ids,
-    /// The container's own mounts (a read-only root), on top of the pod's.
+    /// The container's own mounts, on top of the pod's (a main process), or whose
+    /// mount namespace to join.
     mounts: Option<Mounts>,
+    join_mounts: Option<BorrowedFd<'a>>,
+    /// The volumes' trees the mounts attach, open until the child has them.
+    _volumes: Vec<crate::volumes::Prepared>,
     no_new_privs: bool,
 }
 
@@ -104,13 +120,14 @@ impl<'a> Plan<'a> {
         leaf: Option<&Path>,
         pause: BorrowedFd<'a>,
         stdio: Stdio,
+        view: View<'a>,
     ) -> Result<Plan<'a>, SpawnError> {
         let argv_c: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
         let mut env: Vec<CString> = vec![
             cstring(&format!("PATH={DEFAULT_PATH}"))?,
             cstring(&format!("HOSTNAME={}", pod.hostname))?,
         ];
-        for (k, v) in pod.env_of(c) {
+        for (k, v) in pod.environment(c) {
             env.push(cstring(&format!("{k}={v}"))?);
         }
         let program = argv.first().map(String::as_str).unwrap_or_default();
@@ -143,6 +160,15 @@ impl<'a> Plan<'a> {
             b.map_err(SpawnError::Stdio)?,
             c2.map_err(SpawnError::Stdio)?,
         ];
+        let (mounts, join_mounts, volumes) = match view {
+            View::Own(volumes) => (
+                Some(Mounts::container(c.read_only_root, &volumes)),
+                None,
+                volumes,
+            ),
+            View::Join(fd) => (None, Some(fd), Vec::new()),
+            View::Pod => (None, None, Vec::new()),
+        };
         Ok(Plan {
             argv: argv_c,
             env,
@@ -156,7 +182,9 @@ impl<'a> Plan<'a> {
             capabilities: pod.capabilities_of(c),
             last_cap: sys::last_cap(),
             ids: Ids::resolve(c.user, c.group, &pod.supplemental_groups),
-            mounts: Mounts::container(c.read_only_root),
+            mounts,
+            join_mounts,
+            _volumes: volumes,
             no_new_privs: !pod.privileged && !c.privilege_escalation,
         })
     }
@@ -255,6 +283,11 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
                     | libc::CLONE_NEWCGROUP,
             ) {
                 fail(errno_of(e), 126);
+            }
+            if let Some(main) = plan.join_mounts {
+                if let Err(e) = sys::setns(main.as_raw_fd(), libc::CLONE_NEWNS) {
+                    fail(errno_of(e), 126);
+                }
             }
             if let Err(e) = sys::place_fds(stdio, 0) {
                 fail(errno_of(e), 126);

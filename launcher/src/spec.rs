@@ -82,6 +82,9 @@ pub struct ContainerSpec {
     /// the init sequence and kept running beside the app containers.
     #[serde(default)]
     pub sidecar: bool,
+    /// The pod's volumes it mounts, in its own mount namespace.
+    #[serde(default)]
+    pub volume_mounts: Vec<VolumeMount>,
 }
 
 /// What a probe or a lifecycle hook does.
@@ -236,6 +239,78 @@ pub struct PodSpec {
     pub host_pid: bool,
     #[serde(default)]
     pub host_ipc: bool,
+    /// spec.volumes, which containers mount by name.
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+}
+
+/// A volume of the pod: a directory its containers mount.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Volume {
+    pub name: String,
+    pub source: VolumeSource,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum VolumeSource {
+    /// A directory of the pod's own under the data root, made at pod start and gone
+    /// with the pod; `memory`: a tmpfs, of `size_limit` bytes if given.
+    EmptyDir {
+        memory: bool,
+        size_limit: Option<u64>,
+    },
+    /// A path of the host, checked (or made) as its type says.
+    HostPath { path: String, kind: HostPathType },
+}
+
+/// hostPath.type, checked as the kubelet checks it before the pod starts.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum HostPathType {
+    /// "": no check.
+    Unset,
+    DirectoryOrCreate,
+    Directory,
+    FileOrCreate,
+    File,
+    Socket,
+    CharDevice,
+    BlockDevice,
+}
+
+impl HostPathType {
+    pub const ALL: [(&'static str, HostPathType); 8] = [
+        ("", HostPathType::Unset),
+        ("DirectoryOrCreate", HostPathType::DirectoryOrCreate),
+        ("Directory", HostPathType::Directory),
+        ("FileOrCreate", HostPathType::FileOrCreate),
+        ("File", HostPathType::File),
+        ("Socket", HostPathType::Socket),
+        ("CharDevice", HostPathType::CharDevice),
+        ("BlockDevice", HostPathType::BlockDevice),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+/// A container's volumeMounts entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct VolumeMount {
+    /// The volume's name.
+    pub name: String,
+    pub mount_path: String,
+    #[serde(default)]
+    pub read_only: bool,
+    /// A path inside the volume to mount instead of its root.
+    #[serde(default)]
+    pub sub_path: Option<String>,
+    /// As sub_path, with `$(VAR)` from the container's environment.
+    #[serde(default)]
+    pub sub_path_expr: Option<String>,
 }
 
 /// Which network a pod is in.
@@ -501,6 +576,35 @@ impl PodSpec {
         self.env.iter().chain(&c.env).cloned().collect()
     }
 
+    /// Container `c`'s environment as its processes get it: each value with its
+    /// `$(VAR)` references expanded from the variables defined before it.
+    pub fn environment(&self, c: &ContainerSpec) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = Vec::new();
+        for (k, v) in self.env_of(c) {
+            let value = expand(&v, |name| {
+                env.iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            });
+            env.push((k, value));
+        }
+        env
+    }
+
+    /// Container `c`'s command line with `$(VAR)` references expanded from its
+    /// environment, as the kubelet expands command and args.
+    pub fn command_line(&self, c: &ContainerSpec) -> Vec<String> {
+        let env = self.environment(c);
+        let lookup = |name: &str| {
+            env.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        c.command.iter().map(|a| expand(a, lookup)).collect()
+    }
+
     /// The container named, or the pod's default: the one its
     /// `kubectl.kubernetes.io/default-container` annotation names, else the first.
     pub fn container(&self, name: Option<&str>) -> Option<&ContainerSpec> {
@@ -548,6 +652,37 @@ impl PodSpec {
     pub fn all_containers(&self) -> impl Iterator<Item = &ContainerSpec> {
         self.init_containers.iter().chain(&self.containers)
     }
+}
+
+/// The kubelet's `$(VAR)` expansion: a reference to a known variable becomes its value,
+/// `$$` is a literal `$` (so `$$(VAR)` stays `$(VAR)`), and anything else (an unknown
+/// name, an unclosed `$(`, a lone `$`) stays as written.
+pub fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(escaped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = escaped;
+        } else if let Some(name) = after.strip_prefix('(').and_then(|a| a.split_once(')')) {
+            match lookup(name.0) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    out.push_str("$(");
+                    out.push_str(name.0);
+                    out.push(')');
+                }
+            }
+            rest = name.1;
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -599,17 +734,12 @@ mod tests {
             .contains("not a quantity"));
     }
 
-    #[test]
-    fn the_default_container_is_the_annotated_one_else_the_first_with_a_notice() {
-        let c = |name: &str| ContainerSpec {
-            name: name.into(),
-            ..Default::default()
-        };
-        let mut pod = PodSpec {
+    fn pod() -> PodSpec {
+        PodSpec {
             name: "p".into(),
             hostname: "p".into(),
-            init_containers: vec![c("setup")],
-            containers: vec![c("a"), c("b")],
+            init_containers: Vec::new(),
+            containers: Vec::new(),
             env: Vec::new(),
             limits: Limits::default(),
             restart: RestartPolicy::Always,
@@ -625,6 +755,20 @@ mod tests {
             bandwidth: Bandwidth::default(),
             host_pid: false,
             host_ipc: false,
+            volumes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_default_container_is_the_annotated_one_else_the_first_with_a_notice() {
+        let c = |name: &str| ContainerSpec {
+            name: name.into(),
+            ..Default::default()
+        };
+        let mut pod = PodSpec {
+            init_containers: vec![c("setup")],
+            containers: vec![c("a"), c("b")],
+            ..pod()
         };
         assert_eq!(pod.container(None).unwrap().name, "a");
         assert_eq!(
@@ -656,5 +800,61 @@ mod tests {
         for bad in ["", "a/b", "../x", "a b"] {
             assert!(Network::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dependent_variables_expand_as_the_kubelet_expands_them() {
+        let known = |n: &str| match n {
+            "A" => Some("1".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        for (input, want) in [
+            ("$(A)", "1"),
+            ("x$(A)y$(A)", "x1y1"),
+            ("$$(A)", "$(A)"),
+            ("$$$(A)", "$1"),
+            ("$(NOPE)", "$(NOPE)"),
+            ("$(EMPTY)-", "-"),
+            ("$(A", "$(A"),
+            ("a$", "a$"),
+            ("$A", "$A"),
+            ("$$", "$"),
+            ("100$ $(A)", "100$ 1"),
+        ] {
+            assert_eq!(expand(input, known), want, "{input}");
+        }
+        let c = ContainerSpec {
+            name: "c".into(),
+            command: vec![
+                "echo".into(),
+                "$(GREETING) $(NAME)".into(),
+                "$(LATER)".into(),
+            ],
+            env: vec![
+                ("GREETING".into(), "Warm greetings to".into()),
+                ("HONORIFIC".into(), "The Most Honorable".into()),
+                ("NAME".into(), "$(HONORIFIC) Kubernetes, $(LATER)".into()),
+                ("LATER".into(), "later".into()),
+            ],
+            ..ContainerSpec::default()
+        };
+        let pod = PodSpec {
+            containers: vec![c.clone()],
+            ..pod()
+        };
+        // Only variables defined before are seen by a value; command sees them all.
+        assert_eq!(
+            pod.environment(&c)[2].1,
+            "The Most Honorable Kubernetes, $(LATER)"
+        );
+        assert_eq!(
+            pod.command_line(&c),
+            [
+                "echo",
+                "Warm greetings to The Most Honorable Kubernetes, $(LATER)",
+                "later"
+            ]
+        );
     }
 }

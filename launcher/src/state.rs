@@ -13,6 +13,7 @@
 //!
 //! ```text
 //! <data root>/pods/<pod>_<uid>/logs/<c>/<N>.log   CRI-format logs (see `logs`)
+//! <data root>/pods/<pod>_<uid>/volumes/<name>      emptyDir volumes (see `volumes`)
 //! ```
 //!
 //! Locking is per pod: `up` makes the directory under a temporary name with its
@@ -126,11 +127,16 @@ pub const DEFAULT_ROOT: &str = "/run/launcher";
 /// Where pods' data (logs) lives unless `--data-root` says otherwise.
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/launcher";
 
-/// Removes a pod's state directory and its data directory; a data directory of a
-/// namesake left by a pod whose record was lost (`<name>_*`) goes too.
-pub fn remove_pod_files(pod_dir: &Path, data_dir: Option<&Path>) {
+/// Removes a pod's state directory and, given the pod's uid and data directory, its
+/// volumes and data.
+pub fn remove_pod_files(pod_dir: &Path, data: Option<(&str, &Path)>) {
+    if let Some((uid, dir)) = data {
+        crate::volumes::teardown(uid, dir);
+    }
     let _ = fs::remove_dir_all(pod_dir);
-    if let Some(d) = data_dir.filter(|d| !d.as_os_str().is_empty()) {
+    if let Some((_, d)) = data.filter(|(_, d)| !d.as_os_str().is_empty()) {
+        // Never through a mount: what is mounted there is not the pod's to delete.
+        crate::volumes::unmount_below(d);
         let _ = fs::remove_dir_all(d);
     }
 }

@@ -411,6 +411,26 @@ pub fn mount(
 /// Sets or clears MOUNT_ATTR_RDONLY on the mount at `target` (and every mount below
 /// it if `recursive`), with mount_setattr(2), Linux >= 5.12. Child-safe.
 pub fn mount_setattr(target: &CStr, read_only: bool, recursive: bool) -> io::Result<()> {
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    mount_setattr_at(libc::AT_FDCWD, target, flags, read_only)
+}
+
+/// mount_setattr(2) read-only on the detached mount tree `fd` and everything in it.
+pub fn set_read_only_tree(fd: &OwnedFd) -> io::Result<()> {
+    mount_setattr_at(
+        fd.as_raw_fd(),
+        c"",
+        libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+        true,
+    )
+}
+
+fn mount_setattr_at(
+    dirfd: RawFd,
+    target: &CStr,
+    flags: libc::c_int,
+    read_only: bool,
+) -> io::Result<()> {
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
     #[repr(C)]
     struct MountAttr {
@@ -425,12 +445,11 @@ pub fn mount_setattr(target: &CStr, read_only: bool, recursive: bool) -> io::Res
         propagation: 0,
         userns_fd: 0,
     };
-    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: a NUL-terminated path and a mount_attr of the size passed.
     check(unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
+            dirfd,
             target.as_ptr(),
             flags as libc::c_uint,
             &attr as *const MountAttr,
@@ -841,4 +860,73 @@ pub fn window_size(fd: RawFd) -> io::Result<libc::winsize> {
 pub fn set_window_size(fd: RawFd, ws: &libc::winsize) -> io::Result<()> {
     // SAFETY: TIOCSWINSZ reads the winsize it is given.
     check(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, ws) } as libc::c_long).map(drop)
+}
+
+/// A detached copy of the mount tree at the file `fd` refers to (open_tree(2)
+/// OPEN_TREE_CLONE | AT_RECURSIVE on an O_PATH fd): a bind mount to attach elsewhere,
+/// in another mount namespace, with [`move_mount`].
+pub fn clone_tree(fd: &OwnedFd) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | libc::AT_EMPTY_PATH as libc::c_uint
+        | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: an fd of ours, an empty path as AT_EMPTY_PATH asks, plain flags.
+    let tree =
+        check(unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) })?;
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(tree as RawFd) })
+}
+
+/// Opens `rel` below the directory `root` as an O_PATH fd, every component, symlinks
+/// included, resolved without leaving `root` (openat2 RESOLVE_BENEATH: EXDEV if it
+/// would). With `make_dirs`, missing components are made as directories (0755) in
+/// their parent, itself resolved beneath `root`.
+pub fn open_beneath(root: &OwnedFd, rel: &str, make_dirs: bool) -> io::Result<OwnedFd> {
+    let open = |path: &str| -> io::Result<OwnedFd> {
+        // SAFETY: open_how is plain old data, for which all zeroes is the default.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        let p = CString::new(if path.is_empty() { "." } else { path })
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: a directory fd, a NUL-terminated path, an open_how of the size given.
+        let fd = check(unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                p.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        })?;
+        // SAFETY: a new fd that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    };
+    match open(rel) {
+        Err(e) if make_dirs && e.raw_os_error() == Some(libc::ENOENT) => {}
+        r => return r,
+    }
+    let mut done = String::new();
+    for comp in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        let parent = open(&done)?;
+        let next = if done.is_empty() {
+            comp.to_string()
+        } else {
+            format!("{done}/{comp}")
+        };
+        if let Err(e) = open(&next) {
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                return Err(e);
+            }
+            let c = CString::new(comp).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            // SAFETY: a directory fd (O_PATH is enough for mkdirat) and a NUL-terminated name.
+            let rc = unsafe { libc::mkdirat(parent.as_raw_fd(), c.as_ptr(), 0o755) };
+            if rc != 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST) {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        done = next;
+    }
+    open(rel)
 }

@@ -64,13 +64,16 @@ fn containers_share_pause_namespaces_and_sit_in_their_cgroup() {
     let mount = cgroup2_mount();
     for name in ["a", "b"] {
         let pid = container_pid(&pod, name).expect("a running container");
-        for kind in ["pid", "net", "ipc", "uts", "mnt"] {
+        for kind in ["pid", "net", "ipc", "uts"] {
             assert_eq!(
                 ns_of(pid, kind),
                 ns_of(pause, kind),
                 "container {name}: {kind} namespace"
             );
         }
+        // Its mount namespace is its own, made from the pod's (for its volumes).
+        assert_ne!(ns_of(pid, "mnt"), ns_of(pause, "mnt"), "container {name}");
+        assert_ne!(ns_of(pid, "mnt"), ns_of(std::process::id() as i32, "mnt"));
         assert_ne!(ns_of(pid, "net"), ns_of(std::process::id() as i32, "net"));
         let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
         let line = cg.lines().find(|l| l.starts_with("0::")).unwrap();

@@ -68,7 +68,7 @@ fn invalid_manifests_fail_with_the_field_path() {
         ),
         (
             "    volumeMounts: [{name: v, mountPath: /v}]\n",
-            "spec.containers[0].volumeMounts: not supported by launcher",
+            "spec.containers[0].volumeMounts[0].name: not found: no volume named \"v\" in spec.volumes",
         ),
         (
             "    resources: {limits: {memory: 12Zi}}\n",

@@ -132,6 +132,17 @@ fn wanted(limits: &Limits, containers: &[(&str, &Limits)]) -> Vec<&'static str> 
     wanted
 }
 
+/// Controllers enabled for every pod where the machine offers them, limits or not,
+/// as the kubelet has them: what `top` reads (memory.current, memory.stat).
+const ACCOUNTED: [&str; 1] = [memory::CONTROLLER];
+
+/// Enables the accounted controllers `wanted` lacks in `parent`, where it can.
+fn account(parent: &Path, wanted: &[&'static str]) {
+    for c in ACCOUNTED.iter().filter(|c| !wanted.contains(c)) {
+        let _ = enable(parent, c);
+    }
+}
+
 /// Makes `controller` usable in `child`'s cgroup: listed in `parent`'s subtree_control.
 fn enable(parent: &Path, controller: &'static str) -> Result<(), CgroupError> {
     let subtree = read(parent, "cgroup.subtree_control")?;
@@ -296,6 +307,7 @@ pub fn prepare(
                 }
             }
         }
+        account(&at, &wanted);
         let Some(part) = parts.next() else { break };
         at.push(part);
         match fs::create_dir(&at) {
@@ -389,6 +401,7 @@ impl PodCgroup {
         for c in &wanted {
             enable(&self.dir, c)?;
         }
+        account(&self.dir, &wanted);
         for (name, own) in containers {
             let leaf = self.leaf(name);
             fs::create_dir(&leaf).map_err(|source| CgroupError::Create {

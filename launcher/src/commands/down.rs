@@ -98,12 +98,22 @@ pub(super) fn take_down(
         }
         _ => {}
     }
-    // The pod's logs; without a record, whatever a pod of this name left.
+    // The pod's logs and volumes; without a record, whatever a pod of this name left.
     let data = match &record {
         Some(r) => vec![r.data_dir.clone()],
         None => crate::state::data_dirs_of(&opts.data_root, name),
     };
+    for d in &data {
+        // `<name>_<uid>`: the uid its mount points are registered by.
+        let uid = d
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(|f| f.strip_prefix(&format!("{name}_")))
+            .unwrap_or_default();
+        crate::volumes::teardown(uid, d);
+    }
     for d in data.iter().filter(|d| !d.as_os_str().is_empty()) {
+        crate::volumes::unmount_below(d);
         match std::fs::remove_dir_all(d) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(e).with_context(|| format!("failed to remove {}", d.display()))?

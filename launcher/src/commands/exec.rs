@@ -11,7 +11,7 @@
 use super::{preflight, Opts, PodHandle};
 use crate::cgroup::PodCgroup;
 use crate::cli;
-use crate::process::{self, Plan, Started, Stdio};
+use crate::process::{self, Plan, Started, Stdio, View};
 use crate::sys;
 use crate::terminal::{self, Pty, RawMode};
 use anyhow::{Context, Result};
@@ -61,6 +61,13 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
         .cgroup
         .clone()
         .map(|dir| PodCgroup { dir }.leaf(&container.name));
+    // The command joins the container's mount namespace: its main process's.
+    let main = container_main(&pod, &container.name, pause.pid).with_context(|| {
+        format!(
+            "container {:?} of pod {:?} is not running",
+            container.name, args.name
+        )
+    })?;
     sys::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID)
         .context("failed to join the pod's PID namespace")?;
     let plan = Plan::new(
@@ -70,6 +77,7 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
         leaf.as_deref(),
         pidfd.as_fd(),
         stdio,
+        View::Join(main.as_fd()),
     )?;
     // Taken from here on, and handed on to the command rather than ending us: the
     // command runs in its own session, so the terminal's ^C reaches only this process.
@@ -95,6 +103,22 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
         WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
         _ => 1,
     })
+}
+
+/// A pidfd of container `name`'s main process, if it runs: the pid its supervisor
+/// published, still a process of the pod (in pause's PID namespace).
+fn container_main(pod: &PodHandle, name: &str, pause: i32) -> Option<std::os::fd::OwnedFd> {
+    let status = pod.status()?;
+    let pid = status
+        .container_statuses
+        .iter()
+        .chain(&status.init_container_statuses)
+        .find(|c| c.name == name)?
+        .pid?;
+    let pidfd = sys::pidfd_open(pid).ok()?;
+    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    // Checked after the pidfd is open: the pid cannot be reused from here on.
+    (ns(pid).is_some() && ns(pid) == ns(pause)).then_some(pidfd)
 }
 
 /// Until the command exits: its terminal's output to stdout and stdin to its

@@ -29,8 +29,9 @@ pub fn supervise(
     let driver = match setup(opts, &pod, foreground) {
         Ok(d) => d,
         Err(e) => {
-            let data = pod.record().ok().map(|r| r.data_dir);
-            crate::state::remove_pod_files(&pod.dir(), data.as_deref());
+            let rec = pod.record().ok();
+            let data = rec.as_ref().map(|r| (r.uid.as_str(), r.data_dir.as_path()));
+            crate::state::remove_pod_files(&pod.dir(), data);
             if let Some(r) = ready.as_mut() {
                 let _ = writeln!(r, "error: {e:#}");
             }
@@ -51,8 +52,9 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
     let (mount, _) = opts.cgroup_parent()?;
     // The host's network namespace, to go back to for the CNI plugins' DEL.
     let host_netns = File::open("/proc/self/ns/net").context("failed to open /proc/self/ns/net")?;
+    crate::volumes::setup(&record.spec, &record.uid, &record.data_dir)?;
     let sb = Sandbox::create(&record, &mount, &pod.root.dir)?;
-    let dirs = (pod.dir(), record.data_dir.clone());
+    let dirs = (pod.dir(), record.data_dir.clone(), record.uid.clone());
     let rotation = record.log_rotation;
     let pause = ProcRef::of(sb.pause.pid);
     let pod_dir = pod.dir();

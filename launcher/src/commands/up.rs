@@ -38,6 +38,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         return Ok(0);
     }
     preflight()?;
+    crate::volumes::check_host_paths(&spec).map_err(|e| Usage::Invalid(e.to_string()))?;
     let data_root = crate::state::trusted_dir(&opts.data_root, "--data-root")?;
     let (mount, parent) = opts.cgroup_parent()?;
     let leaves: Vec<_> = spec

@@ -17,14 +17,15 @@ pub fn decode(
 ) -> Result<ContainerSpec, ManifestError> {
     spec::validate_name("container name", &c.name)
         .map_err(|e| field(format!("{path}.name"), e.to_string()))?;
+    // With no image, there is no entrypoint: args alone are the command line.
     let mut command = c.command.clone().unwrap_or_default();
+    command.extend(c.args.clone().unwrap_or_default());
     if command.is_empty() {
         return Err(field(
             format!("{path}.command"),
-            "required: there is no image entrypoint, processes run from the host's file system",
+            "required (or args): there is no image entrypoint, processes run from the host's file system",
         ));
     }
-    command.extend(c.args.clone().unwrap_or_default());
     for (j, arg) in command.iter().enumerate() {
         let key = match c.command.as_ref().map_or(0, Vec::len) {
             n if j < n => format!("command[{j}]"),
@@ -123,6 +124,7 @@ pub fn decode(
         read_only_root: id.read_only_root,
         privilege_escalation: id.privilege_escalation,
         sidecar,
+        volume_mounts: Vec::new(),
     })
 }
 
@@ -162,6 +164,12 @@ pub fn encode(pod: &PodSpec, c: &ContainerSpec) -> Container {
         lifecycle: (lifecycle != Lifecycle::default()).then_some(lifecycle),
         security_context: super::security::encode(c, pod.privileged),
         restart_policy: c.sidecar.then(|| "Always".into()),
+        volume_mounts: (!c.volume_mounts.is_empty()).then(|| {
+            c.volume_mounts
+                .iter()
+                .map(super::volume::encode_mount)
+                .collect()
+        }),
         ..Default::default()
     }
 }

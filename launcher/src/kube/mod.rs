@@ -3,13 +3,14 @@
 //!
 //! One file per area, each decoding (a manifest into the runtime's `spec`, with the
 //! field's path in every error) and encoding (back into k8s-openapi types): `pod`,
-//! `container`, `probe` (probes and lifecycle handlers), `security`, `resources`.
+//! `container`, `probe` (probes and lifecycle handlers), `security`, `resources`,
+//! `volume` (volumes and volumeMounts).
 //! `schema` is the list of fields this runtime supports.
 //!
 //! A manifest is read twice: as a typed `k8s_openapi` Pod, whose deserializer
 //! reports type errors with their field path, and as a plain value checked against
 //! `schema`. k8s-openapi drops fields it does not know, so without that check a
-//! typo or an unsupported feature (a volume) would be ignored silently; here it is
+//! typo or an unsupported feature (a configMap volume) would be ignored silently; here it is
 //! an error naming its path. Fields that change nothing on one machine (image,
 //! ports, labels) are accepted; `image` is noted, since processes run from the
 //! host's file system.
@@ -22,9 +23,11 @@ mod schema;
 mod security;
 #[cfg(test)]
 mod tests;
+mod volume;
 mod yaml;
 
 pub use pod::{node_name, pod_manifest, pod_object, PIDS_ANNOTATION};
+pub use volume::check_sub_path;
 pub use yaml::to_yaml;
 
 use crate::spec::PodSpec;

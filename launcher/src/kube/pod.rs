@@ -49,11 +49,19 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
         },
         None => PodSecurity::default(),
     };
+    let volumes = super::volume::decode_volumes(ps.volumes.as_deref().unwrap_or_default())?;
+    let privileged_of = |c: &k8s_openapi::api::core::v1::Container| {
+        c.security_context
+            .as_ref()
+            .and_then(|s| s.privileged)
+            .unwrap_or(false)
+    };
     let mut containers: Vec<ContainerSpec> = Vec::new();
     let mut pod_limits = Limits::default();
     for (i, c) in ps.containers.iter().enumerate() {
         let path = format!("spec.containers[{i}]");
-        let spec = super::container::decode(c, &path, &security, false)?;
+        let mut spec = super::container::decode(c, &path, &security, false)?;
+        spec.volume_mounts = super::volume::decode_mounts(c, &path, &volumes, privileged_of(c))?;
         if containers.iter().any(|x| x.name == spec.name) {
             return Err(field(
                 format!("{path}.name"),
@@ -78,7 +86,8 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
     let mut init_containers: Vec<ContainerSpec> = Vec::new();
     for (i, c) in ps.init_containers.iter().flatten().enumerate() {
         let path = format!("spec.initContainers[{i}]");
-        let spec = super::container::decode(c, &path, &security, true)?;
+        let mut spec = super::container::decode(c, &path, &security, true)?;
+        spec.volume_mounts = super::volume::decode_mounts(c, &path, &volumes, privileged_of(c))?;
         if containers
             .iter()
             .chain(&init_containers)
@@ -119,16 +128,7 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
             "must be true: the processes of a launcher pod always share one PID namespace",
         ));
     }
-    let privileged: Vec<bool> = ps
-        .containers
-        .iter()
-        .map(|c| {
-            c.security_context
-                .as_ref()
-                .and_then(|s| s.privileged)
-                .unwrap_or(false)
-        })
-        .collect();
+    let privileged: Vec<bool> = ps.containers.iter().map(privileged_of).collect();
     if privileged.iter().any(|&p| p != privileged[0]) {
         return Err(field(
             "spec.containers[].securityContext.privileged",
@@ -233,6 +233,7 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
         privileged: privileged[0],
         supplemental_groups: security.groups,
         backoff_scale,
+        volumes,
     };
     Ok((spec, warnings))
 }
@@ -380,6 +381,12 @@ fn manifest(spec: &PodSpec) -> Pod {
             host_network: (spec.network == Network::Host).then_some(true),
             host_pid: spec.host_pid.then_some(true),
             host_ipc: spec.host_ipc.then_some(true),
+            volumes: (!spec.volumes.is_empty()).then(|| {
+                spec.volumes
+                    .iter()
+                    .map(super::volume::encode_volume)
+                    .collect()
+            }),
             resources: if own_limits {
                 None
             } else {

@@ -68,6 +68,17 @@ const CONTAINER: &[(&str, Kind)] = &[
         ]),
     ),
     ("restartPolicy", S),
+    (
+        "volumeMounts",
+        List(&[
+            ("name", S),
+            ("mountPath", S),
+            ("readOnly", S),
+            ("subPath", S),
+            ("subPathExpr", S),
+            ("mountPropagation", S),
+        ]),
+    ),
     ("terminationMessagePath", I),
     ("terminationMessagePolicy", I),
     ("livenessProbe", Obj(PROBE)),
@@ -110,6 +121,14 @@ const POD: &[(&str, Kind)] = &[
         Obj(&[
             ("initContainers", List(CONTAINER)),
             ("containers", List(CONTAINER)),
+            (
+                "volumes",
+                List(&[
+                    ("name", S),
+                    ("emptyDir", Obj(&[("medium", S), ("sizeLimit", S)])),
+                    ("hostPath", Obj(&[("path", S), ("type", S)])),
+                ]),
+            ),
             ("restartPolicy", S),
             ("terminationGracePeriodSeconds", S),
             ("activeDeadlineSeconds", S),

@@ -188,8 +188,10 @@ fn errors_name_the_field_path() {
             "spec.containers[0].env[0].valueFrom: not supported by launcher"
         );
     assert_eq!(
-        err(&format!("{base}  volumes: []\n")),
-        "spec.volumes: not supported by launcher"
+        err(&format!(
+            "{base}  volumes: [{{name: c, configMap: {{name: x}}}}]\n"
+        )),
+        "spec.volumes[0].configMap: not supported by launcher"
     );
     assert_eq!(
             err(&format!("{base}    resources:\n      limits: {{memory: 12Zi}}\n")),
@@ -201,8 +203,15 @@ fn errors_name_the_field_path() {
     );
     assert!(err(&base.replace("command: [sleep, '1']", "command: 5"))
         .starts_with("spec.containers[0].command: invalid type"));
-    assert!(err(&base.replace("command: [sleep, '1']", "args: [x]"))
-        .starts_with("spec.containers[0].command: required"));
+    // args alone are the command line (no image entrypoint); neither is refused.
+    let (spec, _) = parse(
+        &base.replace("command: [sleep, '1']", "args: [echo, hi]"),
+        1.0,
+    )
+    .unwrap();
+    assert_eq!(spec.containers[0].command, ["echo", "hi"]);
+    assert!(err(&base.replace("command: [sleep, '1']", "args: []"))
+        .starts_with("spec.containers[0].command: required (or args)"));
     assert!(
         err(&base.replace("name: p", "name: ../x")).starts_with("metadata.name: invalid pod name")
     );
@@ -301,4 +310,62 @@ fn sidecars_are_init_containers_with_restart_policy_always() {
     // Written back, it is still a sidecar.
     let back = serde_json::to_string(&pod_manifest(&spec)).unwrap();
     assert_eq!(parse(&back, 1.0).unwrap().0, spec);
+}
+
+#[test]
+fn volumes_and_mounts_are_checked_as_the_api_server_checks_them() {
+    let pod = |volumes: &str, mounts: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  volumes: {volumes}\n  containers:\n  - name: a\n    command: [sleep, '1']\n    volumeMounts: {mounts}\n"
+        )
+    };
+    let (spec, _) = parse(
+        &pod(
+            "[{name: cache, emptyDir: {}}, {name: shm, emptyDir: {medium: Memory, sizeLimit: 64Mi}}, {name: logs, hostPath: {path: /var/log, type: Directory}}, {name: bare}]",
+            "[{name: cache, mountPath: /cache/}, {name: logs, mountPath: /host-logs, readOnly: true, subPath: apt}]",
+        ),
+        1.0,
+    )
+    .unwrap();
+    assert_eq!(
+        spec.volumes[1].source,
+        crate::spec::VolumeSource::EmptyDir {
+            memory: true,
+            size_limit: Some(64 << 20)
+        }
+    );
+    assert_eq!(
+        spec.volumes[3].source,
+        crate::spec::VolumeSource::EmptyDir {
+            memory: false,
+            size_limit: None
+        },
+        "no source is an emptyDir"
+    );
+    let m = &spec.containers[0].volume_mounts;
+    assert_eq!(m[0].mount_path, "/cache");
+    assert!(m[1].read_only && m[1].sub_path.as_deref() == Some("apt"));
+    // Printed back, it reads the same.
+    let again = crate::kube::to_yaml(&crate::kube::pod_manifest(&spec)).unwrap();
+    assert_eq!(parse(&again, 1.0).unwrap().0, spec);
+
+    let c = "spec.containers[0].volumeMounts";
+    for (volumes, mounts, want) in [
+        ("[{name: v}]", "[{name: w, mountPath: /x}]", format!("{c}[0].name: not found: no volume named \"w\" in spec.volumes")),
+        ("[{name: v}, {name: v}]", "[]", "spec.volumes[1].name: duplicate volume name \"v\"".into()),
+        ("[{name: v}]", "[{name: v, mountPath: x}]", format!("{c}[0].mountPath: \"x\" must be an absolute path")),
+        ("[{name: v}]", "[{name: v, mountPath: /x}, {name: v, mountPath: /x/}]", format!("{c}[1].mountPath: \"/x\": must be unique")),
+        ("[{name: v}]", "[{name: v, mountPath: /x, subPath: ../etc}]", format!("{c}[0].subPath: \"../etc\" must not contain '..'")),
+        ("[{name: v}]", "[{name: v, mountPath: /x, subPath: /etc}]", format!("{c}[0].subPath: \"/etc\" must be a relative path")),
+        ("[{name: v}]", "[{name: v, mountPath: /x, subPath: a, subPathExpr: b}]", format!("{c}[0].subPathExpr: subPathExpr and subPath are mutually exclusive")),
+        ("[{name: v}]", "[{name: v, mountPath: /x, mountPropagation: Bidirectional}]", format!("{c}[0].mountPropagation: Bidirectional mount propagation is available only to privileged containers")),
+        ("[{name: v, hostPath: {path: /x, type: Dir}}]", "[]", "spec.volumes[0].hostPath.type: unsupported value \"Dir\": must be one of \"\", \"DirectoryOrCreate\", \"Directory\", \"FileOrCreate\", \"File\", \"Socket\", \"CharDevice\", \"BlockDevice\"".into()),
+        ("[{name: v, hostPath: {path: x}}]", "[]", "spec.volumes[0].hostPath.path: must be an absolute path".into()),
+        ("[{name: v, emptyDir: {medium: HugePages}}]", "[]", "spec.volumes[0].emptyDir.medium: unsupported value \"HugePages\": must be \"\" or \"Memory\"".into()),
+        ("[{name: v, emptyDir: {}, hostPath: {path: /x}}]", "[]", "spec.volumes[0]: may not specify more than one volume source (emptyDir, hostPath)".into()),
+        ("[{name: V}]", "[]", "spec.volumes[0].name: invalid volume name \"V\"".into()),
+    ] {
+        let got = err(&pod(volumes, mounts));
+        assert!(got.starts_with(&want), "{volumes} {mounts}:\n got {got}\nwant {want}");
+    }
 }

@@ -39,6 +39,7 @@ fn pod_of(containers: Vec<ContainerSpec>) -> PodSpec {
         bandwidth: Default::default(),
         host_pid: false,
         host_ipc: false,
+        volumes: Vec::new(),
     }
 }
 

@@ -1,0 +1,480 @@
+//! A pod's volumes on the host, and what a container's main process needs to mount
+//! them in its own mount namespace.
+//!
+//! - `emptyDir`: `<pod data dir>/volumes/<name>`, made at pod start (0777, as the
+//!   kubelet makes it), kept across container restarts, gone with the pod; with
+//!   `medium: Memory` a tmpfs mounted there (`sizeLimit`, else the pod's memory
+//!   limit), charged to the memory of whoever writes it, unmounted at teardown.
+//! - `hostPath`: the host's path, checked as its type says before anything of the pod
+//!   exists (`DirectoryOrCreate`/`FileOrCreate` make it; `""` makes a missing
+//!   directory, as containerd does).
+//!
+//! The pod's containers run from the host's file system, so a `mountPath` that does
+//! not exist there is made on the host, as runc makes one in a container's root. The
+//! runtime lists what it made, with the pods (by uid) that mount there, in one
+//! registry for the machine (`/run/launcher/.mountpoints`, whatever `--root` a pod
+//! has, under a lock), and removes a path once no pod mounts there: removing a
+//! directory that is a mount point in another mount namespace would unmount it there.
+//!
+//! A container's mounts are prepared by the supervisor, in the host's mount
+//! namespace: each source (a subPath resolved beneath its volume, never through a
+//! symlink that leads out) becomes a detached mount tree (open_tree), made read-only
+//! if asked; the main process attaches them after it made its own mount namespace.
+
+use crate::spec::{ContainerSpec, HostPathType, PodSpec, VolumeMount, VolumeSource};
+use crate::state::Root;
+use std::collections::BTreeSet;
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("{at}: hostPath type check failed: {path} is not {what}")]
+    HostPathType {
+        at: String,
+        path: String,
+        what: &'static str,
+    },
+    #[error("{at}: cannot make {path} ({kind}): {source}")]
+    HostPathCreate {
+        at: String,
+        path: String,
+        kind: &'static str,
+        source: io::Error,
+    },
+    #[error("failed to make emptyDir volume {name:?} at {path}")]
+    EmptyDir {
+        name: String,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("failed to make the mount point {path} on the host")]
+    MountPoint { path: PathBuf, source: io::Error },
+    #[error("volume {volume:?}: subPath {sub:?} leads out of its volume")]
+    Escapes { volume: String, sub: String },
+    #[error("volume {volume:?} at {path}: {source}")]
+    Source {
+        volume: String,
+        path: String,
+        source: io::Error,
+    },
+    #[error("failed to lock {path}")]
+    Lock { path: PathBuf, source: io::Error },
+}
+
+/// Where emptyDir `name` of the pod whose data directory is `data_dir` lives.
+pub fn empty_dir(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join("volumes").join(name)
+}
+
+/// Checks every hostPath volume against its type, making those its type makes; the
+/// error names the volume's field.
+pub fn check_host_paths(spec: &PodSpec) -> Result<(), VolumeError> {
+    for (i, v) in spec.volumes.iter().enumerate() {
+        let VolumeSource::HostPath { path, kind } = &v.source else {
+            continue;
+        };
+        let at = format!("spec.volumes[{i}].hostPath");
+        let meta = fs::metadata(path);
+        let wrong = |what| VolumeError::HostPathType {
+            at: at.clone(),
+            path: path.clone(),
+            what,
+        };
+        let create = |kind: &'static str, r: io::Result<()>| {
+            r.map_err(|source| VolumeError::HostPathCreate {
+                at: at.clone(),
+                path: path.clone(),
+                kind,
+                source,
+            })
+        };
+        match kind {
+            HostPathType::Unset | HostPathType::DirectoryOrCreate if meta.is_err() => create(
+                "a directory",
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(path),
+            )?,
+            HostPathType::DirectoryOrCreate | HostPathType::Directory => {
+                if !meta.is_ok_and(|m| m.is_dir()) {
+                    return Err(wrong("a directory"));
+                }
+            }
+            HostPathType::FileOrCreate if meta.is_err() => create(
+                "a file",
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .open(path)
+                    .map(drop),
+            )?,
+            HostPathType::FileOrCreate | HostPathType::File => {
+                if !meta.is_ok_and(|m| m.is_file()) {
+                    return Err(wrong("a file"));
+                }
+            }
+            HostPathType::Socket => {
+                if !meta.is_ok_and(|m| m.file_type().is_socket()) {
+                    return Err(wrong("a socket file"));
+                }
+            }
+            HostPathType::CharDevice => {
+                if !meta.is_ok_and(|m| m.file_type().is_char_device()) {
+                    return Err(wrong("a character device"));
+                }
+            }
+            HostPathType::BlockDevice => {
+                if !meta.is_ok_and(|m| m.file_type().is_block_device()) {
+                    return Err(wrong("a block device"));
+                }
+            }
+            HostPathType::Unset => {}
+        }
+    }
+    Ok(())
+}
+
+/// The sandbox's volume step: every emptyDir (a tmpfs for `medium: Memory`), and the
+/// mount points the containers need on the host. Undone by [`teardown`].
+pub fn setup(spec: &PodSpec, uid: &str, data_dir: &Path) -> Result<(), VolumeError> {
+    for v in &spec.volumes {
+        let VolumeSource::EmptyDir { memory, size_limit } = &v.source else {
+            continue;
+        };
+        let dir = empty_dir(data_dir, &v.name);
+        let err = |source| VolumeError::EmptyDir {
+            name: v.name.clone(),
+            path: dir.clone(),
+            source,
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&dir)
+            .map_err(err)?;
+        if *memory {
+            let size = size_limit.or(spec.limits.memory);
+            let data = match size {
+                Some(bytes) => format!("mode=0777,size={bytes}"),
+                None => "mode=0777".into(),
+            };
+            let c =
+                |s: &str| CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL));
+            let target = c(&dir.to_string_lossy()).map_err(err)?;
+            let data = c(&data).map_err(err)?;
+            crate::sys::mount(
+                c"tmpfs",
+                &target,
+                Some(c"tmpfs"),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                Some(&data),
+            )
+            .map_err(err)?;
+        } else {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).map_err(err)?;
+        }
+    }
+    mount_points(spec, uid)
+}
+
+/// The machine's registry of the mount points the runtime made: path -> pod uids.
+type Registry = std::collections::BTreeMap<PathBuf, BTreeSet<String>>;
+
+const REGISTRY: &str = "/run/launcher/.mountpoints";
+
+/// Makes the mount points of `spec`'s containers that the host lacks, and registers
+/// the pod `uid` on every one it uses that the runtime made.
+fn mount_points(spec: &PodSpec, uid: &str) -> Result<(), VolumeError> {
+    let paths: Vec<&str> = spec
+        .all_containers()
+        .flat_map(|c| ordered(c).into_iter().filter(|(_, nested)| !nested))
+        .map(|(m, _)| m.mount_path.as_str())
+        .collect();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let (_lock, mut registry) = registry()?;
+    let result = make_mount_points(spec, uid, &mut registry);
+    save(&registry);
+    result
+}
+
+fn make_mount_points(
+    spec: &PodSpec,
+    uid: &str,
+    registry: &mut Registry,
+) -> Result<(), VolumeError> {
+    for c in spec.all_containers() {
+        for (m, nested) in ordered(c) {
+            if nested {
+                continue;
+            }
+            let path = Path::new(&m.mount_path);
+            let file = is_file_source(spec, m);
+            // The path and its missing ancestors, outermost first.
+            let mut chain: Vec<&Path> = path
+                .ancestors()
+                .take_while(|p| p.parent().is_some())
+                .collect();
+            chain.reverse();
+            for (k, p) in chain.iter().enumerate() {
+                let last = k + 1 == chain.len();
+                if fs::symlink_metadata(p).is_err() {
+                    let made = if last && file {
+                        fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(0o644)
+                            .open(p)
+                            .map(drop)
+                    } else {
+                        fs::DirBuilder::new().mode(0o755).create(p)
+                    };
+                    match made {
+                        Ok(()) => {
+                            registry.entry(p.to_path_buf()).or_default();
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(source) => {
+                            return Err(VolumeError::MountPoint {
+                                path: p.to_path_buf(),
+                                source,
+                            })
+                        }
+                    }
+                }
+                if let Some(users) = registry.get_mut(*p) {
+                    users.insert(uid.to_string());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Undoes [`setup`] for the pod `uid`: its tmpfs volumes are unmounted (the data
+/// directory itself goes with the pod's state), and the mount points the runtime made
+/// that no pod uses any more are removed, if still as made (empty).
+pub fn teardown(uid: &str, data_dir: &Path) {
+    unmount_below(data_dir);
+    if !Path::new(REGISTRY).exists() {
+        return;
+    }
+    let Ok((_lock, mut registry)) = registry() else {
+        return;
+    };
+    for users in registry.values_mut() {
+        users.remove(uid);
+    }
+    // Deepest first, so that a parent goes after its children.
+    let unused: Vec<PathBuf> = registry
+        .iter()
+        .rev()
+        .filter(|(_, users)| users.is_empty())
+        .map(|(p, _)| p.clone())
+        .collect();
+    for path in unused {
+        let gone = match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => fs::remove_dir(&path).is_ok(),
+            Ok(m) if m.is_file() && m.len() == 0 => fs::remove_file(&path).is_ok(),
+            // Changed since (filled, replaced): no longer the runtime's to remove.
+            Ok(_) => true,
+            Err(_) => true,
+        };
+        if gone || fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some()) {
+            registry.remove(&path);
+        }
+    }
+    save(&registry);
+}
+
+/// The registry, locked until the file returned is dropped.
+fn registry() -> Result<(fs::File, Registry), VolumeError> {
+    let dir = Path::new(REGISTRY).parent().unwrap_or(Path::new("/run"));
+    let root = Root::open(dir).map_err(|e| VolumeError::Lock {
+        path: dir.to_path_buf(),
+        source: io::Error::other(e.to_string()),
+    })?;
+    let lock = root
+        .lock_file(".mountpoints.lock")
+        .map_err(|e| VolumeError::Lock {
+            path: dir.join(".mountpoints.lock"),
+            source: io::Error::other(e.to_string()),
+        })?;
+    let registry = fs::read(REGISTRY)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    Ok((lock, registry))
+}
+
+fn save(registry: &Registry) {
+    if registry.is_empty() {
+        let _ = fs::remove_file(REGISTRY);
+    } else {
+        let _ = crate::state::write_json(Path::new(REGISTRY), registry);
+    }
+}
+
+/// Unmounts (detached) every mount at or below `dir` in this mount namespace.
+pub fn unmount_below(dir: &Path) {
+    if dir.as_os_str().is_empty() {
+        return;
+    }
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in points {
+        let _ = crate::sys::unmount_path(&p);
+    }
+}
+
+/// A mountinfo path: spaces, tabs, newlines and backslashes are octal escapes.
+fn unescape(field: &str) -> PathBuf {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
+            let n = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(n);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+/// Does mount `m` put a file (not a directory) at its mount path?
+fn is_file_source(spec: &PodSpec, m: &VolumeMount) -> bool {
+    let Some(v) = spec.volumes.iter().find(|v| v.name == m.name) else {
+        return false;
+    };
+    match &v.source {
+        VolumeSource::HostPath { path, .. } => {
+            let full = match &m.sub_path {
+                Some(sub) => Path::new(path).join(sub),
+                None => PathBuf::from(path),
+            };
+            fs::metadata(full).is_ok_and(|md| !md.is_dir())
+        }
+        VolumeSource::EmptyDir { .. } => false,
+    }
+}
+
+/// `c`'s mounts, parents before children, each with whether it lies inside another
+/// of `c`'s mounts (its mount point is then made inside that volume).
+fn ordered(c: &ContainerSpec) -> Vec<(&VolumeMount, bool)> {
+    let mut mounts: Vec<&VolumeMount> = c.volume_mounts.iter().collect();
+    mounts.sort_by_key(|m| Path::new(&m.mount_path).components().count());
+    mounts
+        .iter()
+        .map(|m| {
+            let nested = mounts.iter().any(|o| {
+                o.mount_path != m.mount_path && Path::new(&m.mount_path).starts_with(&o.mount_path)
+            });
+            (*m, nested)
+        })
+        .collect()
+}
+
+/// One volume ready to be attached by a container's main process.
+pub struct Prepared {
+    /// A detached mount tree (open_tree), read-only if the mount is.
+    pub tree: OwnedFd,
+    pub target: CString,
+    /// Inside another of the container's mounts: its mount point is made there.
+    pub nested: bool,
+}
+
+/// Container `c`'s volumeMounts as detached trees, parents first. `env` is its
+/// environment, for subPathExpr.
+pub fn prepare(
+    spec: &PodSpec,
+    c: &ContainerSpec,
+    data_dir: &Path,
+    env: &[(String, String)],
+) -> Result<Vec<Prepared>, VolumeError> {
+    let mut out = Vec::new();
+    for (m, nested) in ordered(c) {
+        let Some(v) = spec.volumes.iter().find(|v| v.name == m.name) else {
+            continue;
+        };
+        let base = match &v.source {
+            VolumeSource::EmptyDir { .. } => empty_dir(data_dir, &v.name),
+            VolumeSource::HostPath { path, .. } => PathBuf::from(path),
+        };
+        let source_err = |path: &Path| {
+            let volume = v.name.clone();
+            let path = path.display().to_string();
+            move |source| VolumeError::Source {
+                volume,
+                path,
+                source,
+            }
+        };
+        let root: OwnedFd = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+            .open(&base)
+            .map(OwnedFd::from)
+            .map_err(source_err(&base))?;
+        let sub = match (&m.sub_path, &m.sub_path_expr) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(expr)) => Some(crate::spec::expand(expr, |name| {
+                env.iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            })),
+            (None, None) => None,
+        };
+        let source = match sub.as_deref().filter(|s| !s.is_empty()) {
+            None => root,
+            Some(sub) => {
+                let escapes = || VolumeError::Escapes {
+                    volume: v.name.clone(),
+                    sub: sub.to_string(),
+                };
+                if crate::kube::check_sub_path(sub).is_err() {
+                    return Err(escapes());
+                }
+                // The kubelet makes a missing subPath as a directory of the volume.
+                match crate::sys::open_beneath(&root, sub, true) {
+                    Ok(fd) => fd,
+                    Err(e) if e.raw_os_error() == Some(libc::EXDEV) => return Err(escapes()),
+                    Err(e) => return Err(source_err(&base.join(sub))(e)),
+                }
+            }
+        };
+        let tree = crate::sys::clone_tree(&source).map_err(source_err(&base))?;
+        if m.read_only {
+            crate::sys::set_read_only_tree(&tree).map_err(source_err(&base))?;
+        }
+        let target = CString::new(m.mount_path.as_str())
+            .map_err(|_| source_err(&base)(io::Error::from_raw_os_error(libc::EINVAL)))?;
+        out.push(Prepared {
+            tree,
+            target,
+            nested,
+        });
+    }
+    Ok(out)
+}
