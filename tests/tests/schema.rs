@@ -82,8 +82,16 @@ RESOURCES    startupProbe:
       initialDelaySeconds: 30
     lifecycle:
       preStop: {httpGet: {path: /stop, port: 8080}}
+    volumeMounts:
+    - {name: scratch, mountPath: /pod-test-schema-scratch}
+    - {name: mem, mountPath: /pod-test-schema-mem, readOnly: true}
+    - {name: etc, mountPath: /pod-test-schema-etc, subPath: apt, readOnly: true}
   - name: crash
     command: [sh, -c, 'exit 3']
+  volumes:
+  - {name: scratch, emptyDir: {}}
+  - {name: mem, emptyDir: {medium: Memory, sizeLimit: 8Mi}}
+  - {name: etc, hostPath: {path: /etc, type: Directory}}
 "#;
 
 const RESOURCES: &str = "    resources:\n      limits: {memory: 128Mi, cpu: 500m}\n      requests: {memory: 64Mi, cpu: 250m}\n";

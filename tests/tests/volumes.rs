@@ -95,6 +95,15 @@ spec:
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // describe lists the volumes and each container's mounts, as kubectl does.
+    let described = pods.ok(&["describe", "init-demo"]);
+    for want in [
+        "      /work-dir from workdir (rw)\n",
+        &format!("      {docroot} from workdir (ro)\n"),
+        "  workdir:\n    Type:       EmptyDir (a temporary directory that shares a pod's lifetime)\n",
+    ] {
+        assert!(described.contains(want), "{want:?} not in\n{described}");
+    }
     // The mount points were made on the host, and nothing is mounted there.
     assert!(Path::new(&docroot).is_dir());
     assert!(fs::read_dir(&docroot).unwrap().next().is_none());

@@ -125,7 +125,7 @@ fn render(pod: &Value, events: &[Event], now: SystemTime) -> String {
     for (kind, st) in &conditions {
         out.line(2, &format!("{kind:<width$}{st} "));
     }
-    out.field(0, TOP, "Volumes", "<none>");
+    volumes(&mut out, spec);
     out.field(0, TOP, "QoS Class", qos(spec));
     events_table(&mut out, events, now);
     out.text
@@ -221,7 +221,72 @@ fn container(out: &mut Out, c: &Value, st: &Value) {
             }
         }
     }
-    out.field(4, CONTAINER, "Mounts", "<none>");
+    match c["volumeMounts"].as_array().filter(|m| !m.is_empty()) {
+        None => out.field(4, CONTAINER, "Mounts", "<none>"),
+        Some(mounts) => {
+            out.line(4, "Mounts:");
+            for m in mounts {
+                let mut how = vec![if m["readOnly"] == true { "ro" } else { "rw" }.to_string()];
+                if let Some(sub) = m["subPath"].as_str().or(m["subPathExpr"].as_str()) {
+                    how.push(format!("path={sub:?}"));
+                }
+                out.line(
+                    6,
+                    &format!(
+                        "{} from {} ({})",
+                        m["mountPath"].as_str().unwrap_or(""),
+                        m["name"].as_str().unwrap_or(""),
+                        how.join(",")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// `Volumes:` as kubectl describes each source.
+fn volumes(out: &mut Out, spec: &Value) {
+    let Some(volumes) = spec["volumes"].as_array().filter(|v| !v.is_empty()) else {
+        out.field(0, TOP, "Volumes", "<none>");
+        return;
+    };
+    out.line(0, "Volumes:");
+    for v in volumes {
+        out.line(2, &format!("{}:", v["name"].as_str().unwrap_or("")));
+        if let Some(e) = v["emptyDir"].as_object() {
+            out.field(
+                4,
+                12,
+                "Type",
+                "EmptyDir (a temporary directory that shares a pod's lifetime)",
+            );
+            out.field(
+                4,
+                12,
+                "Medium",
+                e.get("medium").and_then(Value::as_str).unwrap_or(""),
+            );
+            let limit = e
+                .get("sizeLimit")
+                .and_then(Value::as_str)
+                .unwrap_or("<unset>");
+            out.field(4, 12, "SizeLimit", limit);
+        } else if let Some(h) = v["hostPath"].as_object() {
+            out.field(4, 15, "Type", "HostPath (bare host directory volume)");
+            out.field(
+                4,
+                15,
+                "Path",
+                h.get("path").and_then(Value::as_str).unwrap_or(""),
+            );
+            out.field(
+                4,
+                15,
+                "HostPathType",
+                h.get("type").and_then(Value::as_str).unwrap_or(""),
+            );
+        }
+    }
 }
 
 /// `State:` (or `Last State:`) with its details below, as kubectl prints them.

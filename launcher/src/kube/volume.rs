@@ -222,7 +222,7 @@ pub fn encode_volume(v: &Volume) -> K8sVolume {
         VolumeSource::EmptyDir { memory, size_limit } => {
             out.empty_dir = Some(EmptyDirVolumeSource {
                 medium: memory.then(|| "Memory".into()),
-                size_limit: size_limit.map(|b| Quantity(b.to_string())),
+                size_limit: size_limit.map(|b| Quantity(crate::quantity::Memory(b).to_string())),
                 ..Default::default()
             })
         }
