@@ -125,6 +125,14 @@ Exits with the command's status (128+N when killed by signal N; 126/127 when it 
 CPU is in millicores (1000m = one core), averaged over --window; memory is the working set \
 (memory.current less inactive_file), in Mi. Needs the cgroup2 memory controller.")]
     Top(Top),
+    /// List or remove the named volumes pods mount as persistentVolumeClaims
+    #[command(after_help = "Examples:
+  launcher volume ls
+  launcher volume rm data
+
+A named volume is made the first time a pod mounts its claimName, under the data root \
+(<data root>/volumes/NAME), and kept after the pod is down; rm refuses one a pod uses.")]
+    Volume(Volume),
     /// Wait until a pod meets a condition, like kubectl wait
     #[command(after_help = "Examples:
   launcher wait web --for=condition=Ready --timeout=60s
@@ -155,14 +163,15 @@ no longer meet the condition (it ended, its supervisor is gone, it was deleted).
 
 #[derive(Args, Debug)]
 pub struct Up {
-    /// A Kubernetes Pod manifest, YAML or JSON ("-" for standard input)
+    /// A Kubernetes Pod manifest, YAML or JSON ("-" for standard input), with the
+    /// ConfigMaps and Secrets it uses; again for more files of them
     #[arg(
         short = 'f',
         long = "filename",
         value_name = "FILE",
         conflicts_with_all = ["name", "containers", "env", "memory", "cpu", "cpu_request", "pids", "hostname", "privileged", "read_only", "publish"]
     )]
-    pub file: Option<String>,
+    pub file: Vec<String>,
 
     /// Pod name (a DNS-1123 label)
     #[arg(long, allow_hyphen_values = true, required_unless_present = "file")]
@@ -419,6 +428,8 @@ impl Up {
             host_pid: false,
             host_ipc: false,
             volumes: Vec::new(),
+            objects: Default::default(),
+            info: Default::default(),
         })
     }
 }
@@ -547,6 +558,23 @@ pub struct Events {
     /// Keep printing events as they come, until the pod ends
     #[arg(short = 'w', long)]
     pub watch: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct Volume {
+    #[command(subcommand)]
+    pub command: VolumeCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// List the named volumes, with the pods that use them
+    Ls,
+    /// Remove named volumes and their data (not one a pod uses)
+    Rm {
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -69,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Describe(a) => commands::describe(&opts, a),
         Command::Events(a) => commands::events(&opts, a),
         Command::Top(a) => commands::top(&opts, a),
+        Command::Volume(a) => commands::volume(&opts, a),
         Command::Completion { shell } => commands::completion(*shell),
         Command::Man { dir } => commands::man(dir),
         Command::Supervise { name } => commands::supervise_detached(&opts, name),

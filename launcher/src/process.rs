@@ -189,6 +189,20 @@ impl<'a> Plan<'a> {
         })
     }
 
+    /// The environment of `pid` instead (a container's main process's, which holds
+    /// what came from its Secrets: `exec` gets the container's environment, as under
+    /// runc). Unreadable, the plan's own stays.
+    pub fn environment_of(mut self, pid: i32) -> Plan<'a> {
+        if let Ok(block) = std::fs::read(format!("/proc/{pid}/environ")) {
+            self.env = block
+                .split(|&b| b == 0)
+                .filter(|v| !v.is_empty())
+                .filter_map(|v| CString::new(v).ok())
+                .collect();
+        }
+        self
+    }
+
     pub fn program(&self) -> String {
         self.argv
             .first()

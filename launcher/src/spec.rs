@@ -47,9 +47,12 @@ pub enum SpecError {
 pub struct ContainerSpec {
     pub name: String,
     pub command: Vec<String>,
-    /// Beyond the pod's environment.
+    /// Beyond the pod's environment, in order (a value sees the ones before it).
     #[serde(default)]
-    pub env: Vec<(String, String)>,
+    pub env: Vec<EnvVar>,
+    /// envFrom: every key of a ConfigMap or Secret, before `env`.
+    #[serde(default)]
+    pub env_from: Vec<EnvFrom>,
     #[serde(default)]
     pub working_dir: Option<String>,
     /// The container's own limits, on its cgroup leaf.
@@ -242,6 +245,117 @@ pub struct PodSpec {
     /// spec.volumes, which containers mount by name.
     #[serde(default)]
     pub volumes: Vec<Volume>,
+    /// The ConfigMaps and Secrets given with the pod, for its env and volumes.
+    #[serde(default)]
+    pub objects: Objects,
+    /// What the downward API tells about the pod.
+    #[serde(default)]
+    pub info: PodInfo,
+}
+
+/// Data by key: a ConfigMap's `data` and `binaryData`, a Secret's `data` and
+/// `stringData`.
+pub type Data = BTreeMap<String, Vec<u8>>;
+
+/// The ConfigMaps and Secrets a pod's manifest came with, by name. Secrets are never
+/// written anywhere (not in the pod's record): the supervisor holds them in memory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Objects {
+    #[serde(default)]
+    pub config_maps: BTreeMap<String, Data>,
+    #[serde(skip)]
+    pub secrets: BTreeMap<String, Data>,
+}
+
+impl Objects {
+    pub fn get(&self, kind: ObjectKind, name: &str) -> Option<&Data> {
+        match kind {
+            ObjectKind::ConfigMap => self.config_maps.get(name),
+            ObjectKind::Secret => self.secrets.get(name),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ObjectKind {
+    ConfigMap,
+    Secret,
+}
+
+impl ObjectKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::ConfigMap => "configmap",
+            ObjectKind::Secret => "secret",
+        }
+    }
+}
+
+/// The pod's identity and addresses, as the downward API has them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub uid: String,
+    pub node_name: String,
+    pub service_account: String,
+    pub pod_ips: Vec<String>,
+    pub host_ips: Vec<String>,
+    /// The machine's CPUs (in millicores) and memory: what an unset limit is.
+    pub capacity_milli_cpu: u64,
+    pub capacity_memory: u64,
+}
+
+/// One `env` entry of a container.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+impl EnvVar {
+    pub fn plain(name: &str, value: &str) -> EnvVar {
+        EnvVar {
+            name: name.into(),
+            value: EnvValue::Value(value.into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum EnvValue {
+    /// `value`, with `$(VAR)` references.
+    Value(String),
+    /// valueFrom configMapKeyRef / secretKeyRef.
+    Key {
+        kind: ObjectKind,
+        name: String,
+        key: String,
+        optional: bool,
+    },
+    /// valueFrom fieldRef: metadata.name, status.podIP, ...
+    Field(String),
+    /// valueFrom resourceFieldRef.
+    Resource(ResourceRef),
+}
+
+/// A container's limit or request, in units of `divisor`, rounded up.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResourceRef {
+    /// The container whose resources; None: the one asking.
+    pub container: Option<String>,
+    /// limits.cpu, limits.memory, requests.cpu, requests.memory.
+    pub resource: String,
+    /// In the resource's unit: milli-cores for cpu, bytes for memory (at least 1).
+    pub divisor: u64,
+}
+
+/// An `envFrom` entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EnvFrom {
+    pub kind: ObjectKind,
+    pub name: String,
+    pub prefix: String,
+    pub optional: bool,
 }
 
 /// A volume of the pod: a directory its containers mount.
@@ -261,6 +375,51 @@ pub enum VolumeSource {
     },
     /// A path of the host, checked (or made) as its type says.
     HostPath { path: String, kind: HostPathType },
+    /// configMap, secret, downwardAPI, or `projected` (several of them): files written
+    /// at pod start on a tmpfs of the pod's own, never on disk.
+    Files {
+        sources: Vec<Projection>,
+        /// defaultMode (0644 if unset).
+        default_mode: Option<u32>,
+        /// Written as `projected` (else its one source is the volume's kind).
+        projected: bool,
+    },
+    /// persistentVolumeClaim: a named volume under the data root, kept after the pod.
+    Claim { name: String, read_only: bool },
+}
+
+/// One source of files of a volume.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum Projection {
+    /// A ConfigMap's or Secret's keys, each a file (all, or `items`).
+    Object {
+        kind: ObjectKind,
+        name: String,
+        items: Vec<KeyToPath>,
+        optional: bool,
+    },
+    /// downwardAPI items.
+    Downward(Vec<DownwardFile>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeyToPath {
+    pub key: String,
+    pub path: String,
+    pub mode: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DownwardFile {
+    pub path: String,
+    pub mode: Option<u32>,
+    pub value: DownwardValue,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub enum DownwardValue {
+    Field(String),
+    Resource(ResourceRef),
 }
 
 /// hostPath.type, checked as the kubelet checks it before the pod starts.
@@ -571,25 +730,114 @@ pub fn validate_hostname(h: &str) -> Result<(), SpecError> {
 }
 
 impl PodSpec {
-    /// A container's environment: the pod's, then its own.
-    pub fn env_of(&self, c: &ContainerSpec) -> Vec<(String, String)> {
-        self.env.iter().chain(&c.env).cloned().collect()
+    /// A container's environment as declared: the pod's (`-e`), then its own.
+    pub fn env_of(&self, c: &ContainerSpec) -> Vec<EnvVar> {
+        self.env
+            .iter()
+            .map(|(k, v)| EnvVar::plain(k, v))
+            .chain(c.env.iter().cloned())
+            .collect()
     }
 
-    /// Container `c`'s environment as its processes get it: each value with its
-    /// `$(VAR)` references expanded from the variables defined before it.
+    /// Container `c`'s environment as its processes get it, in the kubelet's order:
+    /// envFrom's keys (with their prefix), then each `env` entry, a value with its
+    /// `$(VAR)` references expanded from the variables defined before it, a valueFrom
+    /// read from its ConfigMap, Secret, the pod's fields or a container's resources.
+    /// A reference that cannot be resolved (an optional one missing) is left out; the
+    /// manifest's check refused the others.
     pub fn environment(&self, c: &ContainerSpec) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = Vec::new();
-        for (k, v) in self.env_of(c) {
-            let value = expand(&v, |name| {
-                env.iter()
-                    .rev()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-            });
-            env.push((k, value));
+        let set = |env: &mut Vec<(String, String)>, k: String, v: String| match env
+            .iter_mut()
+            .find(|(name, _)| *name == k)
+        {
+            Some(slot) => slot.1 = v,
+            None => env.push((k, v)),
+        };
+        for from in &c.env_from {
+            let Some(data) = self.objects.get(from.kind, &from.name) else {
+                continue;
+            };
+            for (key, value) in data {
+                let name = format!("{}{key}", from.prefix);
+                // The kubelet skips keys that are no variable name.
+                if valid_env_name(&name) {
+                    set(&mut env, name, String::from_utf8_lossy(value).into_owned());
+                }
+            }
+        }
+        for var in self.env_of(c) {
+            let value = match &var.value {
+                EnvValue::Value(v) => Some(expand(v, |name| {
+                    env.iter()
+                        .rev()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                })),
+                EnvValue::Key {
+                    kind, name, key, ..
+                } => self
+                    .objects
+                    .get(*kind, name)
+                    .and_then(|d| d.get(key))
+                    .map(|v| String::from_utf8_lossy(v).into_owned()),
+                EnvValue::Field(path) => self.field(path),
+                EnvValue::Resource(r) => self.resource(c, r),
+            };
+            if let Some(v) = value {
+                set(&mut env, var.name, v);
+            }
         }
         env
+    }
+
+    /// A downward API field of the pod (fieldRef.fieldPath).
+    pub fn field(&self, path: &str) -> Option<String> {
+        let quoted = |prefix: &str| {
+            path.strip_prefix(prefix)?
+                .strip_prefix("['")?
+                .strip_suffix("']")
+                .map(String::from)
+        };
+        if let Some(k) = quoted("metadata.labels") {
+            return Some(self.labels.get(&k).cloned().unwrap_or_default());
+        }
+        if let Some(k) = quoted("metadata.annotations") {
+            return Some(self.annotations.get(&k).cloned().unwrap_or_default());
+        }
+        Some(match path {
+            "metadata.name" => self.name.clone(),
+            "metadata.namespace" => self.info.namespace.clone(),
+            "metadata.uid" => self.info.uid.clone(),
+            "metadata.labels" => map_lines(&self.labels),
+            "metadata.annotations" => map_lines(&self.annotations),
+            "spec.nodeName" => self.info.node_name.clone(),
+            "spec.serviceAccountName" => self.info.service_account.clone(),
+            "status.podIP" => self.info.pod_ips.first().cloned().unwrap_or_default(),
+            "status.podIPs" => self.info.pod_ips.join(","),
+            "status.hostIP" => self.info.host_ips.first().cloned().unwrap_or_default(),
+            "status.hostIPs" => self.info.host_ips.join(","),
+            _ => return None,
+        })
+    }
+
+    /// A container's resource (resourceFieldRef) in units of its divisor, rounded up;
+    /// an unset limit is the machine's capacity, an unset request the limit, or 0 for
+    /// cpu (the kubelet's defaults).
+    pub fn resource(&self, asking: &ContainerSpec, r: &ResourceRef) -> Option<String> {
+        let c = match &r.container {
+            Some(name) => self.all_containers().find(|c| &c.name == name)?,
+            None => asking,
+        };
+        let l = &c.limits;
+        let amount = match r.resource.as_str() {
+            "limits.cpu" => l.cpu_milli.unwrap_or(self.info.capacity_milli_cpu),
+            "limits.memory" => l.memory.unwrap_or(self.info.capacity_memory),
+            "requests.cpu" => l.cpu_request_milli.or(l.cpu_milli).unwrap_or(0),
+            "requests.memory" => l.memory.unwrap_or(0),
+            _ => return None,
+        };
+        Some(amount.div_ceil(r.divisor.max(1)).to_string())
     }
 
     /// Container `c`'s command line with `$(VAR)` references expanded from its
@@ -685,6 +933,35 @@ pub fn expand(input: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     out
 }
 
+/// `key="value"` lines sorted by key, as the downward API writes labels and
+/// annotations (values quoted as Go's %q quotes them).
+pub fn map_lines(map: &BTreeMap<String, String>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}={}", go_quote(v)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A string as Go's strconv.Quote writes it (printable ASCII kept, the rest escaped).
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -756,6 +1033,8 @@ mod tests {
             host_pid: false,
             host_ipc: false,
             volumes: Vec::new(),
+            objects: Default::default(),
+            info: Default::default(),
         }
     }
 
@@ -832,10 +1111,10 @@ mod tests {
                 "$(LATER)".into(),
             ],
             env: vec![
-                ("GREETING".into(), "Warm greetings to".into()),
-                ("HONORIFIC".into(), "The Most Honorable".into()),
-                ("NAME".into(), "$(HONORIFIC) Kubernetes, $(LATER)".into()),
-                ("LATER".into(), "later".into()),
+                EnvVar::plain("GREETING", "Warm greetings to"),
+                EnvVar::plain("HONORIFIC", "The Most Honorable"),
+                EnvVar::plain("NAME", "$(HONORIFIC) Kubernetes, $(LATER)"),
+                EnvVar::plain("LATER", "later"),
             ],
             ..ContainerSpec::default()
         };

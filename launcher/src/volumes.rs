@@ -66,6 +66,104 @@ pub enum VolumeError {
     Lock { path: PathBuf, source: io::Error },
 }
 
+/// The tmpfs of a configMap, secret, downwardAPI or projected volume: what the API
+/// server takes in one object (a ConfigMap or Secret is at most 1 MiB), with room.
+const FILES_TMPFS: u64 = 4 << 20;
+
+/// Where persistentVolumeClaim `claim` lives: under the data root of the pod whose
+/// data directory is `data_dir` (`<data root>/pods/<pod>_<uid>`), kept after the pod.
+pub fn claim_dir(data_dir: &Path, claim: &str) -> PathBuf {
+    let root = data_dir.parent().and_then(Path::parent).unwrap_or(data_dir);
+    claims(root).join(claim)
+}
+
+/// The directory of the named volumes (persistentVolumeClaims) of a data root.
+pub fn claims(data_root: &Path) -> PathBuf {
+    data_root.join("volumes")
+}
+
+/// Writes the files of the pod's configMap, secret, downwardAPI and projected volumes
+/// into their tmpfs: each key (or item) a file of its mode (item, else defaultMode,
+/// else 0644), labels and annotations as `key="value"` lines. Secrets go from the
+/// supervisor's memory to the tmpfs only.
+pub fn write_files(spec: &PodSpec, data_dir: &Path) -> Result<(), VolumeError> {
+    for v in &spec.volumes {
+        let VolumeSource::Files {
+            sources,
+            default_mode,
+            ..
+        } = &v.source
+        else {
+            continue;
+        };
+        let dir = empty_dir(data_dir, &v.name);
+        let err = |path: &Path| {
+            let name = v.name.clone();
+            let path = path.to_path_buf();
+            move |source| VolumeError::EmptyDir { name, path, source }
+        };
+        let mode = default_mode.unwrap_or(0o644);
+        let mut files: Vec<(String, Vec<u8>, u32)> = Vec::new();
+        for src in sources {
+            match src {
+                crate::spec::Projection::Object {
+                    kind, name, items, ..
+                } => {
+                    let Some(data) = spec.objects.get(*kind, name) else {
+                        continue;
+                    };
+                    if items.is_empty() {
+                        files.extend(data.iter().map(|(k, v)| (k.clone(), v.clone(), mode)));
+                    }
+                    for item in items {
+                        if let Some(value) = data.get(&item.key) {
+                            files.push((
+                                item.path.clone(),
+                                value.clone(),
+                                item.mode.unwrap_or(mode),
+                            ));
+                        }
+                    }
+                }
+                crate::spec::Projection::Downward(items) => {
+                    for item in items {
+                        let value = match &item.value {
+                            crate::spec::DownwardValue::Field(path) => spec.field(path),
+                            crate::spec::DownwardValue::Resource(r) => {
+                                let c = r
+                                    .container
+                                    .as_deref()
+                                    .and_then(|n| spec.all_containers().find(|c| c.name == n));
+                                c.and_then(|c| spec.resource(c, r))
+                            }
+                        };
+                        files.push((
+                            item.path.clone(),
+                            value.unwrap_or_default().into_bytes(),
+                            item.mode.unwrap_or(mode),
+                        ));
+                    }
+                }
+            }
+        }
+        for (path, data, mode) in files {
+            let file = dir.join(&path);
+            if let Some(parent) = file.parent() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(parent)
+                    .map_err(err(parent))?;
+            }
+            fs::write(&file, &data).map_err(err(&file))?;
+            fs::set_permissions(&file, fs::Permissions::from_mode(mode)).map_err(err(&file))?;
+        }
+        // Readable as the mode says; the directory itself as the kubelet has it.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).map_err(err(&dir))?;
+    }
+    Ok(())
+}
+
 /// Where emptyDir `name` of the pod whose data directory is `data_dir` lives.
 pub fn empty_dir(data_dir: &Path, name: &str) -> PathBuf {
     data_dir.join("volumes").join(name)
@@ -145,8 +243,24 @@ pub fn check_host_paths(spec: &PodSpec) -> Result<(), VolumeError> {
 /// mount points the containers need on the host. Undone by [`teardown`].
 pub fn setup(spec: &PodSpec, uid: &str, data_dir: &Path) -> Result<(), VolumeError> {
     for v in &spec.volumes {
-        let VolumeSource::EmptyDir { memory, size_limit } = &v.source else {
+        if let VolumeSource::Claim { name, .. } = &v.source {
+            let dir = claim_dir(data_dir, name);
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o777)
+                .create(&dir)
+                .map_err(|source| VolumeError::EmptyDir {
+                    name: v.name.clone(),
+                    path: dir.clone(),
+                    source,
+                })?;
             continue;
+        }
+        let (memory, size_limit) = match &v.source {
+            VolumeSource::EmptyDir { memory, size_limit } => (*memory, *size_limit),
+            // Written by `write_files` once the pod's addresses are known.
+            VolumeSource::Files { .. } => (true, Some(FILES_TMPFS)),
+            _ => continue,
         };
         let dir = empty_dir(data_dir, &v.name);
         let err = |source| VolumeError::EmptyDir {
@@ -159,7 +273,7 @@ pub fn setup(spec: &PodSpec, uid: &str, data_dir: &Path) -> Result<(), VolumeErr
             .mode(0o755)
             .create(&dir)
             .map_err(err)?;
-        if *memory {
+        if memory {
             let size = size_limit.or(spec.limits.memory);
             let data = match size {
                 Some(bytes) => format!("mode=0777,size={bytes}"),
@@ -375,7 +489,9 @@ fn is_file_source(spec: &PodSpec, m: &VolumeMount) -> bool {
             };
             fs::metadata(full).is_ok_and(|md| !md.is_dir())
         }
-        VolumeSource::EmptyDir { .. } => false,
+        // A subPath into a ConfigMap's or Secret's files is one of them.
+        VolumeSource::Files { .. } => m.sub_path.is_some() || m.sub_path_expr.is_some(),
+        VolumeSource::EmptyDir { .. } | VolumeSource::Claim { .. } => false,
     }
 }
 
@@ -417,9 +533,14 @@ pub fn prepare(
         let Some(v) = spec.volumes.iter().find(|v| v.name == m.name) else {
             continue;
         };
-        let base = match &v.source {
-            VolumeSource::EmptyDir { .. } => empty_dir(data_dir, &v.name),
-            VolumeSource::HostPath { path, .. } => PathBuf::from(path),
+        let (base, read_only) = match &v.source {
+            VolumeSource::EmptyDir { .. } => (empty_dir(data_dir, &v.name), m.read_only),
+            VolumeSource::HostPath { path, .. } => (PathBuf::from(path), m.read_only),
+            // Read-only whatever the mount says, as the kubelet mounts them.
+            VolumeSource::Files { .. } => (empty_dir(data_dir, &v.name), true),
+            VolumeSource::Claim { name, read_only } => {
+                (claim_dir(data_dir, name), *read_only || m.read_only)
+            }
         };
         let source_err = |path: &Path| {
             let volume = v.name.clone();
@@ -465,7 +586,7 @@ pub fn prepare(
             }
         };
         let tree = crate::sys::clone_tree(&source).map_err(source_err(&base))?;
-        if m.read_only {
+        if read_only {
             crate::sys::set_read_only_tree(&tree).map_err(source_err(&base))?;
         }
         let target = CString::new(m.mount_path.as_str())

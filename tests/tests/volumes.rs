@@ -422,9 +422,9 @@ fn bad_volumes_are_refused_with_the_field_and_leave_nothing() {
             format!("{m}[0].subPath: \"../../etc\" must not contain '..'"),
         ),
         (
-            "[{name: v, configMap: {name: c}}]",
+            "[{name: v, nfs: {server: s, path: /}}]",
             "[]",
-            "spec.volumes[0].configMap: not supported by launcher".into(),
+            "spec.volumes[0].nfs: not supported by launcher".into(),
         ),
         (
             "[{name: v, emptyDir: {sizeLimit: lots}}]",
@@ -532,5 +532,487 @@ spec:
     ]);
     assert!(df.contains("131072"), "{df}");
     pods.ok(&["down", "mem", "--grace-period", "0"]);
+    assert_all_gone(&pods);
+}
+
+/// `exec POD -- sh -c SCRIPT`, its output.
+fn sh(pods: &Pods, pod: &str, script: &str) -> String {
+    pods.ok(&["exec", pod, "--", "sh", "-c", script])
+}
+
+/// A pod's state files: what the runtime wrote under the state root.
+fn state_text(pods: &Pods, pod: &str) -> String {
+    let mut all = String::new();
+    for e in fs::read_dir(pods.root.path().join(pod)).unwrap().flatten() {
+        all += &String::from_utf8_lossy(&fs::read(e.path()).unwrap_or_default());
+    }
+    all
+}
+
+#[test]
+fn a_configmap_is_consumed_as_env_envfrom_and_files() {
+    let pods = Pods::new("cfgmap");
+    // kubernetes.io: "ConfigMaps", the configmap-demo-pod example, in one stream.
+    let yaml = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: game-demo
+data:
+  # property-like keys; each key maps to a simple value
+  player_initial_lives: "3"
+  ui_properties_file_name: "user-interface.properties"
+
+  # file-like keys
+  game.properties: |
+    enemy.types=aliens,monsters
+    player.maximum-lives=5
+  user-interface.properties: |
+    color.good=purple
+    color.bad=yellow
+    allow.textmode=true
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: configmap-demo-pod
+spec:
+  containers:
+    - name: demo
+      image: alpine
+      command: ["sleep", "3600"]
+      env:
+        # Define the environment variable
+        - name: PLAYER_INITIAL_LIVES # Notice that the case is different here
+                                     # from the key name in the ConfigMap.
+          valueFrom:
+            configMapKeyRef:
+              name: game-demo           # The ConfigMap this value comes from.
+              key: player_initial_lives # The key to fetch.
+        - name: UI_PROPERTIES_FILE_NAME
+          valueFrom:
+            configMapKeyRef:
+              name: game-demo
+              key: ui_properties_file_name
+        - name: MISSING
+          valueFrom:
+            configMapKeyRef: {name: nowhere, key: x, optional: true}
+      envFrom:
+        - configMapRef: {name: game-demo}
+          prefix: CFG_
+      volumeMounts:
+      - name: config
+        mountPath: "/pod-test-config"
+        readOnly: true
+  volumes:
+  # You set volumes at the Pod level, then mount them into containers inside that Pod
+  - name: config
+    configMap:
+      # Provide the name of the ConfigMap you want to mount.
+      name: game-demo
+      # An array of keys from the ConfigMap to create as files
+      items:
+      - key: "game.properties"
+        path: "game.properties"
+      - key: "user-interface.properties"
+        path: "ui/user-interface.properties"
+        mode: 0600
+"#;
+    pods.up_detached(yaml, &[]);
+    let env = pods.ok(&["exec", "configmap-demo-pod", "--", "env"]);
+    for want in [
+        "PLAYER_INITIAL_LIVES=3\n",
+        "UI_PROPERTIES_FILE_NAME=user-interface.properties\n",
+        "CFG_player_initial_lives=3\n",
+        "CFG_ui_properties_file_name=user-interface.properties\n",
+    ] {
+        assert!(env.contains(want), "{want:?} not in\n{env}");
+    }
+    assert!(
+        !env.contains("MISSING="),
+        "an optional key that is missing sets nothing"
+    );
+    let files = sh(
+        &pods,
+        "configmap-demo-pod",
+        "cd /pod-test-config && find . -type f | sort && stat -c %a game.properties ui/user-interface.properties && cat game.properties",
+    );
+    assert_eq!(
+        files,
+        "./game.properties\n./ui/user-interface.properties\n644\n600\nenemy.types=aliens,monsters\nplayer.maximum-lives=5\n"
+    );
+    // Read-only, as the kubelet mounts it.
+    let out = pods.run(&[
+        "exec",
+        "configmap-demo-pod",
+        "--",
+        "touch",
+        "/pod-test-config/x",
+    ]);
+    assert!(!out.status.success());
+    pods.ok(&["down", "configmap-demo-pod", "--grace-period", "0"]);
+    assert_all_gone(&pods);
+}
+
+#[test]
+fn a_secret_reaches_env_and_files_but_never_the_disk_or_the_state() {
+    let pods = Pods::new("secret");
+    // kubernetes.io: "Distribute Credentials Securely Using Secrets", in two files.
+    let dir = TempDir::new("secret-files");
+    let secret = dir.path().join("secret.yaml");
+    fs::write(
+        &secret,
+        r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: test-secret
+data:
+  username: bXktYXBw
+  password: Mzk1MjgkdmRnN0pi
+"#,
+    )
+    .unwrap();
+    let pod = dir.path().join("pod.yaml");
+    fs::write(
+        &pod,
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: secret-test-pod
+spec:
+  containers:
+    - name: test-container
+      image: nginx
+      command: [sleep, "600"]
+      env:
+      - name: SECRET_USERNAME
+        valueFrom:
+          secretKeyRef:
+            name: test-secret
+            key: username
+      volumeMounts:
+        # name must match the volume name below
+        - name: secret-volume
+          mountPath: /etc/pod-test-secret-volume
+          readOnly: true
+  # The secret data is exposed to Containers in the Pod through a Volume.
+  volumes:
+    - name: secret-volume
+      secret:
+        secretName: test-secret
+        defaultMode: 0400
+        items:
+        - key: username
+          path: my-group/my-username
+        - key: password
+          path: password
+          mode: 0440
+"#,
+    )
+    .unwrap();
+    let (p, s) = (pod.display().to_string(), secret.display().to_string());
+    pods.ok(&["up", "-d", "-f", &p, "-f", &s]);
+    assert!(pods
+        .ok(&["exec", "secret-test-pod", "--", "env"])
+        .contains("SECRET_USERNAME=my-app\n"));
+    let files = sh(
+        &pods,
+        "secret-test-pod",
+        "cd /etc/pod-test-secret-volume && cat my-group/my-username && echo && cat password && echo && stat -c %a my-group/my-username password && stat -f -c %T .",
+    );
+    assert_eq!(files, "my-app\n39528$vdg7Jb\n400\n440\ntmpfs\n");
+    // Not in the pod's record, status or events, nor in what `status` prints.
+    let state = state_text(&pods, "secret-test-pod");
+    assert!(
+        !state.contains("my-app") && !state.contains("bXktYXBw"),
+        "{state}"
+    );
+    let status = pods.ok(&["status", "secret-test-pod", "-o", "yaml"]);
+    assert!(
+        !status.contains("my-app") && !status.contains("39528"),
+        "{status}"
+    );
+    assert!(status.contains("secretName: test-secret"), "{status}");
+    // On disk under the data root: nothing but the tmpfs's mount point.
+    let data = pods.data.path();
+    let found = std::process::Command::new("grep")
+        .args(["-r", "-l", "my-app"])
+        .arg(data)
+        .output()
+        .unwrap();
+    let hits = String::from_utf8_lossy(&found.stdout).into_owned();
+    let mounts = mounts_below(data);
+    assert!(
+        hits.lines()
+            .all(|h| mounts.iter().any(|m| h.starts_with(m.as_str()))),
+        "secret on disk: {hits}"
+    );
+    pods.ok(&["down", "secret-test-pod", "--grace-period", "0"]);
+    assert_all_gone(&pods);
+}
+
+#[test]
+fn the_downward_api_gives_fields_as_files_and_env() {
+    let pods = Pods::new("downward");
+    // kubernetes.io: "Expose Pod Information to Containers Through Files" and
+    // "... Through Environment Variables", in one pod, times scaled.
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kubernetes-downwardapi-volume-example
+  labels:
+    zone: us-est-coast
+    cluster: test-cluster1
+    rack: rack-22
+  annotations:
+    build: two
+    builder: john-doe
+spec:
+  serviceAccountName: robot
+  containers:
+    - name: client-container
+      image: registry.k8s.io/busybox:1.27.2
+      command: ["sh", "-c"]
+      args:
+      - while true; do
+          if [ -e /etc/pod-test-podinfo/labels ]; then
+            echo -en '\n\n'; cat /etc/pod-test-podinfo/labels; fi;
+          if [ -e /etc/pod-test-podinfo/annotations ]; then
+            echo -en '\n\n'; cat /etc/pod-test-podinfo/annotations; fi;
+          sleep 600;
+        done;
+      env:
+        - name: MY_NODE_NAME
+          valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+        - name: MY_POD_NAME
+          valueFrom: {fieldRef: {fieldPath: metadata.name}}
+        - name: MY_POD_NAMESPACE
+          valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+        - name: MY_POD_UID
+          valueFrom: {fieldRef: {fieldPath: metadata.uid}}
+        - name: MY_POD_SERVICE_ACCOUNT
+          valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}
+        - name: MY_RACK
+          valueFrom: {fieldRef: {fieldPath: "metadata.labels['rack']"}}
+        - name: MY_MEM_LIMIT
+          valueFrom:
+            resourceFieldRef: {containerName: client-container, resource: limits.memory, divisor: 1Mi}
+        - name: MY_CPU_LIMIT
+          valueFrom:
+            resourceFieldRef: {resource: limits.cpu}
+      volumeMounts:
+        - name: podinfo
+          mountPath: /etc/pod-test-podinfo
+  volumes:
+    - name: podinfo
+      downwardAPI:
+        items:
+          - path: "labels"
+            fieldRef:
+              fieldPath: metadata.labels
+          - path: "annotations"
+            fieldRef:
+              fieldPath: metadata.annotations
+          - path: "cpu_limit"
+            resourceFieldRef: {containerName: client-container, resource: limits.cpu, divisor: 1m}
+"#;
+    pods.up_detached(yaml, &[]);
+    let pod = "kubernetes-downwardapi-volume-example";
+    let labels = "cluster=\"test-cluster1\"\nrack=\"rack-22\"\nzone=\"us-est-coast\"";
+    let annotations = "build=\"two\"\nbuilder=\"john-doe\"";
+    assert_eq!(sh(&pods, pod, "cat /etc/pod-test-podinfo/labels"), labels);
+    assert_eq!(
+        sh(&pods, pod, "cat /etc/pod-test-podinfo/annotations"),
+        annotations
+    );
+    wait_for("the labels in the log", Duration::from_secs(10), || {
+        pods.ok(&["logs", pod]).contains("rack=\"rack-22\"")
+    });
+    let status = pods.status(pod);
+    let node = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let env = pods.ok(&["exec", pod, "--", "env"]);
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let mem_mi: u64 = fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .parse::<u64>()
+        .unwrap()
+        .div_ceil(1024);
+    for want in [
+        format!("MY_NODE_NAME={}\n", node.trim()),
+        format!("MY_POD_NAME={pod}\n"),
+        "MY_POD_NAMESPACE=default\n".into(),
+        format!(
+            "MY_POD_UID={}\n",
+            status["metadata"]["uid"].as_str().unwrap()
+        ),
+        "MY_POD_SERVICE_ACCOUNT=robot\n".into(),
+        "MY_RACK=rack-22\n".into(),
+        // No limit: the machine's capacity, as the kubelet gives it.
+        format!("MY_MEM_LIMIT={mem_mi}\n"),
+        format!("MY_CPU_LIMIT={cpus}\n"),
+    ] {
+        assert!(env.contains(&want), "{want:?} not in\n{env}");
+    }
+    assert_eq!(
+        sh(&pods, pod, "cat /etc/pod-test-podinfo/cpu_limit"),
+        (cpus * 1000).to_string()
+    );
+    pods.ok(&["down", pod, "--grace-period", "0"]);
+    assert_all_gone(&pods);
+}
+
+#[test]
+fn a_projected_volume_joins_a_configmap_a_secret_and_the_downward_api() {
+    let pods = Pods::new("projected");
+    // kubernetes.io: "Configure a Pod to Use a Projected Volume for Storage", with a
+    // ConfigMap beside the two Secrets.
+    let yaml = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: user}
+stringData: {user: admin}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: pass}
+stringData: {pass: 1f2d1e2e67df}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {mode: fast}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: test-projected-volume
+  labels: {app: demo}
+spec:
+  containers:
+  - name: test-projected-volume
+    image: busybox:1.28
+    args:
+    - sleep
+    - "86400"
+    volumeMounts:
+    - name: all-in-one
+      mountPath: "/pod-test-projected-volume"
+      readOnly: true
+  volumes:
+  - name: all-in-one
+    projected:
+      sources:
+      - secret:
+          name: user
+      - secret:
+          name: pass
+      - configMap:
+          name: cfg
+          items: [{key: mode, path: config/mode}]
+      - downwardAPI:
+          items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]
+"#;
+    pods.up_detached(yaml, &[]);
+    assert_eq!(
+        sh(
+            &pods,
+            "test-projected-volume",
+            "cd /pod-test-projected-volume && cat user; echo; cat pass; echo; cat config/mode; echo; cat labels"
+        ),
+        "admin\n1f2d1e2e67df\nfast\napp=\"demo\""
+    );
+    pods.ok(&["down", "test-projected-volume", "--grace-period", "0"]);
+    assert_all_gone(&pods);
+}
+
+#[test]
+fn a_claims_data_is_kept_across_down_and_up_until_volume_rm() {
+    let pods = Pods::new("claim");
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: db}
+spec:
+  containers:
+  - name: db
+    command: [sh, -c, 'echo run >> /pod-test-claim/runs; sleep 600']
+    volumeMounts: [{name: data, mountPath: /pod-test-claim}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {claimName: db-data}
+"#;
+    for run in 1..=2 {
+        pods.up_detached(yaml, &[]);
+        wait_for("the run counted", Duration::from_secs(10), || {
+            pods.run(&["exec", "db", "--", "cat", "/pod-test-claim/runs"])
+                .stdout
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count()
+                == run
+        });
+        let ls = pods.ok(&["volume", "ls"]);
+        assert_eq!(ls, "NAME      USED BY\ndb-data   db\n");
+        let out = pods.run(&["volume", "rm", "db-data"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "launcher: volume \"db-data\" is in use by pod \"db\". Hint: launcher down db\n"
+        );
+        pods.ok(&["down", "db", "--grace-period", "0"]);
+    }
+    assert_eq!(
+        pods.ok(&["volume", "ls"]),
+        "NAME      USED BY\ndb-data   <none>\n"
+    );
+    assert_eq!(pods.ok(&["volume", "rm", "db-data"]), "db-data\n");
+    let out = pods.run(&["volume", "rm", "db-data"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("volume \"db-data\" not found"));
+    let out = pods.run(&["volume", "rm", "../x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!pods.data.path().join("volumes/db-data").exists());
+    assert_all_gone(&pods);
+}
+
+#[test]
+fn missing_configmaps_secrets_and_keys_are_refused_unless_optional() {
+    let pods = Pods::new("missingobj");
+    let pod = |env: &str, volumes: &str, objects: &str| {
+        format!(
+            "{objects}apiVersion: v1\nkind: Pod\nmetadata: {{name: m}}\nspec:\n  volumes: {volumes}\n  containers:\n  - name: a\n    command: [sleep, '600']\n    env: {env}\n"
+        )
+    };
+    let c = "spec.containers[0]";
+    for (env, volumes, objects, want) in [
+        ("[{name: X, valueFrom: {configMapKeyRef: {name: cfg, key: k}}}]", "[]", "", format!("{c}.env[0].valueFrom.configMapKeyRef.name: configmap \"cfg\" not found")),
+        ("[{name: X, valueFrom: {configMapKeyRef: {name: cfg, key: k}}}]", "[]", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {j: v}\n---\n", format!("{c}.env[0].valueFrom.configMapKeyRef.key: couldn't find key k in configmap \"cfg\"")),
+        ("[{name: X, valueFrom: {secretKeyRef: {name: s, key: k}}}]", "[]", "", format!("{c}.env[0].valueFrom.secretKeyRef.name: secret \"s\" not found")),
+        ("[]", "[{name: v, secret: {secretName: s}}]", "", "spec.volumes[0].secret.secretName: secret \"s\" not found".into()),
+        ("[]", "[{name: v, configMap: {name: c, items: [{key: k, path: p}]}}]", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n", "spec.volumes[0].configMap.items[0].key: couldn't find key k in configmap \"c\"".into()),
+        ("[]", "[{name: v, configMap: {name: c, defaultMode: 01000}}]", "", "spec.volumes[0].configMap.defaultMode: invalid value 512: must be a number between 0 and 0777 (octal), both inclusive".into()),
+        ("[]", "[]", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\n", "kind: expected apiVersion v1 and kind Pod (or ConfigMap, Secret), got apps/v1 Deployment".into()),
+    ] {
+        let out = pods.up_yaml(&pod(env, volumes, objects), &["-d"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{env} {volumes}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(&want), "{err}\nwant {want}");
+        assert_all_gone(&pods);
+    }
+    // Optional ones that are missing: the pod runs without them.
+    let yaml = pod(
+        "[{name: X, valueFrom: {secretKeyRef: {name: s, key: k, optional: true}}}]",
+        "[{name: v, configMap: {name: c, optional: true}}]",
+        "",
+    );
+    pods.up_detached(&yaml, &[]);
+    pods.ok(&["down", "m", "--grace-period", "0"]);
     assert_all_gone(&pods);
 }

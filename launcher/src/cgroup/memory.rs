@@ -39,3 +39,18 @@ pub fn working_set(dir: &Path) -> Option<u64> {
         .unwrap_or(0);
     Some(current.saturating_sub(inactive))
 }
+
+/// The machine's memory in bytes (MemTotal of /proc/meminfo): what a container without
+/// a memory limit may use.
+pub fn machine_total() -> Option<u64> {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|kib| kib * 1024)
+}

@@ -62,7 +62,7 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
         .clone()
         .map(|dir| PodCgroup { dir }.leaf(&container.name));
     // The command joins the container's mount namespace: its main process's.
-    let main = container_main(&pod, &container.name, pause.pid).with_context(|| {
+    let (main_pid, main) = container_main(&pod, &container.name, pause.pid).with_context(|| {
         format!(
             "container {:?} of pod {:?} is not running",
             container.name, args.name
@@ -78,7 +78,8 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
         pidfd.as_fd(),
         stdio,
         View::Join(main.as_fd()),
-    )?;
+    )?
+    .environment_of(main_pid);
     // Taken from here on, and handed on to the command rather than ending us: the
     // command runs in its own session, so the terminal's ^C reaches only this process.
     // (The command's own signal mask starts empty.)
@@ -107,7 +108,7 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
 
 /// A pidfd of container `name`'s main process, if it runs: the pid its supervisor
 /// published, still a process of the pod (in pause's PID namespace).
-fn container_main(pod: &PodHandle, name: &str, pause: i32) -> Option<std::os::fd::OwnedFd> {
+fn container_main(pod: &PodHandle, name: &str, pause: i32) -> Option<(i32, std::os::fd::OwnedFd)> {
     let status = pod.status()?;
     let pid = status
         .container_statuses
@@ -118,7 +119,7 @@ fn container_main(pod: &PodHandle, name: &str, pause: i32) -> Option<std::os::fd
     let pidfd = sys::pidfd_open(pid).ok()?;
     let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
     // Checked after the pidfd is open: the pid cannot be reused from here on.
-    (ns(pid).is_some() && ns(pid) == ns(pause)).then_some(pidfd)
+    (ns(pid).is_some() && ns(pid) == ns(pause)).then_some((pid, pidfd))
 }
 
 /// Until the command exits: its terminal's output to stdout and stdin to its

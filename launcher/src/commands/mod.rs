@@ -13,6 +13,7 @@ mod status;
 mod supervise;
 mod top;
 mod up;
+mod volume;
 mod wait;
 
 pub use describe::describe;
@@ -27,6 +28,7 @@ pub use status::status;
 pub use supervise::{supervise, supervise_detached};
 pub use top::top;
 pub use up::up;
+pub use volume::volume;
 pub use wait::wait;
 
 use crate::cgroup;

@@ -10,8 +10,10 @@ use super::{warn, Opts, PodHandle};
 use crate::driver::{self, Driver};
 use crate::machine::Pod;
 use crate::sandbox::{self, Sandbox};
+use crate::spec::Data;
 use crate::state::{self, PodLock, ProcRef};
 use anyhow::{Context, Result};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -24,9 +26,10 @@ pub fn supervise(
     foreground: bool,
     mut ready: Option<File>,
     lock: Option<PodLock>,
+    secrets: BTreeMap<String, Data>,
 ) -> Result<i32> {
     let pod = PodHandle::new(opts, name)?;
-    let driver = match setup(opts, &pod, foreground) {
+    let driver = match setup(opts, &pod, foreground, secrets) {
         Ok(d) => d,
         Err(e) => {
             let rec = pod.record().ok();
@@ -46,8 +49,14 @@ pub fn supervise(
     Ok(outcome.exit_code)
 }
 
-fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
+fn setup(
+    opts: &Opts,
+    pod: &PodHandle,
+    foreground: bool,
+    secrets: BTreeMap<String, Data>,
+) -> Result<Driver> {
     let mut record = pod.record()?;
+    record.spec.objects.secrets = secrets;
     let signals = driver::block_signals().context("failed to block signals")?;
     let (mount, _) = opts.cgroup_parent()?;
     // The host's network namespace, to go back to for the CNI plugins' DEL.
@@ -79,6 +88,10 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
         _ => pod_ips,
     };
     record.network.clone_from(&sb.network);
+    record.spec.info.pod_ips.clone_from(&record.pod_ips);
+    record.spec.info.host_ips.clone_from(&record.host_ips);
+    // Now that the pod's addresses are known (the downward API has them).
+    crate::volumes::write_files(&record.spec, &record.data_dir).map_err(|e| undo(e.into()))?;
     if record.spec.host_pid {
         // Orphans of the containers come here, not to a pause that is not their init.
         crate::sys::set_child_subreaper().map_err(|e| undo(e.into()))?;
@@ -110,7 +123,12 @@ fn setup(opts: &Opts, pod: &PodHandle, foreground: bool) -> Result<Driver> {
 pub fn supervise_detached(opts: &Opts, name: &str) -> Result<i32> {
     let ready = inherited(3).map(File::from);
     let lock = inherited(4).map(PodLock::inherited);
-    supervise(opts, name, false, ready, lock)
+    // Read before anything else: `up` writes them, then waits for `ready`.
+    let secrets = inherited(5)
+        .map(File::from)
+        .and_then(|f| serde_json::from_reader(std::io::BufReader::new(f)).ok())
+        .unwrap_or_default();
+    supervise(opts, name, false, ready, lock, secrets)
 }
 
 /// An fd `up -d` handed down, if open.

@@ -14,18 +14,25 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
-    let mut spec = match &args.file {
-        Some(file) => {
-            crate::spec::validate_backoff_scale(args.backoff_scale).map_err(Usage::Spec)?;
-            let text = crate::kube::read(file).map_err(Usage::Manifest)?;
-            let (spec, warnings) =
-                crate::kube::parse(&text, args.backoff_scale).map_err(Usage::Manifest)?;
-            for w in warnings {
-                warn(&format!("warning: {w}"));
-            }
-            spec
+    let mut spec = if args.file.is_empty() {
+        args.to_spec().map_err(Usage::Spec)?
+    } else {
+        crate::spec::validate_backoff_scale(args.backoff_scale).map_err(Usage::Spec)?;
+        if args.file.iter().filter(|f| *f == "-").count() > 1 {
+            return Err(Usage::Invalid("-f -: standard input can be read only once".into()).into());
         }
-        None => args.to_spec().map_err(Usage::Spec)?,
+        let texts = args
+            .file
+            .iter()
+            .map(|f| crate::kube::read(f))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Usage::Manifest)?;
+        let (spec, warnings) =
+            crate::kube::parse_all(&texts, args.backoff_scale).map_err(Usage::Manifest)?;
+        for w in warnings {
+            warn(&format!("warning: {w}"));
+        }
+        spec
     };
     args.apply_network(&mut spec).map_err(Usage::Spec)?;
     let rotation = args.log_rotation().map_err(Usage::Invalid)?;
@@ -71,6 +78,14 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     }
     let mut record = PodRecord::new(spec, cgroup, opts.find_pause()?, &data_root);
     record.log_rotation = rotation;
+    let info = &mut record.spec.info;
+    info.uid.clone_from(&record.uid);
+    info.node_name = crate::kube::node_name().unwrap_or_default();
+    info.capacity_milli_cpu =
+        std::thread::available_parallelism().map_or(1, |n| n.get() as u64) * 1000;
+    info.capacity_memory = crate::cgroup::memory::machine_total().unwrap_or(0);
+    // Never written to the record: the supervisor gets them from here, in memory.
+    let secrets = record.spec.objects.secrets.clone();
     let name = record.spec.name.clone();
     let root = Root::open(&opts.root)?;
     // Published ports are checked against the other pods' and the record made under
@@ -94,11 +109,13 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     let lock = root.create_pod(&record)?;
     drop(ports_lock);
     if !args.detach {
-        return supervise(opts, &name, true, None, Some(lock));
+        return supervise(opts, &name, true, None, Some(lock), secrets);
     }
     // Detached: a fresh supervisor process (setsid, stdio on /dev/null) gets the
-    // lock as fd 4 and reports "ok" or its error through a pipe as fd 3.
+    // lock as fd 4, the pod's Secrets through a pipe as fd 5, and reports "ok" or its
+    // error through a pipe as fd 3.
     let (rd, wr) = sys::pipe()?;
+    let (secrets_rd, secrets_wr) = sys::pipe()?;
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
     cmd.arg("--root")
@@ -112,11 +129,15 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let (wr_fd, lock_fd) = (wr.as_raw_fd(), lock.fd().as_raw_fd());
+    let (wr_fd, lock_fd, secrets_fd) = (
+        wr.as_raw_fd(),
+        lock.fd().as_raw_fd(),
+        secrets_rd.as_raw_fd(),
+    );
     // SAFETY: place_fds and setsid are async-signal-safe; nothing else runs before exec.
     unsafe {
         cmd.pre_exec(move || {
-            sys::place_fds([wr_fd, lock_fd], 3)?;
+            sys::place_fds([wr_fd, lock_fd, secrets_fd], 3)?;
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -134,6 +155,13 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         }
     };
     drop(wr);
+    drop(secrets_rd);
+    {
+        use std::io::Write;
+        let mut to = File::from(secrets_wr);
+        // A supervisor that died before reading them says so through `answer`.
+        let _ = serde_json::to_writer(&mut to, &secrets).map(|()| to.flush());
+    }
     let mut answer = String::new();
     let _ = File::from(rd).read_to_string(&mut answer);
     match answer.lines().next() {

@@ -4,9 +4,7 @@
 use super::security::PodSecurity;
 use super::{field, ManifestError};
 use crate::spec::{self, ContainerSpec, Limits, PodSpec, ProbeKind, Probes};
-use k8s_openapi::api::core::v1::{
-    Container, EnvVar, Lifecycle, LifecycleHandler, Probe as K8sProbe,
-};
+use k8s_openapi::api::core::v1::{Container, Lifecycle, LifecycleHandler, Probe as K8sProbe};
 
 /// Container `c`, found at `path`.
 pub fn decode(
@@ -33,18 +31,7 @@ pub fn decode(
         };
         spec::nul_free(arg).map_err(|why| field(format!("{path}.{key}"), why))?;
     }
-    let mut env = Vec::new();
-    for (j, e) in c.env.iter().flatten().enumerate() {
-        if !spec::valid_env_name(&e.name) {
-            return Err(field(
-                format!("{path}.env[{j}].name"),
-                format!("invalid name {:?}: {}", e.name, spec::ENV_NAME_RULE),
-            ));
-        }
-        let value = e.value.clone().unwrap_or_default();
-        spec::nul_free(&value).map_err(|why| field(format!("{path}.env[{j}].value"), why))?;
-        env.push((e.name.clone(), value));
-    }
+    let (env, env_from) = super::env::decode(c, path)?;
     let limits = match &c.resources {
         Some(res) => super::resources::decode(res, path)?,
         None => Limits::default(),
@@ -113,6 +100,7 @@ pub fn decode(
         name: c.name.clone(),
         command,
         env,
+        env_from,
         working_dir: c.working_dir.clone(),
         limits,
         probes,
@@ -130,15 +118,8 @@ pub fn decode(
 
 /// Container `c` of `pod` as the Pod API spells it.
 pub fn encode(pod: &PodSpec, c: &ContainerSpec) -> Container {
-    let env: Vec<EnvVar> = pod
-        .env_of(c)
-        .into_iter()
-        .map(|(name, value)| EnvVar {
-            name,
-            value: Some(value),
-            ..Default::default()
-        })
-        .collect();
+    let env = super::env::encode(&pod.env_of(c));
+    let env_from = super::env::encode_from(&c.env_from);
     let probe = |kind| {
         c.probes
             .iter()
@@ -156,6 +137,7 @@ pub fn encode(pod: &PodSpec, c: &ContainerSpec) -> Container {
         image: Some("host".into()),
         command: Some(c.command.clone()),
         env: (!env.is_empty()).then_some(env),
+        env_from: (!env_from.is_empty()).then_some(env_from),
         working_dir: c.working_dir.clone(),
         resources: super::resources::encode(&c.limits),
         startup_probe: probe(ProbeKind::Startup),

@@ -16,6 +16,8 @@
 //! host's file system.
 
 mod container;
+mod env;
+mod objects;
 mod pod;
 mod probe;
 mod resources;
@@ -101,37 +103,110 @@ fn read_bounded(file: &str) -> Result<String, String> {
 
 /// Parses and validates a manifest into the pod to run, plus warnings for the user.
 pub fn parse(text: &str, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), ManifestError> {
-    let raw: Value = serde_yaml_ng::from_str(text)
-        .map_err(|e| ManifestError::Parse(format!("invalid manifest: {e}")))?;
-    if !raw.is_object() {
-        return Err(ManifestError::Parse(
-            "invalid manifest: expected a Pod object".into(),
-        ));
-    }
-    match (raw["apiVersion"].as_str(), raw["kind"].as_str()) {
-        (Some("v1"), Some("Pod")) => {}
-        (v, k) => {
-            return Err(field(
-                "kind",
-                format!(
-                    "expected apiVersion v1 and kind Pod, got {} {}",
-                    v.unwrap_or("(none)"),
-                    k.unwrap_or("(none)")
-                ),
-            ))
+    parse_all(&[text.to_string()], backoff_scale)
+}
+
+/// Parses the documents of every text (YAML streams, `---` between documents): one
+/// Pod and any number of ConfigMaps and Secrets for it, whose references are checked.
+pub fn parse_all(
+    texts: &[String],
+    backoff_scale: f64,
+) -> Result<(PodSpec, Vec<String>), ManifestError> {
+    use serde::Deserialize;
+    let mut pod: Option<(String, String)> = None;
+    let mut objects = crate::spec::Objects::default();
+    for (t, text) in texts.iter().enumerate() {
+        for (d, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+            let mut raw = Value::deserialize(doc)
+                .map_err(|e| ManifestError::Parse(format!("invalid manifest: {e}")))?;
+            octal_modes(&mut raw);
+            if raw.is_null() {
+                continue;
+            }
+            // Where a document is, for errors about a ConfigMap or Secret.
+            let at = match (texts.len(), d) {
+                (1, 0) => "document 1".to_string(),
+                (1, d) => format!("document {}", d + 1),
+                (_, d) => format!("file {} document {}", t + 1, d + 1),
+            };
+            // One document's own text, so that errors name paths inside it.
+            let own = serde_yaml_ng::to_string(&raw)
+                .map_err(|e| ManifestError::Parse(format!("invalid manifest: {e}")))?;
+            if !raw.is_object() {
+                return Err(ManifestError::Parse(
+                    "invalid manifest: expected a Pod object".into(),
+                ));
+            }
+            match (raw["apiVersion"].as_str(), raw["kind"].as_str()) {
+                (Some("v1"), Some("Pod")) => {
+                    if pod.is_some() {
+                        return Err(field(
+                            "kind",
+                            format!("{at}: a second Pod: one pod is started at a time"),
+                        ));
+                    }
+                    let mut errors = Vec::new();
+                    schema::check_pod(&raw, &mut errors);
+                    if let Some(e) = errors.into_iter().next() {
+                        return Err(e);
+                    }
+                    pod = Some((own, at));
+                }
+                (Some("v1"), Some("ConfigMap")) => {
+                    objects::add(&own, crate::spec::ObjectKind::ConfigMap, &at, &mut objects)?
+                }
+                (Some("v1"), Some("Secret")) => {
+                    objects::add(&own, crate::spec::ObjectKind::Secret, &at, &mut objects)?
+                }
+                (v, k) => {
+                    return Err(field(
+                        "kind",
+                        format!(
+                            "expected apiVersion v1 and kind Pod (or ConfigMap, Secret), got {} {}",
+                            v.unwrap_or("(none)"),
+                            k.unwrap_or("(none)")
+                        ),
+                    ))
+                }
+            }
         }
     }
-    let mut errors = Vec::new();
-    schema::check_pod(&raw, &mut errors);
-    if let Some(e) = errors.into_iter().next() {
-        return Err(e);
-    }
-    let pod: Pod = serde_yaml_ng::from_str(text).map_err(|e| {
+    let Some((text, _)) = pod else {
+        return Err(field("kind", "no Pod in the manifest"));
+    };
+    let pod: Pod = serde_yaml_ng::from_str(&text).map_err(|e| {
         // serde_yaml_ng prefixes the path: "spec.containers[0].command: invalid type ..."
         let msg = e.to_string();
         ManifestError::Parse(msg.split(" at line ").next().unwrap_or(&msg).to_string())
     })?;
-    pod::decode(&pod, backoff_scale)
+    let (mut spec, warnings) = pod::decode(&pod, backoff_scale)?;
+    spec.objects = objects;
+    objects::check_references(&spec)?;
+    Ok((spec, warnings))
+}
+
+/// File modes as Kubernetes reads them: its YAML is 1.1, where `0400` is octal (256),
+/// the way the documentation writes `defaultMode: 0400`; YAML 1.2 has no such number.
+fn octal_modes(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let octal = match v {
+                    Value::String(s) if k == "mode" || k == "defaultMode" => s
+                        .strip_prefix('0')
+                        .filter(|d| !d.is_empty() && d.bytes().all(|b| (b'0'..=b'7').contains(&b)))
+                        .and_then(|d| i64::from_str_radix(d, 8).ok()),
+                    _ => None,
+                };
+                match octal {
+                    Some(n) => *v = Value::from(n),
+                    None => octal_modes(v),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(octal_modes),
+        _ => {}
+    }
 }
 
 /// A field of whole seconds, from `min` to 2^31-1 (the API server's range for

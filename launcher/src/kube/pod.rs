@@ -234,6 +234,15 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
         supplemental_groups: security.groups,
         backoff_scale,
         volumes,
+        objects: Default::default(),
+        info: spec::PodInfo {
+            namespace: "default".into(),
+            service_account: ps
+                .service_account_name
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            ..Default::default()
+        },
     };
     Ok((spec, warnings))
 }

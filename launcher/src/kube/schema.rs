@@ -42,6 +42,20 @@ const PROBE: &[(&str, Kind)] = &[
 
 const HOOK: &[(&str, Kind)] = &[EXEC, HTTP_GET, ("sleep", Obj(&[("seconds", S)]))];
 
+const KEY_REF: &[(&str, Kind)] = &[("name", S), ("key", S), ("optional", S)];
+const FIELD_REF: &[(&str, Kind)] = &[("fieldPath", S), ("apiVersion", S)];
+const RESOURCE_REF: &[(&str, Kind)] = &[("containerName", S), ("resource", S), ("divisor", S)];
+const ITEMS: (&str, Kind) = ("items", List(&[("key", S), ("path", S), ("mode", S)]));
+const DOWNWARD_ITEMS: (&str, Kind) = (
+    "items",
+    List(&[
+        ("path", S),
+        ("mode", S),
+        ("fieldRef", Obj(FIELD_REF)),
+        ("resourceFieldRef", Obj(RESOURCE_REF)),
+    ]),
+);
+
 const CONTAINER: &[(&str, Kind)] = &[
     ("name", S),
     ("image", I),
@@ -49,7 +63,30 @@ const CONTAINER: &[(&str, Kind)] = &[
     ("command", S),
     ("args", S),
     ("workingDir", S),
-    ("env", List(&[("name", S), ("value", S)])),
+    (
+        "env",
+        List(&[
+            ("name", S),
+            ("value", S),
+            (
+                "valueFrom",
+                Obj(&[
+                    ("configMapKeyRef", Obj(KEY_REF)),
+                    ("secretKeyRef", Obj(KEY_REF)),
+                    ("fieldRef", Obj(FIELD_REF)),
+                    ("resourceFieldRef", Obj(RESOURCE_REF)),
+                ]),
+            ),
+        ]),
+    ),
+    (
+        "envFrom",
+        List(&[
+            ("prefix", S),
+            ("configMapRef", Obj(&[("name", S), ("optional", S)])),
+            ("secretRef", Obj(&[("name", S), ("optional", S)])),
+        ]),
+    ),
     (
         "ports",
         List(&[
@@ -127,6 +164,38 @@ const POD: &[(&str, Kind)] = &[
                     ("name", S),
                     ("emptyDir", Obj(&[("medium", S), ("sizeLimit", S)])),
                     ("hostPath", Obj(&[("path", S), ("type", S)])),
+                    (
+                        "configMap",
+                        Obj(&[("name", S), ITEMS, ("defaultMode", S), ("optional", S)]),
+                    ),
+                    (
+                        "secret",
+                        Obj(&[
+                            ("secretName", S),
+                            ITEMS,
+                            ("defaultMode", S),
+                            ("optional", S),
+                        ]),
+                    ),
+                    ("downwardAPI", Obj(&[DOWNWARD_ITEMS, ("defaultMode", S)])),
+                    (
+                        "projected",
+                        Obj(&[
+                            ("defaultMode", S),
+                            (
+                                "sources",
+                                List(&[
+                                    ("configMap", Obj(&[("name", S), ITEMS, ("optional", S)])),
+                                    ("secret", Obj(&[("name", S), ITEMS, ("optional", S)])),
+                                    ("downwardAPI", Obj(&[DOWNWARD_ITEMS])),
+                                ]),
+                            ),
+                        ]),
+                    ),
+                    (
+                        "persistentVolumeClaim",
+                        Obj(&[("claimName", S), ("readOnly", S)]),
+                    ),
                 ]),
             ),
             ("restartPolicy", S),
@@ -155,7 +224,7 @@ const POD: &[(&str, Kind)] = &[
             ),
             ("dnsPolicy", I),
             ("schedulerName", I),
-            ("serviceAccountName", I),
+            ("serviceAccountName", S),
             ("enableServiceLinks", I),
         ]),
     ),

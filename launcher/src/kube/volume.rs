@@ -4,10 +4,15 @@
 //! here is one a cluster refuses too.
 
 use super::{field, ManifestError};
-use crate::spec::{self, HostPathType, Volume, VolumeMount, VolumeSource};
+use crate::spec::{
+    self, DownwardFile, DownwardValue, HostPathType, ObjectKind, Projection, Volume, VolumeMount,
+    VolumeSource,
+};
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, HostPathVolumeSource, Volume as K8sVolume,
-    VolumeMount as K8sMount,
+    ConfigMapProjection, ConfigMapVolumeSource, Container, DownwardAPIProjection,
+    DownwardAPIVolumeFile, DownwardAPIVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource,
+    KeyToPath, PersistentVolumeClaimVolumeSource, ProjectedVolumeSource, SecretProjection,
+    SecretVolumeSource, Volume as K8sVolume, VolumeMount as K8sMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -23,20 +28,109 @@ pub fn decode_volumes(volumes: &[K8sVolume]) -> Result<Vec<Volume>, ManifestErro
                 format!("duplicate volume name {:?}", v.name),
             ));
         }
-        let source = match (&v.empty_dir, &v.host_path) {
-            (Some(_), Some(_)) => {
-                return Err(field(
-                    path,
-                    "may not specify more than one volume source (emptyDir, hostPath)",
-                ))
+        let set = [
+            v.empty_dir.is_some(),
+            v.host_path.is_some(),
+            v.config_map.is_some(),
+            v.secret.is_some(),
+            v.downward_api.is_some(),
+            v.projected.is_some(),
+            v.persistent_volume_claim.is_some(),
+        ];
+        if set.iter().filter(|s| **s).count() > 1 {
+            return Err(field(
+                path,
+                "may not specify more than one volume source (emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim)",
+            ));
+        }
+        let files = |sources, default_mode: Option<i32>, projected, at: &str| {
+            Ok::<_, ManifestError>(VolumeSource::Files {
+                sources,
+                default_mode: mode(default_mode, &format!("{at}.defaultMode"))?,
+                projected,
+            })
+        };
+        let source = if let Some(e) = &v.empty_dir {
+            empty_dir(e, &format!("{path}.emptyDir"))?
+        } else if let Some(h) = &v.host_path {
+            host_path(h, &format!("{path}.hostPath"))?
+        } else if let Some(cm) = &v.config_map {
+            let at = format!("{path}.configMap");
+            let p = object(
+                ObjectKind::ConfigMap,
+                &cm.name,
+                cm.items.as_deref(),
+                cm.optional,
+                &at,
+                "name",
+            )?;
+            files(vec![p], cm.default_mode, false, &at)?
+        } else if let Some(sec) = &v.secret {
+            let at = format!("{path}.secret");
+            let name = sec.secret_name.clone().unwrap_or_default();
+            let p = object(
+                ObjectKind::Secret,
+                &name,
+                sec.items.as_deref(),
+                sec.optional,
+                &at,
+                "secretName",
+            )?;
+            files(vec![p], sec.default_mode, false, &at)?
+        } else if let Some(d) = &v.downward_api {
+            let at = format!("{path}.downwardAPI");
+            let p = downward(d.items.as_deref().unwrap_or_default(), &at)?;
+            files(vec![p], d.default_mode, false, &at)?
+        } else if let Some(pr) = &v.projected {
+            let at = format!("{path}.projected");
+            let mut sources = Vec::new();
+            for (k, src) in pr.sources.iter().flatten().enumerate() {
+                let at = format!("{at}.sources[{k}]");
+                sources.push(if let Some(cm) = &src.config_map {
+                    object(
+                        ObjectKind::ConfigMap,
+                        &cm.name,
+                        cm.items.as_deref(),
+                        cm.optional,
+                        &format!("{at}.configMap"),
+                        "name",
+                    )?
+                } else if let Some(sec) = &src.secret {
+                    object(
+                        ObjectKind::Secret,
+                        &sec.name,
+                        sec.items.as_deref(),
+                        sec.optional,
+                        &format!("{at}.secret"),
+                        "name",
+                    )?
+                } else if let Some(d) = &src.downward_api {
+                    downward(
+                        d.items.as_deref().unwrap_or_default(),
+                        &format!("{at}.downwardAPI"),
+                    )?
+                } else {
+                    return Err(field(
+                        at,
+                        "must specify one of configMap, secret and downwardAPI",
+                    ));
+                });
             }
-            (Some(e), None) => empty_dir(e, &format!("{path}.emptyDir"))?,
-            (None, Some(h)) => host_path(h, &format!("{path}.hostPath"))?,
+            files(sources, pr.default_mode, true, &at)?
+        } else if let Some(c) = &v.persistent_volume_claim {
+            let at = format!("{path}.persistentVolumeClaim.claimName");
+            spec::validate_name("claim name", &c.claim_name)
+                .map_err(|e| field(at, e.to_string()))?;
+            VolumeSource::Claim {
+                name: c.claim_name.clone(),
+                read_only: c.read_only.unwrap_or(false),
+            }
+        } else {
             // The API server makes a volume without a source an emptyDir.
-            (None, None) => VolumeSource::EmptyDir {
+            VolumeSource::EmptyDir {
                 memory: false,
                 size_limit: None,
-            },
+            }
         };
         out.push(Volume {
             name: v.name.clone(),
@@ -44,6 +138,99 @@ pub fn decode_volumes(volumes: &[K8sVolume]) -> Result<Vec<Volume>, ManifestErro
         });
     }
     Ok(out)
+}
+
+/// A file mode: 0 to 0777.
+fn mode(m: Option<i32>, at: &str) -> Result<Option<u32>, ManifestError> {
+    match m {
+        None => Ok(None),
+        Some(m) if (0..=0o777).contains(&m) => Ok(Some(m as u32)),
+        Some(m) => Err(field(
+            at,
+            format!(
+                "invalid value {m}: must be a number between 0 and 0777 (octal), both inclusive"
+            ),
+        )),
+    }
+}
+
+/// A file's path in a volume: relative, without `..`.
+fn item_path(p: &str, at: &str) -> Result<(), ManifestError> {
+    if p.is_empty() {
+        return Err(field(at, "required"));
+    }
+    check_sub_path(p).map_err(|why| field(at, why))?;
+    if p.split('/').next() == Some("..data") {
+        return Err(field(at, "must not start with '..'"));
+    }
+    Ok(())
+}
+
+fn object(
+    kind: ObjectKind,
+    name: &str,
+    items: Option<&[KeyToPath]>,
+    optional: Option<bool>,
+    at: &str,
+    name_key: &str,
+) -> Result<Projection, ManifestError> {
+    super::env::object_name(name).map_err(|why| field(format!("{at}.{name_key}"), why))?;
+    let mut out = Vec::new();
+    for (k, item) in items.unwrap_or_default().iter().enumerate() {
+        let ia = format!("{at}.items[{k}]");
+        super::env::data_key(&item.key).map_err(|why| field(format!("{ia}.key"), why))?;
+        item_path(&item.path, &format!("{ia}.path"))?;
+        out.push(spec::KeyToPath {
+            key: item.key.clone(),
+            path: item.path.clone(),
+            mode: mode(item.mode, &format!("{ia}.mode"))?,
+        });
+    }
+    Ok(Projection::Object {
+        kind,
+        name: name.to_string(),
+        items: out,
+        optional: optional.unwrap_or(false),
+    })
+}
+
+fn downward(items: &[DownwardAPIVolumeFile], at: &str) -> Result<Projection, ManifestError> {
+    let mut out = Vec::new();
+    for (k, item) in items.iter().enumerate() {
+        let ia = format!("{at}.items[{k}]");
+        item_path(&item.path, &format!("{ia}.path"))?;
+        let value = match (&item.field_ref, &item.resource_field_ref) {
+            (Some(f), None) => DownwardValue::Field(super::env::field_path(
+                &f.field_path,
+                &format!("{ia}.fieldRef.fieldPath"),
+                true,
+            )?),
+            (None, Some(r)) => {
+                if r.container_name.as_deref().unwrap_or("").is_empty() {
+                    return Err(field(
+                        format!("{ia}.resourceFieldRef.containerName"),
+                        "required",
+                    ));
+                }
+                DownwardValue::Resource(super::env::resource_ref(
+                    r,
+                    &format!("{ia}.resourceFieldRef"),
+                )?)
+            }
+            _ => {
+                return Err(field(
+                    ia,
+                    "must specify exactly one of fieldRef and resourceFieldRef",
+                ))
+            }
+        };
+        out.push(DownwardFile {
+            path: item.path.clone(),
+            mode: mode(item.mode, &format!("{ia}.mode"))?,
+            value,
+        });
+    }
+    Ok(Projection::Downward(out))
 }
 
 fn empty_dir(e: &EmptyDirVolumeSource, path: &str) -> Result<VolumeSource, ManifestError> {
@@ -232,8 +419,136 @@ pub fn encode_volume(v: &Volume) -> K8sVolume {
                 type_: (*kind != HostPathType::Unset).then(|| kind.name().into()),
             })
         }
+        VolumeSource::Claim { name, read_only } => {
+            out.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
+                claim_name: name.clone(),
+                read_only: read_only.then_some(true),
+            })
+        }
+        VolumeSource::Files {
+            sources,
+            default_mode,
+            projected,
+        } => {
+            let default_mode = default_mode.map(|m| m as i32);
+            if *projected {
+                out.projected = Some(ProjectedVolumeSource {
+                    default_mode,
+                    sources: Some(sources.iter().map(projection).collect()),
+                    ..Default::default()
+                });
+            } else if let Some(src) = sources.first() {
+                match src {
+                    Projection::Object {
+                        kind: ObjectKind::ConfigMap,
+                        name,
+                        items,
+                        optional,
+                    } => {
+                        out.config_map = Some(ConfigMapVolumeSource {
+                            name: name.clone(),
+                            items: encode_items(items),
+                            optional: optional.then_some(true),
+                            default_mode,
+                            ..Default::default()
+                        })
+                    }
+                    Projection::Object {
+                        kind: ObjectKind::Secret,
+                        name,
+                        items,
+                        optional,
+                    } => {
+                        out.secret = Some(SecretVolumeSource {
+                            secret_name: Some(name.clone()),
+                            items: encode_items(items),
+                            optional: optional.then_some(true),
+                            default_mode,
+                            ..Default::default()
+                        })
+                    }
+                    Projection::Downward(files) => {
+                        out.downward_api = Some(DownwardAPIVolumeSource {
+                            items: Some(encode_downward(files)),
+                            default_mode,
+                            ..Default::default()
+                        })
+                    }
+                }
+            }
+        }
     }
     out
+}
+
+fn encode_items(items: &[spec::KeyToPath]) -> Option<Vec<KeyToPath>> {
+    (!items.is_empty()).then(|| {
+        items
+            .iter()
+            .map(|i| KeyToPath {
+                key: i.key.clone(),
+                path: i.path.clone(),
+                mode: i.mode.map(|m| m as i32),
+                ..Default::default()
+            })
+            .collect()
+    })
+}
+
+fn encode_downward(files: &[DownwardFile]) -> Vec<DownwardAPIVolumeFile> {
+    files
+        .iter()
+        .map(|f| DownwardAPIVolumeFile {
+            path: f.path.clone(),
+            mode: f.mode.map(|m| m as i32),
+            field_ref: match &f.value {
+                DownwardValue::Field(p) => Some(super::env::field_selector(p)),
+                DownwardValue::Resource(_) => None,
+            },
+            resource_field_ref: match &f.value {
+                DownwardValue::Resource(r) => Some(super::env::resource_selector(r)),
+                DownwardValue::Field(_) => None,
+            },
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn projection(p: &Projection) -> VolumeProjection {
+    match p {
+        Projection::Object {
+            kind: ObjectKind::ConfigMap,
+            name,
+            items,
+            optional,
+        } => VolumeProjection {
+            config_map: Some(ConfigMapProjection {
+                name: name.clone(),
+                items: encode_items(items),
+                optional: optional.then_some(true),
+            }),
+            ..Default::default()
+        },
+        Projection::Object {
+            kind: ObjectKind::Secret,
+            name,
+            items,
+            optional,
+        } => VolumeProjection {
+            secret: Some(SecretProjection {
+                name: name.clone(),
+                items: encode_items(items),
+                optional: optional.then_some(true),
+            }),
+            ..Default::default()
+        },
+        Projection::Downward(files) => VolumeProjection {
+            downward_api: Some(DownwardAPIProjection {
+                items: Some(encode_downward(files)),
+            }),
+            ..Default::default()
+        },
+    }
 }
 
 pub fn encode_mount(m: &VolumeMount) -> K8sMount {

@@ -40,6 +40,8 @@ fn pod_of(containers: Vec<ContainerSpec>) -> PodSpec {
         host_pid: false,
         host_ipc: false,
         volumes: Vec::new(),
+        objects: Default::default(),
+        info: Default::default(),
     }
 }
 
