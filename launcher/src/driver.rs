@@ -43,6 +43,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// How often disk emptyDirs with a sizeLimit are measured (the kubelet's
+/// housekeeping looks every 10 s; du of a small volume is cheap).
+const STORAGE_CHECK: Duration = Duration::from_secs(2);
+
 /// Reads of one pipe per wake-up: 8 x 8 KiB.
 const READS_PER_WAKE: usize = 8;
 /// Output waiting for a slow terminal; beyond this, lines are dropped there.
@@ -134,6 +138,10 @@ pub struct Driver {
     /// namespace to go back to for it (this process is in the pod's).
     network: Option<crate::network::Attachment>,
     host_netns: Option<std::fs::File>,
+    /// Disk emptyDirs with a sizeLimit: (volume, directory, limit in bytes), and when
+    /// they are measured next.
+    storage: Vec<(String, PathBuf, u64)>,
+    next_storage_check: Duration,
 }
 
 impl Driver {
@@ -167,6 +175,22 @@ impl Driver {
                 runs: Vec::new(),
             });
         }
+        let storage = pod
+            .spec()
+            .volumes
+            .iter()
+            .filter_map(|v| match &v.source {
+                crate::spec::VolumeSource::EmptyDir {
+                    memory: false,
+                    size_limit: Some(limit),
+                } => Some((
+                    v.name.clone(),
+                    crate::volumes::empty_dir(&data_dir, &v.name),
+                    *limit,
+                )),
+                _ => None,
+            })
+            .collect();
         Ok(Driver {
             pod,
             epoch: Instant::now(),
@@ -186,6 +210,8 @@ impl Driver {
             notify: foreground.then(crate::notify::Notifier::from_env).flatten(),
             network: None,
             host_netns: None,
+            storage,
+            next_storage_check: STORAGE_CHECK,
         })
     }
 
@@ -216,6 +242,7 @@ impl Driver {
         }
         while !self.pod.finished() {
             self.wait();
+            self.check_storage();
             self.step(Event::Tick);
             self.publish();
         }
@@ -224,6 +251,28 @@ impl Driver {
 
     fn now(&self) -> Duration {
         self.epoch.elapsed()
+    }
+
+    /// Evicts the pod, as the kubelet does, once a disk emptyDir holds more than its
+    /// sizeLimit.
+    fn check_storage(&mut self) {
+        if self.storage.is_empty() || self.now() < self.next_storage_check {
+            return;
+        }
+        self.next_storage_check = self.now() + STORAGE_CHECK;
+        let over = self
+            .storage
+            .iter()
+            .find(|(_, dir, limit)| crate::volumes::disk_usage(dir) > *limit);
+        if let Some((name, _, limit)) = over {
+            let message = format!(
+                "Usage of EmptyDir volume {name:?} exceeds the limit {:?}. ",
+                crate::quantity::Memory(*limit).to_string()
+            );
+            self.event(None, true, "Evicted", message.clone(), "kubelet");
+            self.storage.clear();
+            self.step(Event::Evict { message });
+        }
     }
 
     /// Feeds `event` to the machine and carries out its effects, and those of the
@@ -480,7 +529,12 @@ impl Driver {
 
     /// Waits for the next kernel event or timer and feeds what happened.
     fn wait(&mut self) {
-        let timeout = match self.pod.next_timer() {
+        let next = match (self.pod.next_timer(), self.storage.is_empty()) {
+            (t, true) => t,
+            (None, false) => Some(self.next_storage_check),
+            (Some(t), false) => Some(t.min(self.next_storage_check)),
+        };
+        let timeout = match next {
             None => PollTimeout::NONE,
             Some(t) => {
                 let left = t.saturating_sub(self.now());

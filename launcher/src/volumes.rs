@@ -33,11 +33,12 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
-    #[error("{at}: hostPath type check failed: {path} is not {what}")]
+    #[error("{at}: hostPath type check failed: {path} is not {what} (type {kind})")]
     HostPathType {
         at: String,
         path: String,
         what: &'static str,
+        kind: &'static str,
     },
     #[error("{at}: cannot make {path} ({kind}): {source}")]
     HostPathCreate {
@@ -182,6 +183,7 @@ pub fn check_host_paths(spec: &PodSpec) -> Result<(), VolumeError> {
             at: at.clone(),
             path: path.clone(),
             what,
+            kind: kind.name(),
         };
         let create = |kind: &'static str, r: io::Result<()>| {
             r.map_err(|source| VolumeError::HostPathCreate {
@@ -435,6 +437,30 @@ fn save(registry: &Registry) {
     } else {
         let _ = crate::state::write_json(Path::new(REGISTRY), registry);
     }
+}
+
+/// Bytes of disk the files below `dir` take (blocks, as du counts them), not
+/// following symlinks nor crossing into other file systems.
+pub fn disk_usage(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(top) = fs::symlink_metadata(dir) else {
+        return 0;
+    };
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.dev() != top.dev() {
+                continue;
+            }
+            total += m.blocks() * 512;
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    total
 }
 
 /// Unmounts (detached) every mount at or below `dir` in this mount namespace.

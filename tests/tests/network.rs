@@ -58,6 +58,17 @@ fn pods_reach_each_other_and_the_host_reaches_them_by_ip_and_published_port() {
     assert!(ip.starts_with("10.77."), "{ip}");
     let other = pod_ip(&pods, "client");
     assert_ne!(ip, other);
+    // The downward API has the addresses too.
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: dapi}\nspec:\n  containers:\n  - name: a\n    command: [sleep, '600']\n    env:\n    - {name: MY_POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}\n    - {name: MY_HOST_IP, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}\n";
+    pods.up_detached(yaml, &[]);
+    let dapi = pods.status("dapi");
+    let env = pods.ok(&["exec", "dapi", "--", "env"]);
+    for (var, field) in [("MY_POD_IP", "podIP"), ("MY_HOST_IP", "hostIP")] {
+        let want = format!("{var}={}\n", dapi["status"][field].as_str().unwrap());
+        assert!(env.contains(&want), "{want:?} not in\n{env}");
+    }
+    assert!(env.contains("MY_POD_IP=10.77."), "{env}");
+    pods.ok(&["down", "dapi", "--grace-period", "0"]);
     let fetch = |url: &str| {
         wait_for(&format!("{url} to answer"), Duration::from_secs(10), || {
             pods.net()

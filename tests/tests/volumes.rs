@@ -319,7 +319,11 @@ spec:
         log.lines().count() >= 3
     });
     // stdout and stderr are separate pipes: their relative order is not kept.
-    assert!(log.contains("from the host\nplain\n"), "{log}");
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        lines.contains(&"from the host") && lines.contains(&"plain"),
+        "{log}"
+    );
     assert!(log.contains("Read-only file system"), "{log}");
     assert_eq!(fs::read_to_string(base.join("dir/new")).unwrap(), "new\n");
     assert_eq!(
@@ -379,7 +383,7 @@ spec:
         assert_eq!(
             err.trim(),
             format!(
-                "launcher: spec.volumes[0].hostPath: hostPath type check failed: {path} {what}"
+                "launcher: spec.volumes[0].hostPath: hostPath type check failed: {path} {what} (type {kind})"
             )
         );
     }
@@ -1014,5 +1018,48 @@ fn missing_configmaps_secrets_and_keys_are_refused_unless_optional() {
     );
     pods.up_detached(&yaml, &[]);
     pods.ok(&["down", "m", "--grace-period", "0"]);
+    assert_all_gone(&pods);
+}
+
+#[test]
+fn a_disk_emptydir_over_its_size_limit_evicts_the_pod() {
+    let pods = Pods::new("evict");
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  containers:
+  - name: writer
+    command: [sh, -c, 'sleep 0.5; dd if=/dev/zero of=/pod-test-evict/big bs=1M count=3 2>/dev/null; sleep 600']
+    volumeMounts: [{name: cache, mountPath: /pod-test-evict}]
+  - name: other
+    command: [sleep, "600"]
+  volumes:
+  - name: cache
+    emptyDir: {sizeLimit: 1Mi}
+"#;
+    pods.up_detached(yaml, &[]);
+    let pod = pods.wait_status("hog", "evicted", Duration::from_secs(20), |p| {
+        p["status"]["phase"] == "Failed"
+    });
+    assert_eq!(pod["status"]["reason"], "Evicted");
+    assert_eq!(
+        pod["status"]["message"],
+        "Usage of EmptyDir volume \"cache\" exceeds the limit \"1Mi\". "
+    );
+    // Every container was stopped, none restarted.
+    for c in ["writer", "other"] {
+        assert!(
+            container(&pod, c)["state"]["terminated"].is_object(),
+            "{c}: {pod:#}"
+        );
+    }
+    let events = pods.ok(&["events", "hog"]);
+    assert!(
+        events.contains("Evicted") && events.contains("exceeds the limit"),
+        "{events}"
+    );
+    pods.ok(&["down", "hog", "--grace-period", "0"]);
     assert_all_gone(&pods);
 }

@@ -103,6 +103,9 @@ pub enum Event {
     },
     /// Stop the pod (down, ^C, SIGTERM): every container with `grace`, or its own.
     Stop { grace: Option<Duration> },
+    /// Evict the pod, as the kubelet does when it runs out of a resource: every
+    /// container killed at once, the pod Failed with reason Evicted and `message`.
+    Evict { message: String },
     /// pause, PID 1 of the pod, died: the kernel kills everything in the pod.
     PauseDied { how: String },
 }
@@ -260,6 +263,8 @@ impl Container {
 enum StopCause {
     Asked,
     Deadline,
+    /// The kubelet's eviction: a disk emptyDir over its sizeLimit.
+    Evicted,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -276,6 +281,8 @@ pub struct Pod {
     life: Life,
     /// When the pod's stop began and its grace period (sidecars get what is left).
     stop_began: Option<(Time, Duration)>,
+    /// Why the pod was evicted, for its status message.
+    evicted: Option<String>,
     conditions: Vec<Condition>,
     published: Option<PodStatus>,
 }
@@ -312,6 +319,7 @@ impl Pod {
             containers,
             life: Life::Active,
             stop_began: None,
+            evicted: None,
             conditions: Vec::new(),
             published: None,
         }
@@ -364,6 +372,12 @@ impl Pod {
             Event::Stop { grace } => {
                 let grace = grace.unwrap_or(self.spec.grace);
                 self.stop_pod(StopCause::Asked, grace, now, &mut fx);
+            }
+            Event::Evict { message } => {
+                if self.life == Life::Active {
+                    self.evicted = Some(message);
+                    self.stop_pod(StopCause::Evicted, Duration::ZERO, now, &mut fx);
+                }
             }
             Event::PauseDied { how } => {
                 if !matches!(self.life, Life::PauseDied(_)) {
@@ -1060,6 +1074,9 @@ impl Pod {
                 "DeadlineExceeded",
                 "Pod was active on the node longer than the specified deadline".into(),
             )),
+            Life::Stopping(StopCause::Evicted) => {
+                Some(("Evicted", self.evicted.clone().unwrap_or_default()))
+            }
             _ => None,
         }
     }

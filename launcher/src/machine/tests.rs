@@ -922,6 +922,33 @@ fn active_deadline_stops_the_pod_and_fails_it() {
 }
 
 #[test]
+fn eviction_kills_every_container_at_once_and_fails_the_pod() {
+    let mut sim = Sim::new(pod(&["a", "b"]));
+    let fx = sim.feed(Event::Evict {
+        message: "Usage of EmptyDir volume \"v\" exceeds the limit \"1Mi\". ".into(),
+    });
+    // No grace: the kubelet evicts for local storage with a grace period of 0.
+    assert!(
+        has(&fx, &Effect::Kill(0)) && has(&fx, &Effect::Kill(1)),
+        "{fx:?}"
+    );
+    sim.exited(0, 137);
+    sim.exited(1, 137);
+    sim.at(S(60));
+    assert_eq!(spawns(&sim.fx).len(), 2, "nothing restarted");
+    let st = sim.status();
+    assert_eq!(st.phase, Phase::Failed);
+    assert_eq!(st.reason.as_deref(), Some("Evicted"));
+    assert!(st.message.as_deref().unwrap().contains("exceeds the limit"));
+    assert!(sim.pod.finished());
+    // A second eviction, or a stop, changes nothing.
+    assert!(sim
+        .feed(Event::Stop { grace: None })
+        .iter()
+        .all(|e| !matches!(e, Effect::Spawn(_))));
+}
+
+#[test]
 fn pause_dying_ends_the_pod_without_restarts() {
     let mut sim = Sim::new(pod(&["a", "b"]));
     sim.exited(1, 1);
