@@ -1063,3 +1063,49 @@ spec:
     pods.ok(&["down", "hog", "--grace-period", "0"]);
     assert_all_gone(&pods);
 }
+
+#[test]
+fn sub_path_expr_expands_the_containers_environment() {
+    let pods = Pods::new("subexpr");
+    let logs = TempDir::new("subexpr-logs");
+    // kubernetes.io: "Using subPath with expanded environment variables", times scaled.
+    let yaml = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: pod1
+spec:
+  containers:
+  - name: container1
+    env:
+    - name: POD_NAME
+      valueFrom:
+        fieldRef:
+          apiVersion: v1
+          fieldPath: metadata.name
+    image: busybox:1.28
+    command: [ "sh", "-c", "while [ true ]; do echo 'Hello'; sleep 600; done | tee -a /pod-test-logs/hello.txt" ]
+    volumeMounts:
+    - name: workdir1
+      mountPath: /pod-test-logs
+      # The variable expansion uses round brackets (not curly brackets).
+      subPathExpr: $(POD_NAME)
+  restartPolicy: Never
+  volumes:
+  - name: workdir1
+    hostPath:
+      path: {}
+"#,
+        logs.path().display()
+    );
+    pods.up_detached(&yaml, &[]);
+    let file = logs.path().join("pod1/hello.txt");
+    wait_for(
+        "pod1/hello.txt on the host",
+        Duration::from_secs(10),
+        || fs::read_to_string(&file).is_ok_and(|t| t == "Hello\n"),
+    );
+    pods.ok(&["down", "pod1", "--grace-period", "0"]);
+    assert_all_gone(&pods);
+}
