@@ -172,7 +172,7 @@ fn previous_shows_the_instance_before_the_last_restart() {
         "--backoff-scale",
         "0.01",
         "-c",
-        "a=sh -c 'echo run-$(cat /proc/uptime); sleep 0.2; exit 1'",
+        "a=sh -c 'echo run-$(cat /proc/uptime); sleep 1; exit 1'",
         "-c",
         "b=sleep 600",
     ]);
@@ -189,10 +189,17 @@ fn previous_shows_the_instance_before_the_last_restart() {
             .is_some_and(|n| n >= 2)
     });
     // Each instance has a log of its own: one line in each, the previous one older.
+    // Read while no restart comes between: the current one is the same before and after.
+    let deadline = std::time::Instant::now() + scaled(Duration::from_secs(20));
     let (current, previous) = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no quiet moment between restarts"
+        );
         let current = pods.ok(&["logs", "r", "-c", "a"]);
         let previous = pods.ok(&["logs", "r", "-c", "a", "-p"]);
-        if current.lines().count() == 1 && previous.lines().count() == 1 {
+        let again = pods.ok(&["logs", "r", "-c", "a"]);
+        if current == again && current.lines().count() == 1 && previous.lines().count() == 1 {
             break (current, previous);
         }
     };
