@@ -19,7 +19,7 @@ ip link set lo up
 runs=${BENCH_LAUNCHER_RUNS:-20}
 work=$(mktemp -d)
 cgparent=launcher-netbench-$$
-export LAUNCHER_ROOT=$work/root LAUNCHER_CGROUP_PARENT=$cgparent LAUNCHER_CNI_CONF_DIR=$work/net.d
+export LAUNCHER_ROOT=$work/root LAUNCHER_DATA_ROOT=$work/data LAUNCHER_CGROUP_PARENT=$cgparent LAUNCHER_CNI_CONF_DIR=$work/net.d
 unset LAUNCHER_NETWORK
 L=("$bindir/launcher")
 cleanup() {

@@ -63,6 +63,8 @@ done
 launchers=("this|$bindir/launcher")
 [ -z "${BENCH_BASELINE:-}" ] || launchers+=("baseline|$BENCH_BASELINE/launcher")
 root=$(mktemp -d)
+# Logs and volumes in a directory of the benchmark's own, not /var/lib/launcher.
+export LAUNCHER_DATA_ROOT=$(mktemp -d)
 cgparent=launcher-bench-$$
 # Pods with only their loopback here; the networked figures further down run in a
 # network namespace of the benchmark's own, never on the machine's network.
@@ -72,7 +74,7 @@ cleanup_launcher() {
     for entry in "${launchers[@]}"; do
         for p in $(ls "$root" 2>/dev/null); do "${entry#*|}" --root "$root" --cgroup-parent "$cgparent" down "$p" --grace-period 0 >/dev/null 2>&1 || true; done
     done
-    rm -rf "$root"
+    rm -rf "$root" "$LAUNCHER_DATA_ROOT"
     rmdir "$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/$cgparent" 2>/dev/null || true
 }
 trap 'cleanup; cleanup_launcher' EXIT

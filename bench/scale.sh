@@ -16,14 +16,14 @@ root=$(mktemp -d)
 cgmount=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
 cgparent=launcher-scale-$$
 # Through the environment, so that the functions xargs runs see them too.
-export LAUNCHER_ROOT=$root LAUNCHER_CGROUP_PARENT=$cgparent
+export LAUNCHER_ROOT=$root LAUNCHER_CGROUP_PARENT=$cgparent LAUNCHER_DATA_ROOT=$(mktemp -d)
 # Pods with only their loopback: the machine's own network is no benchmark's target.
 export LAUNCHER_NETWORK=none
 L=("$launcher")
 
 cleanup() {
     for p in $(ls "$root" 2>/dev/null); do "${L[@]}" down "$p" --grace-period 0 >/dev/null 2>&1 || true; done
-    rm -rf "$root"
+    rm -rf "$root" "$LAUNCHER_DATA_ROOT"
     rmdir "$cgmount/$cgparent" 2>/dev/null || true
 }
 trap cleanup EXIT
