@@ -47,8 +47,8 @@ pub enum VolumeError {
         kind: &'static str,
         source: io::Error,
     },
-    #[error("failed to make emptyDir volume {name:?} at {path}")]
-    EmptyDir {
+    #[error("failed to make volume {name:?} at {path}")]
+    Make {
         name: String,
         path: PathBuf,
         source: io::Error,
@@ -63,8 +63,8 @@ pub enum VolumeError {
         path: String,
         source: io::Error,
     },
-    #[error("failed to lock {path}")]
-    Lock { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
 }
 
 /// The tmpfs of a configMap, secret, downwardAPI or projected volume: what the API
@@ -101,7 +101,7 @@ pub fn write_files(spec: &PodSpec, data_dir: &Path) -> Result<(), VolumeError> {
         let err = |path: &Path| {
             let name = v.name.clone();
             let path = path.to_path_buf();
-            move |source| VolumeError::EmptyDir { name, path, source }
+            move |source| VolumeError::Make { name, path, source }
         };
         let mode = default_mode.unwrap_or(0o644);
         let mut files: Vec<(String, Vec<u8>, u32)> = Vec::new();
@@ -251,7 +251,7 @@ pub fn setup(spec: &PodSpec, uid: &str, data_dir: &Path) -> Result<(), VolumeErr
                 .recursive(true)
                 .mode(0o777)
                 .create(&dir)
-                .map_err(|source| VolumeError::EmptyDir {
+                .map_err(|source| VolumeError::Make {
                     name: v.name.clone(),
                     path: dir.clone(),
                     source,
@@ -265,7 +265,7 @@ pub fn setup(spec: &PodSpec, uid: &str, data_dir: &Path) -> Result<(), VolumeErr
             _ => continue,
         };
         let dir = empty_dir(data_dir, &v.name);
-        let err = |source| VolumeError::EmptyDir {
+        let err = |source| VolumeError::Make {
             name: v.name.clone(),
             path: dir.clone(),
             source,
@@ -414,16 +414,8 @@ pub fn teardown(uid: &str, data_dir: &Path) {
 /// The registry, locked until the file returned is dropped.
 fn registry() -> Result<(fs::File, Registry), VolumeError> {
     let dir = Path::new(REGISTRY).parent().unwrap_or(Path::new("/run"));
-    let root = Root::open(dir).map_err(|e| VolumeError::Lock {
-        path: dir.to_path_buf(),
-        source: io::Error::other(e.to_string()),
-    })?;
-    let lock = root
-        .lock_file(".mountpoints.lock")
-        .map_err(|e| VolumeError::Lock {
-            path: dir.join(".mountpoints.lock"),
-            source: io::Error::other(e.to_string()),
-        })?;
+    let root = Root::open(dir)?;
+    let lock = root.lock_file(".mountpoints.lock")?;
     let registry = fs::read(REGISTRY)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
