@@ -65,6 +65,30 @@ pub enum VolumeError {
     },
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    #[error("{at}: {path} holds the runtime's own state ({root}), every pod's: only a privileged pod may mount it")]
+    RuntimeData {
+        at: String,
+        path: String,
+        root: PathBuf,
+    },
+}
+
+/// `path` with its existing part canonical (symlinks, `..`), the rest as written.
+fn real_path(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut p = path;
+    loop {
+        if let Ok(real) = fs::canonicalize(p) {
+            return rest.iter().rev().fold(real, |acc, c| acc.join(c));
+        }
+        match (p.parent(), p.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                p = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 /// The tmpfs of a configMap, secret, downwardAPI or projected volume: what the API
@@ -170,14 +194,30 @@ pub fn empty_dir(data_dir: &Path, name: &str) -> PathBuf {
     data_dir.join("volumes").join(name)
 }
 
-/// Checks every hostPath volume against its type, making those its type makes; the
-/// error names the volume's field.
-pub fn check_host_paths(spec: &PodSpec) -> Result<(), VolumeError> {
+/// Checks every hostPath volume against its type, making those its type makes, and
+/// refuses a non-privileged pod one that holds, or lies in, the runtime's `roots`
+/// (its state and data: every pod's records, logs and volumes). The error names the
+/// volume's field.
+pub fn check_host_paths(spec: &PodSpec, roots: &[&Path]) -> Result<(), VolumeError> {
     for (i, v) in spec.volumes.iter().enumerate() {
         let VolumeSource::HostPath { path, kind } = &v.source else {
             continue;
         };
         let at = format!("spec.volumes[{i}].hostPath");
+        if !spec.privileged {
+            // By its one name: symlinks and `..` resolved as far as the path exists.
+            let real = real_path(Path::new(path));
+            if let Some(root) = roots
+                .iter()
+                .find(|r| real.starts_with(r) || r.starts_with(&real))
+            {
+                return Err(VolumeError::RuntimeData {
+                    at: format!("{at}.path"),
+                    path: path.clone(),
+                    root: root.to_path_buf(),
+                });
+            }
+        }
         let meta = fs::metadata(path);
         let wrong = |what| VolumeError::HostPathType {
             at: at.clone(),

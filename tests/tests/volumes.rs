@@ -443,6 +443,20 @@ fn bad_volumes_are_refused_with_the_field_and_leave_nothing() {
         assert!(err.contains(&want), "{err}\nwant {want}");
     }
     assert!(!Path::new("/x").exists());
+    // The runtime's own data (every pod's logs and volumes) is no hostPath but for a
+    // privileged pod.
+    let data = pods.data.path().display().to_string();
+    for path in [data.clone(), format!("{data}/pods"), "/".into()] {
+        let yaml = pod(&format!("[{{name: v, hostPath: {{path: {path}}}}}]"), "[]");
+        let out = pods.up_yaml(&yaml, &["-d"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{path}: {err}");
+        assert!(
+            err.contains("spec.volumes[0].hostPath.path:")
+                && err.contains("only a privileged pod may mount it"),
+            "{err}"
+        );
+    }
     assert_all_gone(&pods);
 }
 

@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
@@ -45,8 +46,12 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         return Ok(0);
     }
     preflight()?;
-    crate::volumes::check_host_paths(&spec).map_err(|e| Usage::Invalid(e.to_string()))?;
     let data_root = crate::state::trusted_dir(&opts.data_root, "--data-root")?;
+    let state_root = crate::state::trusted_dir(&opts.root, "--root")?;
+    let defaults = [crate::state::DEFAULT_ROOT, crate::state::DEFAULT_DATA_ROOT].map(PathBuf::from);
+    let mut roots: Vec<&Path> = vec![&state_root, &data_root];
+    roots.extend(defaults.iter().map(PathBuf::as_path));
+    crate::volumes::check_host_paths(&spec, &roots).map_err(|e| Usage::Invalid(e.to_string()))?;
     let (mount, parent) = opts.cgroup_parent()?;
     let leaves: Vec<_> = spec
         .all_containers()
