@@ -39,10 +39,13 @@ supervises a pod (restart policy with back-off, graceful termination).",
   launcher up -d --name site -c web='busybox httpd -f -p 80 -h /srv' -p 8080:80
   launcher up -d --name offline --network none -c job='sleep 600'
   launcher up -f pod.yaml
+  launcher up -d -f pod.yaml -f configmaps-and-secrets.yaml
   launcher up --name db -c db='sleep 3600' --memory 256Mi --dry-run -o yaml > pod.yaml
   launcher ps
   launcher status db -o json
   launcher exec db -- ps
+  launcher exec -it db -- sh
+  launcher top db --containers
   launcher logs db -c db -f
   launcher down db --grace-period 10s
 
