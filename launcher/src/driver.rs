@@ -240,6 +240,8 @@ impl Driver {
         if let Some(mut r) = ready {
             let _ = r.write_all(b"ok\n");
         }
+        // Setup's code is done with: the loop keeps only its own pages resident.
+        crate::sys::shed_executable_pages();
         while !self.pod.finished() {
             self.wait();
             self.check_storage();

@@ -930,3 +930,37 @@ pub fn open_beneath(root: &OwnedFd, rel: &str, make_dirs: bool) -> io::Result<Ow
     }
     open(rel)
 }
+
+/// Unmaps this process's read-only pages of its own executable (text, rodata) with
+/// madvise(MADV_DONTNEED): they come back from the page cache as they are used, so
+/// what stays resident is what runs from now on, not what ran once before (argument
+/// parsing, setup). Never a writable mapping: there MADV_DONTNEED would lose data.
+pub fn shed_executable_pages() {
+    let (Ok(maps), Ok(exe)) = (
+        std::fs::read_to_string("/proc/self/maps"),
+        std::fs::read_link("/proc/self/exe"),
+    ) else {
+        return;
+    };
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
+        if perms.contains('w') || f.nth(3).map(std::path::Path::new) != Some(exe.as_path()) {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+        ) else {
+            continue;
+        };
+        // SAFETY: a page-aligned range of a read-only, file-backed mapping of this
+        // process's executable; its pages are refaulted unchanged from the file.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
