@@ -512,7 +512,12 @@ spec:
   containers:
   - name: writer
     command: [sh, -c, 'dd if=/dev/zero of=/pod-test-mem/fill bs=1M count=24 2>/dev/null; sleep 600']
-    resources: {limits: {memory: 64Mi}}
+    resources: {limits: {memory: 64Mi, cpu: 500m}}
+    env:
+    - name: MY_MEM_LIMIT
+      valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: 1Mi}}
+    - name: MY_CPU_LIMIT
+      valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1m}}
     volumeMounts: [{name: m, mountPath: /pod-test-mem}]
   - name: idle
     command: [sleep, "600"]
@@ -537,6 +542,12 @@ spec:
         .parse()
         .unwrap();
     assert!(idle < 8 << 20, "idle holds {idle} bytes");
+    // The downward API gives the container's limits in its divisor's units.
+    let env = pods.ok(&["exec", "mem", "-c", "writer", "--", "env"]);
+    assert!(
+        env.contains("MY_MEM_LIMIT=64\n") && env.contains("MY_CPU_LIMIT=500\n"),
+        "{env}"
+    );
     // The tmpfs is sized by the pod's memory limit (2 x 64Mi).
     let df = pods.ok(&[
         "exec",
