@@ -385,13 +385,18 @@ fn logs_are_kept_in_cri_format() {
         "{printed:?}"
     );
     // -f follows until the pod goes; the unfinished line arrives when the stream ends.
+    let dir = TempDir::new("logs-follow");
+    let file = dir.path().join("out");
     let mut follow = pods.cmd(&["logs", "logs", "-f"]);
-    follow.stdout(Stdio::piped());
+    follow.stdout(fs::File::create(&file).unwrap());
     let mut f = Proc::spawn(&mut follow);
+    // Following, not yet started: the complete lines are there first.
+    wait_for("logs -f to print the lines", Duration::from_secs(5), || {
+        fs::read_to_string(&file).is_ok_and(|o| o.contains("two"))
+    });
     pods.ok(&["down", "logs", "--grace-period", "0"]);
     assert!(f.wait_timeout(Duration::from_secs(5)).success());
-    let mut out = String::new();
-    std::io::Read::read_to_string(f.child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let out = fs::read_to_string(&file).unwrap();
     assert!(out.ends_with("partial\n"), "{out:?}");
 }
 
