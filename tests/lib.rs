@@ -372,11 +372,16 @@ impl Pods {
 
     /// `launcher up -f - EXTRA...` with `yaml` on standard input.
     pub fn up_yaml(&self, yaml: &str, extra: &[&str]) -> std::process::Output {
-        use std::io::Write;
         let mut args = vec!["up", "-f", "-"];
         args.extend_from_slice(extra);
+        self.run_with_input(&args, yaml)
+    }
+
+    /// `launcher ARGS...` with `input` on its standard input, run to its end.
+    pub fn run_with_input(&self, args: &[&str], input: &str) -> std::process::Output {
+        use std::io::Write;
         let mut child = self
-            .cmd(&args)
+            .cmd(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -386,7 +391,7 @@ impl Pods {
             .stdin
             .take()
             .unwrap()
-            .write_all(yaml.as_bytes())
+            .write_all(input.as_bytes())
             .unwrap();
         child.wait_with_output().unwrap()
     }

@@ -199,22 +199,7 @@ fn exec_it_gives_a_terminal_that_follows_the_local_one() {
 fn exec_without_a_terminal_warns_and_stdin_only_with_i() {
     let pods = Pods::new("notty");
     pods.ok(&["up", "-d", "--name", "notty", "-c", "main=sleep 600"]);
-    let run = |args: &[&str], input: &str| {
-        let mut child = pods
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = |args: &[&str], input: &str| pods.run_with_input(args, input);
     // -i forwards stdin.
     let out = run(&["exec", "-i", "notty", "--", "cat"], "typed\n");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "typed\n");
