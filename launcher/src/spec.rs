@@ -902,6 +902,18 @@ impl PodSpec {
     }
 }
 
+/// A subPath as the API server takes it: relative, without `..`.
+pub fn check_sub_path(sub: &str) -> Result<(), String> {
+    nul_free(sub)?;
+    if sub.starts_with('/') {
+        return Err(format!("{sub:?} must be a relative path"));
+    }
+    if sub.split('/').any(|c| c == "..") {
+        return Err(format!("{sub:?} must not contain '..'"));
+    }
+    Ok(())
+}
+
 /// The kubelet's `$(VAR)` expansion: a reference to a known variable becomes its value,
 /// `$$` is a literal `$` (so `$$(VAR)` stays `$(VAR)`), and anything else (an unknown
 /// name, an unclosed `$(`, a lone `$`) stays as written.

@@ -632,7 +632,7 @@ pub fn prepare(
                     volume: v.name.clone(),
                     sub: sub.to_string(),
                 };
-                if crate::kube::check_sub_path(sub).is_err() {
+                if crate::spec::check_sub_path(sub).is_err() {
                     return Err(escapes());
                 }
                 // The kubelet makes a missing subPath as a directory of the volume.

@@ -47,9 +47,9 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     }
     preflight()?;
     let data_root = crate::state::trusted_dir(&opts.data_root, "--data-root")?;
-    let state_root = crate::state::trusted_dir(&opts.root, "--root")?;
+    let root = Root::open(&opts.root)?;
     let defaults = [crate::state::DEFAULT_ROOT, crate::state::DEFAULT_DATA_ROOT].map(PathBuf::from);
-    let mut roots: Vec<&Path> = vec![&state_root, &data_root];
+    let mut roots: Vec<&Path> = vec![&root.dir, &data_root];
     roots.extend(defaults.iter().map(PathBuf::as_path));
     crate::volumes::check_host_paths(&spec, &roots).map_err(|e| Usage::Invalid(e.to_string()))?;
     let (mount, parent) = opts.cgroup_parent()?;
@@ -92,7 +92,6 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     // Never written to the record: the supervisor gets them from here, in memory.
     let secrets = record.spec.objects.secrets.clone();
     let name = record.spec.name.clone();
-    let root = Root::open(&opts.root)?;
     // Published ports are checked against the other pods' and the record made under
     // one lock, so two pods never publish one port.
     let (ports_lock, others) = if record.spec.ports.is_empty() {

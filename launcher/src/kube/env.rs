@@ -9,8 +9,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-/// The fields env may take from the pod (fieldRef.fieldPath).
-const ENV_FIELDS: [&str; 11] = [
+/// The fields env may take from the pod (fieldRef.fieldPath), and those with a key.
+const ENV_FIELDS: [&str; 9] = [
     "metadata.name",
     "metadata.namespace",
     "metadata.uid",
@@ -20,9 +20,8 @@ const ENV_FIELDS: [&str; 11] = [
     "status.podIPs",
     "status.hostIP",
     "status.hostIPs",
-    "metadata.labels['KEY']",
-    "metadata.annotations['KEY']",
 ];
+const KEYED_FIELDS: [&str; 2] = ["metadata.labels", "metadata.annotations"];
 
 const RESOURCES: [&str; 4] = [
     "limits.cpu",
@@ -146,22 +145,20 @@ fn value_from(from: &EnvVarSource, at: &str) -> Result<EnvValue, ManifestError> 
 /// A fieldRef's path, checked; `whole_maps`: `metadata.labels` and
 /// `metadata.annotations` whole (downwardAPI volumes may, env may not).
 pub fn field_path(path: &str, at: &str, whole_maps: bool) -> Result<String, ManifestError> {
-    let keyed = ["metadata.labels", "metadata.annotations"].iter().any(|p| {
+    let keyed = KEYED_FIELDS.iter().any(|p| {
         path.strip_prefix(p)
             .and_then(|r| r.strip_prefix("['"))
             .and_then(|r| r.strip_suffix("']"))
             .is_some_and(|k| !k.is_empty())
     });
-    let whole = whole_maps && matches!(path, "metadata.labels" | "metadata.annotations");
-    if keyed || whole || ENV_FIELDS[..9].contains(&path) {
+    let whole = whole_maps && KEYED_FIELDS.contains(&path);
+    if keyed || whole || ENV_FIELDS.contains(&path) {
         return Ok(path.to_string());
     }
     let mut all: Vec<String> = ENV_FIELDS.iter().map(|f| format!("{f:?}")).collect();
+    all.extend(KEYED_FIELDS.iter().map(|f| format!("\"{f}['KEY']\"")));
     if whole_maps {
-        all.extend([
-            "\"metadata.labels\"".into(),
-            "\"metadata.annotations\"".into(),
-        ]);
+        all.extend(KEYED_FIELDS.iter().map(|f| format!("{f:?}")));
     }
     Err(field(
         at,

@@ -29,7 +29,6 @@ mod volume;
 mod yaml;
 
 pub use pod::{node_name, pod_manifest, pod_object, PIDS_ANNOTATION};
-pub use volume::check_sub_path;
 pub use yaml::to_yaml;
 
 use crate::spec::PodSpec;

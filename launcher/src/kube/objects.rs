@@ -133,6 +133,8 @@ pub fn check_references(spec: &PodSpec) -> Result<(), ManifestError> {
                 false => (format!("spec.volumes[{i}]"), s),
             })
             .collect();
+        // A secret volume names its Secret by secretName; a projected source by name.
+        let secret_key = if *projected { "name" } else { "secretName" };
         for (at, p) in sources {
             let crate::spec::Projection::Object {
                 kind,
@@ -151,10 +153,9 @@ pub fn check_references(spec: &PodSpec) -> Result<(), ManifestError> {
                 if *optional {
                     continue;
                 }
-                let key = if *kind == ObjectKind::Secret && !at.contains("projected") {
-                    "secretName"
-                } else {
-                    "name"
+                let key = match kind {
+                    ObjectKind::Secret => secret_key,
+                    ObjectKind::ConfigMap => "name",
                 };
                 return Err(field(format!("{at}.{sel}.{key}"), missing(*kind, name)));
             };

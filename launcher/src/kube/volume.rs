@@ -159,7 +159,7 @@ fn item_path(p: &str, at: &str) -> Result<(), ManifestError> {
     if p.is_empty() {
         return Err(field(at, "required"));
     }
-    check_sub_path(p).map_err(|why| field(at, why))?;
+    spec::check_sub_path(p).map_err(|why| field(at, why))?;
     if p.split('/').next() == Some("..data") {
         return Err(field(at, "must not start with '..'"));
     }
@@ -340,7 +340,7 @@ pub fn decode_mounts(
         }
         for (key, value) in [("subPath", &m.sub_path), ("subPathExpr", &m.sub_path_expr)] {
             if let Some(sub) = value {
-                check_sub_path(sub).map_err(|why| field(format!("{at}.{key}"), why))?;
+                spec::check_sub_path(sub).map_err(|why| field(format!("{at}.{key}"), why))?;
             }
         }
         match m.mount_propagation.as_deref() {
@@ -377,18 +377,6 @@ pub fn decode_mounts(
         });
     }
     Ok(out)
-}
-
-/// A subPath as the API server takes it: relative, without `..`.
-pub fn check_sub_path(sub: &str) -> Result<(), String> {
-    spec::nul_free(sub)?;
-    if sub.starts_with('/') {
-        return Err(format!("{sub:?} must be a relative path"));
-    }
-    if sub.split('/').any(|c| c == "..") {
-        return Err(format!("{sub:?} must not contain '..'"));
-    }
-    Ok(())
 }
 
 /// `/a//b/` as `/a/b`.
