@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use pod_tests::*;
+use std::fs;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -164,15 +165,24 @@ fn exec_it_gives_a_terminal_that_follows_the_local_one() {
 
     // ^C interrupts a sleep in the pod, not the session; no pty fd leaks into the
     // pod's other processes.
+    let pod = pods.status("tty");
+    let pause = as_pid(&pod["metadata"]["annotations"]["launcher/pause-pid"]);
     term.type_(b"sleep 30; echo not-interrupted\n");
-    std::thread::sleep(scaled(Duration::from_millis(300)));
+    // ^C once the shell runs the sleep: a process `sleep 30` in the pod.
+    wait_for("sleep 30 in the pod", Duration::from_secs(10), || {
+        fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let pid: i32 = e.file_name().to_string_lossy().parse().unwrap_or(0);
+            pid > 0
+                && fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"sleep\x0030\x00")
+                && ns_of(pid, "pid") == ns_of(pause, "pid")
+        })
+    });
     let started = Instant::now();
     term.type_(b"\x03");
     term.type_(b"echo still-$((2*3))\n");
     term.expect("still-6");
     assert!(started.elapsed() < scaled(Duration::from_secs(10)));
     assert!(session.running(), "^C ended the session");
-    let pod = pods.status("tty");
     let main = container_pid(&pod, "main").unwrap();
     for link in std::fs::read_dir(format!("/proc/{main}/fd"))
         .unwrap()
