@@ -2,10 +2,10 @@
 //! are cleaned up in `Drop` even when a test fails, wait on conditions with deadlines
 //! instead of sleeping, and run commands inside a pod's PID namespace.
 //!
-//! The same tests run in two tiers: on the host (cgroup2 without controllers) and in
-//! the VM (`make vm-test`, cgroup2 with memory, cpu, pids, io). Tests that need a
-//! controller carry `#[ignore = "needs cgroup v2 controllers: VM tier"]`; the VM runs
-//! them with `--include-ignored` and fails if anything is still ignored.
+//! The tests run in two tiers: on the host (cgroup2 without controllers) and in the
+//! VM (`make vm-test`, cgroup2 with memory, cpu, pids, io). Tests that need a
+//! controller carry `#[ignore = "needs cgroup v2 controllers: VM tier"]`: the VM runs
+//! them (`--ignored`), and with them the smoke set `vm/smoke` lists.
 #![allow(unsafe_code)]
 #![allow(clippy::unwrap_used)]
 
@@ -223,6 +223,13 @@ pub fn children_of(ppid: i32) -> Vec<i32> {
         }
     }
     out
+}
+
+/// Sends `sig` to `pid`: only ever a process the test started, directly or through
+/// the launcher (a supervisor, a container).
+pub fn signal_pid(pid: i32, sig: i32) {
+    // SAFETY: kill(2) takes any pid and signal number and only reports errors.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill {pid}");
 }
 
 /// (state letter, ppid) from /proc/PID/stat; None when the process is gone.

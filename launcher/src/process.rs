@@ -189,18 +189,9 @@ impl<'a> Plan<'a> {
         })
     }
 
-    /// The environment of `pid` instead (a container's main process's, which holds
-    /// what came from its Secrets: `exec` gets the container's environment, as under
-    /// runc). Unreadable, the plan's own stays.
-    pub fn environment_of(mut self, pid: i32) -> Plan<'a> {
-        if let Ok(block) = std::fs::read(format!("/proc/{pid}/environ")) {
-            self.env = block
-                .split(|&b| b == 0)
-                .filter(|v| !v.is_empty())
-                .filter_map(|v| CString::new(v).ok())
-                .collect();
-        }
-        self
+    /// Gives the process `env` instead of the container's declared environment.
+    pub fn set_environment(&mut self, env: Vec<CString>) {
+        self.env = env;
     }
 
     pub fn program(&self) -> String {
@@ -208,6 +199,29 @@ impl<'a> Plan<'a> {
             .first()
             .map(|a| a.to_string_lossy().into_owned())
             .unwrap_or_default()
+    }
+}
+
+/// The environment of process `pid`, None if it cannot be read. A process in the
+/// middle of execve(2) shows an empty one (its new memory has no environment yet),
+/// as do its command line's: read again until it has one, for up to a second.
+pub fn environment_of(pid: i32) -> Option<Vec<CString>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        if !env.is_empty() || !cmdline.is_empty() {
+            return Some(
+                env.split(|&b| b == 0)
+                    .filter(|v| !v.is_empty())
+                    .filter_map(|v| CString::new(v).ok())
+                    .collect(),
+            );
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 

@@ -208,6 +208,10 @@ pub struct PodRecord {
     pub pause_binary: PathBuf,
     pub pause: Option<ProcRef>,
     pub supervisor: Option<ProcRef>,
+    /// The supervisor's fd of a sealed memfd with the pod's Secrets (they are never
+    /// written to disk), for `exec` to give a command the container's environment.
+    #[serde(default)]
+    pub secrets_fd: Option<i32>,
     /// The pod's CNI network, for whoever takes the pod down to DEL.
     #[serde(default)]
     pub network: Option<crate::network::Attachment>,
@@ -244,6 +248,7 @@ impl PodRecord {
             pause_binary,
             pause: None,
             supervisor: None,
+            secrets_fd: None,
             network: None,
             pod_ips: Vec::new(),
             host_ips: Vec::new(),

@@ -354,6 +354,23 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// A memfd holding `bytes`, sealed so that nobody, its maker included, can change
+/// it (memfd_create(2), F_ADD_SEALS in fcntl(2)): memory only, never a file.
+pub fn sealed_memfd(name: &CStr, bytes: &[u8]) -> io::Result<File> {
+    use std::io::Write;
+    // SAFETY: name is a valid C string; the flags are memfd_create's.
+    let fd = check(unsafe {
+        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+    } as libc::c_long)?;
+    // SAFETY: the fd is new and ours.
+    let mut file = unsafe { File::from_raw_fd(fd as RawFd) };
+    file.write_all(bytes)?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: F_ADD_SEALS on a memfd made with MFD_ALLOW_SEALING.
+    check(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } as libc::c_long)?;
+    Ok(file)
+}
+
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() }

@@ -1,5 +1,5 @@
 //! The launcher as a user drives it from a shell. Host tier unless marked; the VM
-//! tier runs every test here, the controller ones included.
+//! tier runs the controller ones and those `vm/smoke` lists.
 #![allow(clippy::unwrap_used)]
 #![allow(unsafe_code)]
 

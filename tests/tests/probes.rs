@@ -107,6 +107,8 @@ spec:
 #[test]
 fn tcp_readiness_flips_ready_and_the_pod_conditions() {
     let pods = Pods::new("ptcp");
+    let tmp = TempDir::new("ptcp");
+    let listen = tmp.path().join("listen");
     let yaml = format!(
         "apiVersion: v1
 kind: Pod
@@ -114,40 +116,53 @@ metadata: {{name: goproxy}}
 spec:
   containers:
   - name: goproxy
-    command: [{target}, tcp, '8080', '3000']
+    command: [{target}, tcp, '8080', {listen}]
     readinessProbe:
       tcpSocket: {{port: 8080}}
       periodSeconds: 1
 ",
-        target = bin("probe-target").display()
+        target = bin("probe-target").display(),
+        listen = listen.display()
     );
-    let started = Instant::now();
     pods.up_detached(&yaml, &[]);
-    let pod = pods.status("goproxy");
-    if started.elapsed() < Duration::from_secs(2) {
-        // Still before the server listens.
-        let c = container(&pod, "goproxy");
-        assert!(c["state"]["running"].is_object(), "{c}");
-        assert_eq!(c["ready"], false, "{c}");
-        assert_eq!(condition(&pod, "ContainersReady"), "False");
-        assert_eq!(condition(&pod, "Ready"), "False");
-        let ready = pod["status"]["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Ready")
-            .unwrap();
-        assert_eq!(ready["reason"], "ContainersNotReady");
+    // Before the server listens: running, not ready, and the pod's conditions say why.
+    let pod = pods.wait_status(
+        "goproxy",
+        "a failed readiness probe",
+        Duration::from_secs(10),
+        |p| {
+            p["status"]["containerStatuses"][0]["state"]["running"].is_object()
+                && condition(p, "Ready") == "False"
+        },
+    );
+    let c = container(&pod, "goproxy");
+    assert_eq!(c["ready"], false, "{c}");
+    assert_eq!(condition(&pod, "ContainersReady"), "False");
+    let ready = pod["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    assert_eq!(ready["reason"], "ContainersNotReady");
+    assert_eq!(
+        ready["message"],
+        "containers with unready status: [goproxy]"
+    );
+    assert!(pods.ok(&["ps"]).contains("0/1"));
+    // Two more probe periods: still not ready while nothing listens.
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_millis(2100) {
         assert_eq!(
-            ready["message"],
-            "containers with unready status: [goproxy]"
+            container(&pods.status("goproxy"), "goproxy")["ready"],
+            false
         );
-        assert!(pods.ok(&["ps"]).contains("0/1"));
+        std::thread::sleep(Duration::from_millis(100));
     }
+    std::fs::write(&listen, "").unwrap();
     let pod = pods.wait_status("goproxy", "Ready", Duration::from_secs(10), |p| {
         container(p, "goproxy")["ready"] == true
     });
-    assert!(started.elapsed() >= Duration::from_millis(2900));
     assert_eq!(condition(&pod, "ContainersReady"), "True");
     assert_eq!(condition(&pod, "Ready"), "True");
     assert_eq!(restarts(&pod, "goproxy"), 0, "readiness never restarts");
@@ -215,6 +230,7 @@ fn post_start_and_pre_stop_run_in_the_kubelet_order() {
     let pods = Pods::new("phook");
     let tmp = TempDir::new("phook");
     let trail = tmp.path().join("trail");
+    let gate = tmp.path().join("gate");
     let yaml = format!(
         "apiVersion: v1
 kind: Pod
@@ -225,22 +241,22 @@ spec:
   - name: a
     command: [sh, -c, 'trap \"echo TERM >> {t}; exit 0\" TERM; while :; do sleep 0.05; done']
     lifecycle:
-      postStart: {{exec: {{command: [sh, -c, 'sleep 1; echo postStart >> {t}']}}}}
+      postStart: {{exec: {{command: [sh, -c, 'until [ -e {g} ]; do sleep 0.05; done; echo postStart >> {t}']}}}}
       preStop: {{exec: {{command: [sh, -c, 'echo preStop >> {t}; sleep 0.5']}}}}
   - name: b
     command: [sh, -c, 'echo b >> {t}; exec sleep 600']
 ",
-        t = trail.display()
+        t = trail.display(),
+        g = gate.display()
     );
-    let started = Instant::now();
     pods.up_detached(&yaml, &[]);
+    // While postStart runs, a is not yet running, the pod Pending, b not started.
     let pod = pods.status("hooks");
-    if started.elapsed() < Duration::from_millis(800) {
-        let a = container(&pod, "a");
-        assert_eq!(a["state"]["waiting"]["reason"], "ContainerCreating", "{a}");
-        assert_eq!(pod["status"]["phase"], "Pending");
-        assert!(container(&pod, "b")["state"]["waiting"].is_object());
-    }
+    let a = container(&pod, "a");
+    assert_eq!(a["state"]["waiting"]["reason"], "ContainerCreating", "{a}");
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert!(container(&pod, "b")["state"]["waiting"].is_object());
+    std::fs::write(&gate, "").unwrap();
     pods.wait_status("hooks", "Running", Duration::from_secs(10), |p| {
         p["status"]["phase"] == "Running" && container(p, "b")["state"]["running"].is_object()
     });

@@ -1134,3 +1134,54 @@ spec:
     pods.ok(&["down", "pod1", "--grace-period", "0"]);
     assert_all_gone(&pods);
 }
+
+/// `exec` gets the container's environment every time, its Secrets included: while
+/// the main process is in the middle of one execve after another (its
+/// /proc/PID/environ then reads empty), and after the supervisor is gone.
+#[test]
+fn exec_gets_the_containers_environment_while_its_main_process_execs() {
+    let pods = Pods::new("execenv");
+    let loop_ = r#"exec sh -c "$0" "$0""#;
+    let yaml = format!(
+        r#"apiVersion: v1
+kind: Secret
+metadata: {{name: s}}
+stringData: {{token: t0ken}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: execenv}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: a
+    command: [sh, -c, '{loop_}', '{loop_}']
+    env:
+    - {{name: PLAIN, value: here}}
+    - name: TOKEN
+      valueFrom: {{secretKeyRef: {{name: s, key: token}}}}
+"#
+    );
+    pods.up_detached(&yaml, &[]);
+    let pod = pods.status("execenv");
+    let check = |round: &str| {
+        for i in 0..40 {
+            let env = pods.ok(&["exec", "execenv", "--", "env"]);
+            assert!(
+                env.contains("PLAIN=here\n") && env.contains("TOKEN=t0ken\n"),
+                "{round}, exec {i}: {env:?}"
+            );
+        }
+    };
+    check("with its supervisor");
+    // Without the supervisor, the main process's own environment, read when its
+    // execve is done.
+    let sup = as_pid(&pod["metadata"]["annotations"]["launcher/supervisor-pid"]);
+    signal_pid(sup, libc::SIGKILL);
+    wait_for("the supervisor to go", Duration::from_secs(5), || {
+        stat_state(sup).is_none_or(|(state, _)| state == 'Z')
+    });
+    check("without its supervisor");
+    pods.ok(&["down", "execenv", "--grace-period", "0"]);
+    pods.assert_clean();
+}

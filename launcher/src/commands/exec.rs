@@ -32,7 +32,16 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
         return Err(super::Usage::Invalid("exec: the command may not be empty".into()).into());
     }
     preflight()?;
-    let rec = pod.record()?;
+    let mut rec = pod.record()?;
+    // The command gets the container's environment as declared, as runc gives an
+    // exec the container's configured one; the Secrets' values come from the
+    // supervisor's memory. Without a supervisor, the main process's environment.
+    let secrets = match rec.secrets_fd {
+        None => Some(Default::default()),
+        Some(_) => super::secrets_of(&rec),
+    };
+    let declared = secrets.is_some();
+    rec.spec.objects.secrets = secrets.unwrap_or_default();
     let container = super::pick_container(&rec.spec, &args.name, args.container.as_deref())?;
     let not_running = || format!("pod {:?} is not running", args.name);
     let pause = rec.pause.filter(|p| p.alive()).with_context(not_running)?;
@@ -70,7 +79,7 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
     })?;
     sys::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID)
         .context("failed to join the pod's PID namespace")?;
-    let plan = Plan::new(
+    let mut plan = Plan::new(
         &rec.spec,
         container,
         &args.command,
@@ -78,8 +87,17 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
         pidfd.as_fd(),
         stdio,
         View::Join(main.as_fd()),
-    )?
-    .environment_of(main_pid);
+    )?;
+    if !declared {
+        match process::environment_of(main_pid) {
+            Some(env) => plan.set_environment(env),
+            None => super::warn(&format!(
+                "the Secrets of pod {:?} are not available (its supervisor is gone): \
+                 the command's environment lacks their values",
+                args.name
+            )),
+        }
+    }
     // Taken from here on, and handed on to the command rather than ending us: the
     // command runs in its own session, so the terminal's ^C reaches only this process.
     // (The command's own signal mask starts empty.)

@@ -29,7 +29,7 @@ pub fn supervise(
     secrets: BTreeMap<String, Data>,
 ) -> Result<i32> {
     let pod = PodHandle::new(opts, name)?;
-    let driver = match setup(opts, &pod, foreground, secrets) {
+    let (driver, _secrets) = match setup(opts, &pod, foreground, secrets) {
         Ok(d) => d,
         Err(e) => {
             let rec = pod.record().ok();
@@ -54,8 +54,19 @@ fn setup(
     pod: &PodHandle,
     foreground: bool,
     secrets: BTreeMap<String, Data>,
-) -> Result<Driver> {
+) -> Result<(Driver, Option<File>)> {
     let mut record = pod.record()?;
+    // Held for `exec` as long as the supervisor lives (see `PodRecord::secrets_fd`).
+    let secrets_fd = match secrets.is_empty() {
+        true => None,
+        false => Some(
+            serde_json::to_vec(&secrets)
+                .map_err(std::io::Error::from)
+                .and_then(|json| crate::sys::sealed_memfd(SECRETS_MEMFD, &json))
+                .context("failed to keep the pod's Secrets in memory")?,
+        ),
+    };
+    record.secrets_fd = secrets_fd.as_ref().map(AsRawFd::as_raw_fd);
     record.spec.objects.secrets = secrets;
     let signals = driver::block_signals().context("failed to block signals")?;
     let (mount, _) = opts.cgroup_parent()?;
@@ -115,8 +126,30 @@ fn setup(
         &signals,
         foreground,
     )
-    .map(|d| d.with_network(sb.network.clone(), host_netns.try_clone().ok()))
+    .map(|d| {
+        let d = d.with_network(sb.network.clone(), host_netns.try_clone().ok());
+        (d, secrets_fd)
+    })
     .inspect_err(|_| teardown())
+}
+
+/// The name of the supervisor's memfd of Secrets (`/proc/PID/fd/N` reads
+/// `/memfd:launcher-secrets (deleted)`).
+pub const SECRETS_MEMFD: &std::ffi::CStr = c"launcher-secrets";
+
+/// The pod's Secrets, from its supervisor's memory; None when the supervisor is gone
+/// or its fd is not the memfd it made.
+pub fn secrets_of(rec: &crate::state::PodRecord) -> Option<BTreeMap<String, Data>> {
+    let (sup, fd) = (rec.supervisor?, rec.secrets_fd?);
+    let file = File::open(format!("/proc/{}/fd/{fd}", sup.pid)).ok()?;
+    // What was opened is that memfd (not a file that took its fd number since), of
+    // that supervisor (not a process that took its pid since).
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
+    let want = format!("/memfd:{}", SECRETS_MEMFD.to_string_lossy());
+    if !link.to_string_lossy().starts_with(&want) || !sup.alive() {
+        return None;
+    }
+    serde_json::from_reader(std::io::BufReader::new(file)).ok()
 }
 
 /// `launcher supervise NAME`, as `up -d` starts it.

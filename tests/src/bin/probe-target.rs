@@ -2,8 +2,8 @@
 //!
 //! - `probe-target http PORT HEALTHY_MS`: answers every GET with 200 for HEALTHY_MS
 //!   after it started, then with 500, like the Kubernetes docs' liveness example;
-//! - `probe-target tcp PORT DELAY_MS`: listens only once DELAY_MS have passed, then
-//!   accepts and closes connections.
+//! - `probe-target tcp PORT FILE`: listens only once FILE exists (the test makes it
+//!   when it has seen the pod unready), then accepts and closes connections.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -14,19 +14,21 @@ fn main() {
     let parsed = (
         args.get(1).map(String::as_str),
         args.get(2).and_then(|a| a.parse::<u16>().ok()),
-        args.get(3).and_then(|a| a.parse::<u64>().ok()),
+        args.get(3),
     );
-    let (mode, port, ms) = match parsed {
-        (Some(mode @ ("http" | "tcp")), Some(port), Some(ms)) => (mode, port, ms),
+    let (mode, port, arg) = match parsed {
+        (Some(mode @ ("http" | "tcp")), Some(port), Some(arg)) => (mode, port, arg),
         _ => {
-            eprintln!("usage: probe-target http|tcp PORT MILLISECONDS");
+            eprintln!("usage: probe-target http PORT HEALTHY_MS | tcp PORT FILE");
             std::process::exit(2);
         }
     };
     let start = Instant::now();
-    let window = Duration::from_millis(ms);
+    let window = Duration::from_millis(arg.parse().unwrap_or(0));
     if mode == "tcp" {
-        std::thread::sleep(window);
+        while !std::path::Path::new(arg).exists() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
     let listener = match TcpListener::bind(("127.0.0.1", port)) {
         Ok(l) => l,
