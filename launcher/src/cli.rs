@@ -58,7 +58,7 @@ pub struct Cli {
         long,
         global = true,
         env = "LAUNCHER_ROOT",
-        default_value = crate::state::DEFAULT_ROOT
+        default_value = crate::layout::DEFAULT_STATE_ROOT
     )]
     pub root: PathBuf,
 
@@ -67,7 +67,7 @@ pub struct Cli {
         long,
         global = true,
         env = "LAUNCHER_DATA_ROOT",
-        default_value = crate::state::DEFAULT_DATA_ROOT
+        default_value = crate::layout::DEFAULT_DATA_ROOT
     )]
     pub data_root: PathBuf,
 

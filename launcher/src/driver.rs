@@ -22,11 +22,13 @@
 
 use crate::cgroup::{memory, PodCgroup};
 use crate::events::EventLog;
+use crate::layout::PodPaths;
 use crate::logs::{LineSplitter, LogFile, Rotation, Stream};
 use crate::machine::{Effect, Event, Exit, Pod, Task, Verdict};
 use crate::namespaces::Pause;
 use crate::probe::Run;
 use crate::process::{self, Plan, Stdio, View};
+use crate::sandbox::{self, Keep, Remains};
 use crate::spec::Action;
 use crate::state;
 use crate::status::{Phase, PodStatus};
@@ -119,11 +121,8 @@ pub struct Driver {
     signals: SignalFd,
     slots: Vec<Slot>,
     terminal: Option<Terminal>,
-    pod_dir: PathBuf,
-    /// The pod's data directory (its logs), removed with its state.
-    data_dir: PathBuf,
-    /// The pod's uid, by which its mount points are registered.
-    uid: String,
+    /// Where the pod's state, logs and volumes are.
+    paths: PodPaths,
     rotation: Rotation,
     /// A stop was asked for (down, ^C): the pod's state goes with it.
     stop_asked: bool,
@@ -147,7 +146,7 @@ pub struct Driver {
 impl Driver {
     pub fn new(
         pod: Pod,
-        dirs: (PathBuf, PathBuf, String),
+        paths: PodPaths,
         rotation: Rotation,
         cgroup: Option<PodCgroup>,
         pause: Pause,
@@ -155,14 +154,13 @@ impl Driver {
         foreground: bool,
     ) -> anyhow::Result<Driver> {
         use anyhow::Context;
-        let (pod_dir, data_dir, uid) = dirs;
         let signals = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .context("failed to create a signalfd")?;
         // The first instance's logs are opened now: a pod that cannot have them (no
         // fd left, a full disk) fails to start, with nothing left behind.
         let mut slots = Vec::new();
         for c in pod.spec().all_containers() {
-            let log_dir = crate::logs::container_dir(&data_dir, &c.name);
+            let log_dir = paths.logs(&c.name);
             let log = LogFile::open(&log_dir, 0, rotation)
                 .with_context(|| format!("failed to open a log in {}", log_dir.display()))?;
             slots.push(Slot {
@@ -183,11 +181,7 @@ impl Driver {
                 crate::spec::VolumeSource::EmptyDir {
                     memory: false,
                     size_limit: Some(limit),
-                } => Some((
-                    v.name.clone(),
-                    crate::volumes::empty_dir(&data_dir, &v.name),
-                    *limit,
-                )),
+                } => Some((v.name.clone(), paths.volume(&v.name), *limit)),
                 _ => None,
             })
             .collect();
@@ -200,9 +194,7 @@ impl Driver {
             signals,
             slots,
             terminal: foreground.then(Terminal::open),
-            pod_dir,
-            data_dir,
-            uid,
+            paths,
             rotation,
             stop_asked: false,
             unpublished: None,
@@ -369,7 +361,7 @@ impl Driver {
         let volumes = match crate::volumes::prepare(
             spec,
             container,
-            &self.data_dir,
+            &self.paths,
             &spec.environment(container),
         ) {
             Ok(v) => v,
@@ -497,13 +489,13 @@ impl Driver {
     }
 
     fn publish(&mut self) {
-        self.events.save(&self.pod_dir.join("events.json"));
+        self.events.save(&self.paths.events());
         if let Some(status) = self.unpublished.take() {
             if let Some(n) = &mut self.notify {
                 n.status(&self.pod.spec().name, &status);
             }
             // A state directory removed underneath the pod is not the pod's end.
-            let _ = state::write_json(&self.pod_dir.join("status.json"), &status);
+            let _ = state::write_json(&self.paths.status(), &status);
         }
     }
 
@@ -673,7 +665,7 @@ impl Driver {
         if let Some(n) = &mut self.notify {
             n.stopping(&self.pod.spec().name);
         }
-        let grace = std::fs::read_to_string(self.pod_dir.join("stop"))
+        let grace = std::fs::read_to_string(self.paths.stop_request())
             .ok()
             .and_then(|s| crate::quantity::parse_duration(s.trim()).ok());
         self.step(Event::Stop { grace });
@@ -811,30 +803,34 @@ impl Driver {
                 Err(_) => break,
             }
         }
-        // pause is reaped: only the cgroups and the network are left to go.
-        let remains = crate::sandbox::Remains {
-            cgroup: self.cgroup.as_ref(),
-            pause: None,
-            network: self.network.as_ref().map(|a| (a, self.pod_dir.as_path())),
-        };
         // The plugins run in the host's namespaces, not in the pod's, whose PID
         // namespace can hold no new process now that pause is gone.
         if let Some(netns) = &self.host_netns {
             let _ = crate::sys::leave_pod(netns);
         }
-        if let Err(e) = crate::sandbox::teardown(remains, Duration::ZERO) {
-            // Detached, nobody reads this: `down` tries again, and says so.
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "launcher: pod teardown: {e:#}");
-        }
-        let (phase, exit_code) = self.pod.outcome();
         if let Some(t) = &mut self.terminal {
             t.drain(Duration::from_secs(1));
         }
-        if self.terminal.is_some() || self.stop_asked {
-            let data = (self.uid.as_str(), self.data_dir.as_path());
-            crate::state::remove_pod_files(&self.pod_dir, Some(data));
+        // pause is reaped: the cgroups and the network are left to go, and with them
+        // the pod's files unless `status` and `logs` may still want them.
+        let keep = match self.terminal.is_some() || self.stop_asked {
+            true => Keep::Nothing,
+            false => Keep::Files,
+        };
+        let remains = Remains {
+            state: self.paths.state.clone(),
+            netns_pin: self.paths.netns_pin(),
+            network_lock: self.paths.network_lock(),
+            pods: vec![self.paths.clone()],
+            cgroup: self.cgroup.clone(),
+            pause: None,
+            network: self.network.as_ref(),
+        };
+        if let Err(e) = sandbox::teardown(remains, Duration::ZERO, keep) {
+            // Detached, nobody reads this: `down` tries again, and says so.
+            let _ = writeln!(std::io::stderr(), "launcher: pod teardown: {e:#}");
         }
+        let (phase, exit_code) = self.pod.outcome();
         Outcome { phase, exit_code }
     }
 }

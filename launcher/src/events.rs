@@ -90,9 +90,10 @@ impl EventLog {
     }
 }
 
-/// A pod's events, oldest first (none if it has not recorded any).
-pub fn read(pod_dir: &Path) -> Vec<Event> {
-    crate::state::read_json(&pod_dir.join("events.json")).unwrap_or_default()
+/// A pod's events from its `events.json`, oldest first (none if it has not recorded
+/// any).
+pub fn read(path: &Path) -> Vec<Event> {
+    crate::state::read_json(path).unwrap_or_default()
 }
 
 #[cfg(test)]

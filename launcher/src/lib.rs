@@ -4,11 +4,13 @@
 //! - `machine`: the pod as a pure state machine (kubelet policy: starts, probes,
 //!   hooks, stops, restarts, phase, conditions), unit-tested with a fake clock;
 //! - `driver`: the supervisor's poll loop that runs the machine against the kernel;
-//! - `sandbox`: the pod's cgroups and pause, made in one place, torn down by one
-//!   idempotent teardown;
+//! - `sandbox`: everything a pod has besides its processes (volumes, cgroups, pause,
+//!   network, data, state), made in one place, taken apart by one idempotent teardown;
+//! - `layout`: every path of a pod, from the roots, its name and uid;
 //! - `process`: the plan of a process in a container, and its spawn;
 //! - `kube`: Kubernetes Pod objects in and out; `spec` the runtime's own model;
-//! - `commands`: one file per command; `state` the pod's files and locks;
+//! - `commands`: one file per command; `record` the pod's record; `state` trusted
+//!   files, locks and processes;
 //! - kernel concepts: `cgroup`, `namespaces`, `mounts` (what a pod sees of the
 //!   machine), `sys` (raw syscalls), `probe`, `logs`, `terminal` (ptys).
 //!
@@ -26,6 +28,7 @@ pub mod commands;
 pub mod driver;
 pub mod events;
 pub mod kube;
+pub mod layout;
 pub mod logs;
 pub mod machine;
 pub mod mounts;
@@ -37,6 +40,7 @@ pub mod probe;
 #[allow(unsafe_code)]
 pub mod process;
 pub mod quantity;
+pub mod record;
 pub mod sandbox;
 pub mod selector;
 pub mod spec;

@@ -88,11 +88,6 @@ impl Default for Rotation {
     }
 }
 
-/// The directory of container `container`'s logs in a pod's data directory.
-pub fn container_dir(pod_data: &Path, container: &str) -> PathBuf {
-    pod_data.join("logs").join(container)
-}
-
 /// A log file of a container's directory, by what its name says.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {

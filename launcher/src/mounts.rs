@@ -159,7 +159,7 @@ impl Mounts {
         for root in state_roots {
             // The pods' pinned network namespaces go first, all in one: a copy of
             // the pin mounts here would keep other pods' namespaces alive.
-            let pins = crate::network::pins(root);
+            let pins = crate::layout::netns_pins(root);
             steps.push(Step::Unmount {
                 target: c(&pins.to_string_lossy()),
             });

@@ -1,84 +1,180 @@
-//! The pod's sandbox: what holds a pod together besides its processes. It is made in
-//! one place, in this order, and taken apart by one teardown:
+//! The pod's sandbox: the one owner of everything a pod has besides its processes.
+//! It is made in one place, in this order, and taken apart by one teardown:
 //!
-//! 1. the pod's cgroup `<parent>/<pod>/` with the pod's limits and, unless the pod is
+//! 1. the pod's volumes in its data directory: emptyDirs, the tmpfs of file volumes,
+//!    claims, the mount points its containers need (`volumes`);
+//! 2. the pod's cgroup `<parent>/<pod>/` with the pod's limits and, unless the pod is
 //!    privileged, the devices it may use (`cgroup`, `cgroup::devices`);
-//! 2. pause, in new PID, network, IPC, UTS, mount and cgroup namespaces, born in the
+//! 3. pause, in new PID, network, IPC, UTS, mount and cgroup namespaces, born in the
 //!    pod's cgroup (the root of its cgroup namespace), with what the pod may see of
 //!    the machine mounted (`namespaces`, `mounts`);
-//! 3. pause moved to `_pause/`, and one leaf per container (`cgroup`);
-//! 4. the pod's network namespace pinned and attached to its CNI network (`network`).
+//! 4. pause moved to `_pause/`, and one leaf per container (`cgroup`);
+//! 5. the pod's network namespace pinned and attached to its CNI network (`network`);
+//! 6. the files of its configMap, secret and downwardAPI volumes, which may name the
+//!    pod's addresses.
 //!
-//! The pod's record (`state`), which names the cgroup and the network attachment, is
-//! on disk before step 1, and everything the sandbox holds lives inside the pod's
-//! cgroup, pause included, or is named by the record. So [`teardown`] needs nothing
-//! but those ([`Remains`]): it serves a setup that failed half way, a pod that ended,
-//! and `down` after the supervisor died, and running it twice is harmless.
+//! The pod's record (`record`), which names the cgroup and the network attachment,
+//! is on disk before step 1, and everything the sandbox holds lives inside the pod's
+//! cgroup, pause included, under the paths `layout` gives from the pod's name and
+//! uid, or is named by the record. So [`teardown`] needs nothing but those
+//! ([`Remains`]): it serves a setup that failed half way, a pod that ended, and
+//! `down` after the supervisor died; running it twice is harmless.
 //!
 //! Where cgroup2 is read-only (a container started without --privileged) and the pod
-//! asks for no limit, the pod has no cgroup: steps 1 and 3 are left out, and the pod
+//! asks for no limit, the pod has no cgroup: steps 2 and 4 are left out, and the pod
 //! holds together by its PID namespace, which [`teardown`] ends through pause.
 
 use crate::cgroup::{self, PodCgroup, PAUSE_LEAF};
+use crate::layout::{PodPaths, Roots, DEFAULT_DATA_ROOT, DEFAULT_STATE_ROOT};
 use crate::mounts::Mounts;
 use crate::namespaces::{self, Pause};
 use crate::network::{self, Attachment};
-use crate::state::{PodRecord, ProcRef};
+use crate::record::PodRecord;
+use crate::state::ProcRef;
 use anyhow::{Context, Result};
 use std::fs::File;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub struct Sandbox {
     pub cgroup: Option<PodCgroup>,
     pub pause: Pause,
-    /// The record's attachment, with ADD's result.
-    pub network: Option<Attachment>,
 }
 
-/// What is left of a pod for [`teardown`] to take apart, found through its record or,
-/// without one, its cgroup.
-#[derive(Default)]
+/// What is left of a pod for [`teardown`] to take apart: found through its record
+/// or, without one, its name.
 pub struct Remains<'a> {
-    pub cgroup: Option<&'a PodCgroup>,
+    /// The pod's state directory, and where its network is pinned and locked.
+    pub state: PathBuf,
+    pub netns_pin: PathBuf,
+    pub network_lock: PathBuf,
+    /// The pod's paths by uid: its own, or without a record those of whatever pods
+    /// of its name left data behind. Only uids as the runtime makes them: a record
+    /// cannot name a directory outside the data root.
+    pub pods: Vec<PodPaths>,
+    pub cgroup: Option<PodCgroup>,
     pub pause: Option<ProcRef>,
-    /// The network to DEL, and the pod's directory (where its network lock is). The
-    /// caller is in the host's network and PID namespaces (`sys::leave_pod`).
-    pub network: Option<(&'a Attachment, &'a Path)>,
+    /// The network to DEL. The caller is in the host's network and PID namespaces
+    /// (`sys::leave_pod`).
+    pub network: Option<&'a Attachment>,
+}
+
+/// What a teardown leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Nothing: the pod is gone (`down`, a foreground pod's end, a failed setup).
+    Nothing,
+    /// The pod's state and data, for `status` and `logs` after a detached pod ended.
+    Files,
+}
+
+impl<'a> Remains<'a> {
+    /// The pod of `rec`, under `roots`. Its cgroup is taken only
+    /// if it is one the runtime could have made for it: an absolute path under the
+    /// cgroup2 mount without `..`, named for the pod.
+    pub fn of_record(rec: &'a PodRecord, roots: &Roots) -> Remains<'a> {
+        let paths = rec.paths(roots);
+        let (netns_pin, network_lock) = (paths.netns_pin(), paths.network_lock());
+        let cgroup = rec
+            .cgroup
+            .as_deref()
+            .filter(|dir| is_pod_cgroup(dir, &rec.spec.name))
+            .map(|dir| PodCgroup {
+                dir: dir.to_path_buf(),
+            });
+        Remains {
+            state: paths.state.clone(),
+            netns_pin,
+            network_lock,
+            pods: match crate::layout::valid_uid(&rec.uid) {
+                true => vec![paths],
+                false => roots.leftovers(&rec.spec.name),
+            },
+            cgroup,
+            pause: rec.pause,
+            network: rec.network.as_ref(),
+        }
+    }
+
+    /// Pod `name`, whose record is lost: its state directory, the data of every pod
+    /// of its name, and its cgroup under `cgroup_parent`.
+    pub fn of_name(roots: &Roots, name: &str, cgroup_parent: Option<&Path>) -> Remains<'a> {
+        Remains {
+            state: roots.state_dir(name),
+            netns_pin: roots.netns_pin(name),
+            network_lock: roots.network_lock(name),
+            pods: roots.leftovers(name),
+            cgroup: cgroup_parent.map(|p| PodCgroup {
+                dir: crate::layout::cgroup(p, name),
+            }),
+            pause: None,
+            network: None,
+        }
+    }
+
+    /// Is anything of the pod there?
+    pub fn exist(&self) -> bool {
+        self.state.exists()
+            || self.pods.iter().any(|p| p.data.exists())
+            || self.cgroup.as_ref().is_some_and(|c| c.dir.exists())
+    }
+}
+
+/// `dir` is a cgroup the runtime could have made for pod `name`.
+fn is_pod_cgroup(dir: &Path, name: &str) -> bool {
+    let plain = dir.is_absolute() && !dir.components().any(|c| c == Component::ParentDir);
+    let named = dir.file_name().is_some_and(|f| f == name);
+    let mounted = cgroup::cgroup2_mount().is_ok_and(|m| dir.starts_with(&m) && dir != m);
+    plain && named && mounted
 }
 
 impl Sandbox {
-    /// Creates the sandbox of `rec`'s pod, whose record lives under `state_root`; on
-    /// failure, undoes what it had made.
-    pub fn create(rec: &PodRecord, mount: &Path, state_root: &Path) -> Result<Sandbox> {
-        let mut sb = Sandbox::namespaces(rec, mount, state_root)?;
-        let Some(att) = &mut sb.network else {
-            return Ok(sb);
-        };
-        let pod_dir = state_root.join(&rec.spec.name);
-        if let Err(e) = network::attach(att, sb.pause.pid, &pod_dir) {
-            let _ = teardown(
-                Remains {
-                    cgroup: sb.cgroup.as_ref(),
-                    pause: ProcRef::of(sb.pause.pid),
-                    ..Default::default()
-                },
-                Duration::ZERO,
-            );
-            return Err(e);
+    /// Makes the sandbox of `rec`'s pod under `roots`, and
+    /// completes the record with what it learned (the network's result, the pod's
+    /// addresses). On failure, everything of the pod goes, its state included.
+    pub fn create(rec: &mut PodRecord, mount: &Path, roots: &Roots) -> Result<Sandbox> {
+        let paths = rec.paths(roots);
+        let made = Sandbox::make(rec, mount, roots, &paths);
+        if made.is_err() {
+            let remains = Remains::of_record(rec, roots);
+            let _ = teardown(remains, Duration::ZERO, Keep::Nothing);
         }
+        made
+    }
+
+    fn make(rec: &mut PodRecord, mount: &Path, roots: &Roots, paths: &PodPaths) -> Result<Sandbox> {
+        crate::volumes::setup(&rec.spec, paths)?;
+        let sb = Sandbox::namespaces(rec, mount, roots)?;
+        // Known to the record from here, so that a failure below takes pause down.
+        rec.pause = ProcRef::of(sb.pause.pid);
+        if let Some(att) = &mut rec.network {
+            network::attach(att, sb.pause.pid, &paths.netns_pin(), &paths.network_lock())?;
+        }
+        let pod_ips = rec
+            .network
+            .as_ref()
+            .map(|a| a.pod_ips())
+            .unwrap_or_default();
+        rec.host_ips = network::host_ips(pod_ips.first().map(String::as_str));
+        // On the host's network, the pod's address is the host's (as Kubernetes has it).
+        rec.pod_ips = match rec.spec.network {
+            crate::spec::Network::Host => rec.host_ips.clone(),
+            _ => pod_ips,
+        };
+        rec.spec.info.pod_ips.clone_from(&rec.pod_ips);
+        rec.spec.info.host_ips.clone_from(&rec.host_ips);
+        // Now that the pod's addresses are known (the downward API has them).
+        crate::volumes::write_files(&rec.spec, paths)?;
         Ok(sb)
     }
 
-    /// Steps 1-3: the cgroup and pause in its namespaces.
-    fn namespaces(rec: &PodRecord, mount: &Path, state_root: &Path) -> Result<Sandbox> {
+    /// Steps 2-4: the cgroup and pause in its namespaces.
+    fn namespaces(rec: &PodRecord, mount: &Path, roots: &Roots) -> Result<Sandbox> {
         let spec = &rec.spec;
         // The runtime's state and data, this pod's own included, are none of its
         // business: the roots in use, and the default ones if they are elsewhere.
-        let data_root = rec.data_dir.parent().and_then(Path::parent);
-        let mut hidden = vec![state_root];
-        hidden.extend(data_root);
-        for default in [crate::state::DEFAULT_ROOT, crate::state::DEFAULT_DATA_ROOT] {
+        let mut hidden = vec![roots.state.as_path(), roots.data.as_path()];
+        for default in [DEFAULT_STATE_ROOT, DEFAULT_DATA_ROOT] {
             let default = Path::new(default);
             if !hidden.contains(&default) && default.is_dir() {
                 hidden.push(default);
@@ -86,14 +182,12 @@ impl Sandbox {
         }
         let mounts = Mounts::pod(&hidden, spec.privileged);
         let flags = namespaces::pod_flags(spec);
-        let network = rec.network.clone();
         let Some(dir) = &rec.cgroup else {
             let pause =
                 namespaces::start_pause(&rec.pause_binary, &spec.hostname, None, &mounts, flags)?;
             return Ok(Sandbox {
                 cgroup: None,
                 pause,
-                network,
             });
         };
         let parent = dir.parent().unwrap_or(mount);
@@ -129,7 +223,6 @@ impl Sandbox {
             Ok(pause) => Ok(Sandbox {
                 cgroup: Some(cgroup),
                 pause,
-                network,
             }),
             Err(e) => {
                 let _ = teardown_cgroup(&cgroup, Duration::ZERO);
@@ -139,11 +232,12 @@ impl Sandbox {
     }
 }
 
-/// Takes a pod's sandbox apart, whatever is left of it: its processes (found through
-/// its cgroup or, for a pod without one, through pause) and cgroups, then its network
-/// (DEL, as the kubelet stops a sandbox: after its containers). Idempotent.
-pub fn teardown(remains: Remains, grace: Duration) -> Result<()> {
-    let ended = match (remains.cgroup, remains.pause) {
+/// Takes a pod apart, whatever is left of it: its processes (found through its
+/// cgroup or, for a pod without one, through pause) and cgroups, then its network
+/// (DEL, as the kubelet stops a sandbox: after its containers), then, unless `keep`
+/// says otherwise, its volumes, data and state. Idempotent.
+pub fn teardown(remains: Remains, grace: Duration, keep: Keep) -> Result<()> {
+    let ended = match (&remains.cgroup, remains.pause) {
         (Some(cg), _) => teardown_cgroup(cg, grace),
         (None, Some(pause)) => {
             teardown_pid_namespace(pause, grace);
@@ -152,10 +246,37 @@ pub fn teardown(remains: Remains, grace: Duration) -> Result<()> {
         (None, None) => Ok(()),
     };
     let detached = match remains.network {
-        Some((att, pod_dir)) => network::detach(att, pod_dir),
+        Some(att) => network::detach(att, &remains.netns_pin, &remains.network_lock),
         None => Ok(()),
     };
-    ended.and(detached)
+    let removed = match keep {
+        Keep::Files => Ok(()),
+        Keep::Nothing => remove_files(&remains),
+    };
+    ended.and(detached).and(removed)
+}
+
+/// The pod's volumes (unmounted, its mount points released), its data and its state.
+fn remove_files(remains: &Remains) -> Result<()> {
+    let mut result = Ok(());
+    for paths in &remains.pods {
+        crate::volumes::teardown(paths);
+        // Never through a mount: what is mounted there is not the pod's to delete.
+        crate::volumes::unmount_below(&paths.data);
+        if let Err(e) = remove_dir_all(&paths.data) {
+            result = Err(e);
+        }
+    }
+    remove_dir_all(&remains.state).and(result)
+}
+
+fn remove_dir_all(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("failed to remove {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// SIGTERM to every container's processes, up to `grace` for them to go, SIGKILL to

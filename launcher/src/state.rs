@@ -1,20 +1,8 @@
-//! Pod state on disk: one 0700 directory per pod under the root.
-//!
-//! ```text
-//! <root>/<pod>/                0700; flock(2) on it is the pod's lock
-//! <root>/<pod>/pod.json        spec + runtime identity (pause, supervisor, cgroup)
-//! <root>/<pod>/status.json     written by the supervisor when the status changes
-//! <root>/<pod>/stop            grace period asked by `down`, read by the supervisor
-//! ```
-//!
-//! What a pod keeps on disk lives apart, under the data root (`--data-root`,
-//! /var/lib/launcher: on disk, as the kubelet's /var/lib/kubelet, not in /run's
-//! memory), and goes with the pod's state:
-//!
-//! ```text
-//! <data root>/pods/<pod>_<uid>/logs/<c>/<N>.log   CRI-format logs (see `logs`)
-//! <data root>/pods/<pod>_<uid>/volumes/<name>      emptyDir volumes (see `volumes`)
-//! ```
+//! Files the runtime trusts, and the locks on them: the state and data roots (made
+//! 0700, refused when another user could change them), a pod's state directory and
+//! its lock, JSON written whole, and processes named so that a reused pid is not
+//! mistaken for them. What the files hold is other modules' business (`record`,
+//! `status`, `events`); where they are is `layout`'s.
 //!
 //! Locking is per pod: `up` makes the directory under a temporary name with its
 //! record in it, locks it, and renames it into place (renameat2 RENAME_NOREPLACE), so
@@ -26,8 +14,7 @@
 //! of one. Files are not trusted for liveness: a process is alive only if a pidfd can
 //! be opened on its pid and its start time still matches the recorded one.
 
-use crate::spec::PodSpec;
-use crate::status::PodStatus;
+use crate::layout::Roots;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -62,6 +49,8 @@ pub enum StateError {
     },
     #[error("{path} is corrupt: {size} bytes, more than any pod's state can be")]
     TooLarge { path: PathBuf, size: u64 },
+    #[error("{path} is corrupt: it is the record of pod {found:?}")]
+    Misplaced { path: PathBuf, found: String },
 }
 
 impl StateError {
@@ -69,7 +58,7 @@ impl StateError {
     pub fn is_corrupt(&self) -> bool {
         matches!(
             self,
-            StateError::Corrupt { .. } | StateError::TooLarge { .. }
+            StateError::Corrupt { .. } | StateError::TooLarge { .. } | StateError::Misplaced { .. }
         )
     }
 }
@@ -121,39 +110,6 @@ fn stat(pid: i32) -> Option<(char, u64)> {
     ))
 }
 
-/// Where pod state lives unless `--root` says otherwise.
-pub const DEFAULT_ROOT: &str = "/run/launcher";
-
-/// Where pods' data (logs) lives unless `--data-root` says otherwise.
-pub const DEFAULT_DATA_ROOT: &str = "/var/lib/launcher";
-
-/// Removes a pod's state directory and, given the pod's uid and data directory, its
-/// volumes and data.
-pub fn remove_pod_files(pod_dir: &Path, data: Option<(&str, &Path)>) {
-    if let Some((uid, dir)) = data {
-        crate::volumes::teardown(uid, dir);
-    }
-    let _ = fs::remove_dir_all(pod_dir);
-    if let Some((_, d)) = data.filter(|(_, d)| !d.as_os_str().is_empty()) {
-        // Never through a mount: what is mounted there is not the pod's to delete.
-        crate::volumes::unmount_below(d);
-        let _ = fs::remove_dir_all(d);
-    }
-}
-
-/// The data directories under `data_root` of pods named `name` (one, but for
-/// leftovers of a pod whose record was lost).
-pub fn data_dirs_of(data_root: &Path, name: &str) -> Vec<PathBuf> {
-    let prefix = format!("{name}_");
-    fs::read_dir(data_root.join("pods"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| e.path())
-        .collect()
-}
-
 /// Opens (making it 0700 if missing) a directory the runtime trusts: its one
 /// canonical name, refused if another user could rename or replace what is in it.
 pub fn trusted_dir(dir: &Path, flag: &str) -> Result<PathBuf, StateError> {
@@ -197,68 +153,11 @@ pub fn trusted_dir(dir: &Path, flag: &str) -> Result<PathBuf, StateError> {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PodRecord {
-    pub spec: PodSpec,
-    pub uid: String,
-    pub created: String,
-    /// The pod's cgroup; none where cgroup2 is read-only (an unprivileged container):
-    /// the pod then holds together by its PID namespace alone.
-    pub cgroup: Option<PathBuf>,
-    pub pause_binary: PathBuf,
-    pub pause: Option<ProcRef>,
-    pub supervisor: Option<ProcRef>,
-    /// The supervisor's fd of a sealed memfd with the pod's Secrets (they are never
-    /// written to disk), for `exec` to give a command the container's environment.
-    #[serde(default)]
-    pub secrets_fd: Option<i32>,
-    /// The pod's CNI network, for whoever takes the pod down to DEL.
-    #[serde(default)]
-    pub network: Option<crate::network::Attachment>,
-    /// status.podIPs and hostIPs, once the network is up.
-    #[serde(default)]
-    pub pod_ips: Vec<String>,
-    #[serde(default)]
-    pub host_ips: Vec<String>,
-    /// The pod's data directory: `<data root>/pods/<name>_<uid>`.
-    #[serde(default)]
-    pub data_dir: PathBuf,
-    #[serde(default)]
-    pub log_rotation: crate::logs::Rotation,
-}
-
-impl PodRecord {
-    /// The record `up` writes before anything of the pod exists.
-    pub fn new(
-        spec: PodSpec,
-        cgroup: Option<PathBuf>,
-        pause_binary: PathBuf,
-        data_root: &Path,
-    ) -> PodRecord {
-        let uid = fs::read_to_string("/proc/sys/kernel/random/uuid")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        PodRecord {
-            data_dir: data_root.join("pods").join(format!("{}_{uid}", spec.name)),
-            log_rotation: crate::logs::Rotation::default(),
-            spec,
-            uid,
-            created: crate::status::now_rfc3339(),
-            cgroup,
-            pause_binary,
-            pause: None,
-            supervisor: None,
-            secrets_fd: None,
-            network: None,
-            pod_ips: Vec::new(),
-            host_ips: Vec::new(),
-        }
-    }
-}
-
+/// The state root, opened, with the data root that goes with it.
 #[derive(Clone)]
 pub struct Root {
     pub dir: PathBuf,
+    pub roots: Roots,
 }
 
 /// An exclusive flock on a pod's directory. Dropping it only closes this fd: the lock
@@ -278,44 +177,40 @@ impl PodLock {
 }
 
 impl Root {
-    pub fn open(dir: &Path) -> Result<Root, StateError> {
+    /// The state root `dir` (made if missing), whose pods keep their data under
+    /// `data` (made when a pod needs it: see [`Root::data_root`]).
+    pub fn open(dir: &Path, data: &Path) -> Result<Root, StateError> {
+        let dir = trusted_dir(dir, "--root")?;
         Ok(Root {
-            dir: trusted_dir(dir, "--root")?,
+            roots: Roots {
+                state: dir.clone(),
+                // One name for it, as for the state root, once it exists.
+                data: fs::canonicalize(data).unwrap_or_else(|_| data.to_path_buf()),
+            },
+            dir,
         })
     }
 
-    /// An exclusive flock on `<root>/<name>` (made if missing), held until dropped.
-    pub fn lock_file(&self, name: &str) -> Result<File, StateError> {
-        let path = self.dir.join(name);
-        let err = |source| StateError::Lock {
-            path: path.clone(),
-            source,
-        };
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(err)?;
-        crate::sys::flock(&f, true).map_err(err)?;
-        Ok(f)
+    /// The data root, made trusted (`up`: a pod is about to keep data there).
+    pub fn data_root(&mut self) -> Result<PathBuf, StateError> {
+        self.roots.data = trusted_dir(&self.roots.data, "--data-root")?;
+        Ok(self.roots.data.clone())
     }
 
     pub fn pod_dir(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
+        self.roots.state_dir(name)
     }
 
-    /// Creates the pod's directory with `rec` in it, locked; fails if the name is
-    /// taken. Nothing is left behind on failure.
-    pub fn create_pod(&self, rec: &PodRecord) -> Result<PodLock, StateError> {
-        let name = &rec.spec.name;
-        let tmp = self.dir.join(format!(".new-{name}-{}", std::process::id()));
+    /// Creates pod `name`'s directory with its record `rec` in it, locked; fails if
+    /// the name is taken. Nothing is left behind on failure.
+    pub fn create_pod<T: Serialize>(&self, name: &str, rec: &T) -> Result<PodLock, StateError> {
+        let tmp = self.roots.new_state_dir(name);
         let made = self.prepare(&tmp, rec).and_then(|lock| {
             let dir = self.pod_dir(name);
             match crate::sys::rename_noreplace(&tmp, &dir) {
                 Ok(()) => Ok(lock),
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                    Err(StateError::InUse(name.clone()))
+                    Err(StateError::InUse(name.to_string()))
                 }
                 Err(source) => Err(StateError::CreateDir { path: dir, source }),
             }
@@ -326,7 +221,7 @@ impl Root {
         made
     }
 
-    fn prepare(&self, tmp: &Path, rec: &PodRecord) -> Result<PodLock, StateError> {
+    fn prepare<T: Serialize>(&self, tmp: &Path, rec: &T) -> Result<PodLock, StateError> {
         let _ = fs::remove_dir_all(tmp);
         fs::DirBuilder::new()
             .mode(0o700)
@@ -335,7 +230,7 @@ impl Root {
                 path: tmp.to_path_buf(),
                 source,
             })?;
-        write_json(&tmp.join("pod.json"), rec)?;
+        write_json(&tmp.join(crate::layout::RECORD), rec)?;
         let err = |source| StateError::Lock {
             path: tmp.to_path_buf(),
             source,
@@ -385,20 +280,23 @@ impl Root {
         names.sort();
         names
     }
+}
 
-    pub fn record(&self, name: &str) -> Result<PodRecord, StateError> {
-        let path = self.pod_dir(name).join("pod.json");
-        match read_json(&path) {
-            Err(StateError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                Err(StateError::NotFound(name.into()))
-            }
-            r => r,
-        }
-    }
-
-    pub fn status(&self, name: &str) -> Option<PodStatus> {
-        read_json(&self.pod_dir(name).join("status.json")).ok()
-    }
+/// An exclusive flock on `path` (made if missing), held until dropped.
+pub fn lock_file(path: &Path) -> Result<File, StateError> {
+    let path = path.to_path_buf();
+    let err = |source| StateError::Lock {
+        path: path.clone(),
+        source,
+    };
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(err)?;
+    crate::sys::flock(&f, true).map_err(err)?;
+    Ok(f)
 }
 
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StateError> {

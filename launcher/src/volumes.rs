@@ -21,8 +21,8 @@
 //! symlink that leads out) becomes a detached mount tree (open_tree), made read-only
 //! if asked; the main process attaches them after it made its own mount namespace.
 
+use crate::layout::PodPaths;
 use crate::spec::{ContainerSpec, HostPathType, PodSpec, VolumeMount, VolumeSource};
-use crate::state::Root;
 use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::fs;
@@ -95,23 +95,11 @@ fn real_path(path: &Path) -> PathBuf {
 /// server takes in one object (a ConfigMap or Secret is at most 1 MiB), with room.
 const FILES_TMPFS: u64 = 4 << 20;
 
-/// Where persistentVolumeClaim `claim` lives: under the data root of the pod whose
-/// data directory is `data_dir` (`<data root>/pods/<pod>_<uid>`), kept after the pod.
-pub fn claim_dir(data_dir: &Path, claim: &str) -> PathBuf {
-    let root = data_dir.parent().and_then(Path::parent).unwrap_or(data_dir);
-    claims(root).join(claim)
-}
-
-/// The directory of the named volumes (persistentVolumeClaims) of a data root.
-pub fn claims(data_root: &Path) -> PathBuf {
-    data_root.join("volumes")
-}
-
 /// Writes the files of the pod's configMap, secret, downwardAPI and projected volumes
 /// into their tmpfs: each key (or item) a file of its mode (item, else defaultMode,
 /// else 0644), labels and annotations as `key="value"` lines. Secrets go from the
 /// supervisor's memory to the tmpfs only.
-pub fn write_files(spec: &PodSpec, data_dir: &Path) -> Result<(), VolumeError> {
+pub fn write_files(spec: &PodSpec, paths: &PodPaths) -> Result<(), VolumeError> {
     for v in &spec.volumes {
         let VolumeSource::Files {
             sources,
@@ -121,7 +109,7 @@ pub fn write_files(spec: &PodSpec, data_dir: &Path) -> Result<(), VolumeError> {
         else {
             continue;
         };
-        let dir = empty_dir(data_dir, &v.name);
+        let dir = paths.volume(&v.name);
         let err = |path: &Path| {
             let name = v.name.clone();
             let path = path.to_path_buf();
@@ -187,11 +175,6 @@ pub fn write_files(spec: &PodSpec, data_dir: &Path) -> Result<(), VolumeError> {
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).map_err(err(&dir))?;
     }
     Ok(())
-}
-
-/// Where emptyDir `name` of the pod whose data directory is `data_dir` lives.
-pub fn empty_dir(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join("volumes").join(name)
 }
 
 /// Checks every hostPath volume against its type, making those its type makes, and
@@ -283,10 +266,10 @@ pub fn check_host_paths(spec: &PodSpec, roots: &[&Path]) -> Result<(), VolumeErr
 
 /// The sandbox's volume step: every emptyDir (a tmpfs for `medium: Memory`), and the
 /// mount points the containers need on the host. Undone by [`teardown`].
-pub fn setup(spec: &PodSpec, uid: &str, data_dir: &Path) -> Result<(), VolumeError> {
+pub fn setup(spec: &PodSpec, paths: &PodPaths) -> Result<(), VolumeError> {
     for v in &spec.volumes {
         if let VolumeSource::Claim { name, .. } = &v.source {
-            let dir = claim_dir(data_dir, name);
+            let dir = paths.claim(name);
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o777)
@@ -304,7 +287,7 @@ pub fn setup(spec: &PodSpec, uid: &str, data_dir: &Path) -> Result<(), VolumeErr
             VolumeSource::Files { .. } => (true, Some(FILES_TMPFS)),
             _ => continue,
         };
-        let dir = empty_dir(data_dir, &v.name);
+        let dir = paths.volume(&v.name);
         let err = |source| VolumeError::Make {
             name: v.name.clone(),
             path: dir.clone(),
@@ -337,7 +320,7 @@ pub fn setup(spec: &PodSpec, uid: &str, data_dir: &Path) -> Result<(), VolumeErr
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).map_err(err)?;
         }
     }
-    mount_points(spec, uid)
+    mount_points(spec, &paths.uid)
 }
 
 /// The machine's registry of the mount points the runtime made: path -> pod uids.
@@ -418,8 +401,9 @@ fn make_mount_points(
 /// Undoes [`setup`] for the pod `uid`: its tmpfs volumes are unmounted (the data
 /// directory itself goes with the pod's state), and the mount points the runtime made
 /// that no pod uses any more are removed, if still as made (empty).
-pub fn teardown(uid: &str, data_dir: &Path) {
-    unmount_below(data_dir);
+pub fn teardown(paths: &PodPaths) {
+    let uid = &paths.uid;
+    unmount_below(&paths.data);
     if !Path::new(REGISTRY).exists() {
         return;
     }
@@ -454,8 +438,8 @@ pub fn teardown(uid: &str, data_dir: &Path) {
 /// The registry, locked until the file returned is dropped.
 fn registry() -> Result<(fs::File, Registry), VolumeError> {
     let dir = Path::new(REGISTRY).parent().unwrap_or(Path::new("/run"));
-    let root = Root::open(dir)?;
-    let lock = root.lock_file(".mountpoints.lock")?;
+    let dir = crate::state::trusted_dir(dir, "--root")?;
+    let lock = crate::state::lock_file(&dir.join(".mountpoints.lock"))?;
     let registry = fs::read(REGISTRY)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -583,7 +567,7 @@ pub struct Prepared {
 pub fn prepare(
     spec: &PodSpec,
     c: &ContainerSpec,
-    data_dir: &Path,
+    paths: &PodPaths,
     env: &[(String, String)],
 ) -> Result<Vec<Prepared>, VolumeError> {
     let mut out = Vec::new();
@@ -592,12 +576,12 @@ pub fn prepare(
             continue;
         };
         let (base, read_only) = match &v.source {
-            VolumeSource::EmptyDir { .. } => (empty_dir(data_dir, &v.name), m.read_only),
+            VolumeSource::EmptyDir { .. } => (paths.volume(&v.name), m.read_only),
             VolumeSource::HostPath { path, .. } => (PathBuf::from(path), m.read_only),
             // Read-only whatever the mount says, as the kubelet mounts them.
-            VolumeSource::Files { .. } => (empty_dir(data_dir, &v.name), true),
+            VolumeSource::Files { .. } => (paths.volume(&v.name), true),
             VolumeSource::Claim { name, read_only } => {
-                (claim_dir(data_dir, name), *read_only || m.read_only)
+                (paths.claim(name), *read_only || m.read_only)
             }
         };
         let source_err = |path: &Path| {

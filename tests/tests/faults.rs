@@ -598,3 +598,35 @@ fn twenty_ups_and_twenty_downs_at_once_keep_every_pod_whole() {
     });
     pods.assert_clean();
 }
+
+/// `down` takes apart only what the layout says is the pod's: a record whose paths
+/// were changed (a data directory elsewhere, a uid that climbs out of the data root,
+/// a record of another pod's name) leads it to no other directory.
+#[test]
+fn a_changed_record_leads_down_to_no_other_directory() {
+    let pods = Pods::new("tamper");
+    let victim = TempDir::new("tamper-victim");
+    fs::create_dir_all(victim.path().join("pods")).unwrap();
+    fs::write(victim.path().join("keep"), "mine").unwrap();
+    for (i, change) in ["data_dir", "uid", "name"].into_iter().enumerate() {
+        let name = format!("t{i}");
+        pods.ok(&["up", "-d", "--name", &name, "-c", "a=sleep 600"]);
+        let record = pods.root.path().join(&name).join("pod.json");
+        let mut rec: Value = serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
+        let out_of_root = format!("x/../../../../../../../..{}", victim.path().display());
+        match change {
+            "data_dir" => rec["data_dir"] = victim.path().display().to_string().into(),
+            "uid" => rec["uid"] = out_of_root.into(),
+            _ => rec["spec"]["name"] = "other".into(),
+        }
+        fs::write(&record, serde_json::to_vec(&rec).unwrap()).unwrap();
+        pods.ok(&["down", &name, "--grace-period", "0"]);
+        assert_eq!(
+            fs::read_to_string(victim.path().join("keep")).unwrap(),
+            "mine",
+            "{change}"
+        );
+        assert!(victim.path().join("pods").is_dir(), "{change}");
+    }
+    pods.assert_clean();
+}

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 pub fn describe(opts: &Opts, args: &cli::Describe) -> Result<i32> {
     let handle = PodHandle::new(opts, &args.name)?;
     let pod = handle.object()?;
-    let events = crate::events::read(&handle.dir());
+    let events = crate::events::read(&handle.root.roots.events(&handle.name));
     print(&render(&pod, &events, SystemTime::now()))?;
     Ok(0)
 }

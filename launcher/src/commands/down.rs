@@ -4,8 +4,9 @@
 //! the pod's cgroup is enough to find and end every process it holds.
 
 use super::{preflight, print, warn, Opts, PodHandle, Usage};
-use crate::cgroup::PodCgroup;
 use crate::cli;
+use crate::record::PodRecord;
+use crate::sandbox::{self, Keep, Remains};
 use crate::state::{Root, StateError};
 use anyhow::{Context, Result};
 use std::time::Duration;
@@ -49,13 +50,16 @@ pub(super) fn take_down(
         Err(StateError::NotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
-    let record = lock.as_ref().and_then(|_| root.record(name).ok());
-    let cgroup = match &record {
-        Some(r) => r.cgroup.clone(),
-        None => opts.cgroup_parent().ok().map(|(_, p)| p.join(name)),
+    let record = lock.as_ref().and_then(|_| PodRecord::load(root, name).ok());
+    let remains = match &record {
+        Some(r) => Remains::of_record(r, &root.roots),
+        // Without a record: the pod's name is enough to find its cgroup and data.
+        None => {
+            let parent = opts.cgroup_parent().ok().map(|(_, p)| p);
+            Remains::of_name(&root.roots, name, parent.as_deref())
+        }
     };
-    let cg = cgroup.map(|dir| PodCgroup { dir });
-    if lock.is_none() && !cg.as_ref().is_some_and(|c| c.dir.exists()) {
+    if lock.is_none() && !remains.exist() {
         return Ok(false);
     }
     let grace = grace
@@ -66,10 +70,10 @@ pub(super) fn take_down(
         .and_then(|r| r.supervisor)
         .filter(|s| s.alive())
         .map(|s| s.pid)
-        .or_else(|| cg.as_ref().and_then(crate::sandbox::supervisor_of));
+        .or_else(|| remains.cgroup.as_ref().and_then(sandbox::supervisor_of));
     if let Some(pid) = supervisor {
         if lock.is_some() {
-            let stop = root.pod_dir(name).join("stop");
+            let stop = root.roots.stop_request(name);
             std::fs::write(stop, crate::quantity::format_duration(grace))
                 .context("failed to write the stop request")?;
         }
@@ -82,45 +86,7 @@ pub(super) fn take_down(
             }
         }
     }
-    let dir = root.pod_dir(name);
-    let remains = crate::sandbox::Remains {
-        cgroup: cg.as_ref(),
-        pause: record.as_ref().and_then(|r| r.pause),
-        network: record
-            .as_ref()
-            .and_then(|r| r.network.as_ref())
-            .map(|a| (a, dir.as_path())),
-    };
-    crate::sandbox::teardown(remains, grace)?;
-    match std::fs::remove_dir_all(&dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("failed to remove {}", dir.display()))?
-        }
-        _ => {}
-    }
-    // The pod's logs and volumes; without a record, whatever a pod of this name left.
-    let data = match &record {
-        Some(r) => vec![r.data_dir.clone()],
-        None => crate::state::data_dirs_of(&opts.data_root, name),
-    };
-    for d in &data {
-        // `<name>_<uid>`: the uid its mount points are registered by.
-        let uid = d
-            .file_name()
-            .and_then(|f| f.to_str())
-            .and_then(|f| f.strip_prefix(&format!("{name}_")))
-            .unwrap_or_default();
-        crate::volumes::teardown(uid, d);
-    }
-    for d in data.iter().filter(|d| !d.as_os_str().is_empty()) {
-        crate::volumes::unmount_below(d);
-        match std::fs::remove_dir_all(d) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("failed to remove {}", d.display()))?
-            }
-            _ => {}
-        }
-    }
+    sandbox::teardown(remains, grace, Keep::Nothing)?;
     drop(lock);
     Ok(true)
 }

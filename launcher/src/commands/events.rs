@@ -6,7 +6,6 @@
 use super::{handle::supervisor_alive, print, Opts, PodHandle};
 use crate::cli;
 use crate::events::Event;
-use crate::state::Root;
 use anyhow::{Context, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -18,7 +17,7 @@ use std::time::SystemTime;
 type Row = (String, Event);
 
 pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
-    let root = Root::open(&opts.root)?;
+    let root = opts.open_root()?;
     let single = match &args.name {
         Some(name) => {
             let pod = PodHandle::new(opts, name)?;
@@ -35,7 +34,7 @@ pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
         let mut rows: Vec<Row> = names()
             .into_iter()
             .flat_map(|n| {
-                let events = crate::events::read(&root.pod_dir(&n));
+                let events = crate::events::read(&root.roots.events(&n));
                 events.into_iter().map(move |e| (n.clone(), e))
             })
             .collect();

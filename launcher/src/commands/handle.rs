@@ -2,7 +2,8 @@
 //! directory, its record and status, and whether its supervisor still runs.
 
 use super::{Opts, Usage};
-use crate::state::{PodRecord, Root, StateError};
+use crate::record::PodRecord;
+use crate::state::{Root, StateError};
 use crate::status::PodStatus;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ pub struct PodHandle {
 impl PodHandle {
     /// Pod `name` under `opts.root`; a name that is not a DNS-1123 label is bad input.
     pub fn new(opts: &Opts, name: &str) -> Result<PodHandle> {
-        Self::under(&Root::open(&opts.root)?, name)
+        Self::under(&opts.open_root()?, name)
     }
 
     /// Pod `name` under a root already open (`ps`, which looks at every pod).
@@ -32,11 +33,11 @@ impl PodHandle {
     }
 
     pub fn record(&self) -> Result<PodRecord, StateError> {
-        self.root.record(&self.name)
+        PodRecord::load(&self.root, &self.name)
     }
 
     pub fn status(&self) -> Option<PodStatus> {
-        self.root.status(&self.name)
+        crate::state::read_json(&self.root.roots.status(&self.name)).ok()
     }
 
     /// The pod as a Kubernetes Pod object, status included.

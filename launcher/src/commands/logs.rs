@@ -98,7 +98,7 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
     let follow = args.follow && !args.previous;
     let mut sources = Vec::new();
     for c in &containers {
-        let dir = logs::container_dir(&rec.data_dir, c);
+        let dir = rec.paths(&pod.root.roots).logs(c);
         let instances = logs::instances(&dir);
         let instance = if args.previous {
             match instances.len().checked_sub(2) {

@@ -119,6 +119,11 @@ pub struct Opts {
 }
 
 impl Opts {
+    /// The state root, with the data root pods made from here keep their data in.
+    pub fn open_root(&self) -> Result<crate::state::Root, crate::state::StateError> {
+        crate::state::Root::open(&self.root, &self.data_root)
+    }
+
     /// The cgroup2 mount and the directory pod cgroups are made under.
     pub fn cgroup_parent(&self) -> Result<(PathBuf, PathBuf)> {
         let mount = cgroup::cgroup2_mount()?;

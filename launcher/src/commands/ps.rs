@@ -21,7 +21,7 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
         .map(crate::selector::Selector::parse)
         .transpose()
         .map_err(|e| Usage::Invalid(format!("--selector: {e}")))?;
-    let root = crate::state::Root::open(&opts.root)?;
+    let root = opts.open_root()?;
     let mut names: BTreeSet<String> = root.pods().into_iter().collect();
     if let Ok((_, parent)) = opts.cgroup_parent() {
         let cgroups = std::fs::read_dir(&parent).into_iter().flatten().flatten();

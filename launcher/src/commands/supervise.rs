@@ -9,7 +9,7 @@
 use super::{warn, Opts, PodHandle};
 use crate::driver::{self, Driver};
 use crate::machine::Pod;
-use crate::sandbox::{self, Sandbox};
+use crate::sandbox::{self, Keep, Remains, Sandbox};
 use crate::spec::Data;
 use crate::state::{self, PodLock, ProcRef};
 use anyhow::{Context, Result};
@@ -32,9 +32,13 @@ pub fn supervise(
     let (driver, _secrets) = match setup(opts, &pod, foreground, secrets) {
         Ok(d) => d,
         Err(e) => {
-            let rec = pod.record().ok();
-            let data = rec.as_ref().map(|r| (r.uid.as_str(), r.data_dir.as_path()));
-            crate::state::remove_pod_files(&pod.dir(), data);
+            // Whatever of the pod was made goes, and its name is free again.
+            let record = pod.record().ok();
+            let remains = match &record {
+                Some(rec) => Remains::of_record(rec, &pod.root.roots),
+                None => Remains::of_name(&pod.root.roots, name, None),
+            };
+            let _ = sandbox::teardown(remains, Duration::ZERO, Keep::Nothing);
             if let Some(r) = ready.as_mut() {
                 let _ = writeln!(r, "error: {e:#}");
             }
@@ -72,65 +76,44 @@ fn setup(
     let (mount, _) = opts.cgroup_parent()?;
     // The host's network namespace, to go back to for the CNI plugins' DEL.
     let host_netns = File::open("/proc/self/ns/net").context("failed to open /proc/self/ns/net")?;
-    crate::volumes::setup(&record.spec, &record.uid, &record.data_dir)?;
-    let sb = Sandbox::create(&record, &mount, &pod.root.dir)?;
-    let dirs = (pod.dir(), record.data_dir.clone(), record.uid.clone());
+    let roots = &pod.root.roots;
+    let sb = Sandbox::create(&mut record, &mount, roots)?;
+    let paths = record.paths(roots);
     let rotation = record.log_rotation;
-    let pause = ProcRef::of(sb.pause.pid);
-    let pod_dir = pod.dir();
-    let teardown = || {
-        let remains = sandbox::Remains {
-            cgroup: sb.cgroup.as_ref(),
-            pause,
-            network: sb.network.as_ref().map(|a| (a, pod_dir.as_path())),
-        };
+    let undo = |record: &crate::record::PodRecord, e: anyhow::Error| {
         let _ = crate::sys::leave_pod(&host_netns);
-        drop(sandbox::teardown(remains, Duration::ZERO))
-    };
-    let undo = |e: anyhow::Error| {
-        teardown();
+        let remains = Remains::of_record(record, roots);
+        let _ = sandbox::teardown(remains, Duration::ZERO, Keep::Nothing);
         e
     };
-    let pod_ips = sb.network.as_ref().map(|a| a.pod_ips()).unwrap_or_default();
-    record.host_ips = crate::network::host_ips(pod_ips.first().map(String::as_str));
-    // On the host's network, the pod's address is the host's (as Kubernetes has it).
-    record.pod_ips = match record.spec.network {
-        crate::spec::Network::Host => record.host_ips.clone(),
-        _ => pod_ips,
-    };
-    record.network.clone_from(&sb.network);
-    record.spec.info.pod_ips.clone_from(&record.pod_ips);
-    record.spec.info.host_ips.clone_from(&record.host_ips);
-    // Now that the pod's addresses are known (the downward API has them).
-    crate::volumes::write_files(&record.spec, &record.data_dir).map_err(|e| undo(e.into()))?;
     if record.spec.host_pid {
         // Orphans of the containers come here, not to a pause that is not their init.
-        crate::sys::set_child_subreaper().map_err(|e| undo(e.into()))?;
+        if let Err(e) = crate::sys::set_child_subreaper() {
+            return Err(undo(&record, e.into()));
+        }
     }
     // From here on every child of this process is born in the pod's PID namespace,
     // and its own sockets (probes) are in the pod's network namespace.
     let ns = libc::CLONE_NEWPID | libc::CLONE_NEWNET;
-    crate::sys::setns(sb.pause.pidfd.as_raw_fd(), ns)
-        .context("failed to join the pod's namespaces")
-        .map_err(undo)?;
-    record.pause = pause;
+    if let Err(e) = crate::sys::setns(sb.pause.pidfd.as_raw_fd(), ns) {
+        let e = anyhow::Error::from(e).context("failed to join the pod's namespaces");
+        return Err(undo(&record, e));
+    }
     record.supervisor = ProcRef::of(std::process::id() as i32);
-    state::write_json(&pod.dir().join("pod.json"), &record).map_err(|e| undo(e.into()))?;
-    let machine = Pod::new(record.spec, SystemTime::now());
-    Driver::new(
-        machine,
-        dirs,
-        rotation,
-        sb.cgroup.clone(),
-        sb.pause,
-        &signals,
-        foreground,
-    )
-    .map(|d| {
-        let d = d.with_network(sb.network.clone(), host_netns.try_clone().ok());
-        (d, secrets_fd)
-    })
-    .inspect_err(|_| teardown())
+    if let Err(e) = state::write_json(&paths.record(), &record) {
+        return Err(undo(&record, e.into()));
+    }
+    let network = record.network.clone();
+    let machine = Pod::new(record.spec.clone(), SystemTime::now());
+    match Driver::new(
+        machine, paths, rotation, sb.cgroup, sb.pause, &signals, foreground,
+    ) {
+        Ok(d) => Ok((
+            d.with_network(network, host_netns.try_clone().ok()),
+            secrets_fd,
+        )),
+        Err(e) => Err(undo(&record, e)),
+    }
 }
 
 /// The name of the supervisor's memfd of Secrets (`/proc/PID/fd/N` reads
@@ -139,7 +122,7 @@ pub const SECRETS_MEMFD: &std::ffi::CStr = c"launcher-secrets";
 
 /// The pod's Secrets, from its supervisor's memory; None when the supervisor is gone
 /// or its fd is not the memfd it made.
-pub fn secrets_of(rec: &crate::state::PodRecord) -> Option<BTreeMap<String, Data>> {
+pub fn secrets_of(rec: &crate::record::PodRecord) -> Option<BTreeMap<String, Data>> {
     let (sup, fd) = (rec.supervisor?, rec.secrets_fd?);
     let file = File::open(format!("/proc/{}/fd/{fd}", sup.pid)).ok()?;
     // What was opened is that memfd (not a file that took its fd number since), of

@@ -6,7 +6,6 @@
 use super::{print, Opts, PodHandle, Usage};
 use crate::cgroup::{cpu, memory, PodCgroup};
 use crate::cli;
-use crate::state::Root;
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -31,7 +30,7 @@ pub fn top(opts: &Opts, args: &cli::Top) -> Result<i32> {
                 args.window
             ))
         })?;
-    let root = Root::open(&opts.root)?;
+    let root = opts.open_root()?;
     let names: Vec<String> = match &args.name {
         Some(n) => vec![n.clone()],
         None => root.pods(),

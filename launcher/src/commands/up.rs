@@ -4,7 +4,9 @@
 
 use super::{preflight, print, supervise, warn, Opts, Usage};
 use crate::cli::{self, StatusFormat};
-use crate::state::{PodRecord, Root};
+use crate::layout::{DEFAULT_DATA_ROOT, DEFAULT_STATE_ROOT};
+use crate::record::PodRecord;
+use crate::state::Root;
 use crate::sys;
 use anyhow::{bail, Context, Result};
 use std::fs::File;
@@ -47,8 +49,8 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     }
     preflight()?;
     let data_root = crate::state::trusted_dir(&opts.data_root, "--data-root")?;
-    let root = Root::open(&opts.root)?;
-    let defaults = [crate::state::DEFAULT_ROOT, crate::state::DEFAULT_DATA_ROOT].map(PathBuf::from);
+    let root = Root::open(&opts.root, &data_root)?;
+    let defaults = [DEFAULT_STATE_ROOT, DEFAULT_DATA_ROOT].map(PathBuf::from);
     let mut roots: Vec<&Path> = vec![&root.dir, &data_root];
     roots.extend(defaults.iter().map(PathBuf::as_path));
     crate::volumes::check_host_paths(&spec, &roots).map_err(|e| Usage::Invalid(e.to_string()))?;
@@ -62,7 +64,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
             if let Some(moved) = moved {
                 warn(&moved.to_string());
             }
-            Some(parent.join(&spec.name))
+            Some(crate::layout::cgroup(&parent, &spec.name))
         }
         // No limit asked: the pod can do without a cgroup of its own.
         Err(e @ crate::cgroup::CgroupError::ReadOnly { limits: false, .. }) => {
@@ -81,7 +83,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         ))
         .into());
     }
-    let mut record = PodRecord::new(spec, cgroup, opts.find_pause()?, &data_root);
+    let mut record = PodRecord::new(spec, cgroup, opts.find_pause()?);
     record.log_rotation = rotation;
     let info = &mut record.spec.info;
     info.uid.clone_from(&record.uid);
@@ -97,20 +99,22 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     let (ports_lock, others) = if record.spec.ports.is_empty() {
         (None, Vec::new())
     } else {
-        let lock = root.lock_file(".ports.lock")?;
+        let lock = crate::state::lock_file(&root.roots.ports_lock())?;
         (Some(lock), published_ports(&root))
     };
     let dirs = crate::network::Dirs {
         conf: &args.cni_conf_dir,
         bin: &args.cni_bin_dirs(),
     };
-    record.network = crate::network::plan(&record.spec, &record.uid, &root.dir, &dirs, &others)
-        .map_err(|e| match e.is_usage() {
-            true => anyhow::Error::from(Usage::Invalid(e.to_string())),
-            false => e.into(),
+    record.network =
+        crate::network::plan(&record.spec, &record.uid, &dirs, &others).map_err(|e| {
+            match e.is_usage() {
+                true => anyhow::Error::from(Usage::Invalid(e.to_string())),
+                false => e.into(),
+            }
         })?;
     // From here the name is taken, the record names the cgroup, and the lock is ours.
-    let lock = root.create_pod(&record)?;
+    let lock = root.create_pod(&name, &record)?;
     drop(ports_lock);
     if !args.detach {
         return supervise(opts, &name, true, None, Some(lock), secrets);
@@ -191,9 +195,9 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
 fn published_ports(root: &Root) -> Vec<(String, crate::spec::PortMapping)> {
     root.pods()
         .into_iter()
-        .filter_map(|name| root.record(&name).ok())
+        .filter_map(|name| PodRecord::load(root, &name).ok())
         .filter(|r| !r.spec.ports.is_empty())
-        .filter(|r| r.pause.is_none() || r.network.as_ref().is_some_and(|a| a.netns.exists()))
+        .filter(|r| r.pause.is_none() || root.roots.netns_pin(&r.spec.name).exists())
         .flat_map(|r| {
             let name = r.spec.name.clone();
             r.spec.ports.into_iter().map(move |p| (name.clone(), p))

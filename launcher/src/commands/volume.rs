@@ -3,14 +3,14 @@
 //! kept after the pods that used them, as `podman volume` keeps its own.
 
 use super::{print, Opts, Usage};
+use crate::record::PodRecord;
 use crate::spec::VolumeSource;
-use crate::state::Root;
 use anyhow::{bail, Context, Result};
-use std::path::Path;
 
 pub fn volume(opts: &Opts, args: &crate::cli::Volume) -> Result<i32> {
-    let data_root = crate::state::trusted_dir(&opts.data_root, "--data-root")?;
-    let dir = crate::volumes::claims(&data_root);
+    let mut root = opts.open_root()?;
+    root.data_root()?;
+    let dir = root.roots.claims();
     match &args.command {
         crate::cli::VolumeCommand::Ls => {
             let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -25,7 +25,7 @@ pub fn volume(opts: &Opts, args: &crate::cli::Volume) -> Result<i32> {
                 super::warn("no volumes found");
                 return Ok(0);
             }
-            let users = users(opts, &data_root);
+            let users = users(&root);
             let mut rows = vec![vec!["NAME".to_string(), "USED BY".to_string()]];
             for n in names {
                 let by: Vec<&str> = users
@@ -47,12 +47,12 @@ pub fn volume(opts: &Opts, args: &crate::cli::Volume) -> Result<i32> {
             for name in names {
                 crate::spec::validate_name("volume name", name).map_err(Usage::Spec)?;
             }
-            let users = users(opts, &data_root);
+            let users = users(&root);
             for name in names {
                 if let Some((_, pod)) = users.iter().find(|(claim, _)| claim == name) {
                     bail!("volume {name:?} is in use by pod {pod:?}. Hint: launcher down {pod}");
                 }
-                let path = dir.join(name);
+                let path = root.roots.claim(name);
                 if !path.is_dir() {
                     bail!("volume {name:?} not found");
                 }
@@ -65,19 +65,14 @@ pub fn volume(opts: &Opts, args: &crate::cli::Volume) -> Result<i32> {
     }
 }
 
-/// (claim, pod) for every pod under the state root whose data is under `data_root`.
-fn users(opts: &Opts, data_root: &Path) -> Vec<(String, String)> {
-    let Ok(root) = Root::open(&opts.root) else {
-        return Vec::new();
-    };
+/// (claim, pod) for every pod under the state root (whose data is under its data
+/// root).
+fn users(root: &crate::state::Root) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for pod in root.pods() {
-        let Ok(rec) = root.record(&pod) else {
+        let Ok(rec) = PodRecord::load(root, &pod) else {
             continue;
         };
-        if !rec.data_dir.starts_with(data_root) {
-            continue;
-        }
         for v in &rec.spec.volumes {
             if let VolumeSource::Claim { name, .. } = &v.source {
                 out.push((name.clone(), pod.clone()));

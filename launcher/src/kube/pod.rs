@@ -4,10 +4,10 @@
 
 use super::security::PodSecurity;
 use super::{field, secs_field, ManifestError};
+use crate::record::PodRecord;
 use crate::spec::{
     self, Bandwidth, ContainerSpec, Limits, Network, PodSpec, PortMapping, Protocol, RestartPolicy,
 };
-use crate::state::PodRecord;
 use crate::status::{Phase, PodStatus};
 use k8s_openapi::api::core::v1::{ContainerPort, Pod, PodSecurityContext, PodSpec as K8sPodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};

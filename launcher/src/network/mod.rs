@@ -91,8 +91,6 @@ pub struct Attachment {
     pub config: Value,
     pub executables: Vec<PathBuf>,
     pub container_id: String,
-    /// Where the pod's network namespace is pinned.
-    pub netns: PathBuf,
     pub args: String,
     pub capabilities: Map<String, Value>,
     /// ADD's final result, once there is one.
@@ -111,7 +109,6 @@ pub struct Dirs<'a> {
 pub fn plan(
     spec: &PodSpec,
     uid: &str,
-    root: &Path,
     dirs: &Dirs,
     others: &[(String, PortMapping)],
 ) -> Result<Option<Attachment>, NetError> {
@@ -158,7 +155,6 @@ pub fn plan(
         config: list.config,
         executables,
         container_id: uid.to_string(),
-        netns: pins(root).join(&spec.name),
         args,
         capabilities,
         result: None,
@@ -236,18 +232,13 @@ fn burst(rate: u64) -> u64 {
     (rate / 10).clamp(32 * 1024 * 8, (u64::from(u32::MAX) - 1) * 8)
 }
 
-/// The directory network namespaces are pinned in.
-pub fn pins(root: &Path) -> PathBuf {
-    root.join(".netns")
-}
-
 impl Attachment {
-    fn call(&self) -> Call<'_> {
+    fn call<'a>(&'a self, netns: &'a Path) -> Call<'a> {
         Call {
             list: &self.config,
             executables: &self.executables,
             container_id: &self.container_id,
-            netns: &self.netns,
+            netns,
             ifname: IFNAME,
             args: &self.args,
             capabilities: &self.capabilities,
@@ -263,19 +254,20 @@ impl Attachment {
     }
 }
 
-/// Pins the network namespace of `pause` and runs ADD: the attachment gets its
-/// result. On failure whatever was made is undone (DEL, unpin) before returning.
-pub fn attach(att: &mut Attachment, pause: i32, pod_dir: &Path) -> anyhow::Result<()> {
-    let _lock = lock(pod_dir)?;
-    let added = pin(&att.netns, pause).and_then(|()| Ok(att.call().add()?));
+/// Pins the network namespace of `pause` at `pin` and runs ADD, under the pod's
+/// network `lock`: the attachment gets its result. On failure whatever was made is
+/// undone (DEL, unpin) before returning.
+pub fn attach(att: &mut Attachment, pause: i32, pin: &Path, lock: &Path) -> anyhow::Result<()> {
+    let _lock = crate::state::lock_file(lock)?;
+    let added = self::pin(pin, pause).and_then(|()| Ok(att.call(pin).add()?));
     match added {
         Ok(result) => {
             att.result = Some(result);
             Ok(())
         }
         Err(e) => {
-            let _ = att.call().del(None);
-            let _ = unpin(&att.netns);
+            let _ = att.call(pin).del(None);
+            let _ = unpin(pin);
             Err(e)
         }
     }
@@ -284,29 +276,15 @@ pub fn attach(att: &mut Attachment, pause: i32, pod_dir: &Path) -> anyhow::Resul
 /// DEL and unpin; harmless to repeat. The caller must be in the host's network and
 /// PID namespaces, where the plugins run. A DEL that fails leaves the pin, so that it
 /// can be tried again (the bridge finds the pod's addresses through it).
-pub fn detach(att: &Attachment, pod_dir: &Path) -> anyhow::Result<()> {
-    let _lock = lock(pod_dir).ok();
+pub fn detach(att: &Attachment, pin: &Path, lock: &Path) -> anyhow::Result<()> {
+    let _lock = crate::state::lock_file(lock).ok();
     // No pin: a DEL went through already (the pin goes only after one), or ADD never
     // ran. The supervisor's teardown and `down` both come here; one DEL is enough.
-    if !att.netns.exists() {
+    if !pin.exists() {
         return Ok(());
     }
-    att.call().del(att.result.as_ref())?;
-    unpin(&att.netns)
-}
-
-/// One network call at a time for a pod (its supervisor and `down` may both tear
-/// it down).
-fn lock(pod_dir: &Path) -> anyhow::Result<File> {
-    let path = pod_dir.join("network.lock");
-    let f = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("failed to open {}", path.display()))?;
-    crate::sys::flock(&f, true).with_context(|| format!("failed to lock {}", path.display()))?;
-    Ok(f)
+    att.call(pin).del(att.result.as_ref())?;
+    unpin(pin)
 }
 
 /// Bind-mounts `/proc/<pid>/ns/net` at `pin`, making its directory a shared mount
