@@ -365,7 +365,7 @@ impl Driver {
             &spec.environment(container),
         ) {
             Ok(v) => v,
-            Err(e) => return cannot(format!("Error: {e}")),
+            Err(e) => return cannot(e.to_string()),
         };
         let plan = Plan::new(
             spec,
@@ -380,14 +380,17 @@ impl Driver {
         let started = plan.and_then(process::spawn);
         match started {
             Ok(s) => {
-                if let Some(e) = s.exec_error {
+                if let Some(e) = s.failed {
                     // The child has already exited; reap it here, its exit is this.
                     let _ = waitpid(Pid::from_raw(s.pid), None);
-                    return Event::CannotRun {
-                        c,
-                        code: process::exit_code_for_exec_error(&e),
-                        message: process::exec_error_message(&argv[0], &e),
+                    // A command that cannot run exits as a shell's would; a container
+                    // whose setup failed before it, as the kubelet's StartError: 128.
+                    let code = match e.step {
+                        process::Step::Exec => e.exit_code(),
+                        _ => 128,
                     };
+                    let message = e.to_string();
+                    return Event::CannotRun { c, code, message };
                 }
                 let instance = self.pod.restarts(c);
                 let slot = &self.slots[c];
@@ -454,9 +457,9 @@ impl Driver {
                 let started = plan
                     .and_then(process::spawn)
                     .map_err(|e| Verdict::Failure(format!("{:#}", anyhow::Error::from(e))))?;
-                if let Some(e) = started.exec_error {
+                if let Some(e) = started.failed {
                     let _ = waitpid(Pid::from_raw(started.pid), None);
-                    return Err(Verdict::Failure(process::exec_error_message(&argv[0], &e)));
+                    return Err(Verdict::Failure(e.to_string()));
                 }
                 Ok(Run::exec(started.pid, started.pidfd))
             }

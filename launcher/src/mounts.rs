@@ -104,6 +104,7 @@ enum Step {
         tree: std::os::fd::RawFd,
         target: CString,
         nested: bool,
+        volume: String,
     },
     /// A directory (with `mode`) or, given `to`, a symlink at `target`.
     Make {
@@ -199,14 +200,15 @@ impl Mounts {
             tree: v.tree.as_raw_fd(),
             target: v.target.clone(),
             nested: v.nested,
+            volume: v.volume.clone(),
         }));
         Mounts(steps)
     }
 
     /// Carries the steps out. Child-safe: system calls only.
-    pub fn apply(&self) -> io::Result<()> {
+    pub fn apply(&self) -> Result<(), (usize, io::Error)> {
         let mut slots = [-1; DEVICES.len()];
-        for step in &self.0 {
+        for (i, step) in self.0.iter().enumerate() {
             let res = match step {
                 Step::Mount {
                     source,
@@ -255,23 +257,48 @@ impl Mounts {
                     tree,
                     target,
                     nested,
+                    ..
                 } => {
-                    if *nested {
-                        match sys::make_node(target, sys::Node::Dir(0o755)) {
-                            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
-                            _ => {}
-                        }
-                    }
-                    sys::move_mount(*tree, target)
+                    let made = match *nested {
+                        true => match sys::make_node(target, sys::Node::Dir(0o755)) {
+                            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => Err(e),
+                            _ => Ok(()),
+                        },
+                        false => Ok(()),
+                    };
+                    made.and_then(|()| sys::move_mount(*tree, target))
                 }
                 Step::Make { target, mode, to } => match to {
                     Some(to) => sys::make_node(target, sys::Node::Symlink(to)),
                     None => sys::make_node(target, sys::Node::Dir(*mode)),
                 },
             };
-            res?;
+            res.map_err(|e| (i, e))?;
         }
         Ok(())
+    }
+
+    /// What step `i` of [`Mounts::apply`] does, for the error that names it.
+    pub fn describe(&self, i: usize) -> String {
+        let path = |c: &CString| c.to_string_lossy().into_owned();
+        match self.0.get(i) {
+            Some(Step::AttachTree { target, volume, .. }) => {
+                format!("mount volume {volume:?} at {}", path(target))
+            }
+            Some(Step::Mount { target, fstype, .. }) => match fstype {
+                Some(t) => format!("mount {} at {}", t.to_string_lossy(), path(target)),
+                None => format!("mount at {}", path(target)),
+            },
+            Some(Step::ReadOnly { target, .. } | Step::SetReadOnly { target, .. }) => {
+                format!("make {} read-only", path(target))
+            }
+            Some(Step::Unshare) => "make a mount namespace".into(),
+            Some(Step::Unmount { target }) => format!("unmount {}", path(target)),
+            Some(Step::Detach { source, .. }) => format!("copy the mount at {}", path(source)),
+            Some(Step::Attach { target, .. }) => format!("mount at {}", path(target)),
+            Some(Step::Make { target, .. }) => format!("make {}", path(target)),
+            None => "set up mounts".into(),
+        }
     }
 }
 

@@ -31,7 +31,7 @@ pub enum NsError {
     Clone(#[source] std::io::Error),
     #[error("pod setup failed: {step}")]
     Setup {
-        step: &'static str,
+        step: String,
         #[source]
         source: std::io::Error,
     },
@@ -44,15 +44,14 @@ pub struct Pause {
     pub pidfd: OwnedFd,
 }
 
-const STEPS: [&str; 7] = [
-    "make mounts private and mount /proc",
-    "set up the pod's mounts",
-    "set the hostname",
-    "bring up lo",
-    "redirect stdio to /dev/null",
-    "exec pause",
-    "unknown step",
-];
+/// The steps of pause's child, as it reports the one that failed.
+const PROC: u32 = 0;
+const HOSTNAME: u32 = 1;
+const LOOPBACK: u32 = 2;
+const STDIO: u32 = 3;
+const EXEC: u32 = 4;
+/// Step `MOUNTS + i`: step i of the pod's mounts.
+const MOUNTS: u32 = 100;
 
 /// The namespaces a pod gets of its own: all of them, but those it shares with the
 /// host (`hostNetwork`, `hostPID`, `hostIPC`).
@@ -90,67 +89,63 @@ pub fn start_pause(
         .write(true)
         .open("/dev/null")
         .map_err(|source| NsError::Setup {
-            step: "open /dev/null",
+            step: "open /dev/null".into(),
             source,
         })?;
     let (rd, wr) = sys::pipe().map_err(|source| NsError::Setup {
-        step: "pipe",
+        step: "pipe".into(),
         source,
     })?;
     // SAFETY: the child below only makes child-safe calls and ends in execve or _exit.
     match unsafe { sys::clone3(flags, cgroup) }.map_err(NsError::Clone)? {
         Forked::Child => {
-            let fail = |step: u8, err: std::io::Error| -> ! {
-                let errno = err.raw_os_error().unwrap_or(0);
-                let mut msg = [0u8; 5];
-                msg[0] = step;
-                msg[1..].copy_from_slice(&errno.to_ne_bytes());
-                sys::write_all(wr.as_raw_fd(), &msg);
+            let fail = |step: u32, err: std::io::Error| -> ! {
+                sys::report_failure(wr.as_raw_fd(), step, err.raw_os_error().unwrap_or(0));
                 sys::exit_child(1)
             };
             if let Err(e) = sys::private_proc() {
-                fail(0, e);
+                fail(PROC, e);
             }
-            if let Err(e) = mounts.apply() {
-                fail(1, e);
+            if let Err((i, e)) = mounts.apply() {
+                fail(MOUNTS + i as u32, e);
             }
             if let Err(e) = sys::sethostname(&host) {
-                fail(2, e);
+                fail(HOSTNAME, e);
             }
             if flags & libc::CLONE_NEWNET != 0 {
                 if let Err(e) = sys::loopback_up() {
-                    fail(3, e);
+                    fail(LOOPBACK, e);
                 }
             }
             for fd in 0..3 {
                 if let Err(e) = sys::dup2(devnull.as_raw_fd(), fd) {
-                    fail(4, e);
+                    fail(STDIO, e);
                 }
             }
             sys::reset_signals();
             sys::setsid();
             let errno = sys::execve(&path, &argv, &envp);
-            fail(5, std::io::Error::from_raw_os_error(errno))
+            fail(EXEC, std::io::Error::from_raw_os_error(errno))
         }
         Forked::Parent { pid, pidfd } => {
             drop(wr);
-            let mut msg = [0u8; 5];
-            let n = sys::read(rd.as_raw_fd(), &mut msg).map_err(|source| NsError::Setup {
-                step: "read the child's report",
+            let failed = sys::read_failure(rd.as_raw_fd()).map_err(|source| NsError::Setup {
+                step: "read the child's report".into(),
                 source,
             })?;
-            if n == 0 {
+            let Some((step, source)) = failed else {
                 return Ok(Pause { pid, pidfd });
-            }
+            };
             // The child exits right after reporting; reap it here.
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-            let step = STEPS[usize::from(msg[0]).min(STEPS.len() - 1)];
-            let errno = i32::from_ne_bytes([msg[1], msg[2], msg[3], msg[4]]);
-            let mut source = std::io::Error::from_raw_os_error(errno);
-            if msg[0] == 5 {
-                source =
-                    std::io::Error::new(source.kind(), format!("{}: {source}", pause.display()));
-            }
+            let step = match step {
+                PROC => "make mounts private and mount /proc".into(),
+                HOSTNAME => "set the hostname".into(),
+                LOOPBACK => "bring up lo".into(),
+                STDIO => "redirect stdio to /dev/null".into(),
+                EXEC => format!("exec {}", pause.display()),
+                i => mounts.describe(i.saturating_sub(MOUNTS) as usize),
+            };
             Err(NsError::Setup { step, source })
         }
     }

@@ -242,8 +242,132 @@ fn devnull() -> io::Result<OwnedFd> {
 pub struct Started {
     pub pid: i32,
     pub pidfd: OwnedFd,
-    /// Set when execve failed: the child has exited (127 or 126) with this errno.
-    pub exec_error: Option<io::Error>,
+    /// Set when a step of the child's setup, or its execve, failed: the child has
+    /// exited (127, or 126).
+    pub failed: Option<ChildError>,
+}
+
+/// A step of a child's setup, as it reports the one that failed (with the errno)
+/// through its close-on-exec pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Namespaces,
+    MountNamespace,
+    Stdio,
+    /// Step `i` of the container's mounts (`Mounts::describe`).
+    Mount(usize),
+    WorkingDir,
+    Terminal,
+    CloseFds,
+    User,
+    Capabilities,
+    NoNewPrivs,
+    Exec,
+}
+
+impl Step {
+    const MOUNTS: u32 = 100;
+
+    fn code(self) -> u32 {
+        match self {
+            Step::Namespaces => 1,
+            Step::MountNamespace => 2,
+            Step::Stdio => 3,
+            Step::WorkingDir => 4,
+            Step::Terminal => 5,
+            Step::CloseFds => 6,
+            Step::User => 7,
+            Step::Capabilities => 8,
+            Step::NoNewPrivs => 9,
+            Step::Exec => 10,
+            Step::Mount(i) => Step::MOUNTS + i as u32,
+        }
+    }
+
+    fn from_code(code: u32) -> Step {
+        match code {
+            1 => Step::Namespaces,
+            2 => Step::MountNamespace,
+            3 => Step::Stdio,
+            4 => Step::WorkingDir,
+            5 => Step::Terminal,
+            6 => Step::CloseFds,
+            7 => Step::User,
+            8 => Step::Capabilities,
+            9 => Step::NoNewPrivs,
+            10 => Step::Exec,
+            i => Step::Mount(i.saturating_sub(Step::MOUNTS) as usize),
+        }
+    }
+}
+
+/// Why a child did not become the process it was planned as, worded as runc words
+/// it: the step, what it was about, and the errno.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ChildError {
+    pub step: Step,
+    pub errno: io::Error,
+    message: String,
+}
+
+impl ChildError {
+    fn new(plan: &Plan<'_>, step: Step, errno: io::Error) -> ChildError {
+        let program = plan.program();
+        let message = match step {
+            Step::Exec => exec_error_message(&program, &errno),
+            Step::WorkingDir => format!(
+                "chdir to workingDir {:?}: {}",
+                plan.cwd.to_string_lossy(),
+                describe(&errno)
+            ),
+            Step::Mount(i) => {
+                let what = plan
+                    .mounts
+                    .as_ref()
+                    .map_or_else(|| "set up mounts".into(), |m| m.describe(i));
+                format!("{what}: {}", describe(&errno))
+            }
+            Step::Namespaces => format!("join the pod's namespaces: {}", describe(&errno)),
+            Step::MountNamespace => {
+                format!("join the container's mount namespace: {}", describe(&errno))
+            }
+            Step::Stdio => format!("set up standard streams: {}", describe(&errno)),
+            Step::Terminal => format!("take the terminal: {}", describe(&errno)),
+            Step::CloseFds => format!("close inherited files: {}", describe(&errno)),
+            Step::User => format!(
+                "set user {}:{}: {}",
+                plan.ids.uid,
+                plan.ids.gid,
+                describe(&errno)
+            ),
+            Step::Capabilities => format!("set capabilities: {}", describe(&errno)),
+            Step::NoNewPrivs => format!("set no_new_privs: {}", describe(&errno)),
+        };
+        ChildError {
+            step,
+            errno,
+            message,
+        }
+    }
+
+    /// The exit status a command that could not run gets: 127 when the program was
+    /// not found, 126 for any other failure (as a shell has it).
+    pub fn exit_code(&self) -> i32 {
+        match self.step {
+            Step::Exec => exit_code_for_exec_error(&self.errno),
+            _ => 126,
+        }
+    }
+}
+
+/// An errno as strerror(3) has it, without Rust's " (os error N)".
+fn describe(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 fn cstring(s: &str) -> Result<CString, SpawnError> {
@@ -297,8 +421,13 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
         })?;
     match forked {
         Forked::Child => {
-            let fail = |errno: i32, code: i32| -> ! {
-                sys::write_all(wr.as_raw_fd(), &errno.to_ne_bytes());
+            let fail = |step: Step, errno: i32| -> ! {
+                sys::report_failure(wr.as_raw_fd(), step.code(), errno);
+                let code = if step == Step::Exec && errno == libc::ENOENT {
+                    127
+                } else {
+                    126
+                };
                 sys::exit_child(code)
             };
             let errno_of = |e: io::Error| e.raw_os_error().unwrap_or(libc::EINVAL);
@@ -310,44 +439,44 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
                     | libc::CLONE_NEWUTS
                     | libc::CLONE_NEWCGROUP,
             ) {
-                fail(errno_of(e), 126);
+                fail(Step::Namespaces, errno_of(e));
             }
             if let Some(main) = plan.join_mounts {
                 if let Err(e) = sys::setns(main.as_raw_fd(), libc::CLONE_NEWNS) {
-                    fail(errno_of(e), 126);
+                    fail(Step::MountNamespace, errno_of(e));
                 }
             }
             if let Err(e) = sys::place_fds(stdio, 0) {
-                fail(errno_of(e), 126);
+                fail(Step::Stdio, errno_of(e));
             }
-            if let Some(Err(e)) = plan.mounts.as_ref().map(Mounts::apply) {
-                fail(errno_of(e), 126);
+            if let Some(Err((i, e))) = plan.mounts.as_ref().map(Mounts::apply) {
+                fail(Step::Mount(i), errno_of(e));
             }
             if let Err(e) = sys::chdir(&plan.cwd) {
-                fail(errno_of(e), 126);
+                fail(Step::WorkingDir, errno_of(e));
             }
             sys::setsid();
             if plan.terminal {
                 if let Err(e) = sys::take_controlling_terminal() {
-                    fail(errno_of(e), 126);
+                    fail(Step::Terminal, errno_of(e));
                 }
             }
             sys::reset_signals();
             if let Err(e) = sys::cloexec_from_3() {
-                fail(errno_of(e), 126);
+                fail(Step::CloseFds, errno_of(e));
             }
             let ids = &plan.ids;
             if let Err(e) = sys::switch_user(ids.uid, ids.gid, &ids.groups) {
-                fail(errno_of(e), 126);
+                fail(Step::User, errno_of(e));
             }
             if let Some(keep) = plan.capabilities {
                 if let Err(e) = sys::restrict_capabilities(keep, plan.last_cap) {
-                    fail(errno_of(e), 126);
+                    fail(Step::Capabilities, errno_of(e));
                 }
             }
             if plan.no_new_privs {
                 if let Err(e) = sys::no_new_privs() {
-                    fail(errno_of(e), 126);
+                    fail(Step::NoNewPrivs, errno_of(e));
                 }
             }
             // Like execvp: ENOENT moves on to the next PATH entry; EACCES is kept as
@@ -359,21 +488,16 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
                     errno = e;
                 }
             }
-            fail(errno, if errno == libc::ENOENT { 127 } else { 126 })
+            fail(Step::Exec, errno)
         }
         Forked::Parent { pid, pidfd } => {
             drop(wr);
+            let failed = sys::read_failure(rd.as_raw_fd())
+                .map_err(SpawnError::Pipe)?
+                .map(|(step, errno)| ChildError::new(&plan, Step::from_code(step), errno));
             // The child's copies of the stdio fds are its own now.
             drop(plan);
-            let mut buf = [0u8; 4];
-            let n = sys::read(rd.as_raw_fd(), &mut buf).map_err(SpawnError::Pipe)?;
-            let exec_error =
-                (n == 4).then(|| io::Error::from_raw_os_error(i32::from_ne_bytes(buf)));
-            Ok(Started {
-                pid,
-                pidfd,
-                exec_error,
-            })
+            Ok(Started { pid, pidfd, failed })
         }
     }
 }

@@ -339,6 +339,33 @@ pub fn write_all(fd: RawFd, buf: &[u8]) {
     }
 }
 
+/// A cloned child's report of the setup step that failed: (step, errno), written to
+/// the close-on-exec pipe its parent reads (EOF there means it exec'd). Child-safe.
+pub fn report_failure(fd: RawFd, step: u32, errno: i32) {
+    let mut msg = [0u8; 8];
+    msg[..4].copy_from_slice(&step.to_ne_bytes());
+    msg[4..].copy_from_slice(&errno.to_ne_bytes());
+    write_all(fd, &msg);
+}
+
+/// The parent's side of [`report_failure`]: None once the child exec'd.
+pub fn read_failure(fd: RawFd) -> io::Result<Option<(u32, io::Error)>> {
+    let mut msg = [0u8; 8];
+    let mut got = 0;
+    while got < msg.len() {
+        match read(fd, &mut msg[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    if got < msg.len() {
+        return Ok(None);
+    }
+    let step = u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]);
+    let errno = i32::from_ne_bytes([msg[4], msg[5], msg[6], msg[7]]);
+    Ok(Some((step, io::Error::from_raw_os_error(errno))))
+}
+
 /// Ends a cloned child without running any destructor. Child-safe.
 pub fn exit_child(code: i32) -> ! {
     // SAFETY: _exit never returns.

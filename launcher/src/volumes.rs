@@ -560,6 +560,8 @@ pub struct Prepared {
     pub target: CString,
     /// Inside another of the container's mounts: its mount point is made there.
     pub nested: bool,
+    /// The volume's name, for an error that names it.
+    pub volume: String,
 }
 
 /// Container `c`'s volumeMounts as detached trees, parents first. `env` is its
@@ -637,6 +639,7 @@ pub fn prepare(
             tree,
             target,
             nested,
+            volume: v.name.clone(),
         });
     }
     Ok(out)

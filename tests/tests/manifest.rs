@@ -524,3 +524,77 @@ fn labels_select_pods_as_kubectl_does() {
     }
     pods.assert_clean();
 }
+
+/// A container that cannot start says which step failed, once, as runc words it: its
+/// working directory, a volume that does not mount, its program; in its status,
+/// its event, and `exec`'s error.
+#[test]
+fn a_container_that_cannot_start_names_the_step_that_failed() {
+    let pods = Pods::new("step");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: step}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: cwd
+    command: [sh, -c, pwd]
+    workingDir: /no/such/dir
+  - name: mount
+    command: ['true']
+    volumeMounts: [{name: f, mountPath: /tmp}]
+  - name: program
+    command: [no-such-program]
+  - name: up
+    command: [sleep, '600']
+  volumes:
+  - name: f
+    hostPath: {path: /etc/hostname, type: File}
+";
+    pods.up_detached(yaml, &[]);
+    let pod = pods.wait_status(
+        "step",
+        "three containers that cannot run",
+        Duration::from_secs(10),
+        |p| {
+            ["cwd", "mount", "program"]
+                .iter()
+                .all(|c| container(p, c)["state"]["terminated"].is_object())
+        },
+    );
+    for (c, code, message) in [
+        (
+            "cwd",
+            128,
+            r#"chdir to workingDir "/no/such/dir": No such file or directory"#,
+        ),
+        (
+            "mount",
+            128,
+            r#"mount volume "f" at /tmp: Invalid argument"#,
+        ),
+        (
+            "program",
+            127,
+            r#"exec: "no-such-program": executable file not found in $PATH"#,
+        ),
+    ] {
+        let t = &container(&pod, c)["state"]["terminated"];
+        assert_eq!(t["exitCode"], code, "{c}: {t}");
+        assert_eq!(t["reason"], "ContainerCannotRun", "{c}: {t}");
+        assert_eq!(t["message"], message, "{c}: {t}");
+        let events = pods.ok(&["events", "step"]);
+        let line = format!("Error: {message}");
+        assert_eq!(events.matches(&line).count(), 1, "{c}: {events}");
+        assert!(!events.contains("Error: Error:"), "{events}");
+    }
+    // exec names its step too, and exits as a shell would.
+    let out = pods.run(&["exec", "step", "-c", "up", "--", "no-such-program"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "launcher: exec: \"no-such-program\": executable file not found in $PATH\n"
+    );
+    pods.ok(&["down", "step", "--grace-period", "0"]);
+    pods.assert_clean();
+}

@@ -106,10 +106,10 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
     let signals = SignalFd::with_flags(&waited, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .context("failed to create a signalfd")?;
     let started = process::spawn(plan)?;
-    if let Some(e) = started.exec_error {
+    if let Some(e) = started.failed {
         let _ = waitpid(Pid::from_raw(started.pid), None);
-        super::warn(&process::exec_error_message(&args.command[0], &e));
-        return Ok(process::exit_code_for_exec_error(&e));
+        super::warn(&e.to_string());
+        return Ok(e.exit_code());
     }
     let raw = match &pty {
         Some(_) => Some(RawMode::enter().context("failed to put the terminal in raw mode")?),
