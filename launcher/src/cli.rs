@@ -405,7 +405,6 @@ impl Up {
                 flag: "grace-period",
                 error,
             })?;
-        spec::validate_backoff_scale(up.backoff_scale)?;
         Ok(PodSpec {
             name,
             hostname,
@@ -418,7 +417,7 @@ impl Up {
             active_deadline: None,
             privileged: up.privileged,
             supplemental_groups: Vec::new(),
-            backoff_scale: up.backoff_scale,
+            service_account: "default".into(),
             labels: parse_labels(&up.labels)?,
             annotations: Default::default(),
             network: Network::Cni(crate::network::DEFAULT_NETWORK.into()),
@@ -431,8 +430,6 @@ impl Up {
             host_pid: false,
             host_ipc: false,
             volumes: Vec::new(),
-            objects: Default::default(),
-            info: Default::default(),
         })
     }
 }

@@ -29,7 +29,7 @@ use crate::namespaces::Pause;
 use crate::probe::Run;
 use crate::process::{self, Plan, Stdio, View};
 use crate::sandbox::{self, Keep, Remains};
-use crate::spec::Action;
+use crate::spec::{Action, Facts, Inputs, Resolved};
 use crate::state;
 use crate::status::{Phase, PodStatus};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -112,8 +112,26 @@ enum Source {
     Terminal(Stream),
 }
 
+/// What the driver runs a pod with, besides its machine: what the sandbox made and
+/// what was resolved and learned for the pod.
+pub struct Parts {
+    pub paths: PodPaths,
+    pub rotation: Rotation,
+    pub cgroup: Option<PodCgroup>,
+    pub pause: Pause,
+    /// The pod's CNI network, DEL'ed when the pod ends, and the host's network
+    /// namespace to go back to for it (the supervisor is in the pod's).
+    pub network: Option<crate::network::Attachment>,
+    pub host_netns: Option<File>,
+    pub inputs: Inputs,
+    pub facts: Facts,
+}
+
 pub struct Driver {
     pod: Pod,
+    /// The pod's ConfigMaps and Secrets, and what the runtime learned about it.
+    inputs: Inputs,
+    facts: Facts,
     epoch: Instant,
     cgroup: Option<PodCgroup>,
     pause: Pause,
@@ -146,14 +164,21 @@ pub struct Driver {
 impl Driver {
     pub fn new(
         pod: Pod,
-        paths: PodPaths,
-        rotation: Rotation,
-        cgroup: Option<PodCgroup>,
-        pause: Pause,
+        parts: Parts,
         signals: &SigSet,
         foreground: bool,
     ) -> anyhow::Result<Driver> {
         use anyhow::Context;
+        let Parts {
+            paths,
+            rotation,
+            cgroup,
+            pause,
+            network,
+            host_netns,
+            inputs,
+            facts,
+        } = parts;
         let signals = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .context("failed to create a signalfd")?;
         // The first instance's logs are opened now: a pod that cannot have them (no
@@ -187,6 +212,8 @@ impl Driver {
             .collect();
         Ok(Driver {
             pod,
+            inputs,
+            facts,
             epoch: Instant::now(),
             cgroup,
             pause,
@@ -200,22 +227,11 @@ impl Driver {
             unpublished: None,
             events: EventLog::default(),
             notify: foreground.then(crate::notify::Notifier::from_env).flatten(),
-            network: None,
-            host_netns: None,
+            network,
+            host_netns,
             storage,
             next_storage_check: STORAGE_CHECK,
         })
-    }
-
-    /// The pod's network, for the teardown when the pod ends.
-    pub fn with_network(
-        mut self,
-        network: Option<crate::network::Attachment>,
-        host_netns: Option<std::fs::File>,
-    ) -> Driver {
-        self.network = network;
-        self.host_netns = host_netns;
-        self
     }
 
     /// Runs the pod to its end; reports through `ready` (for `up -d`) once every
@@ -241,6 +257,15 @@ impl Driver {
             self.publish();
         }
         self.finish()
+    }
+
+    /// The pod as its processes see it.
+    fn resolved(&self) -> Resolved<'_> {
+        Resolved {
+            spec: self.pod.spec(),
+            inputs: &self.inputs,
+            facts: &self.facts,
+        }
     }
 
     fn now(&self) -> Duration {
@@ -351,24 +376,24 @@ impl Driver {
             Err(e) => return cannot(format!("pipe: {e}")),
         };
         let slot = &self.slots[c];
-        let spec = self.pod.spec();
+        let pod = self.resolved();
         let container = self.pod.container(c);
         let stdio = Stdio::Pipes {
             stdout: out_w,
             stderr: err_w,
         };
-        let argv = spec.command_line(container);
+        let argv = pod.command_line(container);
         let volumes = match crate::volumes::prepare(
-            spec,
+            pod.spec,
             container,
             &self.paths,
-            &spec.environment(container),
+            &pod.environment(container),
         ) {
             Ok(v) => v,
             Err(e) => return cannot(e.to_string()),
         };
         let plan = Plan::new(
-            spec,
+            pod,
             container,
             &argv,
             slot.leaf.as_deref(),
@@ -439,14 +464,13 @@ impl Driver {
     fn launch(&self, c: usize, action: &Action) -> Result<Run, Verdict> {
         match action {
             Action::Exec(argv) => {
-                let spec = self.pod.spec();
                 let slot = &self.slots[c];
                 let view = match &slot.main {
                     Some(m) => View::Join(m.pidfd.as_fd()),
                     None => View::Pod,
                 };
                 let plan = Plan::new(
-                    spec,
+                    self.resolved(),
                     self.pod.container(c),
                     argv,
                     slot.leaf.as_deref(),

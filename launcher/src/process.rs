@@ -18,7 +18,7 @@
 //! there is no allocation, no lock and no logging.
 
 use crate::mounts::Mounts;
-use crate::spec::{ContainerSpec, PodSpec};
+use crate::spec::{ContainerSpec, Resolved};
 use crate::sys::{self, Forked};
 use crate::users::Ids;
 use std::ffi::CString;
@@ -114,7 +114,7 @@ impl<'a> Plan<'a> {
     /// `argv` as a process of container `c` of `pod`, in its cgroup `leaf` if the pod
     /// has one.
     pub fn new(
-        pod: &PodSpec,
+        resolved: Resolved,
         c: &ContainerSpec,
         argv: &[String],
         leaf: Option<&Path>,
@@ -122,12 +122,13 @@ impl<'a> Plan<'a> {
         stdio: Stdio,
         view: View<'a>,
     ) -> Result<Plan<'a>, SpawnError> {
+        let pod = resolved.spec;
         let argv_c: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
         let mut env: Vec<CString> = vec![
             cstring(&format!("PATH={DEFAULT_PATH}"))?,
             cstring(&format!("HOSTNAME={}", pod.hostname))?,
         ];
-        for (k, v) in pod.environment(c) {
+        for (k, v) in resolved.environment(c) {
             env.push(cstring(&format!("{k}={v}"))?);
         }
         let program = argv.first().map(String::as_str).unwrap_or_default();
@@ -203,16 +204,26 @@ impl<'a> Plan<'a> {
 }
 
 /// The environment of process `pid`, None if it cannot be read. A process in the
-/// middle of execve(2) shows an empty one (its new memory has no environment yet),
-/// as do its command line's: read again until it has one, for up to a second.
+/// middle of execve(2) shows an empty one (its new memory has no environment yet, nor
+/// a command line), and a read that straddles the execve gets a part of the old one:
+/// read until two reads in a row agree, every entry a `NAME=value`, for up to a
+/// second.
 pub fn environment_of(pid: i32) -> Option<Vec<CString>> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let read = || std::fs::read(format!("/proc/{pid}/environ")).ok();
+    let mut last = read()?;
     loop {
-        let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        if !env.is_empty() || !cmdline.is_empty() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let now = read()?;
+        let whole = !now.is_empty()
+            && now.ends_with(&[0])
+            && now
+                .split(|&b| b == 0)
+                .filter(|v| !v.is_empty())
+                .all(|v| v.contains(&b'='));
+        if whole && now == last {
             return Some(
-                env.split(|&b| b == 0)
+                now.split(|&b| b == 0)
                     .filter(|v| !v.is_empty())
                     .filter_map(|v| CString::new(v).ok())
                     .collect(),
@@ -221,7 +232,7 @@ pub fn environment_of(pid: i32) -> Option<Vec<CString>> {
         if std::time::Instant::now() > deadline {
             return None;
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        last = now;
     }
 }
 

@@ -1,10 +1,12 @@
-//! A pod's record (`pod.json`): what the user asked for, and what the runtime learned
-//! making it (its uid, cgroup, pause and supervisor, its network and addresses).
+//! A pod's record (`pod.json`): what the user asked for (`PodSpec`), and what the
+//! runtime learned making it (`Facts`: its uid, node and addresses; its cgroup, pause
+//! and supervisor, its network). What was resolved for it (`Inputs`: ConfigMaps and
+//! Secrets) is not here: the supervisor holds it in memory.
 //! Written by `up` before anything of the pod exists, completed by the supervisor
 //! once its sandbox stands; every other command reads it.
 
 use crate::layout::{PodPaths, Roots};
-use crate::spec::PodSpec;
+use crate::spec::{Facts, PodSpec};
 use crate::state::{self, ProcRef, Root, StateError};
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -13,7 +15,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PodRecord {
     pub spec: PodSpec,
-    pub uid: String,
+    pub facts: Facts,
     pub created: String,
     /// The pod's cgroup; none where cgroup2 is read-only (an unprivileged container):
     /// the pod then holds together by its PID namespace alone.
@@ -21,20 +23,23 @@ pub struct PodRecord {
     pub pause_binary: PathBuf,
     pub pause: Option<ProcRef>,
     pub supervisor: Option<ProcRef>,
-    /// The supervisor's fd of a sealed memfd with the pod's Secrets (they are never
-    /// written to disk), for `exec` to give a command the container's environment.
+    /// The supervisor's fd of a sealed memfd with the pod's inputs (its Secrets are
+    /// never written to disk), for `exec` to give a command the container's
+    /// environment.
     #[serde(default)]
-    pub secrets_fd: Option<i32>,
+    pub inputs_fd: Option<i32>,
     /// The pod's CNI network, for whoever takes the pod down to DEL.
     #[serde(default)]
     pub network: Option<crate::network::Attachment>,
-    /// status.podIPs and hostIPs, once the network is up.
-    #[serde(default)]
-    pub pod_ips: Vec<String>,
-    #[serde(default)]
-    pub host_ips: Vec<String>,
     #[serde(default)]
     pub log_rotation: crate::logs::Rotation,
+    /// How much shorter (or longer) the kubelet's back-off is: a knob for tests.
+    #[serde(default = "one")]
+    pub backoff_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl PodRecord {
@@ -45,17 +50,19 @@ impl PodRecord {
             .unwrap_or_default();
         PodRecord {
             log_rotation: crate::logs::Rotation::default(),
+            backoff_scale: 1.0,
             spec,
-            uid,
+            facts: Facts {
+                uid,
+                ..Facts::default()
+            },
             created: crate::status::now_rfc3339(),
             cgroup,
             pause_binary,
             pause: None,
             supervisor: None,
-            secrets_fd: None,
+            inputs_fd: None,
             network: None,
-            pod_ips: Vec::new(),
-            host_ips: Vec::new(),
         }
     }
 
@@ -79,6 +86,6 @@ impl PodRecord {
 
     /// Every path of the pod under `roots`.
     pub fn paths(&self, roots: &Roots) -> PodPaths {
-        roots.pod(&self.spec.name, &self.uid)
+        roots.pod(&self.spec.name, &self.facts.uid)
     }
 }

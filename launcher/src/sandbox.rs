@@ -30,6 +30,7 @@ use crate::mounts::Mounts;
 use crate::namespaces::{self, Pause};
 use crate::network::{self, Attachment};
 use crate::record::PodRecord;
+use crate::spec::{Inputs, Resolved};
 use crate::state::ProcRef;
 use anyhow::{Context, Result};
 use std::fs::File;
@@ -86,7 +87,7 @@ impl<'a> Remains<'a> {
             state: paths.state.clone(),
             netns_pin,
             network_lock,
-            pods: match crate::layout::valid_uid(&rec.uid) {
+            pods: match crate::layout::valid_uid(&rec.facts.uid) {
                 true => vec![paths],
                 false => roots.leftovers(&rec.spec.name),
             },
@@ -132,9 +133,14 @@ impl Sandbox {
     /// Makes the sandbox of `rec`'s pod under `roots`, and
     /// completes the record with what it learned (the network's result, the pod's
     /// addresses). On failure, everything of the pod goes, its state included.
-    pub fn create(rec: &mut PodRecord, mount: &Path, roots: &Roots) -> Result<Sandbox> {
+    pub fn create(
+        rec: &mut PodRecord,
+        inputs: &Inputs,
+        mount: &Path,
+        roots: &Roots,
+    ) -> Result<Sandbox> {
         let paths = rec.paths(roots);
-        let made = Sandbox::make(rec, mount, roots, &paths);
+        let made = Sandbox::make(rec, inputs, mount, roots, &paths);
         if made.is_err() {
             let remains = Remains::of_record(rec, roots);
             let _ = teardown(remains, Duration::ZERO, Keep::Nothing);
@@ -142,7 +148,13 @@ impl Sandbox {
         made
     }
 
-    fn make(rec: &mut PodRecord, mount: &Path, roots: &Roots, paths: &PodPaths) -> Result<Sandbox> {
+    fn make(
+        rec: &mut PodRecord,
+        inputs: &Inputs,
+        mount: &Path,
+        roots: &Roots,
+        paths: &PodPaths,
+    ) -> Result<Sandbox> {
         crate::volumes::setup(&rec.spec, paths)?;
         let sb = Sandbox::namespaces(rec, mount, roots)?;
         // Known to the record from here, so that a failure below takes pause down.
@@ -155,16 +167,20 @@ impl Sandbox {
             .as_ref()
             .map(|a| a.pod_ips())
             .unwrap_or_default();
-        rec.host_ips = network::host_ips(pod_ips.first().map(String::as_str));
+        let facts = &mut rec.facts;
+        facts.host_ips = network::host_ips(pod_ips.first().map(String::as_str));
         // On the host's network, the pod's address is the host's (as Kubernetes has it).
-        rec.pod_ips = match rec.spec.network {
-            crate::spec::Network::Host => rec.host_ips.clone(),
+        facts.pod_ips = match rec.spec.network {
+            crate::spec::Network::Host => facts.host_ips.clone(),
             _ => pod_ips,
         };
-        rec.spec.info.pod_ips.clone_from(&rec.pod_ips);
-        rec.spec.info.host_ips.clone_from(&rec.host_ips);
         // Now that the pod's addresses are known (the downward API has them).
-        crate::volumes::write_files(&rec.spec, paths)?;
+        let pod = Resolved {
+            spec: &rec.spec,
+            inputs,
+            facts: &rec.facts,
+        };
+        crate::volumes::write_files(pod, paths)?;
         Ok(sb)
     }
 

@@ -221,7 +221,9 @@ pub struct PodSpec {
     /// top of their user's own groups.
     #[serde(default)]
     pub supplemental_groups: Vec<u32>,
-    pub backoff_scale: f64,
+    /// spec.serviceAccountName (the downward API tells it; no token is mounted).
+    #[serde(default = "default_service_account")]
+    pub service_account: String,
     /// metadata.labels (`up -l`), which `ps -l` selects on.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -245,34 +247,63 @@ pub struct PodSpec {
     /// spec.volumes, which containers mount by name.
     #[serde(default)]
     pub volumes: Vec<Volume>,
-    /// The ConfigMaps and Secrets given with the pod, for its env and volumes.
-    #[serde(default)]
-    pub objects: Objects,
-    /// What the downward API tells about the pod.
-    #[serde(default)]
-    pub info: PodInfo,
 }
+
+fn default_service_account() -> String {
+    "default".into()
+}
+
+/// The namespace every pod is in.
+pub const NAMESPACE: &str = "default";
 
 /// Data by key: a ConfigMap's `data` and `binaryData`, a Secret's `data` and
 /// `stringData`.
 pub type Data = BTreeMap<String, Vec<u8>>;
 
-/// The ConfigMaps and Secrets a pod's manifest came with, by name. Secrets are never
-/// written anywhere (not in the pod's record): the supervisor holds them in memory.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Objects {
-    #[serde(default)]
+/// What was resolved for a pod when it was given: the ConfigMaps and Secrets its
+/// manifest came with, by name. Neither printed nor serialized (it has no Debug and
+/// no Serialize): it reaches the supervisor's memory, and from there `exec`, only
+/// through [`Inputs::encode`], and never a file.
+#[derive(Default, Clone)]
+pub struct Inputs {
     pub config_maps: BTreeMap<String, Data>,
-    #[serde(skip)]
     pub secrets: BTreeMap<String, Data>,
 }
 
-impl Objects {
+/// The wire form of [`Inputs`]: what `encode` writes, and nothing else may.
+#[derive(Serialize, Deserialize)]
+struct InputsWire {
+    config_maps: BTreeMap<String, Data>,
+    secrets: BTreeMap<String, Data>,
+}
+
+impl Inputs {
     pub fn get(&self, kind: ObjectKind, name: &str) -> Option<&Data> {
         match kind {
             ObjectKind::ConfigMap => self.config_maps.get(name),
             ObjectKind::Secret => self.secrets.get(name),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.config_maps.is_empty() && self.secrets.is_empty()
+    }
+
+    /// The bytes that carry them from `up` to the supervisor, and to `exec`.
+    pub fn encode(&self) -> Vec<u8> {
+        let wire = InputsWire {
+            config_maps: self.config_maps.clone(),
+            secrets: self.secrets.clone(),
+        };
+        serde_json::to_vec(&wire).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Inputs> {
+        let wire: InputsWire = serde_json::from_slice(bytes).ok()?;
+        Some(Inputs {
+            config_maps: wire.config_maps,
+            secrets: wire.secrets,
+        })
     }
 }
 
@@ -291,13 +322,12 @@ impl ObjectKind {
     }
 }
 
-/// The pod's identity and addresses, as the downward API has them.
+/// What the runtime learned making the pod: its identity, node and addresses, as
+/// the downward API has them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct PodInfo {
-    pub namespace: String,
+pub struct Facts {
     pub uid: String,
     pub node_name: String,
-    pub service_account: String,
     pub pod_ips: Vec<String>,
     pub host_ips: Vec<String>,
     /// The machine's CPUs (in millicores) and memory: what an unset limit is.
@@ -729,16 +759,16 @@ pub fn validate_hostname(h: &str) -> Result<(), SpecError> {
         })
 }
 
-impl PodSpec {
-    /// A container's environment as declared: the pod's (`-e`), then its own.
-    pub fn env_of(&self, c: &ContainerSpec) -> Vec<EnvVar> {
-        self.env
-            .iter()
-            .map(|(k, v)| EnvVar::plain(k, v))
-            .chain(c.env.iter().cloned())
-            .collect()
-    }
+/// A pod as its processes see it: what the user asked for, with what was resolved
+/// for it and what the runtime learned.
+#[derive(Clone, Copy)]
+pub struct Resolved<'a> {
+    pub spec: &'a PodSpec,
+    pub inputs: &'a Inputs,
+    pub facts: &'a Facts,
+}
 
+impl Resolved<'_> {
     /// Container `c`'s environment as its processes get it, in the kubelet's order:
     /// envFrom's keys (with their prefix), then each `env` entry, a value with its
     /// `$(VAR)` references expanded from the variables defined before it, a valueFrom
@@ -755,7 +785,7 @@ impl PodSpec {
             None => env.push((k, v)),
         };
         for from in &c.env_from {
-            let Some(data) = self.objects.get(from.kind, &from.name) else {
+            let Some(data) = self.inputs.get(from.kind, &from.name) else {
                 continue;
             };
             for (key, value) in data {
@@ -766,7 +796,7 @@ impl PodSpec {
                 }
             }
         }
-        for var in self.env_of(c) {
+        for var in self.spec.env_of(c) {
             let value = match &var.value {
                 EnvValue::Value(v) => Some(expand(v, |name| {
                     env.iter()
@@ -777,7 +807,7 @@ impl PodSpec {
                 EnvValue::Key {
                     kind, name, key, ..
                 } => self
-                    .objects
+                    .inputs
                     .get(*kind, name)
                     .and_then(|d| d.get(key))
                     .map(|v| String::from_utf8_lossy(v).into_owned()),
@@ -800,23 +830,23 @@ impl PodSpec {
                 .map(String::from)
         };
         if let Some(k) = quoted("metadata.labels") {
-            return Some(self.labels.get(&k).cloned().unwrap_or_default());
+            return Some(self.spec.labels.get(&k).cloned().unwrap_or_default());
         }
         if let Some(k) = quoted("metadata.annotations") {
-            return Some(self.annotations.get(&k).cloned().unwrap_or_default());
+            return Some(self.spec.annotations.get(&k).cloned().unwrap_or_default());
         }
         Some(match path {
-            "metadata.name" => self.name.clone(),
-            "metadata.namespace" => self.info.namespace.clone(),
-            "metadata.uid" => self.info.uid.clone(),
-            "metadata.labels" => map_lines(&self.labels),
-            "metadata.annotations" => map_lines(&self.annotations),
-            "spec.nodeName" => self.info.node_name.clone(),
-            "spec.serviceAccountName" => self.info.service_account.clone(),
-            "status.podIP" => self.info.pod_ips.first().cloned().unwrap_or_default(),
-            "status.podIPs" => self.info.pod_ips.join(","),
-            "status.hostIP" => self.info.host_ips.first().cloned().unwrap_or_default(),
-            "status.hostIPs" => self.info.host_ips.join(","),
+            "metadata.name" => self.spec.name.clone(),
+            "metadata.namespace" => NAMESPACE.into(),
+            "metadata.uid" => self.facts.uid.clone(),
+            "metadata.labels" => map_lines(&self.spec.labels),
+            "metadata.annotations" => map_lines(&self.spec.annotations),
+            "spec.nodeName" => self.facts.node_name.clone(),
+            "spec.serviceAccountName" => self.spec.service_account.clone(),
+            "status.podIP" => self.facts.pod_ips.first().cloned().unwrap_or_default(),
+            "status.podIPs" => self.facts.pod_ips.join(","),
+            "status.hostIP" => self.facts.host_ips.first().cloned().unwrap_or_default(),
+            "status.hostIPs" => self.facts.host_ips.join(","),
             _ => return None,
         })
     }
@@ -826,13 +856,13 @@ impl PodSpec {
     /// cpu (the kubelet's defaults).
     pub fn resource(&self, asking: &ContainerSpec, r: &ResourceRef) -> Option<String> {
         let c = match &r.container {
-            Some(name) => self.all_containers().find(|c| &c.name == name)?,
+            Some(name) => self.spec.all_containers().find(|c| &c.name == name)?,
             None => asking,
         };
         let l = &c.limits;
         let amount = match r.resource.as_str() {
-            "limits.cpu" => l.cpu_milli.unwrap_or(self.info.capacity_milli_cpu),
-            "limits.memory" => l.memory.unwrap_or(self.info.capacity_memory),
+            "limits.cpu" => l.cpu_milli.unwrap_or(self.facts.capacity_milli_cpu),
+            "limits.memory" => l.memory.unwrap_or(self.facts.capacity_memory),
             "requests.cpu" => l.cpu_request_milli.or(l.cpu_milli).unwrap_or(0),
             "requests.memory" => l.memory.unwrap_or(0),
             _ => return None,
@@ -851,6 +881,17 @@ impl PodSpec {
                 .map(|(_, v)| v.clone())
         };
         c.command.iter().map(|a| expand(a, lookup)).collect()
+    }
+}
+
+impl PodSpec {
+    /// A container's environment as declared: the pod's (`-e`), then its own.
+    pub fn env_of(&self, c: &ContainerSpec) -> Vec<EnvVar> {
+        self.env
+            .iter()
+            .map(|(k, v)| EnvVar::plain(k, v))
+            .chain(c.env.iter().cloned())
+            .collect()
     }
 
     /// The container named, or the pod's default: the one its
@@ -1036,7 +1077,7 @@ mod tests {
             active_deadline: None,
             privileged: false,
             supplemental_groups: Vec::new(),
-            backoff_scale: 1.0,
+            service_account: "default".into(),
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             network: Network::None,
@@ -1045,8 +1086,6 @@ mod tests {
             host_pid: false,
             host_ipc: false,
             volumes: Vec::new(),
-            objects: Default::default(),
-            info: Default::default(),
         }
     }
 
@@ -1130,9 +1169,15 @@ mod tests {
             ],
             ..ContainerSpec::default()
         };
-        let pod = PodSpec {
+        let spec = PodSpec {
             containers: vec![c.clone()],
             ..pod()
+        };
+        let (inputs, facts) = (Inputs::default(), Facts::default());
+        let pod = Resolved {
+            spec: &spec,
+            inputs: &inputs,
+            facts: &facts,
         };
         // Only variables defined before are seen by a value; command sees them all.
         assert_eq!(

@@ -22,7 +22,7 @@
 //! if asked; the main process attaches them after it made its own mount namespace.
 
 use crate::layout::PodPaths;
-use crate::spec::{ContainerSpec, HostPathType, PodSpec, VolumeMount, VolumeSource};
+use crate::spec::{ContainerSpec, HostPathType, PodSpec, Resolved, VolumeMount, VolumeSource};
 use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::fs;
@@ -99,7 +99,8 @@ const FILES_TMPFS: u64 = 4 << 20;
 /// into their tmpfs: each key (or item) a file of its mode (item, else defaultMode,
 /// else 0644), labels and annotations as `key="value"` lines. Secrets go from the
 /// supervisor's memory to the tmpfs only.
-pub fn write_files(spec: &PodSpec, paths: &PodPaths) -> Result<(), VolumeError> {
+pub fn write_files(pod: Resolved, paths: &PodPaths) -> Result<(), VolumeError> {
+    let spec = pod.spec;
     for v in &spec.volumes {
         let VolumeSource::Files {
             sources,
@@ -122,7 +123,7 @@ pub fn write_files(spec: &PodSpec, paths: &PodPaths) -> Result<(), VolumeError> 
                 crate::spec::Projection::Object {
                     kind, name, items, ..
                 } => {
-                    let Some(data) = spec.objects.get(*kind, name) else {
+                    let Some(data) = pod.inputs.get(*kind, name) else {
                         continue;
                     };
                     if items.is_empty() {
@@ -141,13 +142,13 @@ pub fn write_files(spec: &PodSpec, paths: &PodPaths) -> Result<(), VolumeError> 
                 crate::spec::Projection::Downward(items) => {
                     for item in items {
                         let value = match &item.value {
-                            crate::spec::DownwardValue::Field(path) => spec.field(path),
+                            crate::spec::DownwardValue::Field(path) => pod.field(path),
                             crate::spec::DownwardValue::Resource(r) => {
                                 let c = r
                                     .container
                                     .as_deref()
                                     .and_then(|n| spec.all_containers().find(|c| c.name == n));
-                                c.and_then(|c| spec.resource(c, r))
+                                c.and_then(|c| pod.resource(c, r))
                             }
                         };
                         files.push((

@@ -1165,7 +1165,7 @@ spec:
     pods.up_detached(&yaml, &[]);
     let pod = pods.status("execenv");
     let check = |round: &str| {
-        for i in 0..40 {
+        for i in 0..60 {
             let env = pods.ok(&["exec", "execenv", "--", "env"]);
             assert!(
                 env.contains("PLAIN=here\n") && env.contains("TOKEN=t0ken\n"),

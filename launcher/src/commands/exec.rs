@@ -12,6 +12,7 @@ use super::{preflight, Opts, PodHandle};
 use crate::cgroup::PodCgroup;
 use crate::cli;
 use crate::process::{self, Plan, Started, Stdio, View};
+use crate::spec::Resolved;
 use crate::sys;
 use crate::terminal::{self, Pty, RawMode};
 use anyhow::{Context, Result};
@@ -32,16 +33,13 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
         return Err(super::Usage::Invalid("exec: the command may not be empty".into()).into());
     }
     preflight()?;
-    let mut rec = pod.record()?;
+    let rec = pod.record()?;
     // The command gets the container's environment as declared, as runc gives an
-    // exec the container's configured one; the Secrets' values come from the
-    // supervisor's memory. Without a supervisor, the main process's environment.
-    let secrets = match rec.secrets_fd {
-        None => Some(Default::default()),
-        Some(_) => super::secrets_of(&rec),
-    };
-    let declared = secrets.is_some();
-    rec.spec.objects.secrets = secrets.unwrap_or_default();
+    // exec the container's configured one; ConfigMaps' and Secrets' values come from
+    // the supervisor's memory. Without a supervisor, the main process's environment.
+    let inputs = super::inputs_of(&rec);
+    let declared = inputs.is_some();
+    let inputs = inputs.unwrap_or_default();
     let container = super::pick_container(&rec.spec, &args.name, args.container.as_deref())?;
     let not_running = || format!("pod {:?} is not running", args.name);
     let pause = rec.pause.filter(|p| p.alive()).with_context(not_running)?;
@@ -79,8 +77,13 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
     })?;
     sys::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID)
         .context("failed to join the pod's PID namespace")?;
+    let resolved = Resolved {
+        spec: &rec.spec,
+        inputs: &inputs,
+        facts: &rec.facts,
+    };
     let mut plan = Plan::new(
-        &rec.spec,
+        resolved,
         container,
         &args.command,
         leaf.as_deref(),
@@ -92,8 +95,8 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
         match process::environment_of(main_pid) {
             Some(env) => plan.set_environment(env),
             None => super::warn(&format!(
-                "the Secrets of pod {:?} are not available (its supervisor is gone): \
-                 the command's environment lacks their values",
+                "the ConfigMaps and Secrets of pod {:?} are not available (its supervisor \
+                 is gone): the command's environment lacks their values",
                 args.name
             )),
         }

@@ -131,7 +131,7 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
         let live = follow
             && pod
                 .record()
-                .is_ok_and(|r| r.uid == rec.uid && supervisor_alive(&r));
+                .is_ok_and(|r| r.facts.uid == rec.facts.uid && supervisor_alive(&r));
         let mut out = stdout.lock();
         for src in &mut sources {
             let mut lines = src.log.read().context("failed to read the log")?;

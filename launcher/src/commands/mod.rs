@@ -25,7 +25,7 @@ pub use handle::PodHandle;
 pub use logs::logs;
 pub use ps::ps;
 pub use status::status;
-pub use supervise::{secrets_of, supervise, supervise_detached};
+pub use supervise::{inputs_of, supervise, supervise_detached};
 pub use top::top;
 pub use up::up;
 pub use volume::volume;

@@ -1,6 +1,7 @@
 //! The pod's supervisor: sets the sandbox up, then runs the driver until the pod
 //! ends. In the foreground it is `up` itself; detached, `launcher supervise NAME`,
-//! started by `up -d` with a ready pipe as fd 3 and the pod's lock as fd 4.
+//! started by `up -d` with a ready pipe as fd 3, the pod's lock as fd 4 and its
+//! inputs (ConfigMaps and Secrets) through a pipe as fd 5.
 //!
 //! Setup holds the pod's lock until the record names pause and the supervisor, so
 //! `down` never meets a pod half made; a failure at any step tears down what was
@@ -9,13 +10,13 @@
 use super::{warn, Opts, PodHandle};
 use crate::driver::{self, Driver};
 use crate::machine::Pod;
+use crate::record::PodRecord;
 use crate::sandbox::{self, Keep, Remains, Sandbox};
-use crate::spec::Data;
+use crate::spec::Inputs;
 use crate::state::{self, PodLock, ProcRef};
 use anyhow::{Context, Result};
-use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, SystemTime};
 
@@ -26,10 +27,10 @@ pub fn supervise(
     foreground: bool,
     mut ready: Option<File>,
     lock: Option<PodLock>,
-    secrets: BTreeMap<String, Data>,
+    inputs: Inputs,
 ) -> Result<i32> {
     let pod = PodHandle::new(opts, name)?;
-    let (driver, _secrets) = match setup(opts, &pod, foreground, secrets) {
+    let (driver, _inputs) = match setup(opts, &pod, foreground, inputs) {
         Ok(d) => d,
         Err(e) => {
             // Whatever of the pod was made goes, and its name is free again.
@@ -53,34 +54,31 @@ pub fn supervise(
     Ok(outcome.exit_code)
 }
 
+/// Makes the pod's sandbox and the driver that runs it; the memfd of the pod's
+/// inputs comes back with it, to be held while the supervisor lives.
 fn setup(
     opts: &Opts,
     pod: &PodHandle,
     foreground: bool,
-    secrets: BTreeMap<String, Data>,
+    inputs: Inputs,
 ) -> Result<(Driver, Option<File>)> {
     let mut record = pod.record()?;
-    // Held for `exec` as long as the supervisor lives (see `PodRecord::secrets_fd`).
-    let secrets_fd = match secrets.is_empty() {
+    let inputs_fd = match inputs.is_empty() {
         true => None,
         false => Some(
-            serde_json::to_vec(&secrets)
-                .map_err(std::io::Error::from)
-                .and_then(|json| crate::sys::sealed_memfd(SECRETS_MEMFD, &json))
-                .context("failed to keep the pod's Secrets in memory")?,
+            crate::sys::sealed_memfd(INPUTS_MEMFD, &inputs.encode())
+                .context("failed to keep the pod's ConfigMaps and Secrets in memory")?,
         ),
     };
-    record.secrets_fd = secrets_fd.as_ref().map(AsRawFd::as_raw_fd);
-    record.spec.objects.secrets = secrets;
+    record.inputs_fd = inputs_fd.as_ref().map(AsRawFd::as_raw_fd);
     let signals = driver::block_signals().context("failed to block signals")?;
     let (mount, _) = opts.cgroup_parent()?;
     // The host's network namespace, to go back to for the CNI plugins' DEL.
     let host_netns = File::open("/proc/self/ns/net").context("failed to open /proc/self/ns/net")?;
     let roots = &pod.root.roots;
-    let sb = Sandbox::create(&mut record, &mount, roots)?;
+    let sb = Sandbox::create(&mut record, &inputs, &mount, roots)?;
     let paths = record.paths(roots);
-    let rotation = record.log_rotation;
-    let undo = |record: &crate::record::PodRecord, e: anyhow::Error| {
+    let undo = |record: &PodRecord, e: anyhow::Error| {
         let _ = crate::sys::leave_pod(&host_netns);
         let remains = Remains::of_record(record, roots);
         let _ = sandbox::teardown(remains, Duration::ZERO, Keep::Nothing);
@@ -103,36 +101,47 @@ fn setup(
     if let Err(e) = state::write_json(&paths.record(), &record) {
         return Err(undo(&record, e.into()));
     }
-    let network = record.network.clone();
-    let machine = Pod::new(record.spec.clone(), SystemTime::now());
-    match Driver::new(
-        machine, paths, rotation, sb.cgroup, sb.pause, &signals, foreground,
-    ) {
-        Ok(d) => Ok((
-            d.with_network(network, host_netns.try_clone().ok()),
-            secrets_fd,
-        )),
+    let machine =
+        Pod::new(record.spec.clone(), SystemTime::now()).with_backoff_scale(record.backoff_scale);
+    let parts = driver::Parts {
+        paths,
+        rotation: record.log_rotation,
+        cgroup: sb.cgroup,
+        pause: sb.pause,
+        network: record.network.clone(),
+        host_netns: host_netns.try_clone().ok(),
+        inputs,
+        facts: record.facts.clone(),
+    };
+    match Driver::new(machine, parts, &signals, foreground) {
+        Ok(d) => Ok((d, inputs_fd)),
         Err(e) => Err(undo(&record, e)),
     }
 }
 
-/// The name of the supervisor's memfd of Secrets (`/proc/PID/fd/N` reads
-/// `/memfd:launcher-secrets (deleted)`).
-pub const SECRETS_MEMFD: &std::ffi::CStr = c"launcher-secrets";
+/// The name of the supervisor's memfd of the pod's inputs (`/proc/PID/fd/N` reads
+/// `/memfd:launcher-inputs (deleted)`).
+const INPUTS_MEMFD: &std::ffi::CStr = c"launcher-inputs";
 
-/// The pod's Secrets, from its supervisor's memory; None when the supervisor is gone
-/// or its fd is not the memfd it made.
-pub fn secrets_of(rec: &crate::record::PodRecord) -> Option<BTreeMap<String, Data>> {
-    let (sup, fd) = (rec.supervisor?, rec.secrets_fd?);
-    let file = File::open(format!("/proc/{}/fd/{fd}", sup.pid)).ok()?;
+/// The pod's inputs (ConfigMaps and Secrets): none if it has none; from its
+/// supervisor's memory if it has some; None when they cannot be had (the supervisor
+/// is gone, or its fd is not the memfd it made).
+pub fn inputs_of(rec: &PodRecord) -> Option<Inputs> {
+    let Some(fd) = rec.inputs_fd else {
+        return Some(Inputs::default());
+    };
+    let sup = rec.supervisor?;
+    let mut file = File::open(format!("/proc/{}/fd/{fd}", sup.pid)).ok()?;
     // What was opened is that memfd (not a file that took its fd number since), of
     // that supervisor (not a process that took its pid since).
     let link = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
-    let want = format!("/memfd:{}", SECRETS_MEMFD.to_string_lossy());
+    let want = format!("/memfd:{}", INPUTS_MEMFD.to_string_lossy());
     if !link.to_string_lossy().starts_with(&want) || !sup.alive() {
         return None;
     }
-    serde_json::from_reader(std::io::BufReader::new(file)).ok()
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    Inputs::decode(&bytes)
 }
 
 /// `launcher supervise NAME`, as `up -d` starts it.
@@ -140,11 +149,15 @@ pub fn supervise_detached(opts: &Opts, name: &str) -> Result<i32> {
     let ready = inherited(3).map(File::from);
     let lock = inherited(4).map(PodLock::inherited);
     // Read before anything else: `up` writes them, then waits for `ready`.
-    let secrets = inherited(5)
+    let inputs = inherited(5)
         .map(File::from)
-        .and_then(|f| serde_json::from_reader(std::io::BufReader::new(f)).ok())
+        .and_then(|mut f| {
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).ok()?;
+            Inputs::decode(&bytes)
+        })
         .unwrap_or_default();
-    supervise(opts, name, false, ready, lock, secrets)
+    supervise(opts, name, false, ready, lock, inputs)
 }
 
 /// An fd `up -d` handed down, if open.

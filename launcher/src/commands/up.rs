@@ -6,6 +6,7 @@ use super::{preflight, print, supervise, warn, Opts, Usage};
 use crate::cli::{self, StatusFormat};
 use crate::layout::{DEFAULT_DATA_ROOT, DEFAULT_STATE_ROOT};
 use crate::record::PodRecord;
+use crate::spec::Inputs;
 use crate::state::Root;
 use crate::sys;
 use anyhow::{bail, Context, Result};
@@ -17,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
-    let mut spec = if args.file.is_empty() {
-        args.to_spec().map_err(Usage::Spec)?
+    crate::spec::validate_backoff_scale(args.backoff_scale).map_err(Usage::Spec)?;
+    let (mut spec, inputs) = if args.file.is_empty() {
+        (args.to_spec().map_err(Usage::Spec)?, Inputs::default())
     } else {
-        crate::spec::validate_backoff_scale(args.backoff_scale).map_err(Usage::Spec)?;
         if args.file.iter().filter(|f| *f == "-").count() > 1 {
             return Err(Usage::Invalid("-f -: standard input can be read only once".into()).into());
         }
@@ -30,12 +31,11 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
             .map(|f| crate::kube::read(f))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Usage::Manifest)?;
-        let (spec, warnings) =
-            crate::kube::parse_all(&texts, args.backoff_scale).map_err(Usage::Manifest)?;
+        let (spec, inputs, warnings) = crate::kube::parse_all(&texts).map_err(Usage::Manifest)?;
         for w in warnings {
             warn(&format!("warning: {w}"));
         }
-        spec
+        (spec, inputs)
     };
     args.apply_network(&mut spec).map_err(Usage::Spec)?;
     let rotation = args.log_rotation().map_err(Usage::Invalid)?;
@@ -85,14 +85,12 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     }
     let mut record = PodRecord::new(spec, cgroup, opts.find_pause()?);
     record.log_rotation = rotation;
-    let info = &mut record.spec.info;
-    info.uid.clone_from(&record.uid);
-    info.node_name = crate::kube::node_name().unwrap_or_default();
-    info.capacity_milli_cpu =
+    record.backoff_scale = args.backoff_scale;
+    let facts = &mut record.facts;
+    facts.node_name = crate::kube::node_name().unwrap_or_default();
+    facts.capacity_milli_cpu =
         std::thread::available_parallelism().map_or(1, |n| n.get() as u64) * 1000;
-    info.capacity_memory = crate::cgroup::memory::machine_total().unwrap_or(0);
-    // Never written to the record: the supervisor gets them from here, in memory.
-    let secrets = record.spec.objects.secrets.clone();
+    facts.capacity_memory = crate::cgroup::memory::machine_total().unwrap_or(0);
     let name = record.spec.name.clone();
     // Published ports are checked against the other pods' and the record made under
     // one lock, so two pods never publish one port.
@@ -106,24 +104,22 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         conf: &args.cni_conf_dir,
         bin: &args.cni_bin_dirs(),
     };
-    record.network =
-        crate::network::plan(&record.spec, &record.uid, &dirs, &others).map_err(|e| {
-            match e.is_usage() {
-                true => anyhow::Error::from(Usage::Invalid(e.to_string())),
-                false => e.into(),
-            }
+    record.network = crate::network::plan(&record.spec, &record.facts.uid, &dirs, &others)
+        .map_err(|e| match e.is_usage() {
+            true => anyhow::Error::from(Usage::Invalid(e.to_string())),
+            false => e.into(),
         })?;
     // From here the name is taken, the record names the cgroup, and the lock is ours.
     let lock = root.create_pod(&name, &record)?;
     drop(ports_lock);
     if !args.detach {
-        return supervise(opts, &name, true, None, Some(lock), secrets);
+        return supervise(opts, &name, true, None, Some(lock), inputs);
     }
     // Detached: a fresh supervisor process (setsid, stdio on /dev/null) gets the
-    // lock as fd 4, the pod's Secrets through a pipe as fd 5, and reports "ok" or its
-    // error through a pipe as fd 3.
+    // lock as fd 4, the pod's inputs (never written to the record) through a pipe as
+    // fd 5, and reports "ok" or its error through a pipe as fd 3.
     let (rd, wr) = sys::pipe()?;
-    let (secrets_rd, secrets_wr) = sys::pipe()?;
+    let (inputs_rd, inputs_wr) = sys::pipe()?;
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
     cmd.arg("--root")
@@ -137,15 +133,12 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let (wr_fd, lock_fd, secrets_fd) = (
-        wr.as_raw_fd(),
-        lock.fd().as_raw_fd(),
-        secrets_rd.as_raw_fd(),
-    );
+    let (wr_fd, lock_fd, inputs_fd) =
+        (wr.as_raw_fd(), lock.fd().as_raw_fd(), inputs_rd.as_raw_fd());
     // SAFETY: place_fds and setsid are async-signal-safe; nothing else runs before exec.
     unsafe {
         cmd.pre_exec(move || {
-            sys::place_fds([wr_fd, lock_fd, secrets_fd], 3)?;
+            sys::place_fds([wr_fd, lock_fd, inputs_fd], 3)?;
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -163,12 +156,11 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         }
     };
     drop(wr);
-    drop(secrets_rd);
+    drop(inputs_rd);
     {
         use std::io::Write;
-        let mut to = File::from(secrets_wr);
         // A supervisor that died before reading them says so through `answer`.
-        let _ = serde_json::to_writer(&mut to, &secrets).map(|()| to.flush());
+        let _ = File::from(inputs_wr).write_all(&inputs.encode());
     }
     let mut answer = String::new();
     let _ = File::from(rd).read_to_string(&mut answer);

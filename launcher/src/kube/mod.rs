@@ -31,7 +31,7 @@ mod yaml;
 pub use pod::{node_name, pod_manifest, pod_object, PIDS_ANNOTATION};
 pub use yaml::to_yaml;
 
-use crate::spec::PodSpec;
+use crate::spec::{Inputs, PodSpec};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 use std::time::Duration;
@@ -101,19 +101,17 @@ fn read_bounded(file: &str) -> Result<String, String> {
 }
 
 /// Parses and validates a manifest into the pod to run, plus warnings for the user.
-pub fn parse(text: &str, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), ManifestError> {
-    parse_all(&[text.to_string()], backoff_scale)
+pub fn parse(text: &str) -> Result<(PodSpec, Vec<String>), ManifestError> {
+    parse_all(&[text.to_string()]).map(|(spec, _, warnings)| (spec, warnings))
 }
 
 /// Parses the documents of every text (YAML streams, `---` between documents): one
-/// Pod and any number of ConfigMaps and Secrets for it, whose references are checked.
-pub fn parse_all(
-    texts: &[String],
-    backoff_scale: f64,
-) -> Result<(PodSpec, Vec<String>), ManifestError> {
+/// Pod and any number of ConfigMaps and Secrets for it (the pod's inputs), whose
+/// references are checked.
+pub fn parse_all(texts: &[String]) -> Result<(PodSpec, Inputs, Vec<String>), ManifestError> {
     use serde::Deserialize;
     let mut pod: Option<(String, String)> = None;
-    let mut objects = crate::spec::Objects::default();
+    let mut inputs = Inputs::default();
     for (t, text) in texts.iter().enumerate() {
         for (d, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
             let mut raw = Value::deserialize(doc)
@@ -152,10 +150,10 @@ pub fn parse_all(
                     pod = Some((own, at));
                 }
                 (Some("v1"), Some("ConfigMap")) => {
-                    objects::add(&own, crate::spec::ObjectKind::ConfigMap, &at, &mut objects)?
+                    objects::add(&own, crate::spec::ObjectKind::ConfigMap, &at, &mut inputs)?
                 }
                 (Some("v1"), Some("Secret")) => {
-                    objects::add(&own, crate::spec::ObjectKind::Secret, &at, &mut objects)?
+                    objects::add(&own, crate::spec::ObjectKind::Secret, &at, &mut inputs)?
                 }
                 (v, k) => {
                     return Err(field(
@@ -178,10 +176,9 @@ pub fn parse_all(
         let msg = e.to_string();
         ManifestError::Parse(msg.split(" at line ").next().unwrap_or(&msg).to_string())
     })?;
-    let (mut spec, warnings) = pod::decode(&pod, backoff_scale)?;
-    spec.objects = objects;
-    objects::check_references(&spec)?;
-    Ok((spec, warnings))
+    let (spec, warnings) = pod::decode(&pod)?;
+    objects::check_references(&spec, &inputs)?;
+    Ok((spec, inputs, warnings))
 }
 
 /// File modes as Kubernetes reads them: its YAML is 1.1, where `0400` is octal (256),

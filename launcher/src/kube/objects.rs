@@ -3,15 +3,15 @@
 //! every reference the pod makes to them resolves unless it is `optional`.
 
 use super::{field, ManifestError};
-use crate::spec::{Data, EnvValue, ObjectKind, Objects, PodSpec, VolumeSource};
+use crate::spec::{Data, EnvValue, Inputs, ObjectKind, PodSpec, VolumeSource};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 
-/// Adds ConfigMap or Secret `doc` (document `at` of the input) to `objects`.
+/// Adds ConfigMap or Secret `doc` (document `at` of the input) to `inputs`.
 pub fn add(
     doc: &str,
     kind: ObjectKind,
     at: &str,
-    objects: &mut Objects,
+    inputs: &mut Inputs,
 ) -> Result<(), ManifestError> {
     let typed = |e: serde_yaml_ng::Error| {
         let msg = e.to_string();
@@ -56,8 +56,8 @@ pub fn add(
         super::env::data_key(k).map_err(|why| field(format!("{at}.data[{k:?}]"), why))?;
     }
     let map = match kind {
-        ObjectKind::ConfigMap => &mut objects.config_maps,
-        ObjectKind::Secret => &mut objects.secrets,
+        ObjectKind::ConfigMap => &mut inputs.config_maps,
+        ObjectKind::Secret => &mut inputs.secrets,
     };
     if map.insert(name.clone(), data).is_some() {
         return Err(field(
@@ -70,8 +70,7 @@ pub fn add(
 
 /// Every ConfigMap and Secret the pod refers to, and every key, exists unless the
 /// reference is optional: the kubelet would not start the container otherwise.
-pub fn check_references(spec: &PodSpec) -> Result<(), ManifestError> {
-    let o = &spec.objects;
+pub fn check_references(spec: &PodSpec, o: &Inputs) -> Result<(), ManifestError> {
     let missing = |kind: ObjectKind, name: &str| format!("{} {name:?} not found", kind.name());
     for (list, containers) in [
         ("initContainers", &spec.init_containers),

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The pod a manifest describes, and warnings for the user.
-pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), ManifestError> {
+pub fn decode(pod: &Pod) -> Result<(PodSpec, Vec<String>), ManifestError> {
     let name = pod
         .metadata
         .name
@@ -232,17 +232,11 @@ pub fn decode(pod: &Pod, backoff_scale: f64) -> Result<(PodSpec, Vec<String>), M
         active_deadline,
         privileged: privileged[0],
         supplemental_groups: security.groups,
-        backoff_scale,
+        service_account: ps
+            .service_account_name
+            .clone()
+            .unwrap_or_else(|| "default".into()),
         volumes,
-        objects: Default::default(),
-        info: spec::PodInfo {
-            namespace: "default".into(),
-            service_account: ps
-                .service_account_name
-                .clone()
-                .unwrap_or_else(|| "default".into()),
-            ..Default::default()
-        },
     };
     Ok((spec, warnings))
 }
@@ -436,7 +430,7 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
     }
     let meta = &mut pod.metadata;
     meta.namespace = Some("default".into());
-    meta.uid = Some(rec.uid.clone());
+    meta.uid = Some(rec.facts.uid.clone());
     meta.creation_timestamp = rec.created.parse().ok().map(Time);
     let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
     if let Some(p) = rec.pause {
@@ -486,8 +480,8 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
     let mut value = serde_json::to_value(pod).unwrap_or(Value::Null);
     value["status"] = serde_json::to_value(status).unwrap_or(Value::Null);
     for (one, all, ips) in [
-        ("hostIP", "hostIPs", &rec.host_ips),
-        ("podIP", "podIPs", &rec.pod_ips),
+        ("hostIP", "hostIPs", &rec.facts.host_ips),
+        ("podIP", "podIPs", &rec.facts.pod_ips),
     ] {
         if let Some(first) = ips.first() {
             value["status"][one] = Value::from(first.as_str());

@@ -29,7 +29,7 @@ spec:
 
 #[test]
 fn a_supported_manifest_maps_to_the_pod() {
-    let (spec, warnings) = parse(GOOD, 1.0).unwrap();
+    let (spec, warnings) = parse(GOOD).unwrap();
     assert_eq!(spec.name, "web");
     assert_eq!(spec.restart, RestartPolicy::OnFailure);
     assert_eq!(spec.grace, Duration::from_secs(5));
@@ -53,11 +53,11 @@ fn a_supported_manifest_maps_to_the_pod() {
 #[test]
 fn json_is_accepted_too() {
     let json = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"j"},"spec":{"containers":[{"name":"a","command":["true"]}]}}"#;
-    assert_eq!(parse(json, 1.0).unwrap().0.containers[0].command, ["true"]);
+    assert_eq!(parse(json).unwrap().0.containers[0].command, ["true"]);
 }
 
 fn err(doc: &str) -> String {
-    parse(doc, 1.0).unwrap_err().to_string()
+    parse(doc).unwrap_err().to_string()
 }
 
 const PROBED: &str = "apiVersion: v1
@@ -89,7 +89,7 @@ spec:
 
 #[test]
 fn probes_hooks_and_security_context_map_with_the_kubelet_defaults() {
-    let (spec, _) = parse(PROBED, 1.0).unwrap();
+    let (spec, _) = parse(PROBED).unwrap();
     let c = &spec.containers[0];
     let live = c.probes.liveness.as_ref().unwrap();
     assert_eq!(
@@ -123,9 +123,9 @@ fn probes_hooks_and_security_context_map_with_the_kubelet_defaults() {
 
 #[test]
 fn the_manifest_written_back_describes_the_same_pod() {
-    let (spec, _) = parse(PROBED, 1.0).unwrap();
+    let (spec, _) = parse(PROBED).unwrap();
     let written = serde_json::to_string(&pod_manifest(&spec)).unwrap();
-    assert_eq!(parse(&written, 1.0).unwrap().0, spec, "{written}");
+    assert_eq!(parse(&written).unwrap().0, spec, "{written}");
 }
 
 #[test]
@@ -134,9 +134,7 @@ fn dropping_one_capability_keeps_the_other_defaults() {
         "drop: [ALL], add: [NET_BIND_SERVICE, CAP_KILL]",
         "drop: [NET_RAW]",
     );
-    let set = parse(&doc, 1.0).unwrap().0.containers[0]
-        .capabilities
-        .unwrap();
+    let set = parse(&doc).unwrap().0.containers[0].capabilities.unwrap();
     assert_eq!(set, crate::sys::DEFAULT_CAPS & !(1 << 13));
 }
 
@@ -213,11 +211,7 @@ fn errors_name_the_field_path() {
     assert!(err(&base.replace("command: [sleep, '1']", "command: 5"))
         .starts_with("spec.containers[0].command: invalid type"));
     // args alone are the command line (no image entrypoint); neither is refused.
-    let (spec, _) = parse(
-        &base.replace("command: [sleep, '1']", "args: [echo, hi]"),
-        1.0,
-    )
-    .unwrap();
+    let (spec, _) = parse(&base.replace("command: [sleep, '1']", "args: [echo, hi]")).unwrap();
     assert_eq!(spec.containers[0].command, ["echo", "hi"]);
     assert!(err(&base.replace("command: [sleep, '1']", "args: []"))
         .starts_with("spec.containers[0].command: required (or args)"));
@@ -284,7 +278,7 @@ fn nul_bytes_are_refused_wherever_they_would_reach_the_kernel() {
             r#""command":["sh"],"env":[{{"name":"{name}","value":"v"}}]"#
         ))
     };
-    assert!(parse(&env("1st var.with-odd!chars"), 1.0).is_ok());
+    assert!(parse(&env("1st var.with-odd!chars")).is_ok());
     for bad in ["", "A=B", nul, "caf\u{e9}", "tab\\t"] {
         let msg = err(&env(bad));
         assert!(
@@ -298,7 +292,7 @@ fn nul_bytes_are_refused_wherever_they_would_reach_the_kernel() {
 fn sidecars_are_init_containers_with_restart_policy_always() {
     let base = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    command: [sleep, '1']\n";
     let side = "  initContainers:\n  - name: s\n    restartPolicy: Always\n    command: [sleep, '9']\n    readinessProbe: {exec: {command: ['true']}}\n    lifecycle: {preStop: {sleep: {seconds: 1}}}\n";
-    let (spec, _) = parse(&format!("{base}{side}"), 1.0).unwrap();
+    let (spec, _) = parse(&format!("{base}{side}")).unwrap();
     assert!(spec.init_containers[0].sidecar && spec.init_containers[0].probes.readiness.is_some());
     assert!(!spec.containers[0].sidecar);
     assert_eq!(
@@ -318,7 +312,7 @@ fn sidecars_are_init_containers_with_restart_policy_always() {
     );
     // Written back, it is still a sidecar.
     let back = serde_json::to_string(&pod_manifest(&spec)).unwrap();
-    assert_eq!(parse(&back, 1.0).unwrap().0, spec);
+    assert_eq!(parse(&back).unwrap().0, spec);
 }
 
 #[test]
@@ -333,7 +327,6 @@ fn volumes_and_mounts_are_checked_as_the_api_server_checks_them() {
             "[{name: cache, emptyDir: {}}, {name: shm, emptyDir: {medium: Memory, sizeLimit: 64Mi}}, {name: logs, hostPath: {path: /var/log, type: Directory}}, {name: bare}]",
             "[{name: cache, mountPath: /cache/}, {name: logs, mountPath: /host-logs, readOnly: true, subPath: apt}]",
         ),
-        1.0,
     )
     .unwrap();
     assert_eq!(
@@ -356,7 +349,7 @@ fn volumes_and_mounts_are_checked_as_the_api_server_checks_them() {
     assert!(m[1].read_only && m[1].sub_path.as_deref() == Some("apt"));
     // Printed back, it reads the same.
     let again = crate::kube::to_yaml(&crate::kube::pod_manifest(&spec)).unwrap();
-    assert_eq!(parse(&again, 1.0).unwrap().0, spec);
+    assert_eq!(parse(&again).unwrap().0, spec);
 
     let c = "spec.containers[0].volumeMounts";
     for (volumes, mounts, want) in [

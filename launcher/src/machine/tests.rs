@@ -31,7 +31,7 @@ fn pod_of(containers: Vec<ContainerSpec>) -> PodSpec {
         active_deadline: None,
         privileged: false,
         supplemental_groups: Vec::new(),
-        backoff_scale: 1.0,
+        service_account: "default".into(),
         labels: Default::default(),
         annotations: Default::default(),
         network: Default::default(),
@@ -40,8 +40,6 @@ fn pod_of(containers: Vec<ContainerSpec>) -> PodSpec {
         host_pid: false,
         host_ipc: false,
         volumes: Vec::new(),
-        objects: Default::default(),
-        info: Default::default(),
     }
 }
 
@@ -85,8 +83,13 @@ struct Sim {
 
 impl Sim {
     fn new(spec: PodSpec) -> Sim {
+        Sim::scaled(spec, 1.0)
+    }
+
+    /// With back-off delays scaled by `scale`.
+    fn scaled(spec: PodSpec, scale: f64) -> Sim {
         let mut sim = Sim {
-            pod: Pod::new(spec, SystemTime::UNIX_EPOCH),
+            pod: Pod::new(spec, SystemTime::UNIX_EPOCH).with_backoff_scale(scale),
             now: Duration::ZERO,
             fx: Vec::new(),
             next_pid: 100,
@@ -370,9 +373,7 @@ fn back_off_resets_after_ten_minutes_of_running() {
 
 #[test]
 fn back_off_scales_for_tests() {
-    let mut spec = pod(&["a"]);
-    spec.backoff_scale = 0.01;
-    let mut sim = Sim::new(spec);
+    let mut sim = Sim::scaled(pod(&["a"]), 0.01);
     sim.exited(0, 1);
     sim.exited(0, 1);
     assert_eq!(sim.pod.next_timer(), Some(ms(100)));
@@ -1056,8 +1057,7 @@ fn the_largest_durations_never_overflow() {
     p.timeout = max;
     spec.containers[0].probes.liveness = Some(p);
     spec.containers[0].pre_stop = Some(Action::Sleep(max));
-    spec.backoff_scale = 1000.0;
-    let mut sim = Sim::new(spec);
+    let mut sim = Sim::scaled(spec, 1000.0);
     sim.exited(0, 1);
     sim.exited(0, 1);
     sim.at(max);
