@@ -176,9 +176,12 @@ impl Run {
     }
 
     /// Stops whatever still runs (an exec's process); the result is not wanted.
-    pub fn cancel(self) {
-        if let Work::Exec { pidfd, .. } = self.what {
-            let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+    /// A run no longer wanted: the pidfd of its process, if it is an exec, for the
+    /// caller to kill; a socket is just closed.
+    pub fn into_pidfd(self) -> Option<OwnedFd> {
+        match self.what {
+            Work::Exec { pidfd, .. } => Some(pidfd),
+            _ => None,
         }
     }
 }

@@ -141,6 +141,9 @@ fn an_exit_is_recorded_at_once_while_a_child_keeps_writing() {
         "Never",
         "--grace-period",
         "2s",
+        // One file that only grows: no rotation may shrink it under the checks.
+        "--log-max-size",
+        "1Gi",
         "-c",
         "a=sh -c '(while :; do echo spam; done) & sleep 0.3; exit 3'",
         "-c",

@@ -8,7 +8,7 @@
 //! made and frees the name.
 
 use super::{warn, Opts, PodHandle};
-use crate::driver::{self, Driver};
+use crate::driver::{self, Driver, Host};
 use crate::machine::Pod;
 use crate::record::PodRecord;
 use crate::sandbox::{self, Keep, Remains, Sandbox};
@@ -61,7 +61,7 @@ fn setup(
     pod: &PodHandle,
     foreground: bool,
     inputs: Inputs,
-) -> Result<(Driver, Option<File>)> {
+) -> Result<(Driver<Host>, Option<File>)> {
     let mut record = pod.record()?;
     let inputs_fd = match inputs.is_empty() {
         true => None,
@@ -103,17 +103,23 @@ fn setup(
     }
     let machine =
         Pod::new(record.spec.clone(), SystemTime::now()).with_backoff_scale(record.backoff_scale);
+    let host = driver::Host::new(
+        &signals,
+        sb.pause,
+        sb.cgroup,
+        paths.clone(),
+        record.network.clone(),
+        host_netns.try_clone().ok(),
+    );
     let parts = driver::Parts {
         paths,
         rotation: record.log_rotation,
-        cgroup: sb.cgroup,
-        pause: sb.pause,
-        network: record.network.clone(),
-        host_netns: host_netns.try_clone().ok(),
         inputs,
         facts: record.facts.clone(),
+        terminal: foreground.then(driver::Terminal::open),
+        notify: foreground.then(crate::notify::Notifier::from_env).flatten(),
     };
-    match Driver::new(machine, parts, &signals, foreground) {
+    match host.and_then(|host| Driver::new(machine, host, parts)) {
         Ok(d) => Ok((d, inputs_fd)),
         Err(e) => Err(undo(&record, e)),
     }

@@ -45,7 +45,7 @@ mod tests;
 
 pub use backoff::Backoff;
 
-use crate::spec::{Action, ContainerSpec, PodSpec, Probe, ProbeKind, RestartPolicy};
+use crate::spec::{Action, ContainerSpec, PodSpec, Probe, ProbeKind, RestartPolicy, VolumeSource};
 use crate::status::{Condition, ContainerState, ContainerStatus, Phase, PodStatus, Terminated};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -103,9 +103,10 @@ pub enum Event {
     },
     /// Stop the pod (down, ^C, SIGTERM): every container with `grace`, or its own.
     Stop { grace: Option<Duration> },
-    /// Evict the pod, as the kubelet does when it runs out of a resource: every
-    /// container killed at once, the pod Failed with reason Evicted and `message`.
-    Evict { message: String },
+    /// A disk emptyDir holds `bytes`. Over its sizeLimit, the pod is evicted as the
+    /// kubelet evicts it: every container killed at once, the pod Failed with reason
+    /// Evicted.
+    VolumeUsage { volume: String, bytes: u64 },
     /// pause, PID 1 of the pod, died: the kernel kills everything in the pod.
     PauseDied { how: String },
 }
@@ -134,7 +135,7 @@ pub enum Effect {
     Publish(PodStatus),
 }
 
-/// A kubelet event about one container.
+/// A kubelet event about one container, or (`container` empty) about the pod.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub container: String,
@@ -381,10 +382,30 @@ impl Pod {
                 let grace = grace.unwrap_or(self.spec.grace);
                 self.stop_pod(StopCause::Asked, grace, now, &mut fx);
             }
-            Event::Evict { message } => {
-                if self.life == Life::Active {
-                    self.evicted = Some(message);
-                    self.stop_pod(StopCause::Evicted, Duration::ZERO, now, &mut fx);
+            Event::VolumeUsage { volume, bytes } => {
+                let limit = self.spec.volumes.iter().find_map(|v| match &v.source {
+                    VolumeSource::EmptyDir {
+                        memory: false,
+                        size_limit: Some(limit),
+                    } if v.name == volume => Some(*limit),
+                    _ => None,
+                });
+                if let (Some(limit), Life::Active) = (limit, &self.life) {
+                    if bytes > limit {
+                        let message = format!(
+                            "Usage of EmptyDir volume {volume:?} exceeds the limit {:?}. ",
+                            crate::quantity::Memory(limit).to_string()
+                        );
+                        fx.push(Effect::Record(Record {
+                            container: String::new(),
+                            init: false,
+                            warning: true,
+                            reason: "Evicted",
+                            message: message.clone(),
+                        }));
+                        self.evicted = Some(message);
+                        self.stop_pod(StopCause::Evicted, Duration::ZERO, now, &mut fx);
+                    }
                 }
             }
             Event::PauseDied { how } => {

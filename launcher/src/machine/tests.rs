@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::spec::{Limits, Probes};
+use crate::spec::{Limits, Probes, Volume};
 
 const S: fn(u64) -> Duration = Duration::from_secs;
 
@@ -924,10 +924,37 @@ fn active_deadline_stops_the_pod_and_fails_it() {
 
 #[test]
 fn eviction_kills_every_container_at_once_and_fails_the_pod() {
-    let mut sim = Sim::new(pod(&["a", "b"]));
-    let fx = sim.feed(Event::Evict {
-        message: "Usage of EmptyDir volume \"v\" exceeds the limit \"1Mi\". ".into(),
+    let mut spec = pod(&["a", "b"]);
+    spec.volumes.push(Volume {
+        name: "v".into(),
+        source: VolumeSource::EmptyDir {
+            memory: false,
+            size_limit: Some(1 << 20),
+        },
     });
+    let mut sim = Sim::new(spec);
+    // Within its limit, and a volume without one: nothing happens.
+    for (volume, bytes) in [("v", 1 << 20), ("other", 1 << 30)] {
+        let fx = sim.feed(Event::VolumeUsage {
+            volume: volume.into(),
+            bytes,
+        });
+        assert!(fx.iter().all(|e| !matches!(e, Effect::Kill(_))), "{fx:?}");
+    }
+    let fx = sim.feed(Event::VolumeUsage {
+        volume: "v".into(),
+        bytes: (1 << 20) + 1,
+    });
+    let evicted = fx.iter().find_map(|e| match e {
+        Effect::Record(r) if r.reason == "Evicted" => Some(r),
+        _ => None,
+    });
+    let evicted = evicted.expect("an Evicted event");
+    assert!(evicted.container.is_empty() && evicted.warning);
+    assert_eq!(
+        evicted.message,
+        "Usage of EmptyDir volume \"v\" exceeds the limit \"1Mi\". "
+    );
     // No grace: the kubelet evicts for local storage with a grace period of 0.
     assert!(
         has(&fx, &Effect::Kill(0)) && has(&fx, &Effect::Kill(1)),

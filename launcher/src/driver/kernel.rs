@@ -1,0 +1,329 @@
+//! What the driver asks of the kernel, as one small interface: signals and exits to
+//! wait for, processes to start in the pod and to signal, cgroups to kill and read,
+//! and the pod's end. [`Host`] makes the system calls; the driver's unit tests put a
+//! fake in its place, so the wiring (an exit becomes an event, an effect becomes a
+//! call) is tested without root.
+
+use crate::cgroup::{memory, PodCgroup};
+use crate::layout::PodPaths;
+use crate::machine::Exit;
+use crate::namespaces::Pause;
+use crate::process::{self, Plan, Stdio, View};
+use crate::sandbox::{self, Keep, Remains};
+use crate::spec::{ContainerSpec, Resolved};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
+
+/// A process the driver started: a container's main process, or an exec action.
+pub struct Child {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+}
+
+/// Why a container's main process did not start.
+#[derive(Debug, PartialEq)]
+pub enum NotStarted {
+    /// It cannot run: the exit code and message its status gets.
+    CannotRun { code: i32, message: String },
+    /// The pod's PID namespace is going away: nothing starts in it.
+    PodDying,
+}
+
+pub trait Kernel {
+    /// Turns readable when a signal waits (SIGCHLD, or a stop: TERM, INT, HUP).
+    fn signal_fd(&self) -> BorrowedFd<'_>;
+    /// The signals that arrived, by number.
+    fn signals(&mut self) -> Vec<i32>;
+    /// Every child that has exited, reaped: (pid, how).
+    fn reap(&mut self) -> Vec<(i32, Exit)>;
+    /// Starts container `c`'s main process of `pod`, its stdout and stderr on these.
+    fn spawn(
+        &mut self,
+        pod: Resolved,
+        c: &ContainerSpec,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    ) -> Result<Child, NotStarted>;
+    /// Starts `argv` in container `c` (a probe's or hook's exec), in the mount
+    /// namespace of its main process `main`, if it runs.
+    fn exec(
+        &mut self,
+        pod: Resolved,
+        c: &ContainerSpec,
+        main: Option<BorrowedFd>,
+        argv: &[String],
+    ) -> Result<Child, String>;
+    fn signal(&mut self, pidfd: &OwnedFd, signal: i32);
+    /// SIGKILL to everything in container `name`'s cgroup leaf.
+    fn kill_container(&mut self, name: &str);
+    /// SIGKILL to everything in the pod; false if the pod has no cgroup to do it by.
+    fn kill_pod(&mut self) -> bool;
+    /// OOM kills counted in container `name`'s leaf so far.
+    fn oom_kills(&self, name: &str) -> u64;
+    /// pause, PID 1 of the pod.
+    fn pause_pid(&self) -> i32;
+    /// Has pause exited, or begun to?
+    fn pause_exiting(&self) -> bool;
+    /// Bytes used under `dir` (a disk emptyDir).
+    fn disk_usage(&self, dir: &Path) -> u64;
+    /// Every container has stopped: the pod ends (pause, cgroups, network and,
+    /// unless `keep`, its files).
+    fn end(&mut self, keep: Keep) -> anyhow::Result<()>;
+}
+
+/// The signals the supervisor takes through its signalfd; block them before any
+/// child exists so none is lost.
+pub fn block_signals() -> nix::Result<SigSet> {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
+        set.add(s);
+    }
+    set.thread_block()?;
+    Ok(set)
+}
+
+/// The kernel itself, for a pod whose sandbox stands.
+pub struct Host {
+    signals: SignalFd,
+    pause: Pause,
+    cgroup: Option<PodCgroup>,
+    paths: PodPaths,
+    /// The pod's CNI network, DEL'ed at the end, and the host's network namespace to
+    /// go back to for it (the supervisor is in the pod's).
+    network: Option<crate::network::Attachment>,
+    host_netns: Option<File>,
+}
+
+impl Host {
+    pub fn new(
+        signals: &SigSet,
+        pause: Pause,
+        cgroup: Option<PodCgroup>,
+        paths: PodPaths,
+        network: Option<crate::network::Attachment>,
+        host_netns: Option<File>,
+    ) -> anyhow::Result<Host> {
+        use anyhow::Context;
+        let signals = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .context("failed to create a signalfd")?;
+        Ok(Host {
+            signals,
+            pause,
+            cgroup,
+            paths,
+            network,
+            host_netns,
+        })
+    }
+
+    fn leaf(&self, name: &str) -> Option<std::path::PathBuf> {
+        self.cgroup.as_ref().map(|cg| cg.leaf(name))
+    }
+}
+
+impl Kernel for Host {
+    fn signal_fd(&self) -> BorrowedFd<'_> {
+        self.signals.as_fd()
+    }
+
+    fn signals(&mut self) -> Vec<i32> {
+        let mut got = Vec::new();
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            got.push(info.ssi_signo as i32);
+        }
+        got
+    }
+
+    /// SIGCHLDs coalesce: waitpid(-1, WNOHANG) until nothing is left.
+    fn reap(&mut self) -> Vec<(i32, Exit)> {
+        let mut exits = Vec::new();
+        loop {
+            let (pid, code, signal) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), code, None),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    (pid.as_raw(), 128 + sig as i32, Some(sig as i32))
+                }
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => break,
+                Err(nix::errno::Errno::EINTR) | Ok(_) => continue,
+                Err(_) => break,
+            };
+            let exit = Exit {
+                code,
+                signal,
+                oom: false,
+            };
+            exits.push((pid, exit));
+        }
+        exits
+    }
+
+    fn spawn(
+        &mut self,
+        pod: Resolved,
+        c: &ContainerSpec,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    ) -> Result<Child, NotStarted> {
+        // A container whose setup failed before its program, as the kubelet's
+        // StartError: 128.
+        let cannot = |message: String| NotStarted::CannotRun { code: 128, message };
+        let argv = pod.command_line(c);
+        let env = pod.environment(c);
+        let volumes = crate::volumes::prepare(pod.spec, c, &self.paths, &env)
+            .map_err(|e| cannot(e.to_string()))?;
+        let leaf = self.leaf(&c.name);
+        let stdio = Stdio::Pipes { stdout, stderr };
+        let view = View::Own(volumes);
+        let plan = Plan::new(
+            pod,
+            c,
+            &argv,
+            leaf.as_deref(),
+            self.pause.pidfd.as_fd(),
+            stdio,
+            view,
+        );
+        match plan.and_then(process::spawn) {
+            Ok(s) => match s.failed {
+                None => Ok(Child {
+                    pid: s.pid,
+                    pidfd: s.pidfd,
+                }),
+                Some(e) => {
+                    // The child has already exited; reap it here, its exit is this.
+                    let _ = waitpid(Pid::from_raw(s.pid), None);
+                    // A command that cannot run exits as a shell's would.
+                    let code = match e.step {
+                        process::Step::Exec => e.exit_code(),
+                        _ => 128,
+                    };
+                    let message = e.to_string();
+                    Err(NotStarted::CannotRun { code, message })
+                }
+            },
+            Err(e) if e.pod_is_dying() => Err(NotStarted::PodDying),
+            Err(e) => Err(cannot(format!("{:#}", anyhow::Error::from(e)))),
+        }
+    }
+
+    /// An exec runs in the container (its namespaces, cgroup, user) with /dev/null
+    /// for stdio.
+    fn exec(
+        &mut self,
+        pod: Resolved,
+        c: &ContainerSpec,
+        main: Option<BorrowedFd>,
+        argv: &[String],
+    ) -> Result<Child, String> {
+        let view = match main {
+            Some(fd) => View::Join(fd),
+            None => View::Pod,
+        };
+        let leaf = self.leaf(&c.name);
+        let pause = self.pause.pidfd.as_fd();
+        let plan = Plan::new(pod, c, argv, leaf.as_deref(), pause, Stdio::Null, view);
+        let started = plan
+            .and_then(process::spawn)
+            .map_err(|e| format!("{:#}", anyhow::Error::from(e)))?;
+        if let Some(e) = started.failed {
+            let _ = waitpid(Pid::from_raw(started.pid), None);
+            return Err(e.to_string());
+        }
+        Ok(Child {
+            pid: started.pid,
+            pidfd: started.pidfd,
+        })
+    }
+
+    fn signal(&mut self, pidfd: &OwnedFd, signal: i32) {
+        let _ = crate::sys::pidfd_send_signal(pidfd, signal);
+    }
+
+    fn kill_container(&mut self, name: &str) {
+        if let Some(cg) = &self.cgroup {
+            cg.kill_leaf(name);
+        }
+    }
+
+    fn kill_pod(&mut self) -> bool {
+        self.cgroup.as_ref().is_some_and(|cg| cg.kill().is_ok())
+    }
+
+    fn oom_kills(&self, name: &str) -> u64 {
+        self.leaf(name).as_deref().map_or(0, memory::oom_kills)
+    }
+
+    fn pause_pid(&self) -> i32 {
+        self.pause.pid
+    }
+
+    /// An exiting init of a PID namespace waits in the kernel for every process in
+    /// the namespace to be reaped (pid_namespaces(7)); it is PF_EXITING then.
+    fn pause_exiting(&self) -> bool {
+        let mut fds = [PollFd::new(self.pause.pidfd.as_fd(), PollFlags::POLLIN)];
+        let exited = nix::poll::poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0);
+        exited || pf_exiting(self.pause.pid)
+    }
+
+    fn disk_usage(&self, dir: &Path) -> u64 {
+        crate::volumes::disk_usage(dir)
+    }
+
+    fn end(&mut self, keep: Keep) -> anyhow::Result<()> {
+        // pause, PID 1 of the pod, exits only once every process of the pod is
+        // reaped; all of them are children of this process. Without a cgroup,
+        // pause's end is what takes the rest of the pod's PID namespace with it.
+        if !self.kill_pod() {
+            let _ = crate::sys::pidfd_send_signal(&self.pause.pidfd, libc::SIGKILL);
+        }
+        loop {
+            match waitpid(Pid::from_raw(-1), None) {
+                Ok(s) if s.pid() == Some(Pid::from_raw(self.pause.pid)) => break,
+                Err(nix::errno::Errno::EINTR) | Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        // The plugins run in the host's namespaces, not in the pod's, whose PID
+        // namespace can hold no new process now that pause is gone.
+        if let Some(netns) = &self.host_netns {
+            let _ = crate::sys::leave_pod(netns);
+        }
+        // pause is reaped: the cgroups and the network are left to go, and with them
+        // the pod's files unless `status` and `logs` may still want them.
+        let remains = Remains {
+            state: self.paths.state.clone(),
+            netns_pin: self.paths.netns_pin(),
+            network_lock: self.paths.network_lock(),
+            pods: vec![self.paths.clone()],
+            cgroup: self.cgroup.clone(),
+            pause: None,
+            network: self.network.as_ref(),
+        };
+        sandbox::teardown(remains, Duration::ZERO, keep)
+    }
+}
+
+/// Is `pid` exiting (PF_EXITING in the flags of /proc/PID/stat)?
+fn pf_exiting(pid: i32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.get(s.rfind(')')? + 2..)?;
+            // rest starts at field 3 (state); flags are field 9.
+            rest.split(' ').nth(6)?.parse::<u64>().ok()
+        })
+        .is_some_and(|flags| flags & PF_EXITING != 0)
+}

@@ -1,0 +1,569 @@
+//! The supervisor's event loop: one thread, one poll(2), driving the pod's state
+//! machine (`machine`). It turns what the kernel reports into machine events and
+//! carries the machine's effects out; it decides nothing itself. Its parts, one job
+//! each:
+//! - `kernel`: every system call on the pod's processes and cgroups, behind the
+//!   [`Kernel`] interface ([`Host`] makes the calls; the unit tests' fake does not);
+//! - `output`: the containers' output into their logs and, in the foreground, onto
+//!   the terminal, without ever blocking;
+//! - `publish`: the pod's status, events and systemd notifications.
+//!
+//! poll watches the kernel's signal fd (SIGCHLD, SIGTERM, SIGINT, SIGHUP), the
+//! containers' stdout/stderr pipes, the sockets of probes and hooks in flight and, in
+//! the foreground, the terminal while output waits for it; the machine's next timer
+//! (or the next measurement of the disk emptyDirs) is poll's timeout.
+//!
+//! pause dying is noticed before the exits of the containers it takes along (they
+//! are reaped first: pause, PID 1 of the pod, waits for them), so no container is
+//! restarted into a dying PID namespace.
+
+mod kernel;
+mod output;
+mod publish;
+#[cfg(test)]
+mod tests;
+
+pub use kernel::{block_signals, Child, Host, Kernel, NotStarted};
+pub use output::Terminal;
+
+use crate::layout::PodPaths;
+use crate::logs::{Rotation, Stream};
+use crate::machine::{Effect, Event, Exit, Pod, Task, Verdict};
+use crate::probe::Run;
+use crate::sandbox::Keep;
+use crate::spec::{Action, Facts, Inputs, Resolved};
+use crate::status::Phase;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use output::Output;
+use publish::Publisher;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How often disk emptyDirs with a sizeLimit are measured (the kubelet's
+/// housekeeping looks every 10 s; du of a small volume is cheap).
+const STORAGE_CHECK: Duration = Duration::from_secs(2);
+
+/// How the supervisor ended, for `up`'s exit status.
+pub struct Outcome {
+    pub phase: Phase,
+    pub exit_code: i32,
+}
+
+/// What the driver runs a pod with, besides its machine and kernel.
+pub struct Parts {
+    pub paths: PodPaths,
+    pub rotation: Rotation,
+    pub inputs: Inputs,
+    pub facts: Facts,
+    /// The foreground's terminal; none for a detached pod.
+    pub terminal: Option<Terminal>,
+    /// systemd, when `up` runs in the foreground as a Type=notify service.
+    pub notify: Option<crate::notify::Notifier>,
+}
+
+/// A container's main process.
+struct Main {
+    child: Child,
+    oom_before: u64,
+}
+
+/// What the driver holds for one container.
+struct Slot {
+    output: Output,
+    main: Option<Main>,
+    runs: Vec<(Task, Run)>,
+}
+
+/// What one poll entry stands for.
+#[derive(Clone, Copy)]
+enum Source {
+    Signals,
+    Pipe(usize, usize),
+    Run(usize, usize),
+    Terminal(Stream),
+}
+
+pub struct Driver<K: Kernel> {
+    pod: Pod,
+    kernel: K,
+    /// The pod's ConfigMaps and Secrets, and what the runtime learned about it.
+    inputs: Inputs,
+    facts: Facts,
+    epoch: Instant,
+    pause_dead: bool,
+    slots: Vec<Slot>,
+    terminal: Option<Terminal>,
+    publisher: Publisher,
+    /// A stop was asked for (down, ^C): the pod's state goes with it.
+    stop_asked: bool,
+    stop_request: PathBuf,
+    /// Disk emptyDirs with a sizeLimit: (volume, directory), and when they are
+    /// measured next.
+    storage: Vec<(String, PathBuf)>,
+    next_storage_check: Duration,
+}
+
+impl<K: Kernel> Driver<K> {
+    pub fn new(pod: Pod, kernel: K, parts: Parts) -> anyhow::Result<Driver<K>> {
+        use anyhow::Context;
+        let Parts {
+            paths,
+            rotation,
+            inputs,
+            facts,
+            terminal,
+            notify,
+        } = parts;
+        let mut slots = Vec::new();
+        for c in pod.spec().all_containers() {
+            let dir = paths.logs(&c.name);
+            let output = Output::open(&c.name, &dir, rotation)
+                .with_context(|| format!("failed to open a log in {}", dir.display()))?;
+            slots.push(Slot {
+                output,
+                main: None,
+                runs: Vec::new(),
+            });
+        }
+        let storage = pod
+            .spec()
+            .volumes
+            .iter()
+            .filter_map(|v| match &v.source {
+                crate::spec::VolumeSource::EmptyDir {
+                    memory: false,
+                    size_limit: Some(_),
+                } => Some((v.name.clone(), paths.volume(&v.name))),
+                _ => None,
+            })
+            .collect();
+        Ok(Driver {
+            pod,
+            kernel,
+            inputs,
+            facts,
+            epoch: Instant::now(),
+            pause_dead: false,
+            slots,
+            terminal,
+            stop_asked: false,
+            stop_request: paths.stop_request(),
+            publisher: Publisher::new(paths, notify),
+            storage,
+            next_storage_check: STORAGE_CHECK,
+        })
+    }
+
+    /// Runs the pod to its end; reports through `ready` (for `up -d`) once every
+    /// container that can start has been started.
+    pub fn run(mut self, ready: Option<File>) -> Outcome {
+        self.begin();
+        if let Some(mut r) = ready {
+            let _ = r.write_all(b"ok\n");
+        }
+        // Setup's code is done with: the loop keeps only its own pages resident.
+        crate::sys::shed_executable_pages();
+        while !self.pod.finished() {
+            self.turn();
+        }
+        self.finish()
+    }
+
+    /// The pod is scheduled and its first containers start.
+    fn begin(&mut self) {
+        let scheduled = format!(
+            "Successfully assigned default/{} to {}",
+            self.pod.spec().name,
+            crate::kube::node_name().unwrap_or_default()
+        );
+        let publisher = &mut self.publisher;
+        publisher.event(None, false, "Scheduled", scheduled, "default-scheduler");
+        self.step(Event::Tick);
+        self.publisher.publish();
+    }
+
+    /// One turn of the loop: wait for the kernel or a timer, feed what happened,
+    /// publish what changed.
+    fn turn(&mut self) {
+        self.wait();
+        self.measure_storage();
+        self.step(Event::Tick);
+        self.publisher.publish();
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Reports how full the disk emptyDirs with a sizeLimit are; the machine decides
+    /// whether that evicts the pod.
+    fn measure_storage(&mut self) {
+        if self.storage.is_empty() || self.now() < self.next_storage_check {
+            return;
+        }
+        self.next_storage_check = self.now() + STORAGE_CHECK;
+        let usage: Vec<(String, u64)> = self
+            .storage
+            .iter()
+            .map(|(name, dir)| (name.clone(), self.kernel.disk_usage(dir)))
+            .collect();
+        for (volume, bytes) in usage {
+            self.step(Event::VolumeUsage { volume, bytes });
+        }
+    }
+
+    /// Feeds `event` to the machine and carries out its effects, and those of the
+    /// events they give rise to, in order.
+    fn step(&mut self, event: Event) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            let now = self.now();
+            for effect in self.pod.handle(event, now) {
+                self.apply(effect, &mut queue);
+            }
+        }
+    }
+
+    fn apply(&mut self, effect: Effect, queue: &mut VecDeque<Event>) {
+        match effect {
+            Effect::Spawn(c) => match self.pause_gone() {
+                // The machine takes c back: nothing starts in a dying pod.
+                Some(how) => queue.push_back(Event::PauseDied { how }),
+                None => queue.push_back(self.spawn(c)),
+            },
+            Effect::Run { c, task, action } => match self.launch(c, &action) {
+                Ok(run) => self.slots[c].runs.push((task, run)),
+                Err(verdict) => queue.push_back(Event::Done { c, task, verdict }),
+            },
+            Effect::Cancel { c, task } => {
+                let runs = &mut self.slots[c].runs;
+                if let Some(i) = runs.iter().position(|(t, _)| *t == task) {
+                    if let Some(pidfd) = runs.swap_remove(i).1.into_pidfd() {
+                        self.kernel.signal(&pidfd, libc::SIGKILL);
+                    }
+                }
+            }
+            Effect::Terminate(c) => {
+                if let Some(m) = &self.slots[c].main {
+                    self.kernel.signal(&m.child.pidfd, libc::SIGTERM);
+                }
+            }
+            Effect::Kill(c) => {
+                if let Some(m) = &self.slots[c].main {
+                    self.kernel.signal(&m.child.pidfd, libc::SIGKILL);
+                }
+                let name = self.pod.container(c).name.clone();
+                self.kernel.kill_container(&name);
+            }
+            Effect::KillPod => {
+                if !self.kernel.kill_pod() {
+                    for m in self.slots.iter().filter_map(|s| s.main.as_ref()) {
+                        self.kernel.signal(&m.child.pidfd, libc::SIGKILL);
+                    }
+                }
+            }
+            Effect::Record(r) if r.container.is_empty() => {
+                self.publisher
+                    .event(None, r.warning, r.reason, r.message, "kubelet");
+            }
+            Effect::Record(r) => {
+                let list = if r.init {
+                    "initContainers"
+                } else {
+                    "containers"
+                };
+                let object = Some(format!("spec.{list}{{{}}}", r.container));
+                let publisher = &mut self.publisher;
+                publisher.event(object, r.warning, r.reason, r.message.clone(), "kubelet");
+                if r.warning {
+                    let line = format!("launcher: {}: {}\n", r.container, r.message);
+                    self.say(Stream::Stderr, line.as_bytes());
+                }
+            }
+            Effect::Publish(status) => self.publisher.status(status),
+        }
+    }
+
+    /// Starts container `c`'s main process: Started, or CannotRun with the reason.
+    fn spawn(&mut self, c: usize) -> Event {
+        let cannot = |message: String| Event::CannotRun {
+            c,
+            code: 128,
+            message,
+        };
+        let (out_r, out_w) = match crate::sys::pipe() {
+            Ok(p) => p,
+            Err(e) => return cannot(format!("pipe: {e}")),
+        };
+        let (err_r, err_w) = match crate::sys::pipe() {
+            Ok(p) => p,
+            Err(e) => return cannot(format!("pipe: {e}")),
+        };
+        let container = self.pod.container(c);
+        let oom_before = self.kernel.oom_kills(&container.name);
+        let pod = Resolved {
+            spec: self.pod.spec(),
+            inputs: &self.inputs,
+            facts: &self.facts,
+        };
+        match self.kernel.spawn(pod, container, out_w, err_w) {
+            Ok(child) => {
+                let instance = self.pod.restarts(c);
+                if let Some(warning) = self.slots[c].output.start(instance, out_r, err_r) {
+                    self.say(Stream::Stderr, warning.as_bytes());
+                }
+                let pid = child.pid;
+                self.slots[c].main = Some(Main { child, oom_before });
+                Event::Started { c, pid }
+            }
+            Err(NotStarted::CannotRun { code, message }) => Event::CannotRun { c, code, message },
+            Err(NotStarted::PodDying) => {
+                self.pause_dead = true;
+                Event::PauseDied { how: "died".into() }
+            }
+        }
+    }
+
+    /// Starts a probe's or hook's action for container `c`.
+    fn launch(&mut self, c: usize, action: &Action) -> Result<Run, Verdict> {
+        match action {
+            Action::Exec(argv) => {
+                let main = self.slots[c].main.as_ref().map(|m| m.child.pidfd.as_fd());
+                let pod = Resolved {
+                    spec: self.pod.spec(),
+                    inputs: &self.inputs,
+                    facts: &self.facts,
+                };
+                let child = self
+                    .kernel
+                    .exec(pod, self.pod.container(c), main, argv)
+                    .map_err(Verdict::Failure)?;
+                Ok(Run::exec(child.pid, child.pidfd))
+            }
+            Action::HttpGet {
+                host,
+                port,
+                path,
+                headers,
+            } => Run::connect(*host, *port, Some((path, headers))),
+            Action::TcpSocket { host, port } => Run::connect(*host, *port, None),
+            // The machine times sleeps itself; one here is already over.
+            Action::Sleep(_) => Err(Verdict::Success),
+        }
+    }
+
+    /// Has pause died, or started dying? Then how, for the pod's message.
+    fn pause_gone(&mut self) -> Option<String> {
+        if self.pause_dead || !self.kernel.pause_exiting() {
+            return None;
+        }
+        self.pause_dead = true;
+        Some("died".into())
+    }
+
+    /// Waits for the next kernel event or timer and feeds what happened.
+    fn wait(&mut self) {
+        let next = match (self.pod.next_timer(), self.storage.is_empty()) {
+            (t, true) => t,
+            (None, false) => Some(self.next_storage_check),
+            (Some(t), false) => Some(t.min(self.next_storage_check)),
+        };
+        let timeout = match next {
+            None => PollTimeout::NONE,
+            Some(t) => {
+                let left = t.saturating_sub(self.now());
+                // Rounded up, so a timer is never polled for again just before it is due.
+                let ms = left.as_micros().div_ceil(1000).min(60_000) as u16;
+                PollTimeout::from(ms)
+            }
+        };
+        let mut sources = vec![Source::Signals];
+        let mut fds = vec![PollFd::new(self.kernel.signal_fd(), PollFlags::POLLIN)];
+        for (ci, slot) in self.slots.iter().enumerate() {
+            for (pi, fd) in slot.output.fds() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                sources.push(Source::Pipe(ci, pi));
+            }
+            for (ri, (_, run)) in slot.runs.iter().enumerate() {
+                if let Some((fd, flags)) = run.interest() {
+                    fds.push(PollFd::new(fd, flags));
+                    sources.push(Source::Run(ci, ri));
+                }
+            }
+        }
+        if let Some(t) = &self.terminal {
+            for (stream, fd) in t.waiting() {
+                fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+                sources.push(Source::Terminal(stream));
+            }
+        }
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        // Output first, so a container's last words are logged before its exit.
+        // Backwards, so a pipe removed at EOF leaves the other indices valid.
+        for (k, source) in sources.iter().enumerate().rev() {
+            if let (true, Source::Pipe(ci, pi)) = (ready[k], *source) {
+                self.drain(ci, Some(pi));
+            }
+        }
+        let mut results = Vec::new();
+        for (k, source) in sources.iter().enumerate().rev() {
+            if !ready[k] {
+                continue;
+            }
+            match *source {
+                Source::Run(ci, ri) => {
+                    let runs = &mut self.slots[ci].runs;
+                    if let Some(verdict) = runs[ri].1.ready() {
+                        let (task, _) = runs.swap_remove(ri);
+                        results.push(Event::Done {
+                            c: ci,
+                            task,
+                            verdict,
+                        });
+                    }
+                }
+                Source::Terminal(stream) => {
+                    let gone = self.terminal.as_mut().is_some_and(|t| t.flush(stream));
+                    if gone && !self.stop_asked {
+                        self.stop();
+                    }
+                }
+                Source::Signals | Source::Pipe(..) => {}
+            }
+        }
+        for event in results {
+            self.step(event);
+        }
+        if ready[0] {
+            self.signals();
+        }
+    }
+
+    /// Container `ci`'s output: one pipe's, or all of them; onto the terminal too.
+    fn drain(&mut self, ci: usize, pipe: Option<usize>) {
+        let fg = self.terminal.is_some();
+        let output = &mut self.slots[ci].output;
+        let lines = match pipe {
+            Some(pi) => output.drain(pi, fg),
+            None => output.drain_all(fg),
+        };
+        for (stream, text) in lines {
+            self.say(stream, &text);
+        }
+    }
+
+    fn signals(&mut self) {
+        for signal in self.kernel.signals() {
+            match signal {
+                libc::SIGCHLD => self.reap(),
+                _ => self.stop(),
+            }
+        }
+    }
+
+    /// A stop asked for (down, ^C): the grace period `down` wrote, or the pod's.
+    fn stop(&mut self) {
+        self.stop_asked = true;
+        self.publisher.stopping();
+        let grace = std::fs::read_to_string(&self.stop_request)
+            .ok()
+            .and_then(|s| crate::quantity::parse_duration(s.trim()).ok());
+        self.step(Event::Stop { grace });
+    }
+
+    fn reap(&mut self) {
+        let exits = self.kernel.reap();
+        // pause first: the containers it took along must not be restarted.
+        let pause = self.kernel.pause_pid();
+        if let Some(&(_, e)) = exits.iter().find(|(pid, _)| *pid == pause) {
+            if !self.pause_dead {
+                self.pause_dead = true;
+                let how = match e.signal {
+                    Some(s) => format!("was killed by signal {s}"),
+                    None => format!("exited {}", e.code),
+                };
+                self.step(Event::PauseDied { how });
+            }
+        } else if !exits.is_empty() {
+            if let Some(how) = self.pause_gone() {
+                self.step(Event::PauseDied { how });
+            }
+        }
+        for (pid, exit) in exits {
+            self.exited(pid, exit);
+        }
+    }
+
+    /// Process `pid` exited: a container's main process, or an action's.
+    fn exited(&mut self, pid: i32, mut exit: Exit) {
+        let main_of = |s: &Slot| s.main.as_ref().is_some_and(|m| m.child.pid == pid);
+        if let Some(c) = self.slots.iter().position(main_of) {
+            // Its last words first, as far as one wake-up goes.
+            self.drain(c, None);
+            if let Some(m) = self.slots[c].main.take() {
+                let name = &self.pod.container(c).name;
+                exit.oom = self.kernel.oom_kills(name) > m.oom_before;
+            }
+            self.step(Event::Exited { c, exit });
+            return;
+        }
+        let run_of = |(c, s): (usize, &Slot)| {
+            let ri = s.runs.iter().position(|(_, r)| r.pid() == Some(pid))?;
+            Some((c, ri))
+        };
+        if let Some((c, ri)) = self.slots.iter().enumerate().find_map(run_of) {
+            let (task, _) = self.slots[c].runs.swap_remove(ri);
+            let verdict = Run::exited(exit.code);
+            self.step(Event::Done { c, task, verdict });
+        }
+    }
+
+    /// A line for the terminal, in the foreground.
+    fn say(&mut self, stream: Stream, text: &[u8]) {
+        let Some(t) = &mut self.terminal else {
+            return;
+        };
+        if t.say(stream, text) && !self.stop_asked {
+            // Nobody reads the pod's output any more (`up | head -1`): stop it, as ^C.
+            self.stop();
+        }
+    }
+
+    /// Every container has stopped: the last output, then the pod ends. The state
+    /// stays for `status` unless a stop was asked for or the pod ran in the
+    /// foreground.
+    fn finish(mut self) -> Outcome {
+        self.publisher.stopping();
+        let fg = self.terminal.is_some();
+        for ci in 0..self.slots.len() {
+            for (stream, line) in self.slots[ci].output.finish(fg) {
+                self.say(stream, &line);
+            }
+        }
+        if let Some(t) = &mut self.terminal {
+            t.drain(Duration::from_secs(1));
+        }
+        let keep = match fg || self.stop_asked {
+            true => Keep::Nothing,
+            false => Keep::Files,
+        };
+        if let Err(e) = self.kernel.end(keep) {
+            // Detached, nobody reads this: `down` tries again, and says so.
+            let _ = writeln!(std::io::stderr(), "launcher: pod teardown: {e:#}");
+        }
+        let (phase, exit_code) = self.pod.outcome();
+        Outcome { phase, exit_code }
+    }
+}
