@@ -522,7 +522,15 @@ impl Drop for Pods {
         for cg in self.leftover_cgroups() {
             let dir = self.cgroup_parent.join(cg);
             let _ = fs::write(dir.join("cgroup.kill"), "1");
-            std::thread::sleep(Duration::from_millis(50));
+            // Killed processes leave their cgroups as they are reaped: wait for that.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let populated = || {
+                fs::read_to_string(dir.join("cgroup.events"))
+                    .is_ok_and(|e| e.lines().any(|l| l == "populated 1"))
+            };
+            while populated() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             for leaf in fs::read_dir(&dir).into_iter().flatten().flatten() {
                 let _ = fs::remove_dir(leaf.path());
             }

@@ -39,6 +39,7 @@ pub mod notify;
 pub mod probe;
 #[allow(unsafe_code)]
 pub mod process;
+pub mod procfs;
 pub mod quantity;
 pub mod record;
 pub mod sandbox;

@@ -389,13 +389,7 @@ fn pid_namespace_members(pause: i32) -> Vec<i32> {
 pub fn supervisor_of(cg: &PodCgroup) -> Option<i32> {
     let procs = std::fs::read_to_string(cg.leaf(PAUSE_LEAF).join("cgroup.procs")).ok()?;
     let pause: i32 = procs.lines().next()?.trim().parse().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pause}/status")).ok()?;
-    let ppid: i32 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("PPid:"))?
-        .trim()
-        .parse()
-        .ok()?;
+    let ppid = crate::procfs::stat(pause)?.ppid;
     let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).ok()?;
     let me = std::env::current_exe().ok()?;
     (ppid > 1 && exe == me).then_some(ppid)

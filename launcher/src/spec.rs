@@ -253,6 +253,33 @@ fn default_service_account() -> String {
     "default".into()
 }
 
+/// A set of capabilities as the bit mask capget(2) and capset(2) take.
+pub fn capability_mask(set: impl IntoIterator<Item = caps::Capability>) -> u64 {
+    set.into_iter().fold(0, |mask, c| mask | 1 << c.index())
+}
+
+/// The capability set container runtimes give a container by default (containerd,
+/// Docker, podman).
+pub fn default_capabilities() -> u64 {
+    use caps::Capability::*;
+    capability_mask([
+        CAP_CHOWN,
+        CAP_DAC_OVERRIDE,
+        CAP_FOWNER,
+        CAP_FSETID,
+        CAP_KILL,
+        CAP_SETGID,
+        CAP_SETUID,
+        CAP_SETPCAP,
+        CAP_NET_BIND_SERVICE,
+        CAP_NET_RAW,
+        CAP_SYS_CHROOT,
+        CAP_MKNOD,
+        CAP_AUDIT_WRITE,
+        CAP_SETFCAP,
+    ])
+}
+
 /// The namespace every pod is in.
 pub const NAMESPACE: &str = "default";
 
@@ -934,7 +961,7 @@ impl PodSpec {
 
     /// The capabilities a container's processes keep; None: all of them (privileged).
     pub fn capabilities_of(&self, c: &ContainerSpec) -> Option<u64> {
-        (!self.privileged).then(|| c.capabilities.unwrap_or(crate::sys::DEFAULT_CAPS))
+        (!self.privileged).then(|| c.capabilities.unwrap_or_else(default_capabilities))
     }
 
     /// Init containers, then app containers.

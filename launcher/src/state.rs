@@ -80,34 +80,16 @@ impl ProcRef {
     pub fn of(pid: i32) -> Option<ProcRef> {
         Some(ProcRef {
             pid,
-            start_time: stat(pid)?.1,
+            start_time: crate::procfs::stat(pid)?.start_time,
         })
     }
 
     /// Alive: a pidfd opens, the start time matches, and it is not a zombie.
     pub fn alive(&self) -> bool {
         crate::sys::pidfd_open(self.pid).is_ok()
-            && stat(self.pid).is_some_and(|(state, start)| state != 'Z' && start == self.start_time)
+            && crate::procfs::stat(self.pid)
+                .is_some_and(|st| st.state != 'Z' && st.start_time == self.start_time)
     }
-}
-
-/// (state, start time) from /proc/PID/stat.
-fn stat(pid: i32) -> Option<(char, u64)> {
-    use std::io::Read;
-    // One read: the line is at most 52 numbers and a 16-byte name.
-    let mut buf = [0u8; 1024];
-    let n = fs::File::open(format!("/proc/{pid}/stat"))
-        .ok()?
-        .read(&mut buf)
-        .ok()?;
-    let text = std::str::from_utf8(&buf[..n]).ok()?;
-    let rest = text.get(text.rfind(')')? + 2..)?;
-    let fields: Vec<&str> = rest.split(' ').collect();
-    // rest starts at field 3 (state); start time is field 22.
-    Some((
-        fields.first()?.chars().next()?,
-        fields.get(19)?.parse().ok()?,
-    ))
 }
 
 /// Opens (making it 0700 if missing) a directory the runtime trusts: its one

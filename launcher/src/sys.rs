@@ -159,24 +159,6 @@ pub fn reset_signals() {
     }
 }
 
-/// The capability set container runtimes give a container by default (containerd,
-/// Docker, podman): CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
-/// NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP.
-pub const DEFAULT_CAPS: u64 = 1 << 0
-    | 1 << 1
-    | 1 << 3
-    | 1 << 4
-    | 1 << 5
-    | 1 << 6
-    | 1 << 7
-    | 1 << 8
-    | 1 << 10
-    | 1 << 13
-    | 1 << 18
-    | 1 << 27
-    | 1 << 29
-    | 1 << 31;
-
 /// Restricts the bounding, permitted and effective sets to `keep` and empties the
 /// inheritable and ambient ones (as runc does since CVE-2022-24769: an inheritable
 /// capability would come back through a file capability). Child-safe. `last_cap` is
@@ -545,18 +527,6 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
             return Err(e);
         }
     }
-}
-
-/// The effective capability mask of this process, from /proc/self/status.
-pub fn effective_caps() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:").map(|v| v.trim().to_string()))
-        })
-        .and_then(|v| u64::from_str_radix(&v, 16).ok())
-        .unwrap_or(0)
 }
 
 pub fn last_cap() -> u32 {

@@ -485,38 +485,18 @@ pub fn unmount_below(dir: &Path) {
     if dir.as_os_str().is_empty() {
         return;
     }
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(mounts) = crate::procfs::mounts() else {
         return;
     };
-    let mut points: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape)
+    let mut points: Vec<PathBuf> = mounts
+        .into_iter()
+        .map(|m| m.point)
         .filter(|p| p.starts_with(dir))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for p in points {
         let _ = crate::sys::unmount_path(&p);
     }
-}
-
-/// A mountinfo path: spaces, tabs, newlines and backslashes are octal escapes.
-fn unescape(field: &str) -> PathBuf {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
-            let n = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(n);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    use std::os::unix::ffi::OsStringExt;
-    PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
 /// Does mount `m` put a file (not a directory) at its mount path?

@@ -23,6 +23,7 @@ pub mod devices;
 pub mod memory;
 pub mod pids;
 
+use crate::procfs::Mount;
 use crate::spec::Limits;
 use std::fs;
 use std::io;
@@ -79,30 +80,20 @@ pub(crate) fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
     fs::read_to_string(&path).map_err(|source| CgroupError::Read { path, source })
 }
 
-/// The cgroup2 mounts in a mountinfo text, as (root of the mount, mount point):
-/// fields 4 and 5; the file system type follows the " - " separator.
-fn cgroup2_mounts(mountinfo: &str) -> impl Iterator<Item = (&str, &str)> {
-    mountinfo.lines().filter_map(|line| {
-        let (pre, post) = line.split_once(" - ")?;
-        let mut fields = pre.split(' ').skip(3);
-        let (root, point) = (fields.next()?, fields.next()?);
-        (post.split(' ').next()? == "cgroup2").then_some((root, point))
-    })
-}
-
-/// Where cgroup2 is mounted, from a mountinfo text.
-pub fn cgroup2_mount_in(mountinfo: &str) -> Option<PathBuf> {
-    cgroup2_mounts(mountinfo)
-        .next()
-        .map(|(_, point)| PathBuf::from(point))
+/// Where cgroup2 is mounted, from a mount table.
+pub fn cgroup2_mount_in(mounts: &[Mount]) -> Option<PathBuf> {
+    mounts
+        .iter()
+        .find(|m| m.fstype == "cgroup2")
+        .map(|m| m.point.clone())
 }
 
 pub fn cgroup2_mount() -> Result<PathBuf, CgroupError> {
-    let info = fs::read_to_string("/proc/self/mountinfo").map_err(|source| CgroupError::Read {
+    let mounts = crate::procfs::mounts().map_err(|source| CgroupError::Read {
         path: "/proc/self/mountinfo".into(),
         source,
     })?;
-    cgroup2_mount_in(&info).ok_or(CgroupError::NoCgroup2)
+    cgroup2_mount_in(&mounts).ok_or(CgroupError::NoCgroup2)
 }
 
 fn controllers_for(limits: &Limits) -> Vec<&'static str> {
@@ -196,13 +187,14 @@ fn mounted_read_only(mount: &Path) -> bool {
 /// the machine's root cgroup (which has no `cgroup.type`): what a container with its
 /// own cgroup namespace sees.
 fn is_namespace_root(mount: &Path) -> bool {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(mounts) = crate::procfs::mounts() else {
         return false;
     };
-    let root_of_mount = cgroup2_mounts(&info)
-        .find(|(_, point)| Path::new(point) == mount)
-        .map(|(root, _)| root);
-    root_of_mount == Some("/") && mount.join("cgroup.type").exists()
+    let root_of_mount = mounts
+        .into_iter()
+        .find(|m| m.fstype == "cgroup2" && m.point == mount)
+        .map(|m| m.root);
+    root_of_mount.is_some_and(|r| r == Path::new("/")) && mount.join("cgroup.type").exists()
 }
 
 /// The leaf that the processes of a cgroup namespace's root move to, as
@@ -540,14 +532,9 @@ mod tests {
         let hybrid = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
                       35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
                       41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
-        assert_eq!(
-            cgroup2_mount_in(hybrid),
-            Some(PathBuf::from("/sys/fs/cgroup/unified"))
-        );
-        assert_eq!(
-            cgroup2_mount_in("1 0 0:1 / / rw - ext4 /dev/vda rw\n"),
-            None
-        );
+        let of = |text| cgroup2_mount_in(&crate::procfs::parse_mountinfo(text));
+        assert_eq!(of(hybrid), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        assert_eq!(of("1 0 0:1 / / rw - ext4 /dev/vda rw\n"), None);
     }
 
     /// A fake cgroup tree: files the kernel would provide, in a temp dir.

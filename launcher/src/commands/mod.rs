@@ -44,6 +44,12 @@ pub enum Usage {
     Spec(#[from] crate::spec::SpecError),
     #[error(transparent)]
     Manifest(#[from] crate::kube::ManifestError),
+    /// A hostPath the pod may not have, or whose type does not match.
+    #[error(transparent)]
+    Volume(#[from] crate::volumes::VolumeError),
+    /// A network or port the pod cannot have (`NetError::is_usage`).
+    #[error(transparent)]
+    Network(crate::network::NetError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -179,24 +185,23 @@ fn preflight() -> Result<()> {
     if sys::euid() != 0 {
         bail!("must run as root: creating namespaces and cgroups needs CAP_SYS_ADMIN");
     }
-    let caps = sys::effective_caps();
-    for (bit, name, why) in [
+    use caps::Capability::*;
+    let have = caps::read(None, caps::CapSet::Effective).unwrap_or_default();
+    for (cap, why) in [
         (
-            21,
-            "CAP_SYS_ADMIN",
+            CAP_SYS_ADMIN,
             "to create namespaces and mount the pod's /proc",
         ),
         (
-            12,
-            "CAP_NET_ADMIN",
+            CAP_NET_ADMIN,
             "to bring up lo in the pod's network namespace",
         ),
-        (18, "CAP_SYS_CHROOT", "to join the pod's mount namespace"),
-        (8, "CAP_SETPCAP", "to drop capabilities from containers"),
-        (5, "CAP_KILL", "to signal the pod's processes"),
+        (CAP_SYS_CHROOT, "to join the pod's mount namespace"),
+        (CAP_SETPCAP, "to drop capabilities from containers"),
+        (CAP_KILL, "to signal the pod's processes"),
     ] {
-        if caps & (1u64 << bit) == 0 {
-            bail!("missing capability {name}, needed {why}");
+        if !have.contains(&cap) {
+            bail!("missing capability {cap}, needed {why}");
         }
     }
     Ok(())

@@ -53,7 +53,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     let defaults = [DEFAULT_STATE_ROOT, DEFAULT_DATA_ROOT].map(PathBuf::from);
     let mut roots: Vec<&Path> = vec![&root.dir, &data_root];
     roots.extend(defaults.iter().map(PathBuf::as_path));
-    crate::volumes::check_host_paths(&spec, &roots).map_err(|e| Usage::Invalid(e.to_string()))?;
+    crate::volumes::check_host_paths(&spec, &roots).map_err(Usage::Volume)?;
     let (mount, parent) = opts.cgroup_parent()?;
     let leaves: Vec<_> = spec
         .all_containers()
@@ -106,7 +106,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     };
     record.network = crate::network::plan(&record.spec, &record.facts.uid, &dirs, &others)
         .map_err(|e| match e.is_usage() {
-            true => anyhow::Error::from(Usage::Invalid(e.to_string())),
+            true => anyhow::Error::from(Usage::Network(e)),
             false => e.into(),
         })?;
     // From here the name is taken, the record names the cgroup, and the lock is ours.

@@ -274,7 +274,9 @@ impl Kernel for Host {
     fn pause_exiting(&self) -> bool {
         let mut fds = [PollFd::new(self.pause.pidfd.as_fd(), PollFlags::POLLIN)];
         let exited = nix::poll::poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0);
-        exited || pf_exiting(self.pause.pid)
+        exited
+            || crate::procfs::stat(self.pause.pid)
+                .is_some_and(|st| st.flags & crate::procfs::Stat::PF_EXITING != 0)
     }
 
     fn disk_usage(&self, dir: &Path) -> u64 {
@@ -313,17 +315,4 @@ impl Kernel for Host {
         };
         sandbox::teardown(remains, Duration::ZERO, keep)
     }
-}
-
-/// Is `pid` exiting (PF_EXITING in the flags of /proc/PID/stat)?
-fn pf_exiting(pid: i32) -> bool {
-    const PF_EXITING: u64 = 0x4;
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let rest = s.get(s.rfind(')')? + 2..)?;
-            // rest starts at field 3 (state); flags are field 9.
-            rest.split(' ').nth(6)?.parse::<u64>().ok()
-        })
-        .is_some_and(|flags| flags & PF_EXITING != 0)
 }

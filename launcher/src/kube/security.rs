@@ -3,7 +3,7 @@
 //! pod's gives its containers (user, group, runAsNonRoot, supplementalGroups).
 
 use super::{field, ManifestError};
-use crate::spec::ContainerSpec;
+use crate::spec::{capability_mask, default_capabilities, ContainerSpec};
 use k8s_openapi::api::core::v1::{Capabilities, SecurityContext};
 
 /// What a Pod's securityContext gives each of its containers.
@@ -25,8 +25,6 @@ pub struct Identity {
     pub read_only_root: bool,
     pub privilege_escalation: bool,
 }
-
-const CAP_SYS_ADMIN: u64 = 1 << 21;
 
 /// A container's identity from its securityContext (at `<path>.securityContext`)
 /// and its pod's.
@@ -50,7 +48,8 @@ pub fn decode(
         .map(|caps| capability_set(caps, &format!("{path}.securityContext.capabilities")))
         .transpose()?;
     let privileged = sc.and_then(|s| s.privileged).unwrap_or(false);
-    let sys_admin = capabilities.is_some_and(|c| c & CAP_SYS_ADMIN != 0);
+    let sys_admin =
+        capabilities.is_some_and(|c| c & capability_mask([caps::Capability::CAP_SYS_ADMIN]) != 0);
     // As the API server validates it; and since no_new_privs is set for every other
     // container, `true` is accepted only where Kubernetes could not refuse `false`.
     let privilege_escalation = match sc.and_then(|s| s.allow_privilege_escalation) {
@@ -99,7 +98,7 @@ pub fn id(v: Option<i64>, path: &str) -> Result<Option<u32>, ManifestError> {
 
 /// The runtimes' default set with `drop` removed and `add` added ("ALL" for every one).
 fn capability_set(caps: &Capabilities, path: &str) -> Result<u64, ManifestError> {
-    let all = caps::all().iter().fold(0u64, |set, c| set | 1 << c.index());
+    let all = capability_mask(caps::all());
     let parse = |list: &Option<Vec<String>>, key: &str| -> Result<(bool, u64), ManifestError> {
         let mut set = 0u64;
         let mut has_all = false;
@@ -115,7 +114,7 @@ fn capability_set(caps: &Capabilities, path: &str) -> Result<u64, ManifestError>
                     format!("unknown capability {name:?}"),
                 )
             })?;
-            set |= 1 << cap.index();
+            set |= capability_mask([cap]);
         }
         Ok((has_all, set))
     };
@@ -124,7 +123,7 @@ fn capability_set(caps: &Capabilities, path: &str) -> Result<u64, ManifestError>
     let mut set = if drop_all {
         0
     } else {
-        crate::sys::DEFAULT_CAPS & !dropped
+        default_capabilities() & !dropped
     };
     set |= if add_all { all } else { added };
     Ok(set)
