@@ -3,20 +3,23 @@
 //! Where things are:
 //! - `machine`: the pod as a pure state machine (kubelet policy: starts, probes,
 //!   hooks, stops, restarts, phase, conditions), unit-tested with a fake clock;
-//! - `driver`: the supervisor's poll loop that runs the machine against the kernel;
+//! - `driver`: the supervisor's poll loop that runs the machine against the kernel
+//!   (`driver::Kernel`), its output pump and its publisher;
 //! - `sandbox`: everything a pod has besides its processes (volumes, cgroups, pause,
 //!   network, data, state), made in one place, taken apart by one idempotent teardown;
 //! - `layout`: every path of a pod, from the roots, its name and uid;
 //! - `process`: the plan of a process in a container, and its spawn;
-//! - `kube`: Kubernetes Pod objects in and out; `spec` the runtime's own model;
+//! - `kube`: Kubernetes Pod objects in and out; `spec` the runtime's own model (what
+//!   was asked, what was resolved for it, what was learned);
 //! - `commands`: one file per command; `record` the pod's record; `state` trusted
 //!   files, locks and processes;
 //! - kernel concepts: `cgroup`, `namespaces`, `mounts` (what a pod sees of the
-//!   machine), `sys` (raw syscalls), `probe`, `logs`, `terminal` (ptys).
+//!   machine), `sys` (raw syscalls), `procfs` (what /proc says), `probe`, `logs`,
+//!   `terminal` (ptys).
 //!
 //! Unsafe code lives only in the modules allowed below: `sys` (raw syscalls),
 //! `namespaces` and `process` (the clone3 children, which may only make child-safe
-//! calls), `driver` (the terminal's fds) and `commands` (the detached supervisor's
+//! calls), `driver` (the terminal's fds; its tests' FIONREAD) and `commands` (the detached supervisor's
 //! pre-exec hook and its inherited fds).
 #![deny(unsafe_code)]
 
