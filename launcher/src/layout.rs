@@ -203,6 +203,19 @@ pub fn netns_pins(state_root: &Path) -> PathBuf {
     state_root.join(".netns")
 }
 
+/// What a pod's cgroup says of its owner: the state root its record is under, and its
+/// uid. A root's commands touch no cgroup that names another owner.
+pub fn cgroup_owner(state_root: &Path, uid: &str) -> String {
+    format!("{uid} {}", state_root.display())
+}
+
+/// Whether `owner` (a cgroup's, from [`cgroup_owner`]) is a pod of `state_root`.
+pub fn owned_by(owner: &str, state_root: &Path) -> bool {
+    owner
+        .split_once(' ')
+        .is_some_and(|(_, root)| Path::new(root) == state_root)
+}
+
 /// The cgroup of pod `name` under `parent`.
 pub fn cgroup(parent: &Path, name: &str) -> PathBuf {
     parent.join(name)

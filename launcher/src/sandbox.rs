@@ -76,13 +76,15 @@ impl<'a> Remains<'a> {
     pub fn of_record(rec: &'a PodRecord, roots: &Roots) -> Remains<'a> {
         let paths = rec.paths(roots);
         let (netns_pin, network_lock) = (paths.netns_pin(), paths.network_lock());
+        let owner = crate::layout::cgroup_owner(&roots.state, &rec.facts.uid);
         let cgroup = rec
             .cgroup
             .as_deref()
             .filter(|dir| is_pod_cgroup(dir, &rec.spec.name))
             .map(|dir| PodCgroup {
                 dir: dir.to_path_buf(),
-            });
+            })
+            .filter(|cg| cg.owner().map_or(true, |o| o == owner));
         Remains {
             state: paths.state.clone(),
             netns_pin,
@@ -98,16 +100,20 @@ impl<'a> Remains<'a> {
     }
 
     /// Pod `name`, whose record is lost: its state directory, the data of every pod
-    /// of its name, and its cgroup under `cgroup_parent`.
+    /// of its name, and its cgroup under `cgroup_parent` unless it names another
+    /// root's pod.
     pub fn of_name(roots: &Roots, name: &str, cgroup_parent: Option<&Path>) -> Remains<'a> {
+        let cgroup = cgroup_parent
+            .map(|p| PodCgroup {
+                dir: crate::layout::cgroup(p, name),
+            })
+            .filter(|cg| ours(cg, &roots.state));
         Remains {
             state: roots.state_dir(name),
             netns_pin: roots.netns_pin(name),
             network_lock: roots.network_lock(name),
             pods: roots.leftovers(name),
-            cgroup: cgroup_parent.map(|p| PodCgroup {
-                dir: crate::layout::cgroup(p, name),
-            }),
+            cgroup,
             pause: None,
             network: None,
         }
@@ -119,6 +125,12 @@ impl<'a> Remains<'a> {
             || self.pods.iter().any(|p| p.data.exists())
             || self.cgroup.as_ref().is_some_and(|c| c.dir.exists())
     }
+}
+
+/// `cg` is no other state root's pod (an unmarked one is nobody's in particular).
+pub fn ours(cg: &PodCgroup, state_root: &Path) -> bool {
+    cg.owner()
+        .map_or(true, |o| crate::layout::owned_by(&o, state_root))
 }
 
 /// `dir` is a cgroup the runtime could have made for pod `name`.
@@ -212,6 +224,7 @@ impl Sandbox {
             .map(|c| (c.name.as_str(), &c.limits))
             .collect();
         let cgroup = PodCgroup::create(mount, parent, &spec.name, &spec.limits, &leaves)?;
+        cgroup.set_owner(&crate::layout::cgroup_owner(&roots.state, &rec.facts.uid));
         let made = File::open(&cgroup.dir)
             .with_context(|| format!("failed to open cgroup {}", cgroup.dir.display()))
             .and_then(|dir| {

@@ -49,6 +49,8 @@ pub enum StateError {
     },
     #[error("{path} is corrupt: {size} bytes, more than any pod's state can be")]
     TooLarge { path: PathBuf, size: u64 },
+    #[error("{path} is corrupt: not a regular file")]
+    NotAFile { path: PathBuf },
     #[error("{path} is corrupt: it is the record of pod {found:?}")]
     Misplaced { path: PathBuf, found: String },
 }
@@ -58,7 +60,10 @@ impl StateError {
     pub fn is_corrupt(&self) -> bool {
         matches!(
             self,
-            StateError::Corrupt { .. } | StateError::TooLarge { .. } | StateError::Misplaced { .. }
+            StateError::Corrupt { .. }
+                | StateError::TooLarge { .. }
+                | StateError::NotAFile { .. }
+                | StateError::Misplaced { .. }
         )
     }
 }
@@ -282,13 +287,43 @@ pub fn lock_file(path: &Path) -> Result<File, StateError> {
 }
 
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StateError> {
+    let bytes = read_file(path)?;
+    serde_json::from_slice(&bytes).map_err(|error| StateError::Corrupt {
+        path: path.into(),
+        error,
+    })
+}
+
+/// A small state file as text (`stop`).
+pub fn read_text(path: &Path) -> Result<String, StateError> {
+    let bytes = read_file(path)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A state file's bytes: a regular file of a sane size, or an error saying what it is.
+fn read_file(path: &Path) -> Result<Vec<u8>, StateError> {
     use std::io::Read;
     let err = |source| StateError::Read {
         path: path.into(),
         source,
     };
-    let mut file = File::open(path).map_err(err)?;
-    let size = file.metadata().map_err(err)?.len();
+    // Never through a symlink, and never waiting: a FIFO put in a file's place would
+    // otherwise hold every reader in open(2) until a writer came.
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let mut file = match opened {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(StateError::NotAFile { path: path.into() })
+        }
+        r => r.map_err(err)?,
+    };
+    let meta = file.metadata().map_err(err)?;
+    if !meta.is_file() {
+        return Err(StateError::NotAFile { path: path.into() });
+    }
+    let size = meta.len();
     if size > MAX_STATE_FILE {
         return Err(StateError::TooLarge {
             path: path.into(),
@@ -297,10 +332,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, State
     }
     let mut bytes = Vec::with_capacity(size as usize);
     file.read_to_end(&mut bytes).map_err(err)?;
-    serde_json::from_slice(&bytes).map_err(|error| StateError::Corrupt {
-        path: path.into(),
-        error,
-    })
+    Ok(bytes)
 }
 
 /// Writes `value` as JSON to `path` atomically: temp file in the same directory, then rename(2).

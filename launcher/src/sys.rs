@@ -737,6 +737,39 @@ fn cpath(path: &std::path::Path) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
 }
 
+/// Sets extended attribute `name` of `path` (not following a symlink) to `value`.
+pub fn set_xattr(path: &std::path::Path, name: &CStr, value: &[u8]) -> io::Result<()> {
+    let p = cpath(path)?;
+    // SAFETY: both strings are NUL-terminated; value is valid for its length.
+    check(unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    } as libc::c_long)
+    .map(drop)
+}
+
+/// Extended attribute `name` of `path` (not following a symlink), up to 4 KiB.
+pub fn get_xattr(path: &std::path::Path, name: &CStr) -> io::Result<Vec<u8>> {
+    let p = cpath(path)?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: both strings are NUL-terminated; buf is valid for its length.
+    let n = check(unsafe {
+        libc::lgetxattr(
+            p.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    } as libc::c_long)?;
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
 /// Is `path` the root of a mount (statx's STATX_ATTR_MOUNT_ROOT, Linux >= 5.8)?
 pub fn is_mount_root(path: &std::path::Path) -> io::Result<bool> {
     let p = cpath(path)?;

@@ -300,7 +300,17 @@ pub fn setup(spec: &PodSpec, paths: &PodPaths) -> Result<(), VolumeError> {
             .create(&dir)
             .map_err(err)?;
         if memory {
-            let size = size_limit.or(spec.limits.memory);
+            // As the kubelet sizes a memory-backed emptyDir: its sizeLimit, at most the
+            // pod's memory limit, or else the machine's memory (a tmpfs left unsized
+            // would take half of it; one of 1Ei would take it all).
+            let cap = spec
+                .limits
+                .memory
+                .or_else(crate::cgroup::memory::machine_total);
+            let size = match (size_limit, cap) {
+                (Some(limit), Some(cap)) => Some(limit.min(cap)),
+                (limit, cap) => limit.or(cap),
+            };
             let data = match size {
                 Some(bytes) => format!("mode=0777,size={bytes}"),
                 None => "mode=0777".into(),

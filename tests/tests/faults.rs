@@ -633,3 +633,70 @@ fn a_changed_record_leads_down_to_no_other_directory() {
     }
     pods.assert_clean();
 }
+
+/// A FIFO, a symlink or a directory in place of a pod's state files holds no command:
+/// each reads the file without waiting, says what it found, and `down` still works.
+#[test]
+fn a_fifo_in_place_of_a_state_file_hangs_no_command() {
+    let pods = Pods::new("fifo");
+    pods.ok(&["up", "-d", "--name", "f", "-c", "a=sleep 600"]);
+    pods.wait_status("f", "running", Duration::from_secs(5), running);
+    let dir = pods.root.path().join("f");
+    for file in ["status.json", "events.json", "pod.json"] {
+        let path = dir.join(file);
+        let saved = fs::read(&path).unwrap_or_default();
+        let _ = fs::remove_file(&path);
+        mkfifo(&path);
+        for args in [
+            vec!["ps"],
+            vec!["status", "f"],
+            vec!["describe", "f"],
+            vec!["events", "f"],
+        ] {
+            let mut cmd = Proc::spawn(pods.cmd(&args).stdout(Stdio::null()).stderr(Stdio::piped()));
+            cmd.wait_timeout(Duration::from_secs(5));
+            let mut err = Vec::new();
+            cmd.child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_end(&mut err)
+                .unwrap();
+            no_panic(&err);
+        }
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, saved).unwrap();
+    }
+    // A symlink to a file elsewhere is not followed.
+    let status = dir.join("status.json");
+    fs::remove_file(&status).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", &status).unwrap();
+    let out = pods.run(&["status", "f"]);
+    no_panic(&out.stderr);
+    pods.ok(&["down", "f", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+/// A pod's cgroup names its owner: another state root sharing the cgroup parent
+/// neither lists the pod nor takes it down.
+#[test]
+fn another_roots_down_and_ps_never_touch_a_pod() {
+    let a = Pods::new("owner");
+    let mut b = Pods::new("owner-b");
+    b.cgroup_parent = a.cgroup_parent.clone();
+    a.ok(&["up", "-d", "--name", "mine", "-c", "x=sleep 600"]);
+    let pod = a.wait_status("mine", "running", Duration::from_secs(5), running);
+    let pause = as_pid(&pod["metadata"]["annotations"]["launcher/pause-pid"]);
+    assert!(!b.ok(&["ps"]).contains("mine"), "listed by another root");
+    let out = b.run(&["down", "mine", "--grace-period", "0"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!gone(pause), "another root's down ended the pod");
+    assert!(a.pod_cgroup("mine").is_dir());
+    a.ok(&["down", "mine", "--grace-period", "0"]);
+    a.assert_clean();
+}

@@ -1185,3 +1185,88 @@ spec:
     pods.ok(&["down", "execenv", "--grace-period", "0"]);
     pods.assert_clean();
 }
+
+/// A memory-backed emptyDir is at most the machine's memory, whatever its sizeLimit
+/// says (the kubelet's sizing): a tmpfs of 1Ei would let a pod take it all.
+#[test]
+fn a_memory_emptydir_is_never_larger_than_the_machine() {
+    let pods = Pods::new("memcap");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: memcap}
+spec:
+  containers:
+  - name: a
+    command: [sleep, '600']
+    volumeMounts: [{name: huge, mountPath: /memcap-huge}, {name: plain, mountPath: /memcap-plain}]
+  volumes:
+  - {name: huge, emptyDir: {medium: Memory, sizeLimit: 1Ei}}
+  - {name: plain, emptyDir: {medium: Memory}}
+";
+    pods.up_detached(yaml, &[]);
+    let total_kib: u64 = fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    let mounts = sh(&pods, "memcap", "grep memcap- /proc/mounts");
+    for name in ["/memcap-huge", "/memcap-plain"] {
+        let line = mounts.lines().find(|l| l.contains(name)).unwrap();
+        let size_kib: u64 = line
+            .split([',', ' '])
+            .find_map(|o| o.strip_prefix("size="))
+            .and_then(|s| s.strip_suffix('k'))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            size_kib > 0 && size_kib <= total_kib,
+            "{line} (MemTotal {total_kib} kB)"
+        );
+    }
+    pods.ok(&["down", "memcap", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+/// A ConfigMap's data stays out of the pod's record (it is the supervisor's, in
+/// memory): a 2 MB one leaves the record small, and the pod's files whole.
+#[test]
+fn a_large_configmap_leaves_the_record_small() {
+    let pods = Pods::new("bigcm");
+    // 1,999,998 bytes of 0x01, in base64 ("AQEB" is three of them).
+    let data = "AQEB".repeat(666_666);
+    let yaml = format!(
+        "apiVersion: v1
+kind: ConfigMap
+metadata: {{name: big}}
+binaryData: {{blob: {data}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: bigcm}}
+spec:
+  containers:
+  - name: a
+    command: [sleep, '600']
+    volumeMounts: [{{name: big, mountPath: /big}}]
+  volumes:
+  - {{name: big, configMap: {{name: big}}}}
+"
+    );
+    pods.up_detached(&yaml, &[]);
+    assert_eq!(sh(&pods, "bigcm", "wc -c < /big/blob").trim(), "1999998");
+    let record = fs::metadata(pods.root.path().join("bigcm/pod.json")).unwrap();
+    assert!(
+        record.len() < 64 << 10,
+        "pod.json is {} bytes",
+        record.len()
+    );
+    assert!(pods.ok(&["ps"]).contains("bigcm"));
+    pods.ok(&["down", "bigcm", "--grace-period", "0"]);
+    pods.assert_clean();
+}

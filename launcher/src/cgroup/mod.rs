@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 /// The leaf of the pause process. Not a DNS-1123 label, so no container can clash.
 pub const PAUSE_LEAF: &str = "_pause";
 
+/// The extended attribute naming a pod cgroup's owner.
+const OWNER_XATTR: &std::ffi::CStr = c"trusted.launcher.owner";
+
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("no cgroup2 file system is mounted (see /proc/self/mountinfo). Hint: mount -t cgroup2 none /sys/fs/cgroup")]
@@ -406,6 +409,20 @@ impl PodCgroup {
             }
         }
         Ok(())
+    }
+
+    /// Marks the cgroup as the pod of `owner` (`layout::cgroup_owner`: its state root
+    /// and uid), in a trusted.* extended attribute: only CAP_SYS_ADMIN in the
+    /// machine's user namespace sets or reads those, and a pod sees its cgroupfs
+    /// read-only. Best effort: a cgroupfs without xattrs leaves it unmarked.
+    pub fn set_owner(&self, owner: &str) {
+        let _ = crate::sys::set_xattr(&self.dir, OWNER_XATTR, owner.as_bytes());
+    }
+
+    /// Whose pod this is, if the cgroup says: None when it is unmarked.
+    pub fn owner(&self) -> Option<String> {
+        let value = crate::sys::get_xattr(&self.dir, OWNER_XATTR).ok()?;
+        Some(String::from_utf8_lossy(&value).into_owned())
     }
 
     /// SIGKILLs everything in the pod (cgroup.kill, Linux >= 5.14).

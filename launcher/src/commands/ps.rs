@@ -7,7 +7,7 @@
 //! as kubectl does (SupervisorGone, DeadlineExceeded, ...).
 
 use super::{print, Opts, PodHandle, Usage};
-use crate::cgroup::PAUSE_LEAF;
+use crate::cgroup::{PodCgroup, PAUSE_LEAF};
 use crate::cli::{self, PsFormat};
 use crate::state::StateError;
 use anyhow::Result;
@@ -28,6 +28,7 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
         names.extend(
             cgroups
                 .filter(|e| e.path().join(PAUSE_LEAF).is_dir())
+                .filter(|e| crate::sandbox::ours(&PodCgroup { dir: e.path() }, &root.dir))
                 .filter_map(|e| e.file_name().into_string().ok())
                 .filter(|n| crate::spec::validate_name("pod name", n).is_ok()),
         );

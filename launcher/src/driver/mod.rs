@@ -477,7 +477,7 @@ impl<K: Kernel> Driver<K> {
     fn stop(&mut self) {
         self.stop_asked = true;
         self.publisher.stopping();
-        let grace = std::fs::read_to_string(&self.stop_request)
+        let grace = crate::state::read_text(&self.stop_request)
             .ok()
             .and_then(|s| crate::quantity::parse_duration(s.trim()).ok());
         self.step(Event::Stop { grace });
