@@ -100,6 +100,15 @@ impl Proc {
         }
     }
 
+    /// What it wrote on its piped stderr, to the end.
+    pub fn stderr(&mut self) -> Vec<u8> {
+        let mut err = Vec::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            io::Read::read_to_end(&mut pipe, &mut err).unwrap();
+        }
+        err
+    }
+
     pub fn running(&mut self) -> bool {
         match self.child.try_wait().unwrap() {
             Some(st) => {
@@ -230,6 +239,20 @@ pub fn children_of(ppid: i32) -> Vec<i32> {
 pub fn signal_pid(pid: i32, sig: i32) {
     // SAFETY: kill(2) takes any pid and signal number and only reports errors.
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill {pid}");
+}
+
+/// The machine's memory (MemTotal in /proc/meminfo), in KiB.
+pub fn mem_total_kib() -> u64 {
+    fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// (state letter, ppid) from /proc/PID/stat; None when the process is gone.

@@ -8,7 +8,7 @@
 use pod_tests::*;
 use serde_json::Value;
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
@@ -82,14 +82,7 @@ fn foreground_up_whose_reader_goes_away_stops_the_pod_quietly() {
     assert_eq!(first, "[a] tick\n");
     drop(out);
     up.wait_timeout(Duration::from_secs(10));
-    let mut err = Vec::new();
-    up.child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_end(&mut err)
-        .unwrap();
-    no_panic(&err);
+    no_panic(&up.stderr());
     pods.assert_clean();
 }
 
@@ -655,14 +648,7 @@ fn a_fifo_in_place_of_a_state_file_hangs_no_command() {
         ] {
             let mut cmd = Proc::spawn(pods.cmd(&args).stdout(Stdio::null()).stderr(Stdio::piped()));
             cmd.wait_timeout(Duration::from_secs(5));
-            let mut err = Vec::new();
-            cmd.child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_end(&mut err)
-                .unwrap();
-            no_panic(&err);
+            no_panic(&cmd.stderr());
         }
         fs::remove_file(&path).unwrap();
         fs::write(&path, saved).unwrap();

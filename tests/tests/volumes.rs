@@ -862,16 +862,7 @@ spec:
     let node = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let env = pods.ok(&["exec", pod, "--", "env"]);
     let cpus = std::thread::available_parallelism().unwrap().get();
-    let mem_mi: u64 = fs::read_to_string("/proc/meminfo")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches(" kB")
-        .parse::<u64>()
-        .unwrap()
-        .div_ceil(1024);
+    let mem_mi: u64 = mem_total_kib().div_ceil(1024);
     for want in [
         format!("MY_NODE_NAME={}\n", node.trim()),
         format!("MY_POD_NAME={pod}\n"),
@@ -1204,16 +1195,7 @@ spec:
   - {name: plain, emptyDir: {medium: Memory}}
 ";
     pods.up_detached(yaml, &[]);
-    let total_kib: u64 = fs::read_to_string("/proc/meminfo")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .unwrap();
+    let total_kib = mem_total_kib();
     let mounts = sh(&pods, "memcap", "grep memcap- /proc/mounts");
     for name in ["/memcap-huge", "/memcap-plain"] {
         let line = mounts.lines().find(|l| l.contains(name)).unwrap();
