@@ -737,6 +737,86 @@ fn cpath(path: &std::path::Path) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
 }
 
+/// Makes the process `cmd` starts get SIGKILL when the thread that started it ends
+/// (prctl PR_SET_PDEATHSIG): a CNI plugin does not outlive a supervisor killed under it.
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) as libc::c_long)
+                .map(drop)
+        });
+    }
+}
+
+/// Like `Child::wait_with_output`, within `limit`: None when it ran out, and then the
+/// child's process group (it leads one: `process_group(0)`) has been SIGKILLed and
+/// the child reaped.
+pub fn output_within(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> io::Result<Option<std::process::Output>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let deadline = std::time::Instant::now() + limit;
+    let left = || deadline.saturating_duration_since(std::time::Instant::now());
+    let mut pipes = [
+        child.stdout.take().map(OwnedFd::from),
+        child.stderr.take().map(OwnedFd::from),
+    ];
+    for fd in pipes.iter().flatten() {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )?;
+    }
+    let mut got = [Vec::new(), Vec::new()];
+    let pidfd = pidfd_open(child.id() as i32)?;
+    let mut status = None;
+    while status.is_none() || pipes.iter().any(Option::is_some) {
+        if left().is_zero() {
+            // SAFETY: kill(2) of the group the child leads.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            child.wait()?;
+            return Ok(None);
+        }
+        let mut fds: Vec<PollFd> = pipes
+            .iter()
+            .flatten()
+            .map(|p| PollFd::new(p.as_fd(), PollFlags::POLLIN))
+            .collect();
+        if status.is_none() {
+            fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
+        }
+        let ms = u16::try_from(left().as_millis().max(1)).unwrap_or(u16::MAX);
+        match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        drop(fds);
+        for (pipe, buf) in pipes.iter_mut().zip(got.iter_mut()) {
+            let Some(fd) = pipe else { continue };
+            let mut chunk = [0u8; 8192];
+            match read(fd.as_raw_fd(), &mut chunk) {
+                Ok(0) => *pipe = None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => *pipe = None,
+            }
+        }
+        if status.is_none() {
+            status = child.try_wait()?;
+        }
+    }
+    let [stdout, stderr] = got;
+    Ok(status.map(|status| std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }))
+}
+
 /// Sets extended attribute `name` of `path` (not following a symlink) to `value`.
 pub fn set_xattr(path: &std::path::Path, name: &CStr, value: &[u8]) -> io::Result<()> {
     let p = cpath(path)?;

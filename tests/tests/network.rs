@@ -8,6 +8,7 @@
 
 use pod_tests::*;
 use serde_json::Value;
+use std::fs;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -544,5 +545,48 @@ fn bad_networks_and_ports_are_refused_and_leave_nothing() {
     let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n  containers: [{name: a, command: [sleep, '9'], ports: [{containerPort: 80, hostPort: 81}]}]\n";
     let err = String::from_utf8_lossy(&pods.up_yaml(yaml, &["-d"]).stderr).into_owned();
     assert!(err.contains("spec.containers[0].ports[0].hostPort: must match containerPort when hostNetwork is true"), "{err}");
+    pods.assert_clean();
+}
+
+/// A CNI plugin that never answers holds `up` only until `--cni-timeout`: it is
+/// killed with what it started, the error names the network and the plugin, and
+/// nothing of the pod is left (the bridge's ADD before it is DEL'ed).
+#[test]
+fn a_plugin_that_hangs_is_killed_at_the_cni_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let pods = Pods::networked("net-hang");
+    let conf = pods.net().conf_dir.path().to_path_buf();
+    let bin = TempDir::new("net-hang-bin");
+    let plugin = bin.path().join("hang");
+    // DEL answers at once (as a plugin must, for what it never made); ADD hangs.
+    fs::write(
+        &plugin,
+        "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\nsleep 600 &\nwait\n",
+    )
+    .unwrap();
+    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        conf.join("30-slow.conflist"),
+        r#"{"cniVersion": "1.0.0", "name": "slow", "plugins": [{"type": "bridge", "bridge": "slow0", "ipam": {"type": "host-local", "subnet": "10.79.0.0/24"}}, {"type": "hang"}]}"#,
+    )
+    .unwrap();
+    let dirs = format!("{}:/usr/lib/cni", bin.path().display());
+    refused(
+        &pods,
+        &[
+            "--name",
+            "p",
+            "--network",
+            "slow",
+            "--cni-bin-dir",
+            &dirs,
+            "--cni-timeout",
+            "1s",
+            "-c",
+            "a=sleep 600",
+        ],
+        1,
+        "network \"slow\": CNI plugin hang failed (ADD): no answer within 1s (--cni-timeout): killed",
+    );
     pods.assert_clean();
 }

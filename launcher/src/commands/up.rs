@@ -100,7 +100,17 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         let lock = crate::state::lock_file(&root.roots.ports_lock())?;
         (Some(lock), published_ports(&root))
     };
+    let timeout = crate::quantity::parse_duration(&args.cni_timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| {
+            Usage::Invalid(format!(
+                "--cni-timeout {:?}: not a duration above 0 (e.g. 30s, 2m)",
+                args.cni_timeout
+            ))
+        })?;
     let dirs = crate::network::Dirs {
+        timeout,
         conf: &args.cni_conf_dir,
         bin: &args.cni_bin_dirs(),
     };

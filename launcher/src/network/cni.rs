@@ -11,8 +11,10 @@
 
 use serde_json::{json, Map, Value};
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CniError {
@@ -188,6 +190,8 @@ pub struct Call<'a> {
     pub args: &'a str,
     /// Capability name to its runtime value (`portMappings`, `bandwidth`).
     pub capabilities: &'a Map<String, Value>,
+    /// How long one plugin may take.
+    pub timeout: Duration,
 }
 
 impl Call<'_> {
@@ -275,7 +279,11 @@ impl Call<'_> {
             .env("CNI_PATH", path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // A group of its own, for whatever it starts to be killed with it; and
+            // gone if the launcher that runs it dies.
+            .process_group(0);
+        crate::sys::die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
             .map_err(|e| fail(format!("{}: {e}", exe.display())))?;
@@ -284,9 +292,14 @@ impl Call<'_> {
             // A plugin that exits without reading all of it answers on stdout.
             let _ = stdin.write_all(&input);
         }
-        let out = child
-            .wait_with_output()
+        let out = crate::sys::output_within(child, self.timeout)
             .map_err(|e| fail(format!("{}: {e}", exe.display())))?;
+        let Some(out) = out else {
+            let took = crate::quantity::format_duration(self.timeout);
+            return Err(fail(format!(
+                "no answer within {took} (--cni-timeout): killed"
+            )));
+        };
         if !out.status.success() {
             return Err(fail(error_message(&out.stdout, &out.stderr, out.status)));
         }
@@ -412,6 +425,7 @@ mod tests {
             ifname: "eth0",
             args: "",
             capabilities: &caps,
+            timeout: Duration::from_secs(1),
         };
         let prev = json!({"cniVersion": "1.0.0", "ips": []});
         let plugins = list["plugins"].as_array().unwrap();
@@ -456,5 +470,47 @@ mod tests {
         );
         assert_eq!(error_message(b"", b"panic: x\n\n", st), "panic: x");
         assert_eq!(error_message(b"", b"", st), "exited with exit status: 1");
+    }
+
+    #[test]
+    fn a_plugin_that_hangs_is_killed_with_what_it_started() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cni-hang-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plugin = dir.join("hang");
+        let pids = dir.join("pids");
+        // It starts a child of its own, then never answers.
+        let script = format!(
+            "#!/bin/sh\nsleep 600 & echo $$ $! > {}\nwait\n",
+            pids.display()
+        );
+        std::fs::write(&plugin, script).unwrap();
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let list = json!({"cniVersion": "1.0.0", "name": "slow", "plugins": [{"type": "hang"}]});
+        let call = Call {
+            list: &list,
+            executables: std::slice::from_ref(&plugin),
+            container_id: "c",
+            netns: Path::new("/n"),
+            ifname: "eth0",
+            args: "",
+            capabilities: &Map::new(),
+            timeout: Duration::from_secs(1),
+        };
+        let started = std::time::Instant::now();
+        let err = call.add().unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(
+            err,
+            "network \"slow\": CNI plugin hang failed (ADD): no answer within 1s (--cni-timeout): killed"
+        );
+        // Both the plugin and what it started are gone (zombies of nobody's at most).
+        let text = std::fs::read_to_string(&pids).unwrap();
+        for pid in text.split_whitespace() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit(") ").next().and_then(|r| r.chars().next());
+            assert!(matches!(state, None | Some('Z')), "{pid}: {stat}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -93,13 +93,26 @@ pub struct Attachment {
     pub container_id: String,
     pub args: String,
     pub capabilities: Map<String, Value>,
+    /// How long each plugin may take (`--cni-timeout`), DEL's too.
+    #[serde(default = "default_timeout")]
+    pub timeout: std::time::Duration,
     /// ADD's final result, once there is one.
     #[serde(default)]
     pub result: Option<Value>,
 }
 
+/// How long a plugin may take unless `--cni-timeout` says otherwise: the kubelet's
+/// `--runtime-request-timeout`, which bounds a sandbox's network setup.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn default_timeout() -> std::time::Duration {
+    DEFAULT_TIMEOUT
+}
+
 /// Where the CNI configuration and plugins are looked for.
 pub struct Dirs<'a> {
+    /// How long each plugin may take.
+    pub timeout: std::time::Duration,
     pub conf: &'a Path,
     pub bin: &'a [PathBuf],
 }
@@ -157,6 +170,7 @@ pub fn plan(
         container_id: uid.to_string(),
         args,
         capabilities,
+        timeout: dirs.timeout,
         result: None,
     }))
 }
@@ -242,6 +256,7 @@ impl Attachment {
             ifname: IFNAME,
             args: &self.args,
             capabilities: &self.capabilities,
+            timeout: self.timeout,
         }
     }
 
