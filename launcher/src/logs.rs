@@ -142,6 +142,23 @@ pub struct LogFile {
     file: File,
     size: u64,
     rotation: Rotation,
+    /// Bytes written since the file was last checked to still be the live one.
+    unchecked: u64,
+    /// Records lost since the last one written (a full disk), and why.
+    lost: u64,
+}
+
+/// How much is written between checks that the live file is still there.
+const CHECK_EVERY: u64 = 1 << 20;
+
+/// What [`LogFile::record`] has to report.
+#[derive(Debug, PartialEq)]
+pub enum Recorded {
+    Written,
+    /// The first record a failing disk lost: why (later ones are lost quietly until a
+    /// record is written again).
+    LostFirst(String),
+    Lost,
 }
 
 impl LogFile {
@@ -165,6 +182,8 @@ impl LogFile {
             file,
             size,
             rotation,
+            unchecked: 0,
+            lost: 0,
         })
     }
 
@@ -180,20 +199,64 @@ impl LogFile {
             .open(dir.join(format!("{instance}.log")))
     }
 
-    pub fn record(&mut self, stream: Stream, line: &[u8], full: bool) {
+    /// Appends one CRI record. A full disk must not take the pod down: the record is
+    /// lost, and the first of a run of losses is reported.
+    pub fn record(&mut self, stream: Stream, line: &[u8], full: bool) -> Recorded {
         let ts = humantime::format_rfc3339_nanos(SystemTime::now());
         let tag = if full { 'F' } else { 'P' };
         let mut rec = Vec::with_capacity(line.len() + 48);
         let _ = write!(rec, "{ts} {} {tag} ", stream.name());
         rec.extend_from_slice(line);
         rec.push(b'\n');
-        // A full disk must not take the pod down; the record is lost.
-        if self.file.write_all(&rec).is_ok() {
-            self.size += rec.len() as u64;
+        let recorded = match self.file.write_all(&rec) {
+            Ok(()) => {
+                self.size += rec.len() as u64;
+                self.unchecked += rec.len() as u64;
+                self.lost = 0;
+                Recorded::Written
+            }
+            Err(e) => {
+                self.lost += 1;
+                match self.lost {
+                    1 => Recorded::LostFirst(crate::sys::strerror(&e)),
+                    _ => Recorded::Lost,
+                }
+            }
+        };
+        if self.unchecked >= CHECK_EVERY {
+            self.unchecked = 0;
+            self.reopen_if_gone();
         }
         if self.size >= self.rotation.max_size {
-            // A log that cannot be rotated keeps growing rather than losing lines.
-            let _ = self.rotate();
+            // A log that cannot be rotated keeps growing rather than losing lines;
+            // one removed under it is started again.
+            if self.rotate().is_err() {
+                self.reopen_if_gone();
+            }
+        }
+        recorded
+    }
+
+    /// Opens the live file again if the one written is no longer it (removed, or
+    /// replaced), as the kubelet's ReopenContainerLog does after a rotation: writing
+    /// on into a removed file would fill the disk with what nobody can read.
+    fn reopen_if_gone(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        let live = self.dir.join(format!("{}.log", self.instance));
+        let same = match (self.file.metadata(), std::fs::symlink_metadata(&live)) {
+            (Ok(open), Ok(there)) => open.ino() == there.ino() && open.dev() == there.dev(),
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir);
+        if let Ok(file) = Self::create(&self.dir, self.instance) {
+            self.size = file.metadata().map_or(0, |m| m.len());
+            self.file = file;
         }
     }
 
@@ -526,6 +589,43 @@ mod tests {
         // Not following: one instance only.
         let mut one = Follower::new(&dir, 1, false);
         assert_eq!(one.read().unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_log_removed_under_the_writer_is_started_again() {
+        let dir = temp_dir("removed");
+        let rotation = Rotation::default();
+        let mut log = LogFile::open(&dir, 0, rotation).unwrap();
+        let line = vec![b'x'; 1000];
+        assert_eq!(log.record(Stream::Stdout, &line, true), Recorded::Written);
+        std::fs::remove_dir_all(&dir).unwrap();
+        // Within a megabyte more, the writer notices and starts a new live file.
+        for _ in 0..1100 {
+            log.record(Stream::Stdout, &line, true);
+        }
+        let live = dir.join("0.log");
+        let size = std::fs::metadata(&live).unwrap().len();
+        assert!(size > 0 && size < 1 << 20, "{size}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_disk_loses_records_and_says_so_once() {
+        let dir = temp_dir("full");
+        let mut log = LogFile::open(&dir, 0, Rotation::default()).unwrap();
+        // /dev/full fails every write with ENOSPC, as a full data root does.
+        log.file = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        assert_eq!(
+            log.record(Stream::Stdout, b"a", true),
+            Recorded::LostFirst("No space left on device".into())
+        );
+        assert_eq!(log.record(Stream::Stdout, b"b", true), Recorded::Lost);
+        log.file = LogFile::create(&dir, 0).unwrap();
+        assert_eq!(log.record(Stream::Stdout, b"c", true), Recorded::Written);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -325,35 +325,31 @@ pub struct ChildError {
 impl ChildError {
     fn new(plan: &Plan<'_>, step: Step, errno: io::Error) -> ChildError {
         let program = plan.program();
+        let why = sys::strerror(&errno);
         let message = match step {
             Step::Exec => exec_error_message(&program, &errno),
             Step::WorkingDir => format!(
                 "chdir to workingDir {:?}: {}",
                 plan.cwd.to_string_lossy(),
-                describe(&errno)
+                why
             ),
             Step::Mount(i) => {
                 let what = plan
                     .mounts
                     .as_ref()
                     .map_or_else(|| "set up mounts".into(), |m| m.describe(i));
-                format!("{what}: {}", describe(&errno))
+                format!("{what}: {}", why)
             }
-            Step::Namespaces => format!("join the pod's namespaces: {}", describe(&errno)),
+            Step::Namespaces => format!("join the pod's namespaces: {}", why),
             Step::MountNamespace => {
-                format!("join the container's mount namespace: {}", describe(&errno))
+                format!("join the container's mount namespace: {}", why)
             }
-            Step::Stdio => format!("set up standard streams: {}", describe(&errno)),
-            Step::Terminal => format!("take the terminal: {}", describe(&errno)),
-            Step::CloseFds => format!("close inherited files: {}", describe(&errno)),
-            Step::User => format!(
-                "set user {}:{}: {}",
-                plan.ids.uid,
-                plan.ids.gid,
-                describe(&errno)
-            ),
-            Step::Capabilities => format!("set capabilities: {}", describe(&errno)),
-            Step::NoNewPrivs => format!("set no_new_privs: {}", describe(&errno)),
+            Step::Stdio => format!("set up standard streams: {}", why),
+            Step::Terminal => format!("take the terminal: {}", why),
+            Step::CloseFds => format!("close inherited files: {}", why),
+            Step::User => format!("set user {}:{}: {}", plan.ids.uid, plan.ids.gid, why),
+            Step::Capabilities => format!("set capabilities: {}", why),
+            Step::NoNewPrivs => format!("set no_new_privs: {}", why),
         };
         ChildError {
             step,
@@ -369,15 +365,6 @@ impl ChildError {
             Step::Exec => exit_code_for_exec_error(&self.errno),
             _ => 126,
         }
-    }
-}
-
-/// An errno as strerror(3) has it, without Rust's " (os error N)".
-fn describe(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_string(),
-        None => text,
     }
 }
 

@@ -737,6 +737,15 @@ fn cpath(path: &std::path::Path) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
 }
 
+/// An error as strerror(3) words its errno, without Rust's " (os error N)".
+pub fn strerror(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
 /// Makes the process `cmd` starts get SIGKILL when the thread that started it ends
 /// (prctl PR_SET_PDEATHSIG): a CNI plugin does not outlive a supervisor killed under it.
 pub fn die_with_parent(cmd: &mut std::process::Command) {

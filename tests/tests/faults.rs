@@ -686,3 +686,64 @@ fn another_roots_down_and_ps_never_touch_a_pod() {
     a.ok(&["down", "mine", "--grace-period", "0"]);
     a.assert_clean();
 }
+
+/// A tmpfs mounted over `dir` for as long as it lives.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        let opts = format!("size={size},mode=0700");
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "tmpfs"])
+            .arg(dir)
+            .status();
+        assert!(
+            st.is_ok_and(|s| s.success()),
+            "mount a tmpfs on {}",
+            dir.display()
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A data root with no room left loses log lines, not the pod: a Warning event says
+/// so, once, and the container runs on.
+#[test]
+fn a_full_data_root_is_a_warning_and_the_pod_runs_on() {
+    let pods = Pods::new("full");
+    let _tmpfs = Tmpfs::mount(pods.data.path(), "1m");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "full",
+        "--log-max-size",
+        "100Mi",
+        "-c",
+        "a=sh -c 'yes 0123456789abcdef | head -c 3000000; exec sleep 600'",
+    ]);
+    let lost = "Failed to write the log of container a: No space left on device";
+    wait_for("the LogLost event", Duration::from_secs(10), || {
+        pods.ok(&["events", "full"]).contains(lost)
+    });
+    let events = pods.ok(&["events", "full"]);
+    assert_eq!(events.matches(lost).count(), 1, "{events}");
+    assert!(events.contains("LogLost"), "{events}");
+    let pod = pods.status("full");
+    assert!(
+        pod["status"]["containerStatuses"][0]["state"]["running"].is_object(),
+        "{pod}"
+    );
+    assert!(pods.ok(&["describe", "full"]).contains(lost));
+    pods.ok(&["down", "full", "--grace-period", "0"]);
+    pods.assert_clean();
+}

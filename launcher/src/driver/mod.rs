@@ -452,6 +452,8 @@ impl<K: Kernel> Driver<K> {
     }
 
     /// Container `ci`'s output: one pipe's, or all of them; onto the terminal too.
+    /// A log that begins to lose lines (a full disk) is a Warning event; the pod runs
+    /// on.
     fn drain(&mut self, ci: usize, pipe: Option<usize>) {
         let fg = self.terminal.is_some();
         let output = &mut self.slots[ci].output;
@@ -459,8 +461,23 @@ impl<K: Kernel> Driver<K> {
             Some(pi) => output.drain(pi, fg),
             None => output.drain_all(fg),
         };
+        let loss = output.take_loss();
         for (stream, text) in lines {
             self.say(stream, &text);
+        }
+        if let Some(why) = loss {
+            let c = self.pod.container(ci);
+            let list = match ci < self.pod.spec().init_containers.len() {
+                true => "initContainers",
+                false => "containers",
+            };
+            let object = Some(format!("spec.{list}{{{}}}", c.name));
+            let message = format!(
+                "Failed to write the log of container {}: {why}; its output is lost until there is room",
+                c.name
+            );
+            self.publisher
+                .event(object, true, "LogLost", message, "kubelet");
         }
     }
 

@@ -10,7 +10,7 @@
 //!   bounded queue: a slow or stopped reader loses terminal lines (the log file keeps
 //!   them all); a reader that is gone is reported, and the driver stops the pod.
 
-use crate::logs::{LineSplitter, LogFile, Rotation, Stream};
+use crate::logs::{LineSplitter, LogFile, Recorded, Rotation, Stream};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -39,6 +39,8 @@ pub struct Output {
     rotation: Rotation,
     log: Option<LogFile>,
     pipes: Vec<Pipe>,
+    /// Why its log began to lose lines (a full disk), until reported.
+    loss: Option<String>,
 }
 
 impl Output {
@@ -51,6 +53,7 @@ impl Output {
             rotation,
             log: Some(LogFile::open(dir, 0, rotation)?),
             pipes: Vec::new(),
+            loss: None,
         })
     }
 
@@ -98,12 +101,14 @@ impl Output {
     pub fn drain(&mut self, pi: usize, terminal: bool) -> Lines {
         let mut buf = [0u8; 8192];
         let mut lines = Lines::new();
-        let (name, log) = (&self.name, &mut self.log);
+        let (name, log, loss) = (&self.name, &mut self.log, &mut self.loss);
         let pipe = &mut self.pipes[pi];
         let stream = pipe.stream;
         let mut emit = |line: &[u8], full: bool| {
             if let Some(log) = log.as_mut() {
-                log.record(stream, line, full);
+                if let Recorded::LostFirst(why) = log.record(stream, line, full) {
+                    *loss = Some(why);
+                }
             }
             if terminal {
                 let mut text = format!("[{name}] ").into_bytes();
@@ -134,6 +139,11 @@ impl Output {
         lines
     }
 
+    /// Why the log began to lose lines, once.
+    pub fn take_loss(&mut self) -> Option<String> {
+        self.loss.take()
+    }
+
     /// One more read of every pipe, as far as one wake-up goes.
     pub fn drain_all(&mut self, terminal: bool) -> Lines {
         let mut lines = Lines::new();
@@ -151,7 +161,7 @@ impl Output {
             let stream = pipe.stream;
             pipe.split.finish(|line, full| {
                 if let Some(log) = log.as_mut() {
-                    log.record(stream, line, full);
+                    let _ = log.record(stream, line, full);
                 }
                 if terminal {
                     let text = format!("[{name}] {}\n", String::from_utf8_lossy(line));
