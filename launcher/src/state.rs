@@ -42,6 +42,12 @@ pub enum StateError {
         mode: u32,
         flag: String,
     },
+    #[error("{path} belongs to uid {owner}, who could change what the runtime trusts. Hint: chown root {path}, or pass another {flag}")]
+    NotOurs {
+        path: PathBuf,
+        owner: u32,
+        flag: String,
+    },
     #[error("{path} is corrupt: {error}")]
     Corrupt {
         path: PathBuf,
@@ -100,6 +106,22 @@ impl ProcRef {
 /// Opens (making it 0700 if missing) a directory the runtime trusts: its one
 /// canonical name, refused if another user could rename or replace what is in it.
 pub fn trusted_dir(dir: &Path, flag: &str) -> Result<PathBuf, StateError> {
+    fn read(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+        move |source| StateError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+    // Whoever may rename a directory above it may swap what the runtime finds there:
+    // every one of them is checked, before anything is made below them.
+    let existing = dir
+        .ancestors()
+        .find(|a| a.exists())
+        .unwrap_or(Path::new("/"));
+    let existing = fs::canonicalize(existing).map_err(read(existing))?;
+    for path in existing.ancestors() {
+        check_trusted(path, flag)?;
+    }
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -110,19 +132,32 @@ pub fn trusted_dir(dir: &Path, flag: &str) -> Result<PathBuf, StateError> {
         })?;
     // One name for it, whatever symlinks or `..` led there: the path pods have
     // hidden from them is this one.
-    let dir = fs::canonicalize(dir).map_err(|source| StateError::Read {
-        path: dir.to_path_buf(),
+    let dir = fs::canonicalize(dir).map_err(read(dir))?;
+    for path in dir.ancestors().take_while(|p| !existing.starts_with(p)) {
+        check_trusted(path, flag)?;
+    }
+    check_trusted(&dir, flag)?;
+    Ok(dir)
+}
+
+/// `path` is a directory no user but root (or this process's) may change: owned by
+/// one of them, writable by nobody else unless sticky (a shared /tmp keeps others
+/// from renaming what is not theirs).
+fn check_trusted(path: &Path, flag: &str) -> Result<(), StateError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::symlink_metadata(path).map_err(|source| StateError::Read {
+        path: path.to_path_buf(),
         source,
     })?;
-    use std::os::unix::fs::MetadataExt;
-    let mode = fs::metadata(&dir)
-        .map_err(|source| StateError::Read {
-            path: dir.clone(),
-            source,
-        })?
-        .mode()
-        & 0o7777;
-    // The sticky bit makes a shared directory (/tmp) no one else's to rename in.
+    let owner = meta.uid();
+    if owner != 0 && owner != crate::sys::euid() {
+        return Err(StateError::NotOurs {
+            path: path.to_path_buf(),
+            owner,
+            flag: flag.to_string(),
+        });
+    }
+    let mode = meta.mode() & 0o7777;
     let who = match mode {
         m if m & 0o1000 != 0 => None,
         m if m & 0o002 != 0 => Some("everyone"),
@@ -131,12 +166,12 @@ pub fn trusted_dir(dir: &Path, flag: &str) -> Result<PathBuf, StateError> {
     };
     match who {
         Some(who) => Err(StateError::Insecure {
-            path: dir,
+            path: path.to_path_buf(),
             who,
             mode,
             flag: flag.to_string(),
         }),
-        None => Ok(dir),
+        None => Ok(()),
     }
 }
 

@@ -543,5 +543,28 @@ fn bad_input_is_refused_at_once_and_leaves_nothing() {
         err.contains("is writable by everyone") && err.contains("--data-root"),
         "{err}"
     );
+    // Nor is one whose parent anyone may write to, or another user owns: they could
+    // rename it away and put one of their own in its place.
+    let owned = TempDir::new("input-owned-parent");
+    std::os::unix::fs::chown(owned.path(), Some(65534), None).unwrap();
+    for (parent, says) in [
+        (open.path(), "is writable by everyone".to_string()),
+        (
+            owned.path(),
+            format!("{} belongs to uid 65534", owned.path().display()),
+        ),
+    ] {
+        let root = parent.join("root");
+        let out = Command::new(bin("launcher"))
+            .arg("--root")
+            .arg(&root)
+            .arg("ps")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(&says) && err.contains("--root"), "{err}");
+        assert!(!root.exists(), "refused, yet made {}", root.display());
+    }
     pods.assert_clean();
 }
