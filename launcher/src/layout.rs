@@ -115,6 +115,7 @@ impl Roots {
             data: self.pods_data().join(format!("{name}_{uid}")),
             pins: self.netns_pins(),
             claims: self.claims(),
+            roots: self.clone(),
         }
     }
 
@@ -154,6 +155,8 @@ pub struct PodPaths {
     pub data: PathBuf,
     pins: PathBuf,
     claims: PathBuf,
+    /// The roots the pod is under.
+    pub roots: Roots,
 }
 
 impl PodPaths {

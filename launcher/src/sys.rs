@@ -1014,6 +1014,28 @@ pub fn clone_tree(fd: &OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(tree as RawFd) })
 }
 
+/// Opens `path` as an O_PATH fd, symlinks followed but no magic link of /proc
+/// (openat2 RESOLVE_NO_MAGICLINKS): the one lookup whose result is checked and used.
+pub fn open_path(path: &std::path::Path) -> io::Result<OwnedFd> {
+    let p = cpath(path)?;
+    // SAFETY: open_how is plain old data, for which all zeroes is the default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: AT_FDCWD, a NUL-terminated path, an open_how of the size given.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            p.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    })?;
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// Opens `rel` below the directory `root` as an O_PATH fd, every component, symlinks
 /// included, resolved without leaving `root` (openat2 RESOLVE_BENEATH: EXDEV if it
 /// would). With `make_dirs`, missing components are made as directories (0755) in

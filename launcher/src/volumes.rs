@@ -191,10 +191,7 @@ pub fn check_host_paths(spec: &PodSpec, roots: &[&Path]) -> Result<(), VolumeErr
         if !spec.privileged {
             // By its one name: symlinks and `..` resolved as far as the path exists.
             let real = real_path(Path::new(path));
-            if let Some(root) = roots
-                .iter()
-                .find(|r| real.starts_with(r) || r.starts_with(&real))
-            {
+            if let Some(root) = runtime_root(&real, roots) {
                 return Err(VolumeError::RuntimeData {
                     at: format!("{at}.path"),
                     path: path.clone(),
@@ -225,11 +222,6 @@ pub fn check_host_paths(spec: &PodSpec, roots: &[&Path]) -> Result<(), VolumeErr
                     .mode(0o755)
                     .create(path),
             )?,
-            HostPathType::DirectoryOrCreate | HostPathType::Directory => {
-                if !meta.is_ok_and(|m| m.is_dir()) {
-                    return Err(wrong("a directory"));
-                }
-            }
             HostPathType::FileOrCreate if meta.is_err() => create(
                 "a file",
                 fs::OpenOptions::new()
@@ -239,30 +231,96 @@ pub fn check_host_paths(spec: &PodSpec, roots: &[&Path]) -> Result<(), VolumeErr
                     .open(path)
                     .map(drop),
             )?,
-            HostPathType::FileOrCreate | HostPathType::File => {
-                if !meta.is_ok_and(|m| m.is_file()) {
-                    return Err(wrong("a file"));
+            _ => {
+                if let Some(what) = not_of_type(*kind, meta.as_ref().ok()) {
+                    return Err(wrong(what));
                 }
             }
-            HostPathType::Socket => {
-                if !meta.is_ok_and(|m| m.file_type().is_socket()) {
-                    return Err(wrong("a socket file"));
-                }
-            }
-            HostPathType::CharDevice => {
-                if !meta.is_ok_and(|m| m.file_type().is_char_device()) {
-                    return Err(wrong("a character device"));
-                }
-            }
-            HostPathType::BlockDevice => {
-                if !meta.is_ok_and(|m| m.file_type().is_block_device()) {
-                    return Err(wrong("a block device"));
-                }
-            }
-            HostPathType::Unset => {}
         }
     }
     Ok(())
+}
+
+/// What hostPath volume `name` (`path`) opened as `fd` really is, checked as
+/// [`check_host_paths`] checked it by path: the runtime's roots (in use, and the
+/// defaults) are no non-privileged pod's, and the type is what it says.
+fn check_host_fd(
+    spec: &PodSpec,
+    name: &str,
+    path: &str,
+    kind: HostPathType,
+    fd: &OwnedFd,
+    paths: &PodPaths,
+) -> Result<(), VolumeError> {
+    use std::os::fd::AsRawFd;
+    let at = format!("volume {name:?}");
+    let real = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).map_err(|source| {
+        VolumeError::Source {
+            volume: name.to_string(),
+            path: path.to_string(),
+            source,
+        }
+    })?;
+    if !spec.privileged {
+        let roots = [
+            paths.roots.state.clone(),
+            paths.roots.data.clone(),
+            PathBuf::from(crate::layout::DEFAULT_STATE_ROOT),
+            PathBuf::from(crate::layout::DEFAULT_DATA_ROOT),
+        ];
+        if let Some(root) = runtime_root(&real, &roots) {
+            return Err(VolumeError::RuntimeData {
+                at,
+                path: path.to_string(),
+                root: root.to_path_buf(),
+            });
+        }
+    }
+    let meta = fs::File::from(fd.try_clone().map_err(|source| VolumeError::Source {
+        volume: name.to_string(),
+        path: path.to_string(),
+        source,
+    })?)
+    .metadata()
+    .ok();
+    match not_of_type(kind, meta.as_ref()) {
+        Some(what) => Err(VolumeError::HostPathType {
+            at,
+            path: path.to_string(),
+            what,
+            kind: kind.name(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The root of the runtime's that `real` is, holds, or lies in.
+fn runtime_root<'a, P: AsRef<Path>>(real: &Path, roots: &'a [P]) -> Option<&'a Path> {
+    roots
+        .iter()
+        .map(AsRef::as_ref)
+        .find(|r| real.starts_with(r) || r.starts_with(real))
+}
+
+/// What a hostPath of type `kind` should be and `meta` is not; None if it is.
+fn not_of_type(kind: HostPathType, meta: Option<&fs::Metadata>) -> Option<&'static str> {
+    let is = |f: fn(&fs::Metadata) -> bool| meta.is_some_and(f);
+    match kind {
+        HostPathType::Unset => None,
+        HostPathType::DirectoryOrCreate | HostPathType::Directory => {
+            (!is(|m| m.is_dir())).then_some("a directory")
+        }
+        HostPathType::FileOrCreate | HostPathType::File => {
+            (!is(|m| m.is_file())).then_some("a file")
+        }
+        HostPathType::Socket => (!is(|m| m.file_type().is_socket())).then_some("a socket file"),
+        HostPathType::CharDevice => {
+            (!is(|m| m.file_type().is_char_device())).then_some("a character device")
+        }
+        HostPathType::BlockDevice => {
+            (!is(|m| m.file_type().is_block_device())).then_some("a block device")
+        }
+    }
 }
 
 /// The sandbox's volume step: every emptyDir (a tmpfs for `medium: Memory`), and the
@@ -586,12 +644,12 @@ pub fn prepare(
                 source,
             }
         };
-        let root: OwnedFd = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-            .open(&base)
-            .map(OwnedFd::from)
-            .map_err(source_err(&base))?;
+        // Resolved once: what is checked is the descriptor that is mounted, so no
+        // symlink swapped in after the check can redirect the mount.
+        let root = crate::sys::open_path(&base).map_err(source_err(&base))?;
+        if let VolumeSource::HostPath { path, kind } = &v.source {
+            check_host_fd(spec, &v.name, path, *kind, &root, paths)?;
+        }
         let sub = match (&m.sub_path, &m.sub_path_expr) {
             (Some(s), _) => Some(s.clone()),
             (None, Some(expr)) => Some(crate::spec::expand(expr, |name| {

@@ -568,3 +568,57 @@ fn bad_input_is_refused_at_once_and_leaves_nothing() {
     }
     pods.assert_clean();
 }
+
+/// A hostPath is checked on what is mounted, not on a name looked up again: a
+/// symlink swapped to the runtime's state after `up` checked it mounts nothing there.
+#[test]
+fn a_host_path_swapped_for_the_runtimes_state_after_the_check_is_refused() {
+    let pods = Pods::new("swap");
+    let dir = TempDir::new("swap-host");
+    let safe = dir.path().join("safe");
+    fs::create_dir(&safe).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&safe, &link).unwrap();
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: swap}}
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - name: a
+    command: [sh, -c, 'ls /mnt > {out}; exit 1']
+    volumeMounts: [{{name: h, mountPath: /mnt}}]
+  volumes:
+  - {{name: h, hostPath: {{path: {link}}}}}
+",
+        out = dir.path().join("seen").display(),
+        link = link.display()
+    );
+    pods.up_detached(&yaml, &["--backoff-scale", "0.01"]);
+    // Now the link leads to the state root, where every pod's record is.
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(pods.root.path(), &link).unwrap();
+    let refused = |p: &serde_json::Value| -> Option<String> {
+        let c = &p["status"]["containerStatuses"][0];
+        [&c["state"]["terminated"], &c["lastState"]["terminated"]]
+            .into_iter()
+            .find(|t| t["reason"] == "ContainerCannotRun")
+            .and_then(|t| t["message"].as_str().map(String::from))
+    };
+    let pod = pods.wait_status(
+        "swap",
+        "the restart refused",
+        Duration::from_secs(10),
+        |p| refused(p).is_some(),
+    );
+    let msg = refused(&pod).unwrap();
+    assert!(
+        msg.contains("volume \"h\"") && msg.contains("holds the runtime's own state"),
+        "{msg}"
+    );
+    let seen = fs::read_to_string(dir.path().join("seen")).unwrap_or_default();
+    assert!(!seen.contains("swap"), "the state root was mounted: {seen}");
+    pods.ok(&["down", "swap", "--grace-period", "0"]);
+    pods.assert_clean();
+}
