@@ -70,13 +70,12 @@ pub enum Keep {
 }
 
 impl<'a> Remains<'a> {
-    /// The pod of `rec`, under `roots`. Its cgroup is taken only
-    /// if it is one the runtime could have made for it: an absolute path under the
-    /// cgroup2 mount without `..`, named for the pod.
+    /// The pod of `rec`, under `roots`. Its cgroup is taken only if it is one the
+    /// runtime could have made for it (an absolute path under the cgroup2 mount
+    /// without `..`, named for the pod) and no other state root's.
     pub fn of_record(rec: &'a PodRecord, roots: &Roots) -> Remains<'a> {
         let paths = rec.paths(roots);
         let (netns_pin, network_lock) = (paths.netns_pin(), paths.network_lock());
-        let owner = crate::layout::cgroup_owner(&roots.state, &rec.facts.uid);
         let cgroup = rec
             .cgroup
             .as_deref()
@@ -84,7 +83,7 @@ impl<'a> Remains<'a> {
             .map(|dir| PodCgroup {
                 dir: dir.to_path_buf(),
             })
-            .filter(|cg| cg.owner().map_or(true, |o| o == owner));
+            .filter(|cg| ours(cg, &roots.state));
         Remains {
             state: paths.state.clone(),
             netns_pin,

@@ -607,14 +607,23 @@ fn a_changed_record_leads_down_to_no_other_directory() {
     for (i, change) in ["data_dir", "uid", "name"].into_iter().enumerate() {
         let name = format!("t{i}");
         pods.ok(&["up", "-d", "--name", &name, "-c", "a=sleep 600"]);
+        // Without its supervisor: `down` alone takes the pod apart, by the record.
+        let pod = pods.wait_status(&name, "running", Duration::from_secs(5), running);
+        let sup = as_pid(&pod["metadata"]["annotations"]["launcher/supervisor-pid"]);
+        signal_pid(sup, libc::SIGKILL);
+        wait_for("the supervisor to go", Duration::from_secs(5), || gone(sup));
         let record = pods.root.path().join(&name).join("pod.json");
         let mut rec: Value = serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
         let out_of_root = format!("x/../../../../../../../..{}", victim.path().display());
         match change {
             "data_dir" => rec["data_dir"] = victim.path().display().to_string().into(),
-            "uid" => rec["uid"] = out_of_root.into(),
+            "uid" => rec["facts"]["uid"] = out_of_root.into(),
             _ => rec["spec"]["name"] = "other".into(),
         }
+        assert!(
+            rec.pointer("/facts/uid").is_some() && rec.get("spec").is_some(),
+            "the record's shape changed: {rec}"
+        );
         fs::write(&record, serde_json::to_vec(&rec).unwrap()).unwrap();
         pods.ok(&["down", &name, "--grace-period", "0"]);
         assert_eq!(

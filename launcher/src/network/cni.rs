@@ -507,9 +507,16 @@ mod tests {
         // Both the plugin and what it started are gone (zombies of nobody's at most).
         let text = std::fs::read_to_string(&pids).unwrap();
         for pid in text.split_whitespace() {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat.rsplit(") ").next().and_then(|r| r.chars().next());
-            assert!(matches!(state, None | Some('Z')), "{pid}: {stat}");
+            // SIGKILLed: gone once the kernel has finished it off.
+            let dead = || {
+                let pid: i32 = pid.parse().unwrap();
+                crate::procfs::stat(pid).map_or(true, |st| st.state == 'Z')
+            };
+            let deadline = started + Duration::from_secs(10);
+            while !dead() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(dead(), "{pid} outlived its plugin's timeout");
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
