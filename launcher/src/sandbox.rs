@@ -34,6 +34,7 @@ use crate::spec::{Inputs, Resolved};
 use crate::state::ProcRef;
 use anyhow::{Context, Result};
 use std::fs::File;
+use std::os::fd::BorrowedFd;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -144,14 +145,17 @@ impl Sandbox {
     /// Makes the sandbox of `rec`'s pod under `roots`, and
     /// completes the record with what it learned (the network's result, the pod's
     /// addresses). On failure, everything of the pod goes, its state included.
+    /// `stop` turns readable when the pod is being taken down meanwhile: the long
+    /// steps (the network's plugins) stop, and the sandbox is not made.
     pub fn create(
         rec: &mut PodRecord,
         inputs: &Inputs,
         mount: &Path,
         roots: &Roots,
+        stop: Option<BorrowedFd>,
     ) -> Result<Sandbox> {
         let paths = rec.paths(roots);
-        let made = Sandbox::make(rec, inputs, mount, roots, &paths);
+        let made = Sandbox::make(rec, inputs, mount, roots, &paths, stop);
         if made.is_err() {
             let remains = Remains::of_record(rec, roots);
             let _ = teardown(remains, Duration::ZERO, Keep::Nothing);
@@ -165,13 +169,15 @@ impl Sandbox {
         mount: &Path,
         roots: &Roots,
         paths: &PodPaths,
+        stop: Option<BorrowedFd>,
     ) -> Result<Sandbox> {
         crate::volumes::setup(&rec.spec, paths)?;
         let sb = Sandbox::namespaces(rec, mount, roots)?;
         // Known to the record from here, so that a failure below takes pause down.
         rec.pause = ProcRef::of(sb.pause.pid);
         if let Some(att) = &mut rec.network {
-            network::attach(att, sb.pause.pid, &paths.netns_pin(), &paths.network_lock())?;
+            let (pin, lock) = (paths.netns_pin(), paths.network_lock());
+            network::attach(att, sb.pause.pid, &pin, &lock, stop)?;
         }
         let pod_ips = rec
             .network

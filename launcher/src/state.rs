@@ -265,6 +265,18 @@ impl Root {
     /// Locks pod `name`'s directory, waiting while `up` or `down` holds it; NotFound
     /// if there is none (or it went while we waited).
     pub fn lock_pod(&self, name: &str) -> Result<PodLock, StateError> {
+        // Waiting, a lock always comes (or an error).
+        self.lock(name, true)?
+            .ok_or_else(|| StateError::NotFound(name.into()))
+    }
+
+    /// Is pod `name`'s directory locked by someone else (`up` or its supervisor
+    /// still making the pod, or a `down`)?
+    pub fn pod_busy(&self, name: &str) -> bool {
+        matches!(self.lock(name, false), Ok(None))
+    }
+
+    fn lock(&self, name: &str, wait: bool) -> Result<Option<PodLock>, StateError> {
         use std::os::unix::fs::MetadataExt;
         let path = self.pod_dir(name);
         let err = |source| StateError::Lock {
@@ -278,7 +290,10 @@ impl Root {
             }
             Err(e) => return Err(err(e)),
         };
-        crate::sys::flock(&dir, true).map_err(err)?;
+        match crate::sys::flock(&dir, wait) {
+            Err(e) if !wait && e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Ok(None),
+            r => r.map_err(err)?,
+        }
         // Still the pod's directory, not removed (and perhaps made again) meanwhile?
         let same = match (dir.metadata(), fs::metadata(&path)) {
             (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
@@ -287,7 +302,7 @@ impl Root {
         if !same {
             return Err(StateError::NotFound(name.into()));
         }
-        Ok(PodLock(dir.into()))
+        Ok(Some(PodLock(dir.into())))
     }
 
     pub fn pods(&self) -> Vec<String> {

@@ -759,13 +759,23 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
     }
 }
 
-/// Like `Child::wait_with_output`, within `limit`: None when it ran out, and then the
-/// child's process group (it leads one: `process_group(0)`) has been SIGKILLed and
-/// the child reaped.
+/// How [`output_within`] ended.
+pub enum Finished {
+    Done(std::process::Output),
+    /// The time ran out.
+    TimedOut,
+    /// `cancel` turned readable.
+    Cancelled,
+}
+
+/// Like `Child::wait_with_output`, within `limit` and until `cancel` (an fd that
+/// turns readable when the wait should stop) says so. Unless Done, the child's process
+/// group (it leads one: `process_group(0)`) has been SIGKILLed and the child reaped.
 pub fn output_within(
     mut child: std::process::Child,
     limit: std::time::Duration,
-) -> io::Result<Option<std::process::Output>> {
+    cancel: Option<std::os::fd::BorrowedFd>,
+) -> io::Result<Finished> {
     use nix::poll::{PollFd, PollFlags, PollTimeout};
     use std::os::fd::AsFd;
     let deadline = std::time::Instant::now() + limit;
@@ -783,12 +793,15 @@ pub fn output_within(
     let mut got = [Vec::new(), Vec::new()];
     let pidfd = pidfd_open(child.id() as i32)?;
     let mut status = None;
+    let kill = |child: &mut std::process::Child, why: Finished| -> io::Result<Finished> {
+        // SAFETY: kill(2) of the group the child leads.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        child.wait()?;
+        Ok(why)
+    };
     while status.is_none() || pipes.iter().any(Option::is_some) {
         if left().is_zero() {
-            // SAFETY: kill(2) of the group the child leads.
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-            child.wait()?;
-            return Ok(None);
+            return kill(&mut child, Finished::TimedOut);
         }
         let mut fds: Vec<PollFd> = pipes
             .iter()
@@ -798,12 +811,23 @@ pub fn output_within(
         if status.is_none() {
             fds.push(PollFd::new(pidfd.as_fd(), PollFlags::POLLIN));
         }
+        if let Some(fd) = cancel {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
         let ms = u16::try_from(left().as_millis().max(1)).unwrap_or(u16::MAX);
         match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e.into()),
         }
+        let cancelled = cancel.is_some()
+            && fds
+                .last()
+                .and_then(PollFd::revents)
+                .is_some_and(|r| !r.is_empty());
         drop(fds);
+        if cancelled {
+            return kill(&mut child, Finished::Cancelled);
+        }
         for (pipe, buf) in pipes.iter_mut().zip(got.iter_mut()) {
             let Some(fd) = pipe else { continue };
             let mut chunk = [0u8; 8192];
@@ -819,11 +843,14 @@ pub fn output_within(
         }
     }
     let [stdout, stderr] = got;
-    Ok(status.map(|status| std::process::Output {
-        status,
-        stdout,
-        stderr,
-    }))
+    Ok(match status {
+        Some(status) => Finished::Done(std::process::Output {
+            status,
+            stdout,
+            stderr,
+        }),
+        None => Finished::TimedOut,
+    })
 }
 
 /// Sets extended attribute `name` of `path` (not following a symlink) to `value`.

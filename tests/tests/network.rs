@@ -590,3 +590,65 @@ fn a_plugin_that_hangs_is_killed_at_the_cni_timeout() {
     );
     pods.assert_clean();
 }
+
+/// `down` of a pod still being made stops its setup at once: the plugin in flight is
+/// killed, `up` says why, and nothing of the pod is left.
+#[test]
+fn down_of_a_pod_in_setup_stops_its_plugins_at_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let pods = Pods::networked("net-stopsetup");
+    let conf = pods.net().conf_dir.path().to_path_buf();
+    let bin = TempDir::new("net-stopsetup-bin");
+    let started = bin.path().join("started");
+    let plugin = bin.path().join("hang");
+    fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\ntouch {}\nsleep 600 &\nwait\n",
+            started.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        conf.join("30-slow.conflist"),
+        r#"{"cniVersion": "1.0.0", "name": "slow", "plugins": [{"type": "hang"}]}"#,
+    )
+    .unwrap();
+    let dirs = format!("{}:/usr/lib/cni", bin.path().display());
+    let mut up = Proc::spawn(
+        pods.cmd(&[
+            "up",
+            "-d",
+            "--name",
+            "p",
+            "--network",
+            "slow",
+            "--cni-bin-dir",
+            &dirs,
+            "--cni-timeout",
+            "10m",
+            "-c",
+            "a=sleep 600",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped()),
+    );
+    wait_for("the plugin to be running", Duration::from_secs(10), || {
+        started.exists()
+    });
+    let asked = Instant::now();
+    pods.ok(&["down", "p", "--grace-period", "0"]);
+    assert!(
+        asked.elapsed() < scaled(Duration::from_secs(10)),
+        "down waited {:?} for the setup",
+        asked.elapsed()
+    );
+    assert_eq!(up.wait_timeout(Duration::from_secs(10)).code(), Some(1));
+    let err = String::from_utf8_lossy(&up.stderr()).into_owned();
+    assert!(
+        err.contains("CNI plugin hang failed (ADD): stopped: the pod is being taken down"),
+        "{err}"
+    );
+    pods.assert_clean();
+}

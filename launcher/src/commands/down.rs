@@ -43,6 +43,18 @@ pub(super) fn take_down(
     name: &str,
     grace: Option<Duration>,
 ) -> Result<bool> {
+    // A pod still being made: its supervisor is asked to stop the setup (its
+    // network's plugins are killed at once) rather than waited for.
+    if root.pod_busy(name) {
+        let making = PodRecord::load(root, name)
+            .ok()
+            .filter(|r| r.pause.is_none());
+        if let Some(sup) = making.and_then(|r| r.supervisor).filter(|s| s.alive()) {
+            if let Ok(pidfd) = crate::sys::pidfd_open(sup.pid) {
+                let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGTERM);
+            }
+        }
+    }
     // Waits while `up` (or its supervisor) is still making the pod, or another
     // `down` is taking it away; never on other pods.
     let lock = match root.lock_pod(name) {

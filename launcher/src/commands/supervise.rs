@@ -17,7 +17,7 @@ use crate::state::{self, PodLock, ProcRef};
 use anyhow::{Context, Result};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, SystemTime};
 
 /// Runs the pod: in the foreground for `up`, or as the detached supervisor.
@@ -72,11 +72,17 @@ fn setup(
     };
     record.inputs_fd = inputs_fd.as_ref().map(AsRawFd::as_raw_fd);
     let signals = driver::block_signals().context("failed to block signals")?;
+    // A stop asked for while the pod is being made (`down` sends SIGTERM) ends its
+    // setup: this fd turns readable then. SIGCHLD (the network's plugins) does not.
+    let stop = driver::stop_signals().context("failed to create a signalfd")?;
+    // Known from here, so that `down` can ask this process to stop the setup.
+    record.supervisor = ProcRef::of(std::process::id() as i32);
+    state::write_json(&record.paths(&pod.root.roots).record(), &record)?;
     let (mount, _) = opts.cgroup_parent()?;
     // The host's network namespace, to go back to for the CNI plugins' DEL.
     let host_netns = File::open("/proc/self/ns/net").context("failed to open /proc/self/ns/net")?;
     let roots = &pod.root.roots;
-    let sb = Sandbox::create(&mut record, &inputs, &mount, roots)?;
+    let sb = Sandbox::create(&mut record, &inputs, &mount, roots, Some(stop.as_fd()))?;
     let paths = record.paths(roots);
     let undo = |record: &PodRecord, e: anyhow::Error| {
         let _ = crate::sys::leave_pod(&host_netns);
@@ -97,7 +103,6 @@ fn setup(
         let e = anyhow::Error::from(e).context("failed to join the pod's namespaces");
         return Err(undo(&record, e));
     }
-    record.supervisor = ProcRef::of(std::process::id() as i32);
     if let Err(e) = state::write_json(&paths.record(), &record) {
         return Err(undo(&record, e.into()));
     }

@@ -94,6 +94,16 @@ pub fn block_signals() -> nix::Result<SigSet> {
     Ok(set)
 }
 
+/// A signalfd of the stop signals alone (TERM, INT, HUP), blocked already by
+/// [`block_signals`]: readable once a stop is asked for, whatever else is pending.
+pub fn stop_signals() -> nix::Result<SignalFd> {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
+    }
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+}
+
 /// The kernel itself, for a pod whose sandbox stands.
 pub struct Host {
     signals: SignalFd,

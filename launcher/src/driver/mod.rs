@@ -23,7 +23,7 @@ mod publish;
 #[cfg(test)]
 mod tests;
 
-pub use kernel::{block_signals, Child, Host, Kernel, NotStarted};
+pub use kernel::{block_signals, stop_signals, Child, Host, Kernel, NotStarted};
 pub use output::Terminal;
 
 use crate::layout::PodPaths;

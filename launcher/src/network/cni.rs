@@ -192,6 +192,8 @@ pub struct Call<'a> {
     pub capabilities: &'a Map<String, Value>,
     /// How long one plugin may take.
     pub timeout: Duration,
+    /// Turns readable when the call should stop (the pod is being taken down).
+    pub cancel: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
 impl Call<'_> {
@@ -292,13 +294,19 @@ impl Call<'_> {
             // A plugin that exits without reading all of it answers on stdout.
             let _ = stdin.write_all(&input);
         }
-        let out = crate::sys::output_within(child, self.timeout)
+        let finished = crate::sys::output_within(child, self.timeout, self.cancel)
             .map_err(|e| fail(format!("{}: {e}", exe.display())))?;
-        let Some(out) = out else {
-            let took = crate::quantity::format_duration(self.timeout);
-            return Err(fail(format!(
-                "no answer within {took} (--cni-timeout): killed"
-            )));
+        let out = match finished {
+            crate::sys::Finished::Done(out) => out,
+            crate::sys::Finished::TimedOut => {
+                let took = crate::quantity::format_duration(self.timeout);
+                return Err(fail(format!(
+                    "no answer within {took} (--cni-timeout): killed"
+                )));
+            }
+            crate::sys::Finished::Cancelled => {
+                return Err(fail("stopped: the pod is being taken down".into()))
+            }
         };
         if !out.status.success() {
             return Err(fail(error_message(&out.stdout, &out.stderr, out.status)));
@@ -426,6 +434,7 @@ mod tests {
             args: "",
             capabilities: &caps,
             timeout: Duration::from_secs(1),
+            cancel: None,
         };
         let prev = json!({"cniVersion": "1.0.0", "ips": []});
         let plugins = list["plugins"].as_array().unwrap();
@@ -496,6 +505,7 @@ mod tests {
             args: "",
             capabilities: &Map::new(),
             timeout: Duration::from_secs(1),
+            cancel: None,
         };
         let started = std::time::Instant::now();
         let err = call.add().unwrap_err().to_string();

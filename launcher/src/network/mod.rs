@@ -21,6 +21,7 @@ use cni::{Call, CniError, NetworkList};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::fs::File;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
 /// The network a pod joins unless told otherwise, written on first use.
@@ -247,7 +248,7 @@ fn burst(rate: u64) -> u64 {
 }
 
 impl Attachment {
-    fn call<'a>(&'a self, netns: &'a Path) -> Call<'a> {
+    fn call<'a>(&'a self, netns: &'a Path, cancel: Option<BorrowedFd<'a>>) -> Call<'a> {
         Call {
             list: &self.config,
             executables: &self.executables,
@@ -257,6 +258,7 @@ impl Attachment {
             args: &self.args,
             capabilities: &self.capabilities,
             timeout: self.timeout,
+            cancel,
         }
     }
 
@@ -272,16 +274,23 @@ impl Attachment {
 /// Pins the network namespace of `pause` at `pin` and runs ADD, under the pod's
 /// network `lock`: the attachment gets its result. On failure whatever was made is
 /// undone (DEL, unpin) before returning.
-pub fn attach(att: &mut Attachment, pause: i32, pin: &Path, lock: &Path) -> anyhow::Result<()> {
+/// `cancel` turns readable when the pod is being taken down meanwhile: ADD stops.
+pub fn attach(
+    att: &mut Attachment,
+    pause: i32,
+    pin: &Path,
+    lock: &Path,
+    cancel: Option<BorrowedFd>,
+) -> anyhow::Result<()> {
     let _lock = crate::state::lock_file(lock)?;
-    let added = self::pin(pin, pause).and_then(|()| Ok(att.call(pin).add()?));
+    let added = self::pin(pin, pause).and_then(|()| Ok(att.call(pin, cancel).add()?));
     match added {
         Ok(result) => {
             att.result = Some(result);
             Ok(())
         }
         Err(e) => {
-            let _ = att.call(pin).del(None);
+            let _ = att.call(pin, None).del(None);
             let _ = unpin(pin);
             Err(e)
         }
@@ -298,7 +307,7 @@ pub fn detach(att: &Attachment, pin: &Path, lock: &Path) -> anyhow::Result<()> {
     if !pin.exists() {
         return Ok(());
     }
-    att.call(pin).del(att.result.as_ref())?;
+    att.call(pin, None).del(att.result.as_ref())?;
     unpin(pin)
 }
 
