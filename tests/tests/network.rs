@@ -548,23 +548,28 @@ fn bad_networks_and_ports_are_refused_and_leave_nothing() {
     pods.assert_clean();
 }
 
+/// A CNI plugin `hang` in `dir` whose ADD touches `started`, starts a child and never
+/// answers; its DEL answers at once (as a plugin must, for what it never made).
+fn hang_plugin(dir: &std::path::Path, started: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let plugin = dir.join("hang");
+    let script = format!(
+        "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\ntouch {}\nsleep 600 &\nwait\n",
+        started.display()
+    );
+    fs::write(&plugin, script).unwrap();
+    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// A CNI plugin that never answers holds `up` only until `--cni-timeout`: it is
 /// killed with what it started, the error names the network and the plugin, and
 /// nothing of the pod is left (the bridge's ADD before it is DEL'ed).
 #[test]
 fn a_plugin_that_hangs_is_killed_at_the_cni_timeout() {
-    use std::os::unix::fs::PermissionsExt;
     let pods = Pods::networked("net-hang");
     let conf = pods.net().conf_dir.path().to_path_buf();
     let bin = TempDir::new("net-hang-bin");
-    let plugin = bin.path().join("hang");
-    // DEL answers at once (as a plugin must, for what it never made); ADD hangs.
-    fs::write(
-        &plugin,
-        "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\nsleep 600 &\nwait\n",
-    )
-    .unwrap();
-    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755)).unwrap();
+    hang_plugin(bin.path(), &bin.path().join("started"));
     fs::write(
         conf.join("30-slow.conflist"),
         r#"{"cniVersion": "1.0.0", "name": "slow", "plugins": [{"type": "bridge", "bridge": "slow0", "ipam": {"type": "host-local", "subnet": "10.79.0.0/24"}}, {"type": "hang"}]}"#,
@@ -595,21 +600,11 @@ fn a_plugin_that_hangs_is_killed_at_the_cni_timeout() {
 /// killed, `up` says why, and nothing of the pod is left.
 #[test]
 fn down_of_a_pod_in_setup_stops_its_plugins_at_once() {
-    use std::os::unix::fs::PermissionsExt;
     let pods = Pods::networked("net-stopsetup");
     let conf = pods.net().conf_dir.path().to_path_buf();
     let bin = TempDir::new("net-stopsetup-bin");
     let started = bin.path().join("started");
-    let plugin = bin.path().join("hang");
-    fs::write(
-        &plugin,
-        format!(
-            "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\ntouch {}\nsleep 600 &\nwait\n",
-            started.display()
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&plugin, fs::Permissions::from_mode(0o755)).unwrap();
+    hang_plugin(bin.path(), &started);
     fs::write(
         conf.join("30-slow.conflist"),
         r#"{"cniVersion": "1.0.0", "name": "slow", "plugins": [{"type": "hang"}]}"#,
