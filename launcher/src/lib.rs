@@ -46,6 +46,7 @@ pub mod procfs;
 pub mod quantity;
 pub mod record;
 pub mod sandbox;
+pub mod seccomp;
 pub mod selector;
 pub mod spec;
 pub mod state;

@@ -39,6 +39,8 @@ pub enum SpawnError {
     Stdio(#[source] io::Error),
     #[error("failed to set up the process")]
     Pipe(#[source] io::Error),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
 }
 
 impl SpawnError {
@@ -108,6 +110,8 @@ pub struct Plan<'a> {
     /// The volumes' trees the mounts attach, open until the child has them.
     _volumes: Vec<crate::volumes::Prepared>,
     no_new_privs: bool,
+    /// The syscall filters, installed last.
+    seccomp: Vec<crate::seccomp::Program>,
 }
 
 impl<'a> Plan<'a> {
@@ -187,6 +191,7 @@ impl<'a> Plan<'a> {
             join_mounts,
             _volumes: volumes,
             no_new_privs: !pod.privileged && !c.privilege_escalation,
+            seccomp: crate::seccomp::filters(c.seccomp, pod.capabilities_of(c))?,
         })
     }
 
@@ -273,6 +278,7 @@ pub enum Step {
     User,
     Capabilities,
     NoNewPrivs,
+    Seccomp,
     Exec,
 }
 
@@ -291,6 +297,7 @@ impl Step {
             Step::Capabilities => 8,
             Step::NoNewPrivs => 9,
             Step::Exec => 10,
+            Step::Seccomp => 11,
             Step::Mount(i) => Step::MOUNTS + i as u32,
         }
     }
@@ -307,6 +314,7 @@ impl Step {
             8 => Step::Capabilities,
             9 => Step::NoNewPrivs,
             10 => Step::Exec,
+            11 => Step::Seccomp,
             i => Step::Mount(i.saturating_sub(Step::MOUNTS) as usize),
         }
     }
@@ -349,7 +357,8 @@ impl ChildError {
             Step::CloseFds => format!("close inherited files: {}", why),
             Step::User => format!("set user {}:{}: {}", plan.ids.uid, plan.ids.gid, why),
             Step::Capabilities => format!("set capabilities: {}", why),
-            Step::NoNewPrivs => format!("set no_new_privs: {}", why),
+            Step::NoNewPrivs => format!("set no_new_privs: {why}"),
+            Step::Seccomp => format!("install the seccomp filter: {why}"),
         };
         ChildError {
             step,
@@ -475,6 +484,11 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
             if plan.no_new_privs {
                 if let Err(e) = sys::no_new_privs() {
                     fail(Step::NoNewPrivs, errno_of(e));
+                }
+            }
+            for program in &plan.seccomp {
+                if let Err(e) = sys::install_filter(program) {
+                    fail(Step::Seccomp, errno_of(e));
                 }
             }
             // Like execvp: ENOENT moves on to the next PATH entry; EACCES is kept as

@@ -81,6 +81,10 @@ pub struct ContainerSpec {
     /// securityContext.allowPrivilegeEscalation: true. Without it no_new_privs is set.
     #[serde(default)]
     pub privilege_escalation: bool,
+    /// securityContext.seccompProfile (the container's, else the pod's), as given:
+    /// None runs under RuntimeDefault too (see `seccomp`).
+    #[serde(default)]
+    pub seccomp: Option<Seccomp>,
     /// An init container with `restartPolicy: Always`: a native sidecar, started in
     /// the init sequence and kept running beside the app containers.
     #[serde(default)]
@@ -88,6 +92,22 @@ pub struct ContainerSpec {
     /// The pod's volumes it mounts, in its own mount namespace.
     #[serde(default)]
     pub volume_mounts: Vec<VolumeMount>,
+}
+
+/// securityContext.seccompProfile.type: the syscall filter of a container's processes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Seccomp {
+    RuntimeDefault,
+    Unconfined,
+}
+
+impl Seccomp {
+    pub fn name(self) -> &'static str {
+        match self {
+            Seccomp::RuntimeDefault => "RuntimeDefault",
+            Seccomp::Unconfined => "Unconfined",
+        }
+    }
 }
 
 /// What a probe or a lifecycle hook does.

@@ -737,6 +737,26 @@ fn cpath(path: &std::path::Path) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
 }
 
+/// Installs the seccomp filter `program` (seccomp(2) SECCOMP_SET_MODE_FILTER): this
+/// process, and all it starts, run under it from here. Needs no_new_privs or
+/// CAP_SYS_ADMIN. Child-safe.
+pub fn install_filter(program: &[libc::sock_filter]) -> io::Result<()> {
+    let fprog = libc::sock_fprog {
+        len: program.len() as libc::c_ushort,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: the kernel copies the program it is pointed at, valid for `len`.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    })
+    .map(drop)
+}
+
 /// An error as strerror(3) words its errno, without Rust's " (os error N)".
 pub fn strerror(e: &io::Error) -> String {
     let text = e.to_string();

@@ -622,3 +622,65 @@ spec:
     pods.ok(&["down", "swap", "--grace-period", "0"]);
     pods.assert_clean();
 }
+
+/// A non-privileged container, its exec sessions and its probes run under the
+/// RuntimeDefault syscall filter: no namespace (a user namespace needs no capability
+/// but the filter's leave), no key in the kernel's keyrings. `Unconfined` lifts it;
+/// so does privileged.
+#[test]
+fn runtime_default_refuses_namespaces_and_keys_unless_unconfined() {
+    let pods = Pods::new("seccomp");
+    // add_key(2) of a "user" key into the process keyring (-2): 248 on x86_64.
+    let add_key = "python3 -c 'import ctypes,sys; r=ctypes.CDLL(None, use_errno=True).syscall(248, b\"user\", b\"k\", b\"v\", 1, -2); sys.exit(0 if r >= 0 else ctypes.get_errno())'";
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: sc}
+spec:
+  containers:
+  - name: default
+    command: [sleep, '600']
+    readinessProbe:
+      exec: {command: [sh, -c, 'unshare -U true']}
+      periodSeconds: 1
+  - name: open
+    command: [sleep, '600']
+    securityContext: {seccompProfile: {type: Unconfined}}
+";
+    pods.up_detached(yaml, &[]);
+    let exec = |c: &str, script: &str| {
+        let out = pods.run(&["exec", "sc", "-c", c, "--", "sh", "-c", script]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = exec("default", "unshare -U true");
+    assert_ne!(
+        code,
+        Some(0),
+        "a user namespace was made under RuntimeDefault"
+    );
+    assert!(err.contains("Operation not permitted"), "{err}");
+    assert_eq!(exec("default", add_key).0, Some(libc::EPERM));
+    assert_eq!(exec("open", "unshare -U true").0, Some(0));
+    assert_eq!(exec("open", add_key).0, Some(0));
+    // The probe runs under it too: unshare fails there.
+    wait_for(
+        "the readiness probe to fail",
+        Duration::from_secs(10),
+        || {
+            pods.ok(&["events", "sc"])
+                .contains("Readiness probe failed")
+        },
+    );
+    assert_eq!(container(&pods.status("sc"), "default")["ready"], false);
+    let describe = pods.ok(&["describe", "sc"]);
+    let profiles: Vec<&str> = describe
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Seccomp:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(profiles, ["RuntimeDefault", "Unconfined"], "{describe}");
+    pods.ok(&["down", "sc", "--grace-period", "0"]);
+    pods.assert_clean();
+}

@@ -182,6 +182,17 @@ fn container(out: &mut Out, c: &Value, st: &Value) {
         "Restart Count",
         &st["restartCount"].as_u64().unwrap_or(0).to_string(),
     );
+    // The filter it runs under: a privileged container none, else its profile's.
+    let sc = &c["securityContext"];
+    let seccomp = match (
+        sc["privileged"] == true,
+        sc["seccompProfile"]["type"].as_str(),
+    ) {
+        (true, _) => "Unconfined (privileged)",
+        (false, Some(t)) => t,
+        (false, None) => "RuntimeDefault",
+    };
+    out.field(4, CONTAINER, "Seccomp", seccomp);
     for (key, title) in [("limits", "Limits"), ("requests", "Requests")] {
         if let Some(map) = c["resources"][key].as_object().filter(|m| !m.is_empty()) {
             out.line(4, &format!("{title}:"));

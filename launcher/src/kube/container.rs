@@ -111,6 +111,7 @@ pub fn decode(
         capabilities: id.capabilities,
         read_only_root: id.read_only_root,
         privilege_escalation: id.privilege_escalation,
+        seccomp: id.seccomp,
         sidecar,
         volume_mounts: Vec::new(),
     })

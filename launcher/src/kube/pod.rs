@@ -46,6 +46,11 @@ pub fn decode(pod: &Pod) -> Result<(PodSpec, Vec<String>), ManifestError> {
                     .map(Option::unwrap_or_default)
                 })
                 .collect::<Result<_, _>>()?,
+            seccomp: sc
+                .seccomp_profile
+                .as_ref()
+                .map(|p| super::security::seccomp(p, "spec.securityContext.seccompProfile"))
+                .transpose()?,
         },
         None => PodSecurity::default(),
     };

@@ -135,9 +135,12 @@ const CONTAINER: &[(&str, Kind)] = &[
             ("capabilities", Obj(&[("add", S), ("drop", S)])),
             ("readOnlyRootFilesystem", S),
             ("allowPrivilegeEscalation", S),
+            ("seccompProfile", Obj(SECCOMP)),
         ]),
     ),
 ];
+
+const SECCOMP: &[(&str, Kind)] = &[("type", S), ("localhostProfile", S)];
 
 const POD: &[(&str, Kind)] = &[
     ("apiVersion", S),
@@ -213,6 +216,7 @@ const POD: &[(&str, Kind)] = &[
                     ("runAsGroup", S),
                     ("runAsNonRoot", S),
                     ("supplementalGroups", S),
+                    ("seccompProfile", Obj(SECCOMP)),
                 ]),
             ),
             (

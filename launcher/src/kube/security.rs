@@ -3,8 +3,9 @@
 //! pod's gives its containers (user, group, runAsNonRoot, supplementalGroups).
 
 use super::{field, ManifestError};
+use crate::spec::Seccomp;
 use crate::spec::{capability_mask, default_capabilities, ContainerSpec};
-use k8s_openapi::api::core::v1::{Capabilities, SecurityContext};
+use k8s_openapi::api::core::v1::{Capabilities, SeccompProfile, SecurityContext};
 
 /// What a Pod's securityContext gives each of its containers.
 #[derive(Default)]
@@ -13,12 +14,15 @@ pub struct PodSecurity {
     pub group: Option<u32>,
     pub non_root: bool,
     pub groups: Vec<u32>,
+    /// spec.securityContext.seccompProfile, for containers without their own.
+    pub seccomp: Option<Seccomp>,
 }
 
 /// Who a container's processes are and what they may do: runAsUser, runAsGroup,
 /// the capability set (None: the runtimes' default), a read-only
 /// root file system, and whether no_new_privs is left unset.
 pub struct Identity {
+    pub seccomp: Option<Seccomp>,
     pub user: Option<u32>,
     pub group: Option<u32>,
     pub capabilities: Option<u64>,
@@ -74,7 +78,12 @@ pub fn decode(
         Some(allow) => allow,
         None => false,
     };
+    let seccomp = match sc.and_then(|s| s.seccomp_profile.as_ref()) {
+        Some(p) => Some(seccomp(p, &at("seccompProfile"))?),
+        None => pod.seccomp,
+    };
     Ok(Identity {
+        seccomp,
         user,
         group,
         capabilities,
@@ -83,6 +92,22 @@ pub fn decode(
             .unwrap_or(false),
         privilege_escalation,
     })
+}
+
+/// A seccompProfile (at `path`), as the API server validates its type.
+pub fn seccomp(p: &SeccompProfile, path: &str) -> Result<Seccomp, ManifestError> {
+    match p.type_.as_str() {
+        "RuntimeDefault" => Ok(Seccomp::RuntimeDefault),
+        "Unconfined" => Ok(Seccomp::Unconfined),
+        "Localhost" => Err(field(
+            format!("{path}.type"),
+            "Localhost profiles are not supported by launcher yet: use RuntimeDefault or Unconfined",
+        )),
+        other => Err(field(
+            format!("{path}.type"),
+            format!("Unsupported value: {other:?}: supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\""),
+        )),
+    }
 }
 
 /// A user or group id; -1 (4294967295) is not one.
@@ -149,6 +174,10 @@ pub fn encode(c: &ContainerSpec, privileged: bool) -> Option<SecurityContext> {
         capabilities: caps,
         read_only_root_filesystem: c.read_only_root.then_some(true),
         allow_privilege_escalation: c.privilege_escalation.then_some(true),
+        seccomp_profile: c.seccomp.map(|s| SeccompProfile {
+            type_: s.name().into(),
+            localhost_profile: None,
+        }),
         ..Default::default()
     };
     (sc != SecurityContext::default()).then_some(sc)
