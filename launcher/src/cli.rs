@@ -249,6 +249,26 @@ pub struct Up {
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<String>,
 
+    /// Enforce this level of the Pod Security Standards, as the API server's PodSecurity
+    /// admission does: a pod that violates it is refused (exit 2)
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        env = "LAUNCHER_POD_SECURITY",
+        default_value = "privileged",
+        value_enum
+    )]
+    pub pod_security: crate::kube::admission::Level,
+
+    /// Warn, without refusing, when the pod would violate this level
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        env = "LAUNCHER_POD_SECURITY_WARN",
+        value_enum
+    )]
+    pub pod_security_warn: Option<crate::kube::admission::Level>,
+
     /// Where CNI network configuration lists are found
     #[arg(long, value_name = "DIR", env = "LAUNCHER_CNI_CONF_DIR", default_value = crate::network::DEFAULT_CONF_DIR)]
     pub cni_conf_dir: PathBuf,

@@ -684,3 +684,75 @@ spec:
     pods.ok(&["down", "sc", "--grace-period", "0"]);
     pods.assert_clean();
 }
+
+/// `--pod-security` enforces the Pod Security Standards as the API server's admission
+/// does, in its words, before anything exists; `--pod-security-warn` only says so.
+#[test]
+fn pod_security_levels_refuse_or_warn_in_the_admissions_words() {
+    let pods = Pods::new("pss");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers:
+  - {name: a, command: [sleep, '600'], volumeMounts: [{name: proc, mountPath: /host-proc}]}
+  volumes:
+  - {name: proc, hostPath: {path: /proc}}
+";
+    let out = pods.up_yaml(yaml, &["-d", "--pod-security", "baseline"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "launcher: pods \"p\" is forbidden: violates PodSecurity \"baseline:latest\": hostPath volumes (volume \"proc\")\n"
+    );
+    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+    // The same through the environment, as a service's unit would set it.
+    let out = pods
+        .cmd(&["up", "-d", "-f", "-"])
+        .env("LAUNCHER_POD_SECURITY", "restricted")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(yaml.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("violates PodSecurity \"restricted:latest\": hostPath volumes (volume \"proc\"), restricted volume types (volume \"proc\" uses restricted volume type \"hostPath\")"), "{err}");
+    // Warned, the pod runs.
+    let plain = "apiVersion: v1\nkind: Pod\nmetadata: {name: w}\nspec:\n  containers: [{name: a, command: [sleep, '600']}]\n";
+    let out = pods.up_yaml(plain, &["-d", "--pod-security-warn", "restricted"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("Warning: would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"),
+        "{err}"
+    );
+    pods.ok(&["down", "w", "--grace-period", "0"]);
+    // A pod hardened as `restricted` asks runs under it.
+    let hardened = "apiVersion: v1
+kind: Pod
+metadata: {name: h}
+spec:
+  securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: a
+    command: [sleep, '600']
+    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+";
+    let out = pods.up_yaml(hardened, &["-d", "--pod-security", "restricted"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pods.wait_status("h", "running", Duration::from_secs(5), |p| {
+        p["status"]["phase"] == "Running"
+    });
+    pods.ok(&["down", "h", "--grace-period", "0"]);
+    pods.assert_clean();
+}

@@ -19,8 +19,12 @@ use std::process::{Command, Stdio};
 
 pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     crate::spec::validate_backoff_scale(args.backoff_scale).map_err(Usage::Spec)?;
-    let (mut spec, inputs) = if args.file.is_empty() {
-        (args.to_spec().map_err(Usage::Spec)?, Inputs::default())
+    let (mut spec, inputs, written) = if args.file.is_empty() {
+        (
+            args.to_spec().map_err(Usage::Spec)?,
+            Inputs::default(),
+            None,
+        )
     } else {
         if args.file.iter().filter(|f| *f == "-").count() > 1 {
             return Err(Usage::Invalid("-f -: standard input can be read only once".into()).into());
@@ -31,13 +35,31 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
             .map(|f| crate::kube::read(f))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Usage::Manifest)?;
-        let (spec, inputs, warnings) = crate::kube::parse_all(&texts).map_err(Usage::Manifest)?;
-        for w in warnings {
+        let manifest = crate::kube::parse_all(&texts).map_err(Usage::Manifest)?;
+        for w in &manifest.warnings {
             warn(&format!("warning: {w}"));
         }
-        (spec, inputs)
+        (manifest.spec, manifest.inputs, Some(manifest.pod))
     };
     args.apply_network(&mut spec).map_err(Usage::Spec)?;
+    // The Pod Security Standards, on the pod as it was written (or as the flags
+    // make it), as admission sees it; with the host's network if --network says so.
+    use crate::kube::admission;
+    let mut object = written.map_or_else(|| crate::kube::pod_of(&spec), |p| *p);
+    if spec.network == crate::spec::Network::Host {
+        if let Some(s) = object.spec.as_mut() {
+            s.host_network = Some(true);
+        }
+    }
+    if let Some(level) = args.pod_security_warn {
+        if let Some(why) = admission::verdict(&object, level) {
+            super::warn_plain(&format!("Warning: would violate {why}"));
+        }
+    }
+    if let Some(why) = admission::verdict(&object, args.pod_security) {
+        let name = &spec.name;
+        return Err(Usage::Invalid(format!("pods {name:?} is forbidden: violates {why}")).into());
+    }
     let rotation = args.log_rotation().map_err(Usage::Invalid)?;
     if args.dry_run {
         let pod = crate::kube::pod_manifest(&spec);

@@ -15,6 +15,7 @@
 //! ports, labels) are accepted; `image` is noted, since processes run from the
 //! host's file system.
 
+pub mod admission;
 mod container;
 mod env;
 mod objects;
@@ -28,7 +29,7 @@ mod tests;
 mod volume;
 mod yaml;
 
-pub use pod::{node_name, pod_manifest, pod_object, PIDS_ANNOTATION};
+pub use pod::{node_name, pod_manifest, pod_object, pod_of, PIDS_ANNOTATION};
 pub use yaml::to_yaml;
 
 use crate::spec::{Inputs, PodSpec};
@@ -102,13 +103,22 @@ fn read_bounded(file: &str) -> Result<String, String> {
 
 /// Parses and validates a manifest into the pod to run, plus warnings for the user.
 pub fn parse(text: &str) -> Result<(PodSpec, Vec<String>), ManifestError> {
-    parse_all(&[text.to_string()]).map(|(spec, _, warnings)| (spec, warnings))
+    parse_all(&[text.to_string()]).map(|m| (m.spec, m.warnings))
+}
+
+/// A manifest, read: the pod to run, what it was given, what to tell the user, and
+/// the Pod object as written (the admission checks read it).
+pub struct Manifest {
+    pub spec: PodSpec,
+    pub inputs: Inputs,
+    pub warnings: Vec<String>,
+    pub pod: Box<Pod>,
 }
 
 /// Parses the documents of every text (YAML streams, `---` between documents): one
 /// Pod and any number of ConfigMaps and Secrets for it (the pod's inputs), whose
 /// references are checked.
-pub fn parse_all(texts: &[String]) -> Result<(PodSpec, Inputs, Vec<String>), ManifestError> {
+pub fn parse_all(texts: &[String]) -> Result<Manifest, ManifestError> {
     use serde::Deserialize;
     let mut pod: Option<(String, String)> = None;
     let mut inputs = Inputs::default();
@@ -178,7 +188,12 @@ pub fn parse_all(texts: &[String]) -> Result<(PodSpec, Inputs, Vec<String>), Man
     })?;
     let (spec, warnings) = pod::decode(&pod)?;
     objects::check_references(&spec, &inputs)?;
-    Ok((spec, inputs, warnings))
+    Ok(Manifest {
+        spec,
+        inputs,
+        warnings,
+        pod: Box::new(pod),
+    })
 }
 
 /// File modes as Kubernetes reads them: its YAML is 1.1, where `0400` is octal (256),

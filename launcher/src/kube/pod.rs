@@ -340,6 +340,11 @@ pub fn pod_manifest(spec: &PodSpec) -> Value {
     serde_json::to_value(manifest(spec)).unwrap_or(Value::Null)
 }
 
+/// `spec` as a Pod object.
+pub fn pod_of(spec: &PodSpec) -> Pod {
+    manifest(spec)
+}
+
 fn manifest(spec: &PodSpec) -> Pod {
     let containers = |list: &[ContainerSpec]| -> Vec<_> {
         list.iter()
