@@ -143,7 +143,7 @@ pub fn trusted_dir(dir: &Path, flag: &str) -> Result<PathBuf, StateError> {
 /// `path` is a directory no user but root (or this process's) may change: owned by
 /// one of them, writable by nobody else unless sticky (a shared /tmp keeps others
 /// from renaming what is not theirs).
-fn check_trusted(path: &Path, flag: &str) -> Result<(), StateError> {
+pub fn check_trusted(path: &Path, flag: &str) -> Result<(), StateError> {
     use std::os::unix::fs::MetadataExt;
     let meta = fs::symlink_metadata(path).map_err(|source| StateError::Read {
         path: path.to_path_buf(),

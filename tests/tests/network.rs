@@ -647,3 +647,37 @@ fn down_of_a_pod_in_setup_stops_its_plugins_at_once() {
     );
     pods.assert_clean();
 }
+
+/// A record's plugins are run as root only if each is the plugin its type names, in
+/// directories only root may change: a record changed to run another program makes
+/// `down` refuse, and that program never runs.
+#[test]
+fn a_record_changed_to_run_another_program_runs_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let pods = Pods::networked("net-evil");
+    pods.ok(&["up", "-d", "--name", "p", "-c", "a=sleep 600"]);
+    let pod = pods.wait_status("p", "running", Duration::from_secs(10), |p| {
+        p["status"]["phase"] == "Running"
+    });
+    let sup = as_pid(&pod["metadata"]["annotations"]["launcher/supervisor-pid"]);
+    signal_pid(sup, libc::SIGKILL);
+    wait_for("the supervisor to go", Duration::from_secs(5), || {
+        stat_state(sup).is_none_or(|(s, _)| s == 'Z')
+    });
+    let bin = TempDir::new("net-evil-bin");
+    let marker = bin.path().join("ran");
+    let evil = bin.path().join("evil");
+    fs::write(&evil, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    fs::set_permissions(&evil, fs::Permissions::from_mode(0o755)).unwrap();
+    let record = pods.root.path().join("p/pod.json");
+    let mut rec: Value = serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
+    let exes = rec["network"]["executables"].as_array_mut().unwrap();
+    assert!(!exes.is_empty(), "{rec}");
+    exes[0] = evil.display().to_string().into();
+    fs::write(&record, serde_json::to_vec(&rec).unwrap()).unwrap();
+    let out = pods.run(&["down", "p", "--grace-period", "0"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not the plugin \"bridge\""), "{err}");
+    assert!(!marker.exists(), "the record's program ran");
+    assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+}

@@ -270,6 +270,17 @@ impl Call<'_> {
             .executables
             .get(index)
             .ok_or_else(|| fail("no executable".into()))?;
+        // A record is only a file: what it names is run as root only if it is the
+        // plugin of that type, and it and every directory above it are root's alone.
+        if exe.file_name().map_or(true, |f| f != kind) {
+            return Err(fail(format!(
+                "{} is not the plugin {kind:?}",
+                exe.display()
+            )));
+        }
+        for path in exe.ancestors() {
+            crate::state::check_trusted(path, "--cni-bin-dir").map_err(|e| fail(e.to_string()))?;
+        }
         let path = std::env::join_paths(self.executables.iter().filter_map(|e| e.parent()))
             .unwrap_or_default();
         let mut cmd = Command::new(exe);
