@@ -249,6 +249,16 @@ pub struct Up {
     #[arg(short = 'p', long = "publish", value_name = "PORTS")]
     pub publish: Vec<String>,
 
+    /// Where `seccompProfile.type: Localhost` profiles are found (localhostProfile is a
+    /// path below it), as the kubelet's seccomp root
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LAUNCHER_SECCOMP_PROFILE_ROOT",
+        default_value = "/var/lib/launcher/seccomp"
+    )]
+    pub seccomp_profile_root: PathBuf,
+
     /// Enforce this level of the Pod Security Standards, as the API server's PodSecurity
     /// admission does: a pod that violates it is refused (exit 2)
     #[arg(

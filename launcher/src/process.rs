@@ -191,7 +191,7 @@ impl<'a> Plan<'a> {
             join_mounts,
             _volumes: volumes,
             no_new_privs: !pod.privileged && !c.privilege_escalation,
-            seccomp: crate::seccomp::filters(c.seccomp, pod.capabilities_of(c))?,
+            seccomp: crate::seccomp::filters(c.seccomp.as_ref(), pod.capabilities_of(c))?,
         })
     }
 

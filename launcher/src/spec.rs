@@ -5,6 +5,7 @@
 use crate::quantity::QuantityError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -94,18 +95,25 @@ pub struct ContainerSpec {
     pub volume_mounts: Vec<VolumeMount>,
 }
 
-/// securityContext.seccompProfile.type: the syscall filter of a container's processes.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+/// securityContext.seccompProfile: the syscall filter of a container's processes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Seccomp {
     RuntimeDefault,
     Unconfined,
+    /// An OCI/Docker JSON profile: `localhostProfile` as written, and the file `up`
+    /// found it at under `--seccomp-profile-root` (empty until then).
+    Localhost {
+        profile: String,
+        path: PathBuf,
+    },
 }
 
 impl Seccomp {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Seccomp::RuntimeDefault => "RuntimeDefault",
             Seccomp::Unconfined => "Unconfined",
+            Seccomp::Localhost { .. } => "Localhost",
         }
     }
 }

@@ -756,3 +756,71 @@ spec:
     pods.ok(&["down", "h", "--grace-period", "0"]);
     pods.assert_clean();
 }
+
+/// A Localhost profile (OCI/Docker JSON under --seccomp-profile-root) is the
+/// container's filter; a missing one is bad input, named by its field.
+#[test]
+fn a_localhost_seccomp_profile_is_the_containers_filter() {
+    let pods = Pods::new("localhost-sc");
+    let root = TempDir::new("localhost-sc-profiles");
+    fs::create_dir(root.path().join("profiles")).unwrap();
+    fs::write(
+        root.path().join("profiles/no-mkdir.json"),
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#,
+    )
+    .unwrap();
+    let manifest = |profile: &str| {
+        format!(
+            "apiVersion: v1
+kind: Pod
+metadata: {{name: lp}}
+spec:
+  containers:
+  - name: a
+    command: [sleep, '600']
+    securityContext: {{seccompProfile: {{type: Localhost, localhostProfile: {profile}}}}}
+"
+        )
+    };
+    let flag = root.path().display().to_string();
+    let out = pods.up_yaml(
+        &manifest("profiles/none.json"),
+        &["-d", "--seccomp-profile-root", &flag],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spec.containers[0].securityContext.seccompProfile.localhostProfile:")
+            && err.contains("none.json: No such file or directory"),
+        "{err}"
+    );
+    assert!(pods.leftover_state().is_empty());
+    let out = pods.up_yaml(
+        &manifest("profiles/no-mkdir.json"),
+        &["-d", "--seccomp-profile-root", &flag],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = TempDir::new("localhost-sc-target");
+    let target = dir.path().join("new");
+    let out = pods.run(&["exec", "lp", "--", "mkdir", target.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!target.exists());
+    // What the profile allows still works.
+    assert!(pods
+        .ok(&["exec", "lp", "--", "cat", "/proc/self/status"])
+        .contains("Seccomp:"));
+    let describe = pods.ok(&["describe", "lp"]);
+    assert!(describe.contains("Localhost"), "{describe}");
+    pods.ok(&["down", "lp", "--grace-period", "0"]);
+    pods.assert_clean();
+}

@@ -42,6 +42,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         (manifest.spec, manifest.inputs, Some(manifest.pod))
     };
     args.apply_network(&mut spec).map_err(Usage::Spec)?;
+    localhost_profiles(&mut spec, &args.seccomp_profile_root)?;
     // The Pod Security Standards, on the pod as it was written (or as the flags
     // make it), as admission sees it; with the host's network if --network says so.
     use crate::kube::admission;
@@ -212,6 +213,39 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
             bail!("the supervisor died while starting the pod ({st})")
         }
     }
+}
+
+/// Finds each container's Localhost seccomp profile under `root` and compiles it
+/// once now, so that a missing or broken one is bad input, named by its field.
+fn localhost_profiles(spec: &mut crate::spec::PodSpec, root: &Path) -> Result<()> {
+    let caps: Vec<Option<u64>> = spec
+        .all_containers()
+        .map(|c| spec.capabilities_of(c))
+        .collect();
+    let inits = spec.init_containers.len();
+    let containers = spec
+        .init_containers
+        .iter_mut()
+        .chain(spec.containers.iter_mut())
+        .enumerate();
+    for (i, c) in containers {
+        let Some(crate::spec::Seccomp::Localhost { profile, path }) = &mut c.seccomp else {
+            continue;
+        };
+        *path = root.join(&*profile);
+        let at = match i < inits {
+            true => format!("spec.initContainers[{i}]"),
+            false => format!("spec.containers[{}]", i - inits),
+        };
+        if let Some(caps) = caps[i] {
+            crate::seccomp::localhost(path, caps).map_err(|e| {
+                Usage::Invalid(format!(
+                    "{at}.securityContext.seccompProfile.localhostProfile: {e}"
+                ))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The host ports other pods publish: those of pods whose network is pinned, or

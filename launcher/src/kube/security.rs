@@ -80,7 +80,7 @@ pub fn decode(
     };
     let seccomp = match sc.and_then(|s| s.seccomp_profile.as_ref()) {
         Some(p) => Some(seccomp(p, &at("seccompProfile"))?),
-        None => pod.seccomp,
+        None => pod.seccomp.clone(),
     };
     Ok(Identity {
         seccomp,
@@ -99,10 +99,28 @@ pub fn seccomp(p: &SeccompProfile, path: &str) -> Result<Seccomp, ManifestError>
     match p.type_.as_str() {
         "RuntimeDefault" => Ok(Seccomp::RuntimeDefault),
         "Unconfined" => Ok(Seccomp::Unconfined),
-        "Localhost" => Err(field(
-            format!("{path}.type"),
-            "Localhost profiles are not supported by launcher yet: use RuntimeDefault or Unconfined",
-        )),
+        "Localhost" => {
+            let profile = p
+                .localhost_profile
+                .clone()
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| field(format!("{path}.localhostProfile"), "required when type is Localhost"))?;
+            // A path below the profile root, as the kubelet takes it.
+            let below = !profile.starts_with('/')
+                && std::path::Path::new(&profile)
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !below {
+                return Err(field(
+                    format!("{path}.localhostProfile"),
+                    "must be a relative path without \"..\" (below --seccomp-profile-root)",
+                ));
+            }
+            Ok(Seccomp::Localhost {
+                profile,
+                path: Default::default(),
+            })
+        }
         other => Err(field(
             format!("{path}.type"),
             format!("Unsupported value: {other:?}: supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\""),
@@ -174,9 +192,12 @@ pub fn encode(c: &ContainerSpec, privileged: bool) -> Option<SecurityContext> {
         capabilities: caps,
         read_only_root_filesystem: c.read_only_root.then_some(true),
         allow_privilege_escalation: c.privilege_escalation.then_some(true),
-        seccomp_profile: c.seccomp.map(|s| SeccompProfile {
+        seccomp_profile: c.seccomp.as_ref().map(|s| SeccompProfile {
             type_: s.name().into(),
-            localhost_profile: None,
+            localhost_profile: match s {
+                Seccomp::Localhost { profile, .. } => Some(profile.clone()),
+                _ => None,
+            },
         }),
         ..Default::default()
     };

@@ -160,7 +160,8 @@ fn invalid_probes_hooks_and_security_contexts_name_their_path() {
             ("add: [NET_BIND_SERVICE, CAP_KILL]", "add: [FLY]", format!("{c}.securityContext.capabilities.add[0]: unknown capability \"FLY\"")),
             ("runAsGroup: 100", "runAsGroup: -1", format!("{c}.securityContext.runAsGroup: must be between 0 and 4294967294")),
             ("runAsGroup: 100", "runAsGroup: 100\n      runAsNonRoot: true\n      runAsUser: 0", format!("{c}.securityContext.runAsNonRoot: the container would run as root: set runAsUser to a non-zero user")),
-            ("runAsGroup: 100", "seccompProfile: {type: Localhost, localhostProfile: p.json}", format!("{c}.securityContext.seccompProfile.type: Localhost profiles are not supported by launcher yet: use RuntimeDefault or Unconfined")),
+            ("runAsGroup: 100", "seccompProfile: {type: Localhost, localhostProfile: ../p.json}", format!("{c}.securityContext.seccompProfile.localhostProfile: must be a relative path without \"..\" (below --seccomp-profile-root)")),
+            ("runAsGroup: 100", "seccompProfile: {type: Localhost}", format!("{c}.securityContext.seccompProfile.localhostProfile: required when type is Localhost")),
             ("runAsGroup: 100", "seccompProfile: {type: Strict}", format!("{c}.securityContext.seccompProfile.type: Unsupported value: \"Strict\": supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\"")),
         ];
     for (from, to, want) in cases {
