@@ -287,7 +287,7 @@ pub struct Up {
     #[arg(long, value_name = "DIRS", env = "LAUNCHER_CNI_BIN_DIR", default_value = crate::network::DEFAULT_BIN_DIRS)]
     pub cni_bin_dir: String,
 
-    /// How long each CNI plugin may take (ADD and DEL) before it is killed [default: 2m, the kubelet's --runtime-request-timeout]
+    /// How long each CNI plugin may take (ADD and DEL) before it is killed (the default is the kubelet's --runtime-request-timeout)
     #[arg(
         long,
         value_name = "DURATION",
