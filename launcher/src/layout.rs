@@ -113,8 +113,6 @@ impl Roots {
             uid: uid.to_string(),
             state: self.state_dir(name),
             data: self.pods_data().join(format!("{name}_{uid}")),
-            pins: self.netns_pins(),
-            claims: self.claims(),
             roots: self.clone(),
         }
     }
@@ -153,8 +151,6 @@ pub struct PodPaths {
     pub state: PathBuf,
     /// `<data root>/pods/<pod>_<uid>`.
     pub data: PathBuf,
-    pins: PathBuf,
-    claims: PathBuf,
     /// The roots the pod is under.
     pub roots: Roots,
 }
@@ -165,24 +161,24 @@ impl PodPaths {
     }
 
     pub fn status(&self) -> PathBuf {
-        self.state.join(STATUS)
+        self.roots.status(&self.name)
     }
 
     pub fn events(&self) -> PathBuf {
-        self.state.join(EVENTS)
+        self.roots.events(&self.name)
     }
 
     pub fn stop_request(&self) -> PathBuf {
-        self.state.join(STOP)
+        self.roots.stop_request(&self.name)
     }
 
     pub fn network_lock(&self) -> PathBuf {
-        self.state.join(NETWORK_LOCK)
+        self.roots.network_lock(&self.name)
     }
 
     /// Where the pod's network namespace is pinned while it has a CNI network.
     pub fn netns_pin(&self) -> PathBuf {
-        self.pins.join(&self.name)
+        self.roots.netns_pin(&self.name)
     }
 
     /// The directory of container `container`'s logs.
@@ -192,7 +188,7 @@ impl PodPaths {
 
     /// Where persistentVolumeClaim `claim` lives (kept after the pod).
     pub fn claim(&self, claim: &str) -> PathBuf {
-        self.claims.join(claim)
+        self.roots.claim(claim)
     }
 
     /// Where emptyDir (or file volume) `volume` lives.

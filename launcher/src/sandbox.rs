@@ -75,8 +75,6 @@ impl<'a> Remains<'a> {
     /// runtime could have made for it (an absolute path under the cgroup2 mount
     /// without `..`, named for the pod) and no other state root's.
     pub fn of_record(rec: &'a PodRecord, roots: &Roots) -> Remains<'a> {
-        let paths = rec.paths(roots);
-        let (netns_pin, network_lock) = (paths.netns_pin(), paths.network_lock());
         let cgroup = rec
             .cgroup
             .as_deref()
@@ -85,17 +83,32 @@ impl<'a> Remains<'a> {
                 dir: dir.to_path_buf(),
             })
             .filter(|cg| ours(cg, &roots.state));
+        // A uid not as the runtime makes them joins no path: the pod's data is found
+        // by its name then.
+        let mut remains = match crate::layout::valid_uid(&rec.facts.uid) {
+            true => Remains::of_pod(rec.paths(roots), None, None),
+            false => Remains::of_name(roots, &rec.spec.name, None),
+        };
+        remains.cgroup = cgroup;
+        remains.pause = rec.pause;
+        remains.network = rec.network.as_ref();
+        remains
+    }
+
+    /// The pod at `paths`, its `cgroup` and `network` known (the supervisor's own).
+    pub fn of_pod(
+        paths: PodPaths,
+        cgroup: Option<PodCgroup>,
+        network: Option<&'a Attachment>,
+    ) -> Remains<'a> {
         Remains {
             state: paths.state.clone(),
-            netns_pin,
-            network_lock,
-            pods: match crate::layout::valid_uid(&rec.facts.uid) {
-                true => vec![paths],
-                false => roots.leftovers(&rec.spec.name),
-            },
+            netns_pin: paths.netns_pin(),
+            network_lock: paths.network_lock(),
+            pods: vec![paths],
             cgroup,
-            pause: rec.pause,
-            network: rec.network.as_ref(),
+            pause: None,
+            network,
         }
     }
 

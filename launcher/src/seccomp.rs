@@ -135,7 +135,28 @@ const CLONE_NEW: [u64; 7] = [
 
 /// The filters for a process of a container with `profile` that holds `capabilities`
 /// (None: every one, a privileged container); none for Unconfined or privileged.
+/// Compiled once per supervisor (or `exec`) for each profile and capability set:
+/// a probe that runs every second starts under the filters its container started
+/// under, and a Localhost profile is read when its container first starts, as the
+/// kubelet reads it when it creates the container.
 pub fn filters(
+    profile: Option<&Seccomp>,
+    capabilities: Option<u64>,
+) -> Result<Vec<Program>, SeccompError> {
+    type Key = (Option<Seccomp>, Option<u64>);
+    // A handful of entries: one per container's profile and capability set.
+    static COMPILED: std::sync::Mutex<Vec<(Key, Vec<Program>)>> = std::sync::Mutex::new(Vec::new());
+    let key: Key = (profile.cloned(), capabilities);
+    let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, programs)) = compiled.iter().find(|(k, _)| *k == key) {
+        return Ok(programs.clone());
+    }
+    let programs = compile(profile, capabilities)?;
+    compiled.push((key, programs.clone()));
+    Ok(programs)
+}
+
+fn compile(
     profile: Option<&Seccomp>,
     capabilities: Option<u64>,
 ) -> Result<Vec<Program>, SeccompError> {

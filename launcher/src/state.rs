@@ -133,16 +133,16 @@ pub fn trusted_dir(dir: &Path, flag: &str) -> Result<PathBuf, StateError> {
     // One name for it, whatever symlinks or `..` led there: the path pods have
     // hidden from them is this one.
     let dir = fs::canonicalize(dir).map_err(read(dir))?;
+    // And what was made below them (or where a symlink led).
     for path in dir.ancestors().take_while(|p| !existing.starts_with(p)) {
         check_trusted(path, flag)?;
     }
-    check_trusted(&dir, flag)?;
     Ok(dir)
 }
 
-/// `path` is a directory no user but root (or this process's) may change: owned by
-/// one of them, writable by nobody else unless sticky (a shared /tmp keeps others
-/// from renaming what is not theirs).
+/// `path` is a file or directory no user but root (or this process's) may change:
+/// owned by one of them, writable by nobody else unless sticky (a shared /tmp keeps
+/// others from renaming what is not theirs). `flag` is where the user chose it.
 pub fn check_trusted(path: &Path, flag: &str) -> Result<(), StateError> {
     use std::os::unix::fs::MetadataExt;
     let meta = fs::symlink_metadata(path).map_err(|source| StateError::Read {

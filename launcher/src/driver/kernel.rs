@@ -78,27 +78,25 @@ pub trait Kernel {
     fn end(&mut self, keep: Keep) -> anyhow::Result<()>;
 }
 
-/// The signals the supervisor takes through its signalfd; block them before any
-/// child exists so none is lost.
+/// The signals that ask the supervisor to stop the pod (down, ^C, a hangup).
+const STOPS: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+
+/// The signals the supervisor takes through its signalfd (the stops and SIGCHLD);
+/// block them before any child exists so none is lost.
 pub fn block_signals() -> nix::Result<SigSet> {
     let mut set = SigSet::empty();
-    for s in [
-        Signal::SIGCHLD,
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-    ] {
+    for s in STOPS.into_iter().chain([Signal::SIGCHLD]) {
         set.add(s);
     }
     set.thread_block()?;
     Ok(set)
 }
 
-/// A signalfd of the stop signals alone (TERM, INT, HUP), blocked already by
-/// [`block_signals`]: readable once a stop is asked for, whatever else is pending.
+/// A signalfd of the stop signals alone, blocked already by [`block_signals`]:
+/// readable once a stop is asked for, whatever else is pending.
 pub fn stop_signals() -> nix::Result<SignalFd> {
     let mut set = SigSet::empty();
-    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+    for s in STOPS {
         set.add(s);
     }
     SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
@@ -314,15 +312,11 @@ impl Kernel for Host {
         }
         // pause is reaped: the cgroups and the network are left to go, and with them
         // the pod's files unless `status` and `logs` may still want them.
-        let remains = Remains {
-            state: self.paths.state.clone(),
-            netns_pin: self.paths.netns_pin(),
-            network_lock: self.paths.network_lock(),
-            pods: vec![self.paths.clone()],
-            cgroup: self.cgroup.clone(),
-            pause: None,
-            network: self.network.as_ref(),
-        };
+        let remains = Remains::of_pod(
+            self.paths.clone(),
+            self.cgroup.clone(),
+            self.network.as_ref(),
+        );
         sandbox::teardown(remains, Duration::ZERO, keep)
     }
 }

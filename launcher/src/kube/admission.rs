@@ -98,6 +98,37 @@ fn sc(c: &Container) -> Option<&SecurityContext> {
     c.security_context.as_ref()
 }
 
+/// The names of the containers `keep` picks.
+fn names_of(spec: &PodSpec, keep: impl Fn(&Container) -> bool) -> Vec<&str> {
+    containers(spec)
+        .filter(|c| keep(c))
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// `pod`, `container "a"`, or `pod and containers "a", "b"`: who set a field; None
+/// if nobody did.
+fn pod_and(pod: bool, names: &[&str]) -> Option<String> {
+    let mut whose = Vec::new();
+    if pod {
+        whose.push("pod".to_string());
+    }
+    if !names.is_empty() {
+        whose.push(named("container", names));
+    }
+    (!whose.is_empty()).then(|| whose.join(" and "))
+}
+
+/// A container's seccompProfile type, else its pod's.
+fn seccomp_type<'a>(spec: &'a PodSpec, c: &'a Container) -> Option<&'a str> {
+    let of =
+        |s: Option<&'a k8s_openapi::api::core::v1::SeccompProfile>| s.map(|p| p.type_.as_str());
+    of(sc(c).and_then(|s| s.seccomp_profile.as_ref())).or(of(spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.seccomp_profile.as_ref())))
+}
+
 fn baseline(spec: &PodSpec, out: &mut Vec<String>) {
     let host: Vec<&str> = [
         (spec.host_network, "hostNetwork=true"),
@@ -111,10 +142,7 @@ fn baseline(spec: &PodSpec, out: &mut Vec<String>) {
     if !host.is_empty() {
         out.push(format!("host namespaces ({})", host.join(", ")));
     }
-    let privileged: Vec<&str> = containers(spec)
-        .filter(|c| sc(c).and_then(|s| s.privileged) == Some(true))
-        .map(|c| c.name.as_str())
-        .collect();
+    let privileged = names_of(spec, |c| sc(c).and_then(|s| s.privileged) == Some(true));
     if !privileged.is_empty() {
         out.push(format!(
             "privileged ({} must not set securityContext.privileged=true)",
@@ -190,30 +218,19 @@ fn baseline(spec: &PodSpec, out: &mut Vec<String>) {
             ports.join(", ")
         ));
     }
-    let pod_unconfined = spec
-        .security_context
-        .as_ref()
-        .and_then(|s| s.seccomp_profile.as_ref())
-        .is_some_and(|p| p.type_ == "Unconfined");
-    let unconfined: Vec<&str> = containers(spec)
-        .filter(|c| {
-            sc(c)
-                .and_then(|s| s.seccomp_profile.as_ref())
-                .is_some_and(|p| p.type_ == "Unconfined")
-        })
-        .map(|c| c.name.as_str())
-        .collect();
-    let mut whose = Vec::new();
-    if pod_unconfined {
-        whose.push("pod".to_string());
-    }
-    if !unconfined.is_empty() {
-        whose.push(named("container", &unconfined));
-    }
-    if !whose.is_empty() {
+    let unconfined = |p: Option<&k8s_openapi::api::core::v1::SeccompProfile>| {
+        p.is_some_and(|p| p.type_ == "Unconfined")
+    };
+    let pod = spec.security_context.as_ref();
+    let own = names_of(spec, |c| {
+        unconfined(sc(c).and_then(|s| s.seccomp_profile.as_ref()))
+    });
+    if let Some(whose) = pod_and(
+        unconfined(pod.and_then(|s| s.seccomp_profile.as_ref())),
+        &own,
+    ) {
         out.push(format!(
-            "seccompProfile ({} must not set securityContext.seccompProfile.type to \"Unconfined\")",
-            whose.join(" and ")
+            "seccompProfile ({whose} must not set securityContext.seccompProfile.type to \"Unconfined\")"
         ));
     }
 }
@@ -234,10 +251,9 @@ fn restricted(spec: &PodSpec, out: &mut Vec<String>) {
             ));
         }
     }
-    let escalating: Vec<&str> = containers(spec)
-        .filter(|c| sc(c).and_then(|s| s.allow_privilege_escalation) != Some(false))
-        .map(|c| c.name.as_str())
-        .collect();
+    let escalating = names_of(spec, |c| {
+        sc(c).and_then(|s| s.allow_privilege_escalation) != Some(false)
+    });
     if !escalating.is_empty() {
         out.push(format!(
             "allowPrivilegeEscalation != false ({} must set securityContext.allowPrivilegeEscalation=false)",
@@ -279,10 +295,9 @@ fn restricted(spec: &PodSpec, out: &mut Vec<String>) {
     }
     let pod_sc = spec.security_context.as_ref();
     let pod_non_root = pod_sc.and_then(|s| s.run_as_non_root);
-    let not_non_root: Vec<&str> = containers(spec)
-        .filter(|c| sc(c).and_then(|s| s.run_as_non_root).or(pod_non_root) != Some(true))
-        .map(|c| c.name.as_str())
-        .collect();
+    let not_non_root = names_of(spec, |c| {
+        sc(c).and_then(|s| s.run_as_non_root).or(pod_non_root) != Some(true)
+    });
     if !not_non_root.is_empty() {
         out.push(format!(
             "runAsNonRoot != true (pod or {} must set securityContext.runAsNonRoot=true)",
@@ -290,47 +305,17 @@ fn restricted(spec: &PodSpec, out: &mut Vec<String>) {
         ));
     }
     let pod_root = pod_sc.and_then(|s| s.run_as_user) == Some(0);
-    let root: Vec<&str> = containers(spec)
-        .filter(|c| sc(c).and_then(|s| s.run_as_user) == Some(0))
-        .map(|c| c.name.as_str())
-        .collect();
-    if pod_root || !root.is_empty() {
-        let mut whose = Vec::new();
-        if pod_root {
-            whose.push("pod".to_string());
-        }
-        if !root.is_empty() {
-            whose.push(named("container", &root));
-        }
-        out.push(format!(
-            "runAsUser=0 ({} must not set runAsUser=0)",
-            whose.join(" and ")
-        ));
+    let root = names_of(spec, |c| sc(c).and_then(|s| s.run_as_user) == Some(0));
+    if let Some(whose) = pod_and(pod_root, &root) {
+        out.push(format!("runAsUser=0 ({whose} must not set runAsUser=0)"));
     }
-    let pod_profile = pod_sc
-        .and_then(|s| s.seccomp_profile.as_ref())
-        .map(|p| p.type_.as_str());
-    let unset: Vec<&str> = containers(spec)
-        .filter(|c| {
-            let own = sc(c)
-                .and_then(|s| s.seccomp_profile.as_ref())
-                .map(|p| p.type_.as_str());
-            !matches!(own.or(pod_profile), Some("RuntimeDefault" | "Localhost"))
-        })
-        .map(|c| c.name.as_str())
-        .collect();
-    // An Unconfined one is baseline's to report.
-    let unset: Vec<&str> = unset
-        .into_iter()
-        .filter(|name| {
-            let c = containers(spec).find(|c| c.name == *name);
-            let own = c
-                .and_then(sc)
-                .and_then(|s| s.seccomp_profile.as_ref())
-                .map(|p| p.type_.as_str());
-            own.or(pod_profile) != Some("Unconfined")
-        })
-        .collect();
+    // Set to RuntimeDefault or Localhost; an Unconfined one is baseline's to report.
+    let unset = names_of(spec, |c| {
+        !matches!(
+            seccomp_type(spec, c),
+            Some("RuntimeDefault" | "Localhost" | "Unconfined")
+        )
+    });
     if !unset.is_empty() {
         out.push(format!(
             "seccompProfile (pod or {} must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")",
