@@ -14,8 +14,8 @@
 //! - `commands`: one file per command; `record` the pod's record; `state` trusted
 //!   files, locks and processes;
 //! - kernel concepts: `cgroup`, `namespaces`, `mounts` (what a pod sees of the
-//!   machine), `sys` (raw syscalls), `procfs` (what /proc says), `probe`, `logs`,
-//!   `terminal` (ptys).
+//!   machine), `seccomp` (syscall filters), `sys` (raw syscalls), `procfs` (what
+//!   /proc says), `probe`, `logs`, `terminal` (ptys).
 //!
 //! Unsafe code lives only in the modules allowed below: `sys` (raw syscalls),
 //! `namespaces` and `process` (the clone3 children, which may only make child-safe
