@@ -702,3 +702,14 @@ impl NetHost {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
+
+/// A test's directory shared with a pod's containers, which see the host's files
+/// read-only otherwise: YAML flow sequences for `spec.volumes` (a hostPath volume
+/// named `host`) and for a container's `volumeMounts` (at the same path).
+pub fn host_dir(dir: &Path) -> (String, String) {
+    let d = dir.display();
+    (
+        format!("[{{name: host, hostPath: {{path: {d}}}}}]"),
+        format!("[{{name: host, mountPath: {d}}}]"),
+    )
+}

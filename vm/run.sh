@@ -67,7 +67,7 @@ for so in "$root$xt"/*.so; do
     done
 done
 kver=$(basename "$kernel" | sed 's/^vmlinuz-//')
-mods="veth bridge br_netfilter ifb sch_tbf sch_ingress cls_u32 act_mirred nf_tables nft_compat
+mods="overlay veth bridge br_netfilter ifb sch_tbf sch_ingress cls_u32 act_mirred nf_tables nft_compat
       nft_nat nft_chain_nat nft_masq nf_nat xt_addrtype xt_comment xt_multiport xt_mark xt_MASQUERADE xt_nat
       xt_conntrack xt_tcpudp iptable_nat iptable_filter iptable_mangle ip6table_nat
       ip6table_filter ip6table_mangle"

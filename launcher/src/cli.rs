@@ -165,6 +165,21 @@ no longer meet the condition (it ended, its supervisor is gone, it was deleted).
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "The file system a container sees:
+  The host's binaries and files, read-only, under a writable layer of the container's own: \
+writes to /etc, /usr or /tmp land in the layer and go with the container (a restart starts \
+clean); /tmp, /var/tmp and /run start empty. The layer is bounded by the container's \
+resources.limits.ephemeral-storage (over it, the pod is evicted), else by the pod's memory \
+limit or the machine's memory, and is charged to the container's memory. Volumes (-v, \
+hostPath, emptyDir ...) are the way to share files with the host or between containers. \
+With --privileged (or securityContext.privileged) the containers keep the host's file \
+systems as they are, writable.
+
+Examples:
+  launcher up --name hello -c hello='echo hello from a pod'
+  launcher up --name build -v \"$PWD\":/src -c make='make -C /src'
+  launcher up -d --name site -c web='busybox httpd -f -p 80 -h /srv' -p 8080:80
+  launcher up -f pod.yaml")]
 pub struct Up {
     /// A Kubernetes Pod manifest, YAML or JSON ("-" for standard input), with the
     /// ConfigMaps and Secrets it uses; again for more files of them
@@ -172,7 +187,7 @@ pub struct Up {
         short = 'f',
         long = "filename",
         value_name = "FILE",
-        conflicts_with_all = ["name", "containers", "env", "memory", "cpu", "cpu_request", "pids", "hostname", "privileged", "read_only", "publish"]
+        conflicts_with_all = ["name", "containers", "env", "volumes", "memory", "cpu", "cpu_request", "pids", "hostname", "privileged", "read_only", "publish"]
     )]
     pub file: Vec<String>,
 
@@ -193,6 +208,11 @@ pub struct Up {
     /// Environment variable for every container
     #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
+    /// A host directory or file in every container at PATH, as podman's -v (a hostPath
+    /// volume; a missing host directory is made): without --privileged, the only way
+    /// a container writes to the host's files
+    #[arg(short = 'v', long = "volume", value_name = "HOST:PATH[:ro]")]
+    pub volumes: Vec<String>,
     /// Labels of the pod, as kubectl run takes them: KEY=VALUE[,KEY=VALUE...] (repeatable)
     #[arg(short = 'l', long = "labels", value_name = "KEY=VALUE,...")]
     pub labels: Vec<String>,
@@ -230,8 +250,8 @@ pub struct Up {
     #[arg(long)]
     pub hostname: Option<String>,
 
-    /// Keep every capability and skip no_new_privs; the pod sees the host's /sys and
-    /// cgroups, writable
+    /// Keep every capability, skip no_new_privs and the syscall filter; the pod sees
+    /// the host's file systems as they are, writable (no layer), its /sys and cgroups
     #[arg(long)]
     pub privileged: bool,
 
@@ -438,7 +458,17 @@ impl Up {
             cpu_request_milli: quantity("cpu-request", &up.cpu_request, |s| s.parse::<MilliCpu>())?
                 .map(|m| m.0),
             pids: quantity("pids", &up.pids, quantity::parse_count)?,
+            ..Limits::default()
         };
+        let volumes = up
+            .volumes
+            .iter()
+            .enumerate()
+            .map(|(i, v)| host_volume(i, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        for c in &mut containers {
+            c.volume_mounts = volumes.iter().map(|(_, m)| m.clone()).collect();
+        }
         let grace =
             quantity::parse_duration(&up.grace_period).map_err(|error| SpecError::Quantity {
                 flag: "grace-period",
@@ -468,9 +498,49 @@ impl Up {
             bandwidth: Default::default(),
             host_pid: false,
             host_ipc: false,
-            volumes: Vec::new(),
+            volumes: volumes.into_iter().map(|(v, _)| v).collect(),
         })
     }
+}
+
+/// `--volume HOST:PATH[:ro|rw]` number `i`: a hostPath volume and its mount.
+fn host_volume(i: usize, arg: &str) -> Result<(spec::Volume, spec::VolumeMount), SpecError> {
+    let bad = |why| SpecError::Volume(arg.to_string(), why);
+    let mut parts = arg.split(':');
+    let (host, path) = match (parts.next(), parts.next()) {
+        (Some(h), Some(p)) if !h.is_empty() && !p.is_empty() => (h, p),
+        _ => return Err(bad("expected HOST:PATH[:ro]")),
+    };
+    let read_only = match (parts.next(), parts.next()) {
+        (None, _) | (Some("rw"), None) => false,
+        (Some("ro"), None) => true,
+        _ => return Err(bad("the only options are ro and rw")),
+    };
+    if spec::nul_free(arg).is_err() {
+        return Err(bad("contains a NUL byte"));
+    }
+    if !host.starts_with('/') || !path.starts_with('/') {
+        return Err(bad("both paths must be absolute"));
+    }
+    if path.split('/').any(|c| c == "..") || path.split('/').all(str::is_empty) {
+        return Err(bad("PATH may not be / nor contain '..'"));
+    }
+    let name = format!("host-{i}");
+    let volume = spec::Volume {
+        name: name.clone(),
+        source: spec::VolumeSource::HostPath {
+            path: host.to_string(),
+            kind: spec::HostPathType::Unset,
+        },
+    };
+    let mount = spec::VolumeMount {
+        name,
+        mount_path: path.to_string(),
+        read_only,
+        sub_path: None,
+        sub_path_expr: None,
+    };
+    Ok((volume, mount))
 }
 
 fn quantity<T>(

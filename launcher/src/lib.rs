@@ -14,7 +14,7 @@
 //! - `commands`: one file per command; `record` the pod's record; `state` trusted
 //!   files, locks and processes;
 //! - kernel concepts: `cgroup`, `namespaces`, `mounts` (what a pod sees of the
-//!   machine), `seccomp` (syscall filters), `sys` (raw syscalls), `procfs` (what
+//!   machine), `layer` (a container's writable layer over the host's files), `seccomp` (syscall filters), `sys` (raw syscalls), `procfs` (what
 //!   /proc says), `probe`, `logs`, `terminal` (ptys).
 //!
 //! Unsafe code lives only in the modules allowed below: `sys` (raw syscalls),
@@ -31,6 +31,7 @@ pub mod commands;
 pub mod driver;
 pub mod events;
 pub mod kube;
+pub mod layer;
 pub mod layout;
 pub mod logs;
 pub mod machine;

@@ -16,9 +16,13 @@
 //!   paths (an empty read-only tmpfs over a directory, /dev/null over a file) and its
 //!   read-only paths (bound onto themselves, read-only).
 //!
-//! Each container's main process makes its own mount namespace from the pod's, where a
-//! `readOnlyRootFilesystem` makes every mount read-only but /dev and the pod's /proc,
-//! and its volumes are attached; its other processes (exec, probes, hooks) join it.
+//! Each container's main process makes its own mount namespace from the pod's; its
+//! other processes (exec, probes, hooks) join it. Unless the pod is privileged, its
+//! root is an overlay of its own writable layer (`layer`) over the host's root file
+//! system, with the pod's other mounts copied onto it read-only (but the pod's /proc
+//! and /dev), its volumes attached, and everything read-only but the volumes, /dev and
+//! /proc if `readOnlyRootFilesystem`. A privileged pod's containers keep the host's
+//! file systems as they are, writable.
 
 use crate::sys;
 use std::ffi::CString;
@@ -96,14 +100,35 @@ enum Step {
     Unmount { target: CString },
     /// A detached copy of the mount at `source`, kept as `slot` (skipped if missing).
     Detach { source: CString, slot: usize },
-    /// Detached mount `slot`, if any, attached at `target` (made as an empty file).
-    Attach { target: CString, slot: usize },
-    /// A volume's detached mount tree attached at `target`; `nested`: its mount point
-    /// is made first (inside another volume of the container).
+    /// Detached mount `slot`, if any, attached at `target` (made as an empty file
+    /// first if `make`).
+    Attach {
+        target: CString,
+        slot: usize,
+        make: bool,
+    },
+    /// A detached copy of `source` and every mount below it, read-only if asked,
+    /// kept as `slot`.
+    CloneTree {
+        source: CString,
+        slot: usize,
+        read_only: bool,
+    },
+    /// The detached mount `fd` attached at `target`.
+    Move {
+        fd: std::os::fd::RawFd,
+        target: CString,
+    },
+    /// `root` becomes the root directory; the old root leaves the mount namespace.
+    Pivot { root: CString },
+    /// A volume's detached mount tree attached at `target`, after making the missing
+    /// directories of `make` (the target's ancestors and itself, outermost first; the
+    /// target an empty file if `file`).
     AttachTree {
         tree: std::os::fd::RawFd,
         target: CString,
-        nested: bool,
+        make: Vec<CString>,
+        file: bool,
         volume: String,
     },
     /// A directory (with `mode`) or, given `to`, a symlink at `target`.
@@ -114,8 +139,12 @@ enum Step {
     },
 }
 
-/// The mount steps, in order, with every string allocated.
-pub struct Mounts(Vec<Step>);
+/// The mount steps, in order, with every string allocated, and the slots that hold
+/// detached mounts between steps.
+pub struct Mounts {
+    steps: Vec<Step>,
+    slots: Vec<std::cell::Cell<std::os::fd::RawFd>>,
+}
 
 fn c(s: &str) -> CString {
     // Callers pass literals and paths already checked for NUL bytes.
@@ -166,49 +195,127 @@ impl Mounts {
             });
             steps.push(mask(root.as_os_str().as_bytes(), true));
         }
-        Mounts(steps)
+        Mounts::new(steps)
     }
 
-    /// A container's own view, in a mount namespace of its own made from the pod's:
-    /// every mount read-only if its root file system is (but /dev and the pod's
-    /// /proc), then its volumes attached at their mount paths.
-    pub fn container(read_only_root: bool, volumes: &[crate::volumes::Prepared]) -> Mounts {
+    /// A container's own view, in a mount namespace of its own made from the pod's.
+    /// With `own`: the pod's mounts on its root copied (read-only but its /proc and
+    /// /dev), the layer attached at the staging directory, the overlay mounted in it
+    /// with the copies on top, and a pivot into it. Then the volumes, each mount point
+    /// made if missing (in the layer, or the host's file system for a privileged pod),
+    /// and with `read_only_root` the root made read-only (every other mount but the
+    /// volumes, /dev and /proc is already).
+    pub fn container(
+        own: Option<&crate::layer::Root>,
+        read_only_root: bool,
+        volumes: &[crate::volumes::Prepared],
+    ) -> Mounts {
         use std::os::fd::AsRawFd;
         let mut steps = vec![Step::Unshare];
-        if read_only_root {
-            steps.extend([
-                Step::SetReadOnly {
-                    target: c("/"),
-                    read_only: true,
-                    recursive: true,
-                },
-                // Devices and the pod's /proc stay as the pod has them (its read-only
-                // and masked paths are mounts of their own below /proc, left read-only).
-                Step::SetReadOnly {
-                    target: c("/dev"),
-                    read_only: false,
-                    recursive: true,
-                },
-                Step::SetReadOnly {
-                    target: c("/proc"),
-                    read_only: false,
-                    recursive: false,
-                },
-            ]);
+        match &own {
+            Some(own) => {
+                let staging = own.staging.as_os_str().as_bytes();
+                let under = |rel: &[u8]| {
+                    let mut p = staging.to_vec();
+                    p.extend_from_slice(rel);
+                    CString::new(p).unwrap_or_default()
+                };
+                steps.extend(
+                    own.host
+                        .iter()
+                        .enumerate()
+                        .map(|(slot, m)| Step::CloneTree {
+                            source: m.point.clone(),
+                            slot,
+                            read_only: m.read_only,
+                        }),
+                );
+                steps.push(Step::Move {
+                    fd: own.layer.as_raw_fd(),
+                    target: under(b""),
+                });
+                let mut data = b"lowerdir=/,upperdir=".to_vec();
+                data.extend_from_slice(under(b"/upper").as_bytes());
+                data.extend_from_slice(b",workdir=");
+                data.extend_from_slice(under(b"/work").as_bytes());
+                steps.push(Step::Mount {
+                    source: c("overlay"),
+                    target: under(b"/root"),
+                    fstype: Some(c("overlay")),
+                    flags: 0,
+                    data: CString::new(data).ok(),
+                    optional: false,
+                });
+                for (slot, m) in own.host.iter().enumerate() {
+                    let mut rel = b"/root".to_vec();
+                    rel.extend_from_slice(m.point.as_bytes());
+                    steps.push(Step::Attach {
+                        target: under(&rel),
+                        slot,
+                        make: false,
+                    });
+                }
+                steps.push(Step::Pivot {
+                    root: under(b"/root"),
+                });
+            }
+            None if read_only_root => {
+                steps.extend([
+                    Step::SetReadOnly {
+                        target: c("/"),
+                        read_only: true,
+                        recursive: true,
+                    },
+                    // Devices and the pod's /proc stay as the pod has them (its
+                    // read-only and masked paths are mounts of their own below /proc,
+                    // left read-only).
+                    Step::SetReadOnly {
+                        target: c("/dev"),
+                        read_only: false,
+                        recursive: true,
+                    },
+                    Step::SetReadOnly {
+                        target: c("/proc"),
+                        read_only: false,
+                        recursive: false,
+                    },
+                ]);
+            }
+            None => {}
         }
         steps.extend(volumes.iter().map(|v| Step::AttachTree {
             tree: v.tree.as_raw_fd(),
             target: v.target.clone(),
-            nested: v.nested,
+            make: ancestors(&v.target),
+            file: v.file,
             volume: v.volume.clone(),
         }));
-        Mounts(steps)
+        if own.is_some() && read_only_root {
+            steps.push(Step::SetReadOnly {
+                target: c("/"),
+                read_only: true,
+                recursive: false,
+            });
+        }
+        let slots = own.map_or(0, |o| o.host.len());
+        Mounts::new_with_slots(steps, slots)
+    }
+
+    fn new(steps: Vec<Step>) -> Mounts {
+        Mounts::new_with_slots(steps, 0)
+    }
+
+    fn new_with_slots(steps: Vec<Step>, slots: usize) -> Mounts {
+        let slots = (0..slots.max(DEVICES.len()))
+            .map(|_| std::cell::Cell::new(-1))
+            .collect();
+        Mounts { steps, slots }
     }
 
     /// Carries the steps out. Child-safe: system calls only.
     pub fn apply(&self) -> Result<(), (usize, io::Error)> {
-        let mut slots = [-1; DEVICES.len()];
-        for (i, step) in self.0.iter().enumerate() {
+        let slots = &self.slots;
+        for (i, step) in self.steps.iter().enumerate() {
             let res = match step {
                 Step::Mount {
                     source,
@@ -236,37 +343,54 @@ impl Mounts {
                 Step::Unshare => sys::unshare(libc::CLONE_NEWNS),
                 Step::Detach { source, slot } => match sys::open_tree_clone(source) {
                     Ok(fd) => {
-                        slots[*slot] = fd;
+                        slots[*slot].set(fd);
                         Ok(())
                     }
                     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
                     Err(e) => Err(e),
                 },
+                Step::CloneTree {
+                    source,
+                    slot,
+                    read_only,
+                } => sys::open_tree_clone_all(source, *read_only).map(|fd| slots[*slot].set(fd)),
+                Step::Move { fd, target } => sys::move_mount(*fd, target),
+                Step::Pivot { root } => sys::pivot_root(root),
                 Step::Unmount { target } => match sys::unmount(target) {
                     Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT)) => {
                         Ok(())
                     }
                     r => r,
                 },
-                Step::Attach { target, slot } if slots[*slot] >= 0 => {
-                    sys::make_node(target, sys::Node::File)
-                        .and_then(|()| sys::move_mount(slots[*slot], target))
+                Step::Attach { target, slot, make } if slots[*slot].get() >= 0 => {
+                    let made = match make {
+                        true => sys::make_node(target, sys::Node::File),
+                        false => Ok(()),
+                    };
+                    made.and_then(|()| sys::move_mount(slots[*slot].get(), target))
                 }
                 Step::Attach { .. } => Ok(()),
                 Step::AttachTree {
                     tree,
                     target,
-                    nested,
+                    make,
+                    file,
                     ..
                 } => {
-                    let made = match *nested {
-                        true => match sys::make_node(target, sys::Node::Dir(0o755)) {
-                            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => Err(e),
-                            _ => Ok(()),
-                        },
-                        false => Ok(()),
-                    };
-                    made.and_then(|()| sys::move_mount(*tree, target))
+                    let last = make.len().saturating_sub(1);
+                    make.iter()
+                        .enumerate()
+                        .try_for_each(|(k, dir)| {
+                            let node = match *file && k == last {
+                                true => sys::Node::File,
+                                false => sys::Node::Dir(0o755),
+                            };
+                            match sys::make_node(dir, node) {
+                                Err(e) if e.raw_os_error() != Some(libc::EEXIST) => Err(e),
+                                _ => Ok(()),
+                            }
+                        })
+                        .and_then(|()| sys::move_mount(*tree, target))
                 }
                 Step::Make { target, mode, to } => match to {
                     Some(to) => sys::make_node(target, sys::Node::Symlink(to)),
@@ -281,7 +405,7 @@ impl Mounts {
     /// What step `i` of [`Mounts::apply`] does, for the error that names it.
     pub fn describe(&self, i: usize) -> String {
         let path = |c: &CString| c.to_string_lossy().into_owned();
-        match self.0.get(i) {
+        match self.steps.get(i) {
             Some(Step::AttachTree { target, volume, .. }) => {
                 format!("mount volume {volume:?} at {}", path(target))
             }
@@ -296,6 +420,13 @@ impl Mounts {
             Some(Step::Unmount { target }) => format!("unmount {}", path(target)),
             Some(Step::Detach { source, .. }) => format!("copy the mount at {}", path(source)),
             Some(Step::Attach { target, .. }) => format!("mount at {}", path(target)),
+            Some(Step::CloneTree { source, .. }) => {
+                format!("copy the mounts at {}", path(source))
+            }
+            Some(Step::Move { target, .. }) => {
+                format!("attach the writable layer at {}", path(target))
+            }
+            Some(Step::Pivot { root }) => format!("pivot_root to {}", path(root)),
             Some(Step::Make { target, .. }) => format!("make {}", path(target)),
             None => "set up mounts".into(),
         }
@@ -326,6 +457,7 @@ fn own_dev() -> Vec<Step> {
     steps.extend(DEVICES.iter().enumerate().map(|(slot, dev)| Step::Attach {
         target: c(dev),
         slot,
+        make: true,
     }));
     for dir in ["/dev/pts", "/dev/shm", "/dev/mqueue"] {
         steps.push(Step::Make {
@@ -398,5 +530,27 @@ fn skip_missing(optional: bool, res: io::Result<()>) -> io::Result<()> {
     match res {
         Err(e) if optional && e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         r => r,
+    }
+}
+
+/// The directories from the root down to `target`, `target` last ("/a/b": "/a", "/a/b").
+fn ancestors(target: &CString) -> Vec<CString> {
+    let bytes = target.as_bytes();
+    (1..=bytes.len())
+        .filter(|&end| end == bytes.len() || bytes[end] == b'/')
+        .filter(|&end| end > 1)
+        .filter_map(|end| CString::new(&bytes[..end]).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_points_directories_outermost_first() {
+        let got = ancestors(&c("/a/bc/d"));
+        assert_eq!(got, [c("/a"), c("/a/bc"), c("/a/bc/d")]);
+        assert_eq!(ancestors(&c("/x")), [c("/x")]);
     }
 }

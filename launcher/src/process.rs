@@ -8,7 +8,7 @@
 //!    its exit status), and never runs outside its cgroup;
 //! 2. the child joins the rest of pause's namespaces with one setns(pidfd, NET|IPC|
 //!    UTS|MNT|CGROUP); a container's main process then makes its own mount namespace
-//!    (a read-only root, its volumes), any other joins the main process's; it wires fds
+//!    (over its writable layer, its volumes), any other joins the main process's; it wires fds
 //!    0-2, starts a new session, resets signals, marks every other fd close-on-exec,
 //!    takes its user and groups, restricts capabilities and sets no_new_privs;
 //! 3. execve over each candidate path; if all fail, the errno goes back through a
@@ -73,12 +73,10 @@ pub enum Stdio {
 /// Which mount namespace a process of a container is in.
 pub enum View<'a> {
     /// The container's main process: one of its own, made from the pod's, with the
-    /// container's volumes.
-    Own(Vec<crate::volumes::Prepared>),
+    /// container's volumes, over its writable layer unless the pod is privileged.
+    Own(Vec<crate::volumes::Prepared>, Option<crate::layer::Root>),
     /// A process beside it (exec, probe, hook): the main process's, by its pidfd.
     Join(BorrowedFd<'a>),
-    /// The pod's (pause's): there is no main process to join.
-    Pod,
 }
 
 /// Everything a process of a container gets, decided and allocated before clone3:
@@ -107,8 +105,10 @@ pub struct Plan<'a> {
     /// mount namespace to join.
     mounts: Option<Mounts>,
     join_mounts: Option<BorrowedFd<'a>>,
-    /// The volumes' trees the mounts attach, open until the child has them.
+    /// The volumes' trees and the layer the mounts attach, open until the child has
+    /// them.
     _volumes: Vec<crate::volumes::Prepared>,
+    _root: Option<crate::layer::Root>,
     no_new_privs: bool,
     /// The syscall filters, installed last.
     seccomp: Vec<crate::seccomp::Program>,
@@ -165,14 +165,14 @@ impl<'a> Plan<'a> {
             b.map_err(SpawnError::Stdio)?,
             c2.map_err(SpawnError::Stdio)?,
         ];
-        let (mounts, join_mounts, volumes) = match view {
-            View::Own(volumes) => (
-                Some(Mounts::container(c.read_only_root, &volumes)),
+        let (mounts, join_mounts, volumes, root) = match view {
+            View::Own(volumes, root) => (
+                Some(Mounts::container(root.as_ref(), c.read_only_root, &volumes)),
                 None,
                 volumes,
+                root,
             ),
-            View::Join(fd) => (None, Some(fd), Vec::new()),
-            View::Pod => (None, None, Vec::new()),
+            View::Join(fd) => (None, Some(fd), Vec::new(), None),
         };
         Ok(Plan {
             argv: argv_c,
@@ -190,6 +190,7 @@ impl<'a> Plan<'a> {
             mounts,
             join_mounts,
             _volumes: volumes,
+            _root: root,
             no_new_privs: !pod.privileged && !c.privilege_escalation,
             seccomp: crate::seccomp::filters(c.seccomp.as_ref(), pod.capabilities_of(c))?,
         })

@@ -49,6 +49,9 @@ pub fn parse_stat(line: &str) -> Option<Stat> {
 /// One line of mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// The mount's ID and its parent's (fields 1 and 2).
+    pub id: u32,
+    pub parent: u32,
     /// The root of the mount within its file system (field 4).
     pub root: PathBuf,
     /// Where it is mounted (field 5).
@@ -68,9 +71,14 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
     text.lines()
         .filter_map(|line| {
             let (pre, post) = line.split_once(" - ")?;
-            let mut fields = pre.split(' ').skip(3);
+            let mut fields = pre.split(' ');
+            let id = fields.next()?.parse().ok()?;
+            let parent = fields.next()?.parse().ok()?;
+            let mut fields = fields.skip(1);
             let (root, point) = (fields.next()?, fields.next()?);
             Some(Mount {
+                id,
+                parent,
                 root: unescape(root),
                 point: unescape(point),
                 fstype: post.split(' ').next()?.to_string(),

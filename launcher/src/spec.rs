@@ -42,6 +42,8 @@ pub enum SpecError {
     PublishWithout(Network),
     #[error("--network {0} conflicts with the manifest's spec.hostNetwork: true")]
     HostNetwork(Network),
+    #[error("invalid --volume {0:?}: {1}")]
+    Volume(String, &'static str),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -198,6 +200,12 @@ pub struct Limits {
     pub cpu_milli: Option<u64>,
     pub cpu_request_milli: Option<u64>,
     pub pids: Option<u64>,
+    /// ephemeral-storage: what the container may write to its layer (and the pod's
+    /// disk emptyDirs, summed for the pod), and the request, kept as given.
+    #[serde(default)]
+    pub ephemeral_storage: Option<u64>,
+    #[serde(default)]
+    pub ephemeral_storage_request: Option<u64>,
 }
 
 impl Limits {

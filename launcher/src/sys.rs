@@ -605,6 +605,100 @@ pub fn open_tree_clone(path: &CStr) -> io::Result<RawFd> {
     .map(|fd| fd as RawFd)
 }
 
+/// A detached copy of the mount tree at `path`, every mount below it included
+/// (open_tree(2) OPEN_TREE_CLONE | AT_RECURSIVE), read-only throughout if asked.
+/// Child-safe.
+pub fn open_tree_clone_all(path: &CStr, read_only: bool) -> io::Result<RawFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: a NUL-terminated path and plain flags.
+    let fd =
+        check(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })?
+            as RawFd;
+    if read_only {
+        let flags = libc::AT_EMPTY_PATH | libc::AT_RECURSIVE;
+        if let Err(e) = mount_setattr_at(fd, c"", flags, true) {
+            close(fd);
+            return Err(e);
+        }
+    }
+    Ok(fd)
+}
+
+/// A new tmpfs as a detached mount (fsopen(2), fsconfig(2), fsmount(2); Linux >= 5.2),
+/// of `size` bytes, its root directory 0755, nosuid and nodev.
+pub fn detached_tmpfs(size: u64) -> io::Result<OwnedFd> {
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
+    const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+    // FSOPEN_CLOEXEC is the same bit.
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: a NUL-terminated name and a plain flag.
+    let fs = check(unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), FSMOUNT_CLOEXEC) })?;
+    // SAFETY: the fs context just opened, owned from here on.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
+    let size =
+        CString::new(size.to_string()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let set = |key: &CStr, value: &CStr| {
+        // SAFETY: an fs context fd and NUL-terminated strings.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        })
+    };
+    set(c"size", &size)?;
+    set(c"mode", c"0755")?;
+    // SAFETY: plain arguments on the fs context.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    })?;
+    // SAFETY: plain arguments on the fs context.
+    let mnt = check(unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        )
+    })?;
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt as RawFd) })
+}
+
+/// Bytes in use on the file system of `fd` (fstatfs(2): blocks less free blocks).
+pub fn used_bytes(fd: &OwnedFd) -> io::Result<u64> {
+    // SAFETY: statfs is plain old data, filled in by the kernel.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: an fd of ours and a statfs to fill.
+    check(unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } as libc::c_long)?;
+    Ok((st.f_blocks - st.f_bfree) as u64 * st.f_bsize as u64)
+}
+
+/// Makes `dir` the root (pivot_root(2) with the old root stacked under the new one,
+/// then detached, as runc does) and the working directory. Child-safe.
+pub fn pivot_root(dir: &CStr) -> io::Result<()> {
+    chdir(dir)?;
+    // SAFETY: NUL-terminated paths.
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) })?;
+    unmount(c".")?;
+    chdir(c"/")
+}
+
 /// Attaches the detached mount `fd` at `target` (move_mount(2)) and closes `fd`.
 /// Child-safe.
 pub fn move_mount(fd: RawFd, target: &CStr) -> io::Result<()> {
@@ -890,6 +984,60 @@ pub fn set_xattr(path: &std::path::Path, name: &CStr, value: &[u8]) -> io::Resul
 }
 
 /// Extended attribute `name` of `path` (not following a symlink), up to 4 KiB.
+/// Is the file `fd` (an O_PATH fd will do) a directory?
+pub fn is_dir_fd(fd: &OwnedFd) -> io::Result<bool> {
+    // SAFETY: stat is plain old data, filled in by the kernel.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: an fd of ours and a stat to fill.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } as libc::c_long)?;
+    Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+/// Makes directory `rel` below the directory `root` with `mode` (not masked) and
+/// `owner`; returns it open, or None if something was there already.
+pub fn make_dir_at(
+    root: &OwnedFd,
+    rel: &CStr,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> io::Result<Option<OwnedFd>> {
+    // SAFETY: an fd of ours and a NUL-terminated path.
+    let made = unsafe { libc::mkdirat(root.as_raw_fd(), rel.as_ptr(), 0o700) };
+    if let Err(e) = check(made as libc::c_long) {
+        return match e.raw_os_error() {
+            Some(libc::EEXIST) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    let flags = libc::O_DIRECTORY | libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: as above.
+    let fd = check(unsafe { libc::openat(root.as_raw_fd(), rel.as_ptr(), flags) } as libc::c_long)?;
+    // SAFETY: a new fd that nothing else owns.
+    let dir = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    if let Some((uid, gid)) = owner {
+        // SAFETY: an fd of ours, plain ids.
+        check(unsafe { libc::fchown(dir.as_raw_fd(), uid, gid) } as libc::c_long)?;
+    }
+    // SAFETY: an fd of ours, a plain mode.
+    check(unsafe { libc::fchmod(dir.as_raw_fd(), mode & 0o7777) } as libc::c_long)?;
+    Ok(Some(dir))
+}
+
+/// Sets extended attribute `name` of the open file `fd` to `value`.
+pub fn set_xattr_fd(fd: &OwnedFd, name: &CStr, value: &[u8]) -> io::Result<()> {
+    // SAFETY: an fd of ours, a NUL-terminated name, a buffer of the length given.
+    check(unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    } as libc::c_long)
+    .map(drop)
+}
+
 pub fn get_xattr(path: &std::path::Path, name: &CStr) -> io::Result<Vec<u8>> {
     let p = cpath(path)?;
     let mut buf = vec![0u8; 4096];

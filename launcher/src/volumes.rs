@@ -9,12 +9,9 @@
 //!   exists (`DirectoryOrCreate`/`FileOrCreate` make it; `""` makes a missing
 //!   directory, as containerd does).
 //!
-//! The pod's containers run from the host's file system, so a `mountPath` that does
-//! not exist there is made on the host, as runc makes one in a container's root. The
-//! runtime lists what it made, with the pods (by uid) that mount there, in one
-//! registry for the machine (`/run/launcher/.mountpoints`, whatever `--root` a pod
-//! has, under a lock), and removes a path once no pod mounts there: removing a
-//! directory that is a mount point in another mount namespace would unmount it there.
+//! A `mountPath` missing in a container's view is made there by its main process (in
+//! its writable layer: never on the host, but for a privileged pod, whose containers
+//! have the host's file system as it is).
 //!
 //! A container's mounts are prepared by the supervisor, in the host's mount
 //! namespace: each source (a subPath resolved beneath its volume, never through a
@@ -23,7 +20,6 @@
 
 use crate::layout::PodPaths;
 use crate::spec::{ContainerSpec, HostPathType, PodSpec, Resolved, VolumeMount, VolumeSource};
-use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::fs;
 use std::io;
@@ -389,139 +385,13 @@ pub fn setup(spec: &PodSpec, paths: &PodPaths) -> Result<(), VolumeError> {
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).map_err(err)?;
         }
     }
-    mount_points(spec, &paths.uid)
-}
-
-/// The machine's registry of the mount points the runtime made: path -> pod uids.
-type Registry = std::collections::BTreeMap<PathBuf, BTreeSet<String>>;
-
-const REGISTRY: &str = "/run/launcher/.mountpoints";
-
-/// Makes the mount points of `spec`'s containers that the host lacks, and registers
-/// the pod `uid` on every one it uses that the runtime made.
-fn mount_points(spec: &PodSpec, uid: &str) -> Result<(), VolumeError> {
-    let paths: Vec<&str> = spec
-        .all_containers()
-        .flat_map(|c| ordered(c).into_iter().filter(|(_, nested)| !nested))
-        .map(|(m, _)| m.mount_path.as_str())
-        .collect();
-    if paths.is_empty() {
-        return Ok(());
-    }
-    let (_lock, mut registry) = registry()?;
-    let result = make_mount_points(spec, uid, &mut registry);
-    save(&registry);
-    result
-}
-
-fn make_mount_points(
-    spec: &PodSpec,
-    uid: &str,
-    registry: &mut Registry,
-) -> Result<(), VolumeError> {
-    for c in spec.all_containers() {
-        for (m, nested) in ordered(c) {
-            if nested {
-                continue;
-            }
-            let path = Path::new(&m.mount_path);
-            let file = is_file_source(spec, m);
-            // The path and its missing ancestors, outermost first.
-            let mut chain: Vec<&Path> = path
-                .ancestors()
-                .take_while(|p| p.parent().is_some())
-                .collect();
-            chain.reverse();
-            for (k, p) in chain.iter().enumerate() {
-                let last = k + 1 == chain.len();
-                if fs::symlink_metadata(p).is_err() {
-                    let made = if last && file {
-                        fs::OpenOptions::new()
-                            .write(true)
-                            .create_new(true)
-                            .mode(0o644)
-                            .open(p)
-                            .map(drop)
-                    } else {
-                        fs::DirBuilder::new().mode(0o755).create(p)
-                    };
-                    match made {
-                        Ok(()) => {
-                            registry.entry(p.to_path_buf()).or_default();
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                        Err(source) => {
-                            return Err(VolumeError::MountPoint {
-                                path: p.to_path_buf(),
-                                source,
-                            })
-                        }
-                    }
-                }
-                if let Some(users) = registry.get_mut(*p) {
-                    users.insert(uid.to_string());
-                }
-            }
-        }
-    }
     Ok(())
 }
 
-/// Undoes [`setup`] for the pod `uid`: its tmpfs volumes are unmounted (the data
-/// directory itself goes with the pod's state), and the mount points the runtime made
-/// that no pod uses any more are removed, if still as made (empty).
+/// Undoes [`setup`]: the pod's tmpfs volumes are unmounted (the data directory
+/// itself goes with the pod's state).
 pub fn teardown(paths: &PodPaths) {
-    let uid = &paths.uid;
     unmount_below(&paths.data);
-    if !Path::new(REGISTRY).exists() {
-        return;
-    }
-    let Ok((_lock, mut registry)) = registry() else {
-        return;
-    };
-    for users in registry.values_mut() {
-        users.remove(uid);
-    }
-    // Deepest first, so that a parent goes after its children.
-    let unused: Vec<PathBuf> = registry
-        .iter()
-        .rev()
-        .filter(|(_, users)| users.is_empty())
-        .map(|(p, _)| p.clone())
-        .collect();
-    for path in unused {
-        let gone = match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => fs::remove_dir(&path).is_ok(),
-            Ok(m) if m.is_file() && m.len() == 0 => fs::remove_file(&path).is_ok(),
-            // Changed since (filled, replaced): no longer the runtime's to remove.
-            Ok(_) => true,
-            Err(_) => true,
-        };
-        if gone || fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some()) {
-            registry.remove(&path);
-        }
-    }
-    save(&registry);
-}
-
-/// The registry, locked until the file returned is dropped.
-fn registry() -> Result<(fs::File, Registry), VolumeError> {
-    let dir = Path::new(REGISTRY).parent().unwrap_or(Path::new("/run"));
-    let dir = crate::state::trusted_dir(dir, "--root")?;
-    let lock = crate::state::lock_file(&dir.join(".mountpoints.lock"))?;
-    let registry = fs::read(REGISTRY)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    Ok((lock, registry))
-}
-
-fn save(registry: &Registry) {
-    if registry.is_empty() {
-        let _ = fs::remove_file(REGISTRY);
-    } else {
-        let _ = crate::state::write_json(Path::new(REGISTRY), registry);
-    }
 }
 
 /// Bytes of disk the files below `dir` take (blocks, as du counts them), not
@@ -567,39 +437,11 @@ pub fn unmount_below(dir: &Path) {
     }
 }
 
-/// Does mount `m` put a file (not a directory) at its mount path?
-fn is_file_source(spec: &PodSpec, m: &VolumeMount) -> bool {
-    let Some(v) = spec.volumes.iter().find(|v| v.name == m.name) else {
-        return false;
-    };
-    match &v.source {
-        VolumeSource::HostPath { path, .. } => {
-            let full = match &m.sub_path {
-                Some(sub) => Path::new(path).join(sub),
-                None => PathBuf::from(path),
-            };
-            fs::metadata(full).is_ok_and(|md| !md.is_dir())
-        }
-        // A subPath into a ConfigMap's or Secret's files is one of them.
-        VolumeSource::Files { .. } => m.sub_path.is_some() || m.sub_path_expr.is_some(),
-        VolumeSource::EmptyDir { .. } | VolumeSource::Claim { .. } => false,
-    }
-}
-
-/// `c`'s mounts, parents before children, each with whether it lies inside another
-/// of `c`'s mounts (its mount point is then made inside that volume).
-fn ordered(c: &ContainerSpec) -> Vec<(&VolumeMount, bool)> {
+/// `c`'s mounts, parents before children.
+fn ordered(c: &ContainerSpec) -> Vec<&VolumeMount> {
     let mut mounts: Vec<&VolumeMount> = c.volume_mounts.iter().collect();
     mounts.sort_by_key(|m| Path::new(&m.mount_path).components().count());
     mounts
-        .iter()
-        .map(|m| {
-            let nested = mounts.iter().any(|o| {
-                o.mount_path != m.mount_path && Path::new(&m.mount_path).starts_with(&o.mount_path)
-            });
-            (*m, nested)
-        })
-        .collect()
 }
 
 /// One volume ready to be attached by a container's main process.
@@ -607,8 +449,8 @@ pub struct Prepared {
     /// A detached mount tree (open_tree), read-only if the mount is.
     pub tree: OwnedFd,
     pub target: CString,
-    /// Inside another of the container's mounts: its mount point is made there.
-    pub nested: bool,
+    /// It is a file (its mount point, if missing, is made as one).
+    pub file: bool,
     /// The volume's name, for an error that names it.
     pub volume: String,
 }
@@ -622,7 +464,7 @@ pub fn prepare(
     env: &[(String, String)],
 ) -> Result<Vec<Prepared>, VolumeError> {
     let mut out = Vec::new();
-    for (m, nested) in ordered(c) {
+    for m in ordered(c) {
         let Some(v) = spec.volumes.iter().find(|v| v.name == m.name) else {
             continue;
         };
@@ -684,10 +526,13 @@ pub fn prepare(
         }
         let target = CString::new(m.mount_path.as_str())
             .map_err(|_| source_err(&base)(io::Error::from_raw_os_error(libc::EINVAL)))?;
+        let file = crate::sys::is_dir_fd(&source)
+            .map(|dir| !dir)
+            .map_err(source_err(&base))?;
         out.push(Prepared {
             tree,
             target,
-            nested,
+            file,
             volume: v.name.clone(),
         });
     }

@@ -68,10 +68,17 @@ fn a_pod_cannot_touch_cgroups_or_the_runtimes_state() {
         .next()
         .is_some());
 
-    // The state root is an empty read-only directory: no record, its own or another's.
+    // The state root is not there (the test's roots are under /tmp, which a container
+    // has of its own) or an empty read-only directory: no record, its own or another's.
     let root = pods.root.path().display().to_string();
-    let (code, out) = sh(&pods, "p", "a", &format!("ls -A {root}"));
-    assert_eq!((code, out.as_str()), (0, ""), "the state root is not empty");
+    let unseen = |dir: &str| {
+        let (code, out) = sh(&pods, "p", "a", &format!("ls -A {dir}"));
+        assert!(
+            (code, out.as_str()) == (0, "") || out.contains("No such file or directory"),
+            "{dir} shows {out}"
+        );
+    };
+    unseen(&root);
     for escape in [
         format!("cat {}", record.display()),
         format!("echo x > {root}/p/pod.json"),
@@ -84,8 +91,7 @@ fn a_pod_cannot_touch_cgroups_or_the_runtimes_state() {
     assert!(fs::read_to_string(&record).unwrap().contains("hunter2"));
     // So is the data root, where every pod's logs are.
     let data = pods.data.path().display().to_string();
-    let (code, out) = sh(&pods, "p", "a", &format!("ls -A {data}"));
-    assert_eq!((code, out.as_str()), (0, ""), "the data root is not empty");
+    unseen(&data);
     let (code, _) = sh(&pods, "p", "a", &format!("mkdir {data}/pods/evil"));
     assert_ne!(code, 0);
     assert!(pods.log_dir("p", "a").exists());
@@ -190,8 +196,18 @@ fn a_pod_has_its_own_dev_and_may_open_no_other_device() {
     let nodes = TempDir::new("devnodes");
     fs::set_permissions(nodes.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let dir = nodes.path().display();
+    let volume = format!("{dir}:{dir}");
     for (name, privileged) in [("p", false), ("priv", true)] {
-        let mut args = vec!["up", "-d", "--name", name, "-c", "a=sleep 600"];
+        let mut args = vec![
+            "up",
+            "-d",
+            "--name",
+            name,
+            "-c",
+            "a=sleep 600",
+            "-v",
+            &volume,
+        ];
         if privileged {
             args.push("--privileged");
         }
@@ -298,20 +314,26 @@ fn identities_and_capabilities_are_set_as_runc_sets_them() {
     let bins = TempDir::new("capbin");
     fs::set_permissions(bins.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let capcat = capability_binary(bins.path());
-    let yaml = r#"
+    let yaml = format!(
+        r#"
 apiVersion: v1
 kind: Pod
-metadata: {name: ids}
+metadata: {{name: ids}}
 spec:
-  securityContext: {supplementalGroups: [4242]}
+  securityContext: {{supplementalGroups: [4242]}}
+  volumes:
+  - {{name: bins, hostPath: {{path: {bins}, type: Directory}}}}
   containers:
   - name: user
     command: [sleep, "600"]
-    securityContext: {runAsUser: 65534}
+    securityContext: {{runAsUser: 65534}}
+    volumeMounts: [{{name: bins, mountPath: {bins}, readOnly: true}}]
   - name: root
     command: [sleep, "600"]
-"#;
-    pods.up_detached(yaml, &[]);
+"#,
+        bins = bins.path().display()
+    );
+    pods.up_detached(&yaml, &[]);
     pods.wait_status("ids", "running", Duration::from_secs(5), running);
 
     let (_, out) = sh(
@@ -388,14 +410,11 @@ spec:
 "#;
     pods.up_detached(yaml, &[]);
     pods.wait_status("ro", "running", Duration::from_secs(5), running);
-    let probe = TempDir::new("rofs-target");
-    let target = probe.path().join("written");
-    let (code, out) = sh(&pods, "ro", "ro", &format!("echo x > {}", target.display()));
-    assert_ne!(code, 0, "{out}");
-    assert!(out.contains("Read-only file system"), "{out}");
-    assert!(!target.exists());
-    let (code, out) = sh(&pods, "ro", "ro", "touch /etc/launcher-test-rofs");
-    assert_ne!(code, 0, "{out}");
+    for path in ["/etc/launcher-test-rofs", "/tmp/x", "/usr/x"] {
+        let (code, out) = sh(&pods, "ro", "ro", &format!("echo x > {path}"));
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains("Read-only file system"), "{out}");
+    }
     // Devices, the pod's /dev/shm and /proc still work.
     let (code, out) = sh(
         &pods,
@@ -404,10 +423,10 @@ spec:
         "echo x > /dev/null && echo y > /dev/shm/y && cat /proc/self/comm",
     );
     assert_eq!((code, out.as_str()), (0, "cat\n"), "{out}");
-    // The container next to it writes as before.
-    let (code, out) = sh(&pods, "ro", "rw", &format!("echo x > {}", target.display()));
+    // The container next to it writes to its own layer, not the host.
+    let (code, out) = sh(&pods, "ro", "rw", "echo x > /etc/launcher-test-rofs");
     assert_eq!(code, 0, "{out}");
-    assert!(target.exists());
+    assert!(!std::path::Path::new("/etc/launcher-test-rofs").exists());
     pods.ok(&["down", "ro", "--grace-period", "0"]);
     pods.assert_clean();
 }
@@ -822,5 +841,131 @@ spec:
     let describe = pods.ok(&["describe", "lp"]);
     assert!(describe.contains("Localhost"), "{describe}");
     pods.ok(&["down", "lp", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn a_containers_writes_land_in_its_own_layer_and_go_with_it() {
+    let pods = Pods::new("layer");
+    let mark = format!("/etc/pod-test-layer-{}", std::process::id());
+    let usr = format!("/usr/bin/pod-test-layer-{}", std::process::id());
+    let mount = format!("/pod-test-layer-{}/deep/mnt", std::process::id());
+    // The host's /tmp holds this; a container's /tmp is its own.
+    let host_tmp = TempDir::new("layer-host-tmp");
+    let yaml = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: layer}}
+spec:
+  volumes: [{{name: scratch, emptyDir: {{}}}}]
+  containers:
+  - name: a
+    command: [sh, -c, 'test -e {mark} && echo dirty || echo clean; echo a > {mark}; echo x > {usr}; exec sleep 600']
+    volumeMounts: [{{name: scratch, mountPath: {mount}}}]
+  - name: b
+    command: [sleep, "600"]
+"#
+    );
+    pods.up_detached(&yaml, &["--backoff-scale", "0.01"]);
+    let pod = pods.wait_status("layer", "running", Duration::from_secs(5), running);
+    let (code, out) = sh(
+        &pods,
+        "layer",
+        "a",
+        &format!("cat {mark} {usr}; ls -A /tmp /run; test -d {mount} && echo mounted"),
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "a\nx\n/run:\n\n/tmp:\nmounted\n"),
+        "{out}"
+    );
+    // Nothing of it on the host, nor in the container beside it.
+    for path in [&mark, &usr, &mount] {
+        assert!(!std::path::Path::new(path).exists(), "{path} on the host");
+    }
+    let (code, out) = sh(
+        &pods,
+        "layer",
+        "b",
+        &format!("test ! -e {mark} && test ! -e {usr}"),
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, _) = sh(
+        &pods,
+        "layer",
+        "a",
+        &format!("test -e {}", host_tmp.path().display()),
+    );
+    assert_ne!(code, 0, "the host's /tmp shows through");
+
+    // A restart starts with a new, empty layer.
+    signal_pid(container_pid(&pod, "a").unwrap(), libc::SIGKILL);
+    pods.wait_status("layer", "a restart", Duration::from_secs(10), |p| {
+        container(p, "a")["restartCount"] == 1 && running(p)
+    });
+    let mut line = String::new();
+    wait_for("the second start's line", Duration::from_secs(5), || {
+        line = pods.ok(&["logs", "layer", "-c", "a"]);
+        !line.is_empty()
+    });
+    assert_eq!(line, "clean\n", "the restart saw the first start's writes");
+    pods.ok(&["down", "layer", "--grace-period", "0"]);
+    pods.assert_clean();
+
+    // A privileged pod's containers write to the host's files as they are.
+    let written = host_tmp.path().join("written");
+    let command = format!("a=touch {}", written.display());
+    pods.ok(&[
+        "up",
+        "--name",
+        "priv",
+        "--privileged",
+        "--restart",
+        "Never",
+        "-c",
+        &command,
+    ]);
+    assert!(written.exists());
+    pods.ok(&["down", "priv"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn a_container_over_its_ephemeral_storage_limit_evicts_the_pod() {
+    let pods = Pods::new("ephemeral");
+    // 3 MiB into a layer of 2 MiB and the headroom: ENOSPC at worst, then eviction.
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: filler}
+spec:
+  containers:
+  - name: small
+    command: [sh, -c, 'head -c 524288 /dev/zero > /tmp/half; exec sleep 600']
+    resources: {limits: {ephemeral-storage: 2Mi}}
+  - name: w
+    command: [sh, -c, 'sleep 0.5; head -c 3145728 /dev/zero > /tmp/fill; exec sleep 600']
+    resources: {limits: {ephemeral-storage: 2Mi}, requests: {ephemeral-storage: 1Mi}}
+"#;
+    pods.up_detached(yaml, &[]);
+    let pod = pods.wait_status("filler", "evicted", Duration::from_secs(15), |p| {
+        p["status"]["phase"] == "Failed"
+    });
+    assert_eq!(pod["status"]["reason"], "Evicted");
+    assert_eq!(
+        pod["status"]["message"],
+        "Container w exceeded its local ephemeral storage limit \"2Mi\". "
+    );
+    let events = pods.ok(&["events", "filler"]);
+    assert!(
+        events.contains("Evicted") && events.contains("exceeded its local ephemeral storage"),
+        "{events}"
+    );
+    // The limits and the request round-trip as given.
+    let spec = &pod["spec"]["containers"][1]["resources"];
+    assert_eq!(spec["limits"]["ephemeral-storage"], "2Mi");
+    assert_eq!(spec["requests"]["ephemeral-storage"], "1Mi");
+    pods.ok(&["down", "filler"]);
     pods.assert_clean();
 }

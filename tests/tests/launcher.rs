@@ -148,7 +148,10 @@ fn containers_talk_on_localhost_and_pods_reuse_ports() {
             site.path().display()
         );
         let client = "client=sh -c 'until busybox wget -qO- http://127.0.0.1:8080/; do sleep 0.1; done; sleep 600'";
-        pods.ok(&["up", "-d", "--name", pod, "-c", &server, "-c", client]);
+        let volume = format!("{0}:{0}:ro", site.path().display());
+        pods.ok(&[
+            "up", "-d", "--name", pod, "-c", &server, "-c", client, "-v", &volume,
+        ]);
         wait_for(
             "the client to fetch the page",
             Duration::from_secs(10),
@@ -459,7 +462,8 @@ fn down_honours_the_grace_period_and_then_kills() {
         "a=sh -c 'trap \"echo term > {}; exit 0\" TERM; while :; do sleep 0.05; done'",
         mark.display()
     );
-    pods.ok(&["up", "-d", "--name", "polite", "-c", &polite]);
+    let volume = format!("{0}:{0}", tmp.path().display());
+    pods.ok(&["up", "-d", "--name", "polite", "-c", &polite, "-v", &volume]);
     pods.wait_status("polite", "running", Duration::from_secs(5), running);
     let start = Instant::now();
     pods.ok(&["down", "polite", "--grace-period", "20s"]);
@@ -1010,8 +1014,9 @@ fn wait_returns_on_the_change_it_waits_for() {
     let flag = TempDir::new("wait-flag");
     let ready = flag.path().join("ready");
     let yaml = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: w}}\nspec:\n  containers:\n  - name: a\n    command: [sleep, '600']\n    readinessProbe:\n      exec: {{command: [test, -f, {}]}}\n      periodSeconds: 1\n",
-        ready.display()
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: w}}\nspec:\n  volumes: [{{name: flag, hostPath: {{path: {dir}}}}}]\n  containers:\n  - name: a\n    command: [sleep, '600']\n    volumeMounts: [{{name: flag, mountPath: {dir}}}]\n    readinessProbe:\n      exec: {{command: [test, -f, {ready}]}}\n      periodSeconds: 1\n",
+        dir = flag.path().display(),
+        ready = ready.display()
     );
     pods.up_detached(&yaml, &[]);
     let out = pods.run(&["wait", "w", "--for=condition=Ready", "--timeout=0"]);
@@ -1176,10 +1181,14 @@ fn foreground_up_tells_systemd_ready_restarts_and_stopping_in_order() {
     fs::write(
         &manifest,
         format!(
-            "apiVersion: v1\nkind: Pod\nmetadata: {{name: svc}}\nspec:\n  containers:\n  \
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: svc}}\nspec:\n  \
+             volumes: [{{name: dir, hostPath: {{path: {dir}}}}}]\n  containers:\n  \
              - name: web\n    command: [sh, -c, 'echo \"notify=$NOTIFY_SOCKET\"; trap \"exit 0\" TERM; while :; do sleep 0.05; done']\n    \
+             volumeMounts: [{{name: dir, mountPath: {dir}}}]\n    \
              readinessProbe:\n      exec: {{command: [test, -f, {ready}]}}\n      periodSeconds: 1\n  \
-             - name: worker\n    command: [sh, -c, 'trap \"exit 0\" TERM; touch {armed}; while [ ! -f {crash} ]; do sleep 0.05; done; rm {crash}; exit 1']\n",
+             - name: worker\n    command: [sh, -c, 'trap \"exit 0\" TERM; touch {armed}; while [ ! -f {crash} ]; do sleep 0.05; done; rm {crash}; exit 1']\n    \
+             volumeMounts: [{{name: dir, mountPath: {dir}}}]\n",
+            dir = dir.path().display(),
             ready = ready.display(),
             crash = crash.display(),
             armed = armed.display(),

@@ -238,17 +238,23 @@ fn init_containers_run_in_order_to_success_before_the_app() {
 kind: Pod
 metadata: {{name: init}}
 spec:
+  volumes: {volumes}
   initContainers:
   - name: first
     command: [sh, -c, 'echo first >> {trail}']
+    volumeMounts: {mounts}
   - name: second
     command: [sh, -c, 'read x < {gate}; echo second >> {trail}']
+    volumeMounts: {mounts}
   containers:
   - name: app
     command: [sh, -c, 'echo app >> {trail}; sleep 600']
+    volumeMounts: {mounts}
 ",
         trail = trail.display(),
-        gate = gate.display()
+        gate = gate.display(),
+        volumes = host_dir(tmp.path()).0,
+        mounts = host_dir(tmp.path()).1,
     );
     pods.up_detached(&yaml, &[]);
     // The second init container blocks: the pod is Pending and the app waits.
@@ -370,25 +376,31 @@ metadata: {{name: side}}
 spec:
   restartPolicy: Never
   terminationGracePeriodSeconds: 5
+  volumes: {volumes}
   initContainers:
   - name: client
     restartPolicy: Always
     command: [sh, -c, 'trap "echo client >> {stops}; exit 0" TERM; while :; do busybox wget -qO- http://127.0.0.1:8080/ 2>/dev/null; sleep 0.2; done']
+    volumeMounts: {mounts}
     startupProbe:
       exec: {{command: ['true']}}
       periodSeconds: 1
   - name: shipper
     restartPolicy: Always
     command: [sh, -c, 'trap "echo shipper >> {stops}; exit 0" TERM; while :; do sleep 0.1; done']
+    volumeMounts: {mounts}
   - name: flaky
     restartPolicy: Always
     command: [sh, -c, 'sleep 0.3; exit 1']
   containers:
   - name: web
     command: [sh, -c, 'busybox httpd -f -p 127.0.0.1:8080 -h {site} & sleep 3; kill $!']
+    volumeMounts: {mounts}
 "#,
         stops = stops.display(),
         site = site.path().display(),
+        volumes = host_dir(site.path()).0,
+        mounts = host_dir(site.path()).1,
     );
     pods.up_detached(&yaml, &["--backoff-scale", "0.01"]);
     let pod = pods.wait_status(

@@ -53,6 +53,8 @@ fn pods_reach_each_other_and_the_host_reaches_them_by_ip_and_published_port() {
         &format!("web={}", serving(&www, "hello from web")),
         "-p",
         "9090:8080",
+        "-v",
+        &format!("{0}:{0}:ro", www.path().display()),
     ]);
     pods.ok(&["up", "-d", "--name", "client", "-c", "c=sleep 600"]);
     let ip = pod_ip(&pods, "web");
@@ -199,8 +201,10 @@ fn the_bandwidth_annotations_shape_the_pods_traffic() {
     const RATE: f64 = 8_000_000.0;
     std::fs::write(www.path().join("blob"), vec![7u8; BYTES]).unwrap();
     let yaml = format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: slow\n  annotations:\n    kubernetes.io/ingress-bandwidth: 8M\n    kubernetes.io/egress-bandwidth: 8M\nspec:\n  containers:\n  - name: web\n    command: [busybox, httpd, -f, -p, '8080', -h, {}]\n",
-        www.path().display()
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: slow\n  annotations:\n    kubernetes.io/ingress-bandwidth: 8M\n    kubernetes.io/egress-bandwidth: 8M\nspec:\n  volumes: {volumes}\n  containers:\n  - name: web\n    command: [busybox, httpd, -f, -p, '8080', -h, {www}]\n    volumeMounts: {mounts}\n",
+        www = www.path().display(),
+        volumes = host_dir(www.path()).0,
+        mounts = host_dir(www.path()).1,
     );
     pods.up_detached(&yaml, &[]);
     let ip = pod_ip(&pods, "slow");

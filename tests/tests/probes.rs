@@ -25,8 +25,8 @@ fn last_message(pod: &Value, name: &str) -> String {
 #[test]
 fn exec_liveness_restarts_a_container_that_turns_unhealthy() {
     let pods = Pods::new("pexec");
-    let tmp = TempDir::new("pexec");
-    let healthy = tmp.path().join("healthy");
+    // As the docs have it: /tmp is the container's own, which its probe sees.
+    let healthy = "/tmp/healthy";
     let yaml = format!(
         "apiVersion: v1
 kind: Pod
@@ -41,7 +41,7 @@ spec:
       periodSeconds: 1
       failureThreshold: 1
 ",
-        h = healthy.display()
+        h = healthy
     );
     pods.up_detached(&yaml, FAST);
     let pod = pods.wait_status(
@@ -114,15 +114,19 @@ fn tcp_readiness_flips_ready_and_the_pod_conditions() {
 kind: Pod
 metadata: {{name: goproxy}}
 spec:
+  volumes: {volumes}
   containers:
   - name: goproxy
     command: [{target}, tcp, '8080', {listen}]
+    volumeMounts: {mounts}
     readinessProbe:
       tcpSocket: {{port: 8080}}
       periodSeconds: 1
 ",
         target = bin("probe-target").display(),
-        listen = listen.display()
+        listen = listen.display(),
+        volumes = host_dir(tmp.path()).0,
+        mounts = host_dir(tmp.path()).1,
     );
     pods.up_detached(&yaml, &[]);
     // Before the server listens: running, not ready, and the pod's conditions say why.
@@ -184,9 +188,11 @@ kind: Pod
 metadata: {{name: {name}}}
 spec:
   terminationGracePeriodSeconds: 1
+  volumes: {volumes}
   containers:
   - name: app
     command: [sh, -c, 'sleep 2; touch {up}; sleep 600']
+    volumeMounts: {mounts}
     startupProbe:
       exec: {{command: [cat, {marker}]}}
       periodSeconds: 1
@@ -198,6 +204,8 @@ spec:
 ",
             up = tmp.path().join(format!("{name}-up")).display(),
             marker = tmp.path().join(marker).display(),
+            volumes = host_dir(tmp.path()).0,
+            mounts = host_dir(tmp.path()).1,
         )
     };
     pods.up_detached(&pod("slow", "slow-up", 10), FAST);
@@ -237,17 +245,22 @@ kind: Pod
 metadata: {{name: hooks}}
 spec:
   terminationGracePeriodSeconds: 10
+  volumes: {volumes}
   containers:
   - name: a
     command: [sh, -c, 'trap \"echo TERM >> {t}; exit 0\" TERM; while :; do sleep 0.05; done']
+    volumeMounts: {mounts}
     lifecycle:
       postStart: {{exec: {{command: [sh, -c, 'until [ -e {g} ]; do sleep 0.05; done; echo postStart >> {t}']}}}}
       preStop: {{exec: {{command: [sh, -c, 'echo preStop >> {t}; sleep 0.5']}}}}
   - name: b
     command: [sh, -c, 'echo b >> {t}; exec sleep 600']
+    volumeMounts: {mounts}
 ",
         t = trail.display(),
-        g = gate.display()
+        g = gate.display(),
+        volumes = host_dir(tmp.path()).0,
+        mounts = host_dir(tmp.path()).1,
     );
     pods.up_detached(&yaml, &[]);
     // While postStart runs, a is not yet running, the pod Pending, b not started.
@@ -313,13 +326,17 @@ kind: Pod
 metadata: {{name: overrun}}
 spec:
   terminationGracePeriodSeconds: 1
+  volumes: {volumes}
   containers:
   - name: a
     command: [sh, -c, 'trap \"echo TERM >> {t}\" TERM; while :; do sleep 0.05; done']
+    volumeMounts: {mounts}
     lifecycle:
       preStop: {{exec: {{command: [sh, -c, 'echo preStop >> {t}; exec sleep 30']}}}}
 ",
-        t = trail.display()
+        t = trail.display(),
+        volumes = host_dir(tmp.path()).0,
+        mounts = host_dir(tmp.path()).1,
     );
     pods.up_detached(&yaml, &[]);
     let pod = pods.wait_status("overrun", "Running", Duration::from_secs(5), |p| {

@@ -5,6 +5,7 @@
 //! call) is tested without root.
 
 use crate::cgroup::{memory, PodCgroup};
+use crate::layer::{Layer, Root};
 use crate::layout::PodPaths;
 use crate::machine::Exit;
 use crate::namespaces::Pause;
@@ -73,6 +74,8 @@ pub trait Kernel {
     fn pause_exiting(&self) -> bool;
     /// Bytes used under `dir` (a disk emptyDir).
     fn disk_usage(&self, dir: &Path) -> u64;
+    /// Bytes container `name` has written to its writable layer, if it has one.
+    fn layer_usage(&self, name: &str) -> Option<u64>;
     /// Every container has stopped: the pod ends (pause, cgroups, network and,
     /// unless `keep`, its files).
     fn end(&mut self, keep: Keep) -> anyhow::Result<()>;
@@ -112,6 +115,10 @@ pub struct Host {
     /// go back to for it (the supervisor is in the pod's).
     network: Option<crate::network::Attachment>,
     host_netns: Option<File>,
+    /// The pod's mounts on its root, read once from pause's mount table.
+    pod_mounts: Option<std::rc::Rc<[crate::layer::HostMount]>>,
+    /// Each container's writable layer (its instance's), by name.
+    layers: std::collections::HashMap<String, Layer>,
 }
 
 impl Host {
@@ -133,7 +140,38 @@ impl Host {
             paths,
             network,
             host_netns,
+            pod_mounts: None,
+            layers: Default::default(),
         })
+    }
+
+    /// A new writable layer for container `c`, with what its main process needs to
+    /// stand on it; None for a privileged pod's, which has the host's file systems.
+    fn root(&mut self, pod: &Resolved, c: &ContainerSpec) -> Result<Option<Root>, String> {
+        if pod.spec.privileged {
+            return Ok(None);
+        }
+        let host = match &self.pod_mounts {
+            Some(m) => m.clone(),
+            None => {
+                let path = format!("/proc/{}/mountinfo", self.pause.pid);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("read the pod's mounts ({path}): {e}"))?;
+                let mounts: std::rc::Rc<[_]> =
+                    crate::layer::host_mounts(&crate::procfs::parse_mountinfo(&text)).into();
+                self.pod_mounts.insert(mounts).clone()
+            }
+        };
+        let layer = Layer::new(crate::layer::size(pod.spec, c))
+            .map_err(|e| format!("make the container's writable layer: {e}"))?;
+        if let Ok(fd) = layer.fd.try_clone() {
+            self.layers.insert(c.name.clone(), Layer { fd });
+        }
+        Ok(Some(Root {
+            layer: layer.fd,
+            staging: self.paths.roots.state.clone(),
+            host,
+        }))
     }
 
     fn leaf(&self, name: &str) -> Option<std::path::PathBuf> {
@@ -191,9 +229,10 @@ impl Kernel for Host {
         let env = pod.environment(c);
         let volumes = crate::volumes::prepare(pod.spec, c, &self.paths, &env)
             .map_err(|e| cannot(e.to_string()))?;
+        let root = self.root(&pod, c).map_err(cannot)?;
         let leaf = self.leaf(&c.name);
         let stdio = Stdio::Pipes { stdout, stderr };
-        let view = View::Own(volumes);
+        let view = View::Own(volumes, root);
         let plan = Plan::new(
             pod,
             c,
@@ -235,9 +274,11 @@ impl Kernel for Host {
         main: Option<BorrowedFd>,
         argv: &[String],
     ) -> Result<Child, String> {
+        // As in a runtime, there is nothing to exec in without the container's process
+        // (the pod's own view has the host's file system, writable).
         let view = match main {
             Some(fd) => View::Join(fd),
-            None => View::Pod,
+            None => return Err(format!("container {:?} is not running", c.name)),
         };
         let leaf = self.leaf(&c.name);
         let pause = self.pause.pidfd.as_fd();
@@ -289,6 +330,10 @@ impl Kernel for Host {
 
     fn disk_usage(&self, dir: &Path) -> u64 {
         crate::volumes::disk_usage(dir)
+    }
+
+    fn layer_usage(&self, name: &str) -> Option<u64> {
+        self.layers.get(name).map(Layer::used)
     }
 
     fn end(&mut self, keep: Keep) -> anyhow::Result<()> {

@@ -28,7 +28,7 @@ pub use output::Terminal;
 
 use crate::layout::PodPaths;
 use crate::logs::{Rotation, Stream};
-use crate::machine::{Effect, Event, Exit, Pod, Task, Verdict};
+use crate::machine::{Effect, Event, Exit, Pod, StorageUsage, Task, Verdict};
 use crate::probe::Run;
 use crate::sandbox::Keep;
 use crate::spec::{Action, Facts, Inputs, Resolved};
@@ -46,6 +46,39 @@ use std::time::{Duration, Instant};
 /// How often disk emptyDirs with a sizeLimit are measured (the kubelet's
 /// housekeeping looks every 10 s; du of a small volume is cheap).
 const STORAGE_CHECK: Duration = Duration::from_secs(2);
+
+/// The local storage of a pod that a limit applies to.
+struct Storage {
+    /// Disk emptyDirs: (volume, directory).
+    volumes: Vec<(String, PathBuf)>,
+    /// Measure the containers' layers (some container has an ephemeral-storage limit).
+    layers: bool,
+}
+
+impl Storage {
+    /// With an ephemeral-storage limit, every disk emptyDir counts (for the pod's
+    /// total); without, those with a sizeLimit.
+    fn of(spec: &crate::spec::PodSpec, paths: &crate::layout::PodPaths) -> Storage {
+        let layers = spec
+            .all_containers()
+            .any(|c| c.limits.ephemeral_storage.is_some());
+        let volumes = (spec.volumes.iter())
+            .filter(|v| match &v.source {
+                crate::spec::VolumeSource::EmptyDir {
+                    memory: false,
+                    size_limit,
+                } => layers || size_limit.is_some(),
+                _ => false,
+            })
+            .map(|v| (v.name.clone(), paths.volume(&v.name)))
+            .collect();
+        Storage { volumes, layers }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.volumes.is_empty() && !self.layers
+    }
+}
 
 /// How the supervisor ended, for `up`'s exit status.
 pub struct Outcome {
@@ -101,9 +134,9 @@ pub struct Driver<K: Kernel> {
     /// A stop was asked for (down, ^C): the pod's state goes with it.
     stop_asked: bool,
     stop_request: PathBuf,
-    /// Disk emptyDirs with a sizeLimit: (volume, directory), and when they are
-    /// measured next.
-    storage: Vec<(String, PathBuf)>,
+    /// What local storage has a limit to check: the disk emptyDirs (volume,
+    /// directory) and the containers' layers, and when they are measured next.
+    storage: Storage,
     next_storage_check: Duration,
 }
 
@@ -129,18 +162,7 @@ impl<K: Kernel> Driver<K> {
                 runs: Vec::new(),
             });
         }
-        let storage = pod
-            .spec()
-            .volumes
-            .iter()
-            .filter_map(|v| match &v.source {
-                crate::spec::VolumeSource::EmptyDir {
-                    memory: false,
-                    size_limit: Some(_),
-                } => Some((v.name.clone(), paths.volume(&v.name))),
-                _ => None,
-            })
-            .collect();
+        let storage = Storage::of(pod.spec(), &paths);
         Ok(Driver {
             pod,
             kernel,
@@ -199,21 +221,23 @@ impl<K: Kernel> Driver<K> {
         self.epoch.elapsed()
     }
 
-    /// Reports how full the disk emptyDirs with a sizeLimit are; the machine decides
+    /// Reports how full the pod's local storage with a limit is; the machine decides
     /// whether that evicts the pod.
     fn measure_storage(&mut self) {
         if self.storage.is_empty() || self.now() < self.next_storage_check {
             return;
         }
         self.next_storage_check = self.now() + STORAGE_CHECK;
-        let usage: Vec<(String, u64)> = self
-            .storage
-            .iter()
+        let volumes = (self.storage.volumes.iter())
             .map(|(name, dir)| (name.clone(), self.kernel.disk_usage(dir)))
             .collect();
-        for (volume, bytes) in usage {
-            self.step(Event::VolumeUsage { volume, bytes });
-        }
+        let layers = match self.storage.layers {
+            false => Vec::new(),
+            true => (self.pod.spec().all_containers().enumerate())
+                .filter_map(|(c, spec)| Some((c, self.kernel.layer_usage(&spec.name)?)))
+                .collect(),
+        };
+        self.step(Event::StorageUsage(StorageUsage { volumes, layers }));
     }
 
     /// Feeds `event` to the machine and carries out its effects, and those of the

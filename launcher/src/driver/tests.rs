@@ -150,6 +150,10 @@ impl Kernel for Fake {
         0
     }
 
+    fn layer_usage(&self, _name: &str) -> Option<u64> {
+        None
+    }
+
     fn end(&mut self, keep: Keep) -> anyhow::Result<()> {
         self.script.borrow_mut().calls.push(Call::End(keep));
         Ok(())

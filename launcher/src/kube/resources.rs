@@ -7,7 +7,9 @@ use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use std::collections::BTreeMap;
 
-/// cpu and memory limits and the cpu request of `res`, found at `<path>.resources`.
+const EPHEMERAL_STORAGE: &str = "ephemeral-storage";
+
+/// cpu, memory and ephemeral-storage limits, the cpu and ephemeral-storage requests of `res`, found at `<path>.resources`.
 pub fn decode(res: &ResourceRequirements, path: &str) -> Result<Limits, ManifestError> {
     fn get<'a>(map: &'a Option<BTreeMap<String, Quantity>>, key: &str) -> Option<&'a str> {
         map.as_ref().and_then(|m| m.get(key)).map(|q| q.0.as_str())
@@ -29,6 +31,14 @@ pub fn decode(res: &ResourceRequirements, path: &str) -> Result<Limits, Manifest
         })
         .transpose()
     };
+    let storage = |which, v: Option<&str>| {
+        v.map(|v| {
+            v.parse::<Memory>()
+                .map(|m| m.0)
+                .map_err(|e| field(at(which, EPHEMERAL_STORAGE), e.to_string()))
+        })
+        .transpose()
+    };
     // A memory request changes nothing here, but a malformed one is still an error.
     memory("requests", get(&res.requests, "memory"))?;
     Ok(Limits {
@@ -36,6 +46,8 @@ pub fn decode(res: &ResourceRequirements, path: &str) -> Result<Limits, Manifest
         cpu_milli: cpu("limits", get(&res.limits, "cpu"))?,
         cpu_request_milli: cpu("requests", get(&res.requests, "cpu"))?,
         pids: None,
+        ephemeral_storage: storage("limits", get(&res.limits, EPHEMERAL_STORAGE))?,
+        ephemeral_storage_request: storage("requests", get(&res.requests, EPHEMERAL_STORAGE))?,
     })
 }
 
@@ -56,11 +68,17 @@ pub fn encode(l: &Limits) -> Option<ResourceRequirements> {
     if let Some(c) = l.cpu_milli {
         limits.push(("cpu", MilliCpu(c).to_string()));
     }
-    let requests: Vec<(&str, String)> = l
+    if let Some(s) = l.ephemeral_storage {
+        limits.push((EPHEMERAL_STORAGE, Memory(s).to_string()));
+    }
+    let mut requests: Vec<(&str, String)> = l
         .cpu_request_milli
         .map(|c| ("cpu", MilliCpu(c).to_string()))
         .into_iter()
         .collect();
+    if let Some(s) = l.ephemeral_storage_request {
+        requests.push((EPHEMERAL_STORAGE, Memory(s).to_string()));
+    }
     let (limits, requests) = (map(limits), map(requests));
     (limits.is_some() || requests.is_some()).then(|| ResourceRequirements {
         limits,

@@ -100,8 +100,8 @@ const CONTAINER: &[(&str, Kind)] = &[
     (
         "resources",
         Obj(&[
-            ("limits", Keys(&["cpu", "memory"])),
-            ("requests", Keys(&["cpu", "memory"])),
+            ("limits", Keys(&["cpu", "memory", "ephemeral-storage"])),
+            ("requests", Keys(&["cpu", "memory", "ephemeral-storage"])),
         ]),
     ),
     ("restartPolicy", S),

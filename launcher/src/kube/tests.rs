@@ -208,6 +208,12 @@ fn errors_name_the_field_path() {
             "spec.containers[0].resources.limits.memory: invalid memory quantity \"12Zi\" (examples: 128Mi, 1G, 129e6, 512974848)"
         );
     assert_eq!(
+        err(&format!(
+            "{base}    resources:\n      requests: {{ephemeral-storage: lots}}\n"
+        )),
+        "spec.containers[0].resources.requests.ephemeral-storage: invalid memory quantity \"lots\" (examples: 128Mi, 1G, 129e6, 512974848)"
+    );
+    assert_eq!(
         err(&format!("{base}  restartPolicy: Sometimes\n")),
         "spec.restartPolicy: unsupported value \"Sometimes\": must be Always, OnFailure or Never"
     );

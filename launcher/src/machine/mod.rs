@@ -103,12 +103,21 @@ pub enum Event {
     },
     /// Stop the pod (down, ^C, SIGTERM): every container with `grace`, or its own.
     Stop { grace: Option<Duration> },
-    /// A disk emptyDir holds `bytes`. Over its sizeLimit, the pod is evicted as the
-    /// kubelet evicts it: every container killed at once, the pod Failed with reason
-    /// Evicted.
-    VolumeUsage { volume: String, bytes: u64 },
+    /// What the pod's local storage holds. Over a limit (an emptyDir's sizeLimit, the
+    /// sum of its containers' ephemeral-storage limits, or one container's), the pod
+    /// is evicted as the kubelet evicts it: every container killed at once, the pod
+    /// Failed with reason Evicted.
+    StorageUsage(StorageUsage),
     /// pause, PID 1 of the pod, died: the kernel kills everything in the pod.
     PauseDied { how: String },
+}
+
+/// Bytes in use: each disk emptyDir's (by name), each container's writable layer
+/// (by index).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StorageUsage {
+    pub volumes: Vec<(String, u64)>,
+    pub layers: Vec<(usize, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -338,12 +347,57 @@ impl Pod {
         &self.spec
     }
 
-    /// The container with index `c` (init containers first).
     /// How often container `c` has been restarted: the instance its next start is.
     pub fn restarts(&self, c: usize) -> u32 {
         self.containers[c].restarts
     }
 
+    /// The kubelet's local storage eviction message for `usage`, checked in its order:
+    /// each emptyDir's sizeLimit, the pod's total against the sum of its containers'
+    /// limits, each container's layer against its own.
+    fn over_storage(&self, usage: &StorageUsage) -> Option<String> {
+        use crate::quantity::Memory;
+        for (volume, bytes) in &usage.volumes {
+            let limit = self.spec.volumes.iter().find_map(|v| match &v.source {
+                VolumeSource::EmptyDir {
+                    memory: false,
+                    size_limit: Some(limit),
+                } if v.name == *volume => Some(*limit),
+                _ => None,
+            });
+            if let Some(limit) = limit.filter(|l| bytes > l) {
+                let limit = Memory(limit).to_string();
+                return Some(format!(
+                    "Usage of EmptyDir volume {volume:?} exceeds the limit {limit:?}. "
+                ));
+            }
+        }
+        let limits: Vec<u64> = self
+            .spec
+            .containers
+            .iter()
+            .filter_map(|c| c.limits.ephemeral_storage)
+            .collect();
+        let total: u64 = usage.volumes.iter().map(|(_, b)| b).sum::<u64>()
+            + usage.layers.iter().map(|(_, b)| b).sum::<u64>();
+        if !limits.is_empty() && total > limits.iter().sum() {
+            let limit = Memory(limits.iter().sum()).to_string();
+            return Some(format!(
+                "Pod ephemeral local storage usage exceeds the total limit of containers {limit}. "
+            ));
+        }
+        usage.layers.iter().find_map(|&(c, bytes)| {
+            let c = self.containers.get(c).map(|c| &c.spec)?;
+            let limit = c.limits.ephemeral_storage.filter(|l| bytes > *l)?;
+            Some(format!(
+                "Container {} exceeded its local ephemeral storage limit {:?}. ",
+                c.name,
+                Memory(limit).to_string()
+            ))
+        })
+    }
+
+    /// The container with index `c` (init containers first).
     pub fn container(&self, c: usize) -> &ContainerSpec {
         &self.containers[c].spec
     }
@@ -382,30 +436,17 @@ impl Pod {
                 let grace = grace.unwrap_or(self.spec.grace);
                 self.stop_pod(StopCause::Asked, grace, now, &mut fx);
             }
-            Event::VolumeUsage { volume, bytes } => {
-                let limit = self.spec.volumes.iter().find_map(|v| match &v.source {
-                    VolumeSource::EmptyDir {
-                        memory: false,
-                        size_limit: Some(limit),
-                    } if v.name == volume => Some(*limit),
-                    _ => None,
-                });
-                if let (Some(limit), Life::Active) = (limit, &self.life) {
-                    if bytes > limit {
-                        let message = format!(
-                            "Usage of EmptyDir volume {volume:?} exceeds the limit {:?}. ",
-                            crate::quantity::Memory(limit).to_string()
-                        );
-                        fx.push(Effect::Record(Record {
-                            container: String::new(),
-                            init: false,
-                            warning: true,
-                            reason: "Evicted",
-                            message: message.clone(),
-                        }));
-                        self.evicted = Some(message);
-                        self.stop_pod(StopCause::Evicted, Duration::ZERO, now, &mut fx);
-                    }
+            Event::StorageUsage(usage) => {
+                if let (Some(message), Life::Active) = (self.over_storage(&usage), &self.life) {
+                    fx.push(Effect::Record(Record {
+                        container: String::new(),
+                        init: false,
+                        warning: true,
+                        reason: "Evicted",
+                        message: message.clone(),
+                    }));
+                    self.evicted = Some(message);
+                    self.stop_pod(StopCause::Evicted, Duration::ZERO, now, &mut fx);
                 }
             }
             Event::PauseDied { how } => {

@@ -935,16 +935,16 @@ fn eviction_kills_every_container_at_once_and_fails_the_pod() {
     let mut sim = Sim::new(spec);
     // Within its limit, and a volume without one: nothing happens.
     for (volume, bytes) in [("v", 1 << 20), ("other", 1 << 30)] {
-        let fx = sim.feed(Event::VolumeUsage {
-            volume: volume.into(),
-            bytes,
-        });
+        let fx = sim.feed(Event::StorageUsage(StorageUsage {
+            volumes: vec![(volume.into(), bytes)],
+            layers: Vec::new(),
+        }));
         assert!(fx.iter().all(|e| !matches!(e, Effect::Kill(_))), "{fx:?}");
     }
-    let fx = sim.feed(Event::VolumeUsage {
-        volume: "v".into(),
-        bytes: (1 << 20) + 1,
-    });
+    let fx = sim.feed(Event::StorageUsage(StorageUsage {
+        volumes: vec![("v".into(), (1 << 20) + 1)],
+        layers: Vec::new(),
+    }));
     let evicted = fx.iter().find_map(|e| match e {
         Effect::Record(r) if r.reason == "Evicted" => Some(r),
         _ => None,
@@ -974,6 +974,51 @@ fn eviction_kills_every_container_at_once_and_fails_the_pod() {
         .feed(Event::Stop { grace: None })
         .iter()
         .all(|e| !matches!(e, Effect::Spawn(_))));
+}
+
+#[test]
+fn ephemeral_storage_evicts_in_the_kubelets_order_with_its_words() {
+    let evicted = |fx: &[Effect]| {
+        fx.iter().find_map(|e| match e {
+            Effect::Record(r) if r.reason == "Evicted" => Some(r.message.clone()),
+            _ => None,
+        })
+    };
+    let usage = |volumes: &[(&str, u64)], layers: &[(usize, u64)]| {
+        Event::StorageUsage(StorageUsage {
+            volumes: volumes.iter().map(|(v, b)| (v.to_string(), *b)).collect(),
+            layers: layers.to_vec(),
+        })
+    };
+    let mut spec = pod(&["a", "b"]);
+    spec.containers[0].limits.ephemeral_storage = Some(4 << 20);
+    spec.containers[1].limits.ephemeral_storage = Some(1 << 20);
+    spec.volumes.push(Volume {
+        name: "v".into(),
+        source: VolumeSource::EmptyDir {
+            memory: false,
+            size_limit: None,
+        },
+    });
+    // Each within its limit, the total within theirs: nothing.
+    let mut sim = Sim::new(spec.clone());
+    let fx = sim.feed(usage(&[("v", 1 << 20)], &[(0, 3 << 20), (1, 1 << 20)]));
+    assert_eq!(evicted(&fx), None);
+    // One container over its own limit.
+    let fx = sim.feed(usage(&[("v", 0)], &[(0, 0), (1, (1 << 20) + 4096)]));
+    assert_eq!(
+        evicted(&fx).as_deref(),
+        Some("Container b exceeded its local ephemeral storage limit \"1Mi\". ")
+    );
+    assert!(has(&fx, &Effect::Kill(0)) && has(&fx, &Effect::Kill(1)));
+    // The pod's total (layers and disk emptyDirs) over the sum of the limits is
+    // checked first.
+    let mut sim = Sim::new(spec);
+    let fx = sim.feed(usage(&[("v", 2 << 20)], &[(0, 3 << 20), (1, 2 << 20)]));
+    assert_eq!(
+        evicted(&fx).as_deref(),
+        Some("Pod ephemeral local storage usage exceeds the total limit of containers 5Mi. ")
+    );
 }
 
 #[test]

@@ -1,0 +1,189 @@
+//! A container's root file system when its pod is not privileged: the host's file
+//! systems, read-only, under a writable layer of the container's own.
+//!
+//! The supervisor makes a layer for each container instance, so that a restart starts
+//! clean: a tmpfs, detached (fsmount), holding overlayfs's `upper/` and `work/` and
+//! `root/`, where the container's main process mounts the merged view (lower: the
+//! host's root file system) and pivots into it ([`crate::mounts::Mounts::container`]).
+//! Its size bounds what the container writes: its `ephemeral-storage` limit and a MiB
+//! more (use past the limit is then seen, and evicts the pod as the kubelet does), else
+//! the pod's memory limit or the machine's memory. Its pages are charged to the memory
+//! of whoever writes them, as a memory-backed emptyDir's are. The supervisor keeps the
+//! layer's fd to read its use with fstatfs.
+//!
+//! `upper/` starts with /tmp, /var/tmp and /run as opaque directories with the host's
+//! owner and mode: the container has them empty and its own, and the host's sockets
+//! there (systemd's, D-Bus's, a terminal multiplexer's) are out of its sight.
+//!
+//! The host's mounts other than the root (/proc, /sys, /dev, /boot, bind mounts ...)
+//! are not in an overlay: each mount the pod's view has on its root is copied with
+//! everything below it to the same place, read-only, but the pod's own /proc and /dev.
+
+use crate::procfs::Mount;
+use crate::sys;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Directories a container has of its own, empty, in its layer.
+pub const SCRATCH: [&str; 3] = ["/tmp", "/var/tmp", "/run"];
+
+/// Mounts of the pod's that stay writable in a container's view: its own.
+const POD_OWN: [&str; 2] = ["/proc", "/dev"];
+
+/// What the use of a layer may exceed its limit by before writes fail.
+pub const HEADROOM: u64 = 1 << 20;
+
+/// A container instance's writable layer.
+pub struct Layer {
+    /// The tmpfs, detached until the main process attaches it.
+    pub fd: OwnedFd,
+}
+
+impl Layer {
+    /// A new layer of at most `size` bytes.
+    pub fn new(size: u64) -> io::Result<Layer> {
+        let fd = sys::detached_tmpfs(size)?;
+        for dir in ["upper", "work", "root"] {
+            make_dir(&fd, Path::new(dir), 0o755, None)?;
+        }
+        for path in SCRATCH {
+            if !Path::new(path).is_dir() {
+                continue;
+            }
+            // Parents as the host has them: a directory of the upper layer shows its
+            // own owner and mode in the merged view.
+            let (mut rel, mut host) = (PathBuf::from("upper"), PathBuf::from("/"));
+            let parts: Vec<_> = Path::new(path).components().skip(1).collect();
+            for (i, part) in parts.iter().enumerate() {
+                rel.push(part);
+                host.push(part);
+                let meta = std::fs::metadata(&host)?;
+                let made = make_dir(&fd, &rel, meta.mode(), Some(&meta))?;
+                if let (Some(dir), true) = (made, i + 1 == parts.len()) {
+                    sys::set_xattr_fd(&dir, c"trusted.overlay.opaque", b"y")?;
+                }
+            }
+        }
+        Ok(Layer { fd })
+    }
+
+    /// Bytes the container has written to it.
+    pub fn used(&self) -> u64 {
+        sys::used_bytes(&self.fd).unwrap_or(0)
+    }
+}
+
+/// The size of container `c`'s layer: its ephemeral-storage limit and the headroom,
+/// else the pod's memory limit or the machine's memory.
+pub fn size(spec: &crate::spec::PodSpec, c: &crate::spec::ContainerSpec) -> u64 {
+    let fallback = || {
+        spec.limits
+            .memory
+            .or_else(crate::cgroup::memory::machine_total)
+            .unwrap_or(1 << 30)
+    };
+    match c.limits.ephemeral_storage {
+        Some(limit) => limit.saturating_add(HEADROOM),
+        None if c.read_only_root => HEADROOM,
+        None => fallback(),
+    }
+}
+
+/// Makes directory `rel` of the layer `root` with `mode` (and the owner of `like`),
+/// unless it is there; returns it open if it made it.
+fn make_dir(
+    root: &OwnedFd,
+    rel: &Path,
+    mode: u32,
+    like: Option<&std::fs::Metadata>,
+) -> io::Result<Option<OwnedFd>> {
+    let c = CString::new(rel.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    sys::make_dir_at(root, &c, mode, like.map(|m| (m.uid(), m.gid())))
+}
+
+/// What a container's main process needs to make its root over its layer.
+pub struct Root {
+    /// The layer's tmpfs, detached (the supervisor keeps a copy of the fd).
+    pub layer: OwnedFd,
+    /// A directory of the pod's view where the layer is attached before the pivot: one
+    /// under a mask, out of the pod's sight.
+    pub staging: PathBuf,
+    /// The pod's mounts on its root, to copy into the container's view.
+    pub host: std::rc::Rc<[HostMount]>,
+}
+
+/// One of the host's mounts as a container sees it: `point` and everything below it,
+/// read-only unless it is the pod's own.
+pub struct HostMount {
+    pub point: CString,
+    pub read_only: bool,
+}
+
+/// The mounts on the root of the mount table `table` (the pod's), outside the
+/// container's own scratch directories.
+pub fn host_mounts(table: &[Mount]) -> Vec<HostMount> {
+    // The root: the last mount at "/" (one stacked there comes after what it hides).
+    let Some(root) = table
+        .iter()
+        .rfind(|m| m.point == Path::new("/"))
+        .map(|m| m.id)
+    else {
+        return Vec::new();
+    };
+    let mut seen: Vec<&PathBuf> = Vec::new();
+    table
+        .iter()
+        .filter(|m| m.parent == root && m.id != root)
+        .filter(|m| !SCRATCH.iter().any(|s| m.point.starts_with(s)))
+        .filter(|m| {
+            // Stacked mounts at one point: the first (the rest are below it in its tree).
+            let first = !seen.contains(&&m.point);
+            seen.push(&m.point);
+            first
+        })
+        .filter_map(|m| {
+            Some(HostMount {
+                point: CString::new(m.point.as_os_str().as_bytes()).ok()?,
+                read_only: !POD_OWN.iter().any(|p| m.point == Path::new(p)),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_mounts_children_outside_scratch() {
+        let table = crate::procfs::parse_mountinfo(
+            "20 1 8:1 / / rw - ext4 /dev/vda rw\n\
+             21 20 0:5 / /proc rw - proc proc rw\n\
+             22 21 0:5 /sys /proc/sys ro - proc proc rw\n\
+             23 20 0:6 / /dev rw - tmpfs tmpfs rw\n\
+             24 20 0:7 / /run rw - tmpfs tmpfs rw\n\
+             25 24 0:8 / /run/launcher ro - tmpfs tmpfs rw\n\
+             26 20 0:9 / /run/user/0 rw - tmpfs tmpfs rw\n\
+             27 20 0:10 / /boot rw - ext4 /dev/vda1 rw\n\
+             28 20 0:11 / /var/lib/x ro - tmpfs tmpfs rw\n",
+        );
+        let got: Vec<(String, bool)> = host_mounts(&table)
+            .iter()
+            .map(|m| (m.point.to_string_lossy().into_owned(), m.read_only))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/proc".to_string(), false),
+                ("/dev".to_string(), false),
+                ("/boot".to_string(), true),
+                ("/var/lib/x".to_string(), true),
+            ]
+        );
+    }
+}
