@@ -703,13 +703,19 @@ impl NetHost {
     }
 }
 
-/// A test's directory shared with a pod's containers, which see the host's files
-/// read-only otherwise: YAML flow sequences for `spec.volumes` (a hostPath volume
-/// named `host`) and for a container's `volumeMounts` (at the same path).
-pub fn host_dir(dir: &Path) -> (String, String) {
-    let d = dir.display();
+/// A test's directories shared with a pod's containers, which see the host's files
+/// read-only otherwise (and have a /tmp of their own): YAML flow sequences for
+/// `spec.volumes` (hostPath volumes `host-0`, `host-1` ...) and for a container's
+/// `volumeMounts` (each at the same path).
+pub fn host_dirs(dirs: &[&Path]) -> (String, String) {
+    let (mut volumes, mut mounts) = (Vec::new(), Vec::new());
+    for (i, d) in dirs.iter().enumerate() {
+        let d = d.display();
+        volumes.push(format!("{{name: host-{i}, hostPath: {{path: {d}}}}}"));
+        mounts.push(format!("{{name: host-{i}, mountPath: {d}}}"));
+    }
     (
-        format!("[{{name: host, hostPath: {{path: {d}}}}}]"),
-        format!("[{{name: host, mountPath: {d}}}]"),
+        format!("[{}]", volumes.join(", ")),
+        format!("[{}]", mounts.join(", ")),
     )
 }

@@ -253,8 +253,8 @@ spec:
 ",
         trail = trail.display(),
         gate = gate.display(),
-        volumes = host_dir(tmp.path()).0,
-        mounts = host_dir(tmp.path()).1,
+        volumes = host_dirs(&[tmp.path()]).0,
+        mounts = host_dirs(&[tmp.path()]).1,
     );
     pods.up_detached(&yaml, &[]);
     // The second init container blocks: the pod is Pending and the app waits.
@@ -399,8 +399,8 @@ spec:
 "#,
         stops = stops.display(),
         site = site.path().display(),
-        volumes = host_dir(site.path()).0,
-        mounts = host_dir(site.path()).1,
+        volumes = host_dirs(&[site.path()]).0,
+        mounts = host_dirs(&[site.path()]).1,
     );
     pods.up_detached(&yaml, &["--backoff-scale", "0.01"]);
     let pod = pods.wait_status(

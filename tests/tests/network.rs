@@ -203,8 +203,8 @@ fn the_bandwidth_annotations_shape_the_pods_traffic() {
     let yaml = format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: slow\n  annotations:\n    kubernetes.io/ingress-bandwidth: 8M\n    kubernetes.io/egress-bandwidth: 8M\nspec:\n  volumes: {volumes}\n  containers:\n  - name: web\n    command: [busybox, httpd, -f, -p, '8080', -h, {www}]\n    volumeMounts: {mounts}\n",
         www = www.path().display(),
-        volumes = host_dir(www.path()).0,
-        mounts = host_dir(www.path()).1,
+        volumes = host_dirs(&[www.path()]).0,
+        mounts = host_dirs(&[www.path()]).1,
     );
     pods.up_detached(&yaml, &[]);
     let ip = pod_ip(&pods, "slow");

@@ -70,9 +70,11 @@ kind: Pod
 metadata: {{name: liveness-http}}
 spec:
   terminationGracePeriodSeconds: 1
+  volumes: {volumes}
   containers:
   - name: server
     command: [{target}, http, '8080', '3000']
+    volumeMounts: {mounts}
     ports: [{{name: liveness-port, containerPort: 8080}}]
     livenessProbe:
       httpGet:
@@ -83,7 +85,9 @@ spec:
       periodSeconds: 1
       failureThreshold: 1
 ",
-        target = bin("probe-target").display()
+        target = bin("probe-target").display(),
+        volumes = host_dirs(&[&bin_dir()]).0,
+        mounts = host_dirs(&[&bin_dir()]).1,
     );
     pods.up_detached(&yaml, FAST);
     let pod = pods.wait_status(
@@ -125,8 +129,8 @@ spec:
 ",
         target = bin("probe-target").display(),
         listen = listen.display(),
-        volumes = host_dir(tmp.path()).0,
-        mounts = host_dir(tmp.path()).1,
+        volumes = host_dirs(&[tmp.path(), &bin_dir()]).0,
+        mounts = host_dirs(&[tmp.path(), &bin_dir()]).1,
     );
     pods.up_detached(&yaml, &[]);
     // Before the server listens: running, not ready, and the pod's conditions say why.
@@ -204,8 +208,8 @@ spec:
 ",
             up = tmp.path().join(format!("{name}-up")).display(),
             marker = tmp.path().join(marker).display(),
-            volumes = host_dir(tmp.path()).0,
-            mounts = host_dir(tmp.path()).1,
+            volumes = host_dirs(&[tmp.path()]).0,
+            mounts = host_dirs(&[tmp.path()]).1,
         )
     };
     pods.up_detached(&pod("slow", "slow-up", 10), FAST);
@@ -259,8 +263,8 @@ spec:
 ",
         t = trail.display(),
         g = gate.display(),
-        volumes = host_dir(tmp.path()).0,
-        mounts = host_dir(tmp.path()).1,
+        volumes = host_dirs(&[tmp.path()]).0,
+        mounts = host_dirs(&[tmp.path()]).1,
     );
     pods.up_detached(&yaml, &[]);
     // While postStart runs, a is not yet running, the pod Pending, b not started.
@@ -335,8 +339,8 @@ spec:
       preStop: {{exec: {{command: [sh, -c, 'echo preStop >> {t}; exec sleep 30']}}}}
 ",
         t = trail.display(),
-        volumes = host_dir(tmp.path()).0,
-        mounts = host_dir(tmp.path()).1,
+        volumes = host_dirs(&[tmp.path()]).0,
+        mounts = host_dirs(&[tmp.path()]).1,
     );
     pods.up_detached(&yaml, &[]);
     let pod = pods.wait_status("overrun", "Running", Duration::from_secs(5), |p| {
