@@ -176,8 +176,8 @@ With --privileged (or securityContext.privileged) the containers keep the host's
 systems as they are, writable.
 
 Examples:
-  launcher up --name hello -c hello='echo hello from a pod'
-  launcher up --name build -v \"$PWD\":/src -c make='make -C /src'
+  launcher up --name hello --restart Never -c hello='echo hello from a pod'
+  launcher up --name build --restart Never -v \"$PWD\":/src -c make='make -C /src'
   launcher up -d --name site -c web='busybox httpd -f -p 80 -h /srv' -p 8080:80
   launcher up -f pod.yaml")]
 pub struct Up {

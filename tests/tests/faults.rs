@@ -488,6 +488,9 @@ fn status_is_written_on_changes_not_for_every_chunk_of_output() {
         "q",
         "-c",
         "a=sh -c 'while :; do echo spam; done'",
+        // No rotation within the test: a 0.log just rotated would be nearly empty.
+        "--log-max-size",
+        "1Gi",
     ]);
     pods.wait_status("q", "running", Duration::from_secs(5), running);
     let status = pods.root.path().join("q/status.json");

@@ -945,7 +945,7 @@ spec:
     command: [sh, -c, 'head -c 524288 /dev/zero > /tmp/half; exec sleep 600']
     resources: {limits: {ephemeral-storage: 2Mi}}
   - name: w
-    command: [sh, -c, 'sleep 0.5; head -c 3145728 /dev/zero > /tmp/fill; exec sleep 600']
+    command: [sh, -c, 'head -c 3145728 /dev/zero > /tmp/fill; exec sleep 600']
     resources: {limits: {ephemeral-storage: 2Mi}, requests: {ephemeral-storage: 1Mi}}
 "#;
     pods.up_detached(yaml, &[]);
