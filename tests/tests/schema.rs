@@ -162,7 +162,20 @@ fn status_output_is_a_valid_pod() {
     let yaml = pods.ok(&["status", "full", "-o", "yaml"]);
     assert!(yaml.contains("creationTimestamp: \"2"), "{yaml}");
     assert_valid("status.yaml", &yaml);
-    assert_valid("status.json", &pods.ok(&["status", "full", "-o", "json"]));
+    let json = pods.ok(&["status", "full", "-o", "json"]);
+    assert_valid("status.json", &json);
+    let first = pods.status("full");
+    let before = &first["spec"];
     pods.ok(&["down", "full", "--grace-period", "0"]);
+    // What status prints starts again as it is (kubectl apply of an exported Pod).
+    for printed in [&yaml, &json] {
+        pods.up_detached(printed, &[]);
+        let again = pods.status("full");
+        assert_eq!(again["spec"]["containers"], before["containers"]);
+        assert_eq!(again["spec"]["initContainers"], before["initContainers"]);
+        assert_eq!(again["spec"]["volumes"], before["volumes"]);
+        assert_ne!(again["metadata"]["uid"], first["metadata"]["uid"], "a new pod");
+        pods.ok(&["down", "full", "--grace-period", "0"]);
+    }
     pods.assert_clean();
 }

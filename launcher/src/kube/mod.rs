@@ -45,6 +45,8 @@ pub enum ManifestError {
     Parse(String),
     #[error("{path}: {why}")]
     Field { path: String, why: String },
+    #[error("unknown field \"{path}\"{}", hint.as_ref().map(|h| format!(" (did you mean {h:?}?)")).unwrap_or_default())]
+    Unknown { path: String, hint: Option<String> },
 }
 
 fn field(path: impl Into<String>, why: impl Into<String>) -> ManifestError {
@@ -120,7 +122,7 @@ pub struct Manifest {
 /// references are checked.
 pub fn parse_all(texts: &[String]) -> Result<Manifest, ManifestError> {
     use serde::Deserialize;
-    let mut pod: Option<(String, String)> = None;
+    let mut pod: Option<Box<Pod>> = None;
     let mut inputs = Inputs::default();
     for (t, text) in texts.iter().enumerate() {
         for (d, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
@@ -152,12 +154,21 @@ pub fn parse_all(texts: &[String]) -> Result<Manifest, ManifestError> {
                             format!("{at}: a second Pod: one pod is started at a time"),
                         ));
                     }
+                    let typed: Pod = serde_yaml_ng::from_str(&own).map_err(|e| {
+                        // serde_yaml_ng prefixes the path: "spec.containers[0].command: invalid type ..."
+                        let msg = e.to_string();
+                        ManifestError::Parse(
+                            msg.split(" at line ").next().unwrap_or(&msg).to_string(),
+                        )
+                    })?;
+                    let known = serde_json::to_value(&typed)
+                        .map_err(|e| ManifestError::Parse(format!("invalid manifest: {e}")))?;
                     let mut errors = Vec::new();
-                    schema::check_pod(&raw, &mut errors);
+                    schema::check_pod(&raw, &known, &mut errors);
                     if let Some(e) = errors.into_iter().next() {
                         return Err(e);
                     }
-                    pod = Some((own, at));
+                    pod = Some(Box::new(typed));
                 }
                 (Some("v1"), Some("ConfigMap")) => {
                     objects::add(&own, crate::spec::ObjectKind::ConfigMap, &at, &mut inputs)?
@@ -178,21 +189,16 @@ pub fn parse_all(texts: &[String]) -> Result<Manifest, ManifestError> {
             }
         }
     }
-    let Some((text, _)) = pod else {
+    let Some(pod) = pod else {
         return Err(field("kind", "no Pod in the manifest"));
     };
-    let pod: Pod = serde_yaml_ng::from_str(&text).map_err(|e| {
-        // serde_yaml_ng prefixes the path: "spec.containers[0].command: invalid type ..."
-        let msg = e.to_string();
-        ManifestError::Parse(msg.split(" at line ").next().unwrap_or(&msg).to_string())
-    })?;
     let (spec, warnings) = pod::decode(&pod)?;
     objects::check_references(&spec, &inputs)?;
     Ok(Manifest {
         spec,
         inputs,
         warnings,
-        pod: Box::new(pod),
+        pod,
     })
 }
 

@@ -1,4 +1,10 @@
-//! The fields of a Pod this runtime supports, checked before the typed parse.
+//! The fields of a Pod this runtime supports, checked beside the typed parse.
+//!
+//! A field outside this list is one of two things, told apart by the typed parse's
+//! own round trip (k8s-openapi keeps every field Kubernetes knows and drops the
+//! rest): a field of the Pod API this runtime does not support, or a field no Pod
+//! has, reported as the API server's strict decoding does (`unknown field "..."`),
+//! with the closest supported name when one is near.
 
 use super::{field, ManifestError};
 use serde_json::Value;
@@ -154,6 +160,16 @@ const POD: &[(&str, Kind)] = &[
             ("annotations", I),
             ("uid", I),
             ("creationTimestamp", I),
+            // What the API server adds: an exported Pod starts again as it is.
+            ("generateName", I),
+            ("resourceVersion", I),
+            ("generation", I),
+            ("selfLink", I),
+            ("managedFields", I),
+            ("ownerReferences", I),
+            ("finalizers", I),
+            ("deletionTimestamp", I),
+            ("deletionGracePeriodSeconds", I),
         ]),
     ),
     (
@@ -230,13 +246,28 @@ const POD: &[(&str, Kind)] = &[
             ("schedulerName", I),
             ("serviceAccountName", S),
             ("enableServiceLinks", I),
+            // Scheduling, done: the pod is on this node.
+            ("nodeName", I),
+            ("priority", I),
+            ("priorityClassName", I),
+            ("preemptionPolicy", I),
+            ("tolerations", I),
+            ("serviceAccount", I),
+            ("imagePullSecrets", I),
         ]),
     ),
     ("status", I),
 ];
 
-/// Errors for every field outside the supported schema, in document order.
-fn check(value: &Value, schema: &Kind, path: &str, errors: &mut Vec<ManifestError>) {
+/// Errors for every field outside the supported schema, in document order; `known` is
+/// the same place in the typed parse's round trip.
+fn check(
+    value: &Value,
+    known: Option<&Value>,
+    schema: &Kind,
+    path: &str,
+    errors: &mut Vec<ManifestError>,
+) {
     let join = |k: &str| {
         if path.is_empty() {
             k.to_string()
@@ -248,15 +279,26 @@ fn check(value: &Value, schema: &Kind, path: &str, errors: &mut Vec<ManifestErro
         (S | I, _) => {}
         (Obj(fields), Value::Object(map)) => {
             for (k, v) in map {
+                let inner = known.and_then(|o| o.get(k));
                 match fields.iter().find(|(name, _)| name == k) {
-                    Some((_, kind)) => check(v, kind, &join(k), errors),
-                    None => errors.push(field(join(k), "not supported by launcher")),
+                    Some((_, kind)) => check(v, inner, kind, &join(k), errors),
+                    // null is unset, for Kubernetes as here.
+                    None if v.is_null() => {}
+                    None if inner.is_some() => {
+                        errors.push(field(join(k), "not supported by launcher"))
+                    }
+                    None => errors.push(unknown(
+                        &join(k),
+                        k,
+                        fields.iter().map(|(name, _)| *name),
+                    )),
                 }
             }
         }
         (List(fields), Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                check(item, &Obj(fields), &format!("{path}[{i}]"), errors);
+                let inner = known.and_then(|l| l.get(i));
+                check(item, inner, &Obj(fields), &format!("{path}[{i}]"), errors);
             }
         }
         (Keys(keys), Value::Object(map)) => {
@@ -269,7 +311,57 @@ fn check(value: &Value, schema: &Kind, path: &str, errors: &mut Vec<ManifestErro
     }
 }
 
-/// Errors for every field of `pod` outside the supported schema, in document order.
-pub fn check_pod(pod: &Value, errors: &mut Vec<ManifestError>) {
-    check(pod, &Obj(POD), "", errors);
+/// Errors for every field of `pod` outside the supported schema, in document order;
+/// `known` is the typed Pod serialized again: what Kubernetes' Pod has of `pod`.
+pub fn check_pod(pod: &Value, known: &Value, errors: &mut Vec<ManifestError>) {
+    check(pod, Some(known), &Obj(POD), "", errors);
+}
+
+/// `unknown field "PATH"` as the API server's strict decoding says it, with the
+/// supported name closest to `name` if it is a typo's distance away.
+fn unknown<'a>(
+    path: &str,
+    name: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> ManifestError {
+    let near = names
+        .map(|n| (edit_distance(&name.to_lowercase(), &n.to_lowercase()), n))
+        .filter(|&(d, n)| d <= (n.len() / 3).max(1))
+        .min_by_key(|&(d, _)| d);
+    ManifestError::Unknown {
+        path: path.into(),
+        hint: near.map(|(_, n)| n.to_string()),
+    }
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions of one character.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("comand", "command"), 1);
+        assert_eq!(edit_distance("command", "command"), 0);
+        assert_eq!(edit_distance("args", "env"), 4);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("imgae", "image"), 2);
+    }
 }

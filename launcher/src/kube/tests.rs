@@ -380,3 +380,37 @@ fn volumes_and_mounts_are_checked_as_the_api_server_checks_them() {
         assert!(got.starts_with(&want), "{volumes} {mounts}:\n got {got}\nwant {want}");
     }
 }
+
+#[test]
+fn unknown_fields_are_told_from_unsupported_ones() {
+    let base = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: a\n    command: [sleep, '1']\n";
+    for (extra, want) in [
+        (
+            "    comand: [x]\n",
+            "unknown field \"spec.containers[0].comand\" (did you mean \"command\"?)",
+        ),
+        (
+            "    volumeMount: []\n",
+            "unknown field \"spec.containers[0].volumeMount\" (did you mean \"volumeMounts\"?)",
+        ),
+        ("    frobnicate: 1\n", "unknown field \"spec.containers[0].frobnicate\""),
+        (
+            "  restartpolicy: Never\n",
+            "unknown field \"spec.restartpolicy\" (did you mean \"restartPolicy\"?)",
+        ),
+        // Kubernetes knows these; launcher does not do them.
+        ("    stdinOnce: true\n", "spec.containers[0].stdinOnce: not supported by launcher"),
+        ("  overhead: {cpu: 1}\n", "spec.overhead: not supported by launcher"),
+    ] {
+        assert_eq!(err(&format!("{base}{extra}")), want, "{extra}");
+    }
+    // null is unset, whatever the field.
+    parse(&format!("{base}    comand: ~\n")).unwrap();
+}
+
+#[test]
+fn what_the_api_server_adds_to_a_pod_is_accepted_and_ignored() {
+    let exported = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  resourceVersion: '1234'\n  generation: 1\n  managedFields: [{manager: kubectl, operation: Update}]\n  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: rs, uid: u}]\nspec:\n  nodeName: node-7\n  priority: 0\n  schedulerName: default-scheduler\n  tolerations: [{key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 300}]\n  serviceAccount: default\n  preemptionPolicy: PreemptLowerPriority\n  containers:\n  - name: a\n    command: [sleep, '1']\nstatus:\n  phase: Running\n  podIP: 10.1.2.3\n";
+    let spec = parse(exported).unwrap().0;
+    assert_eq!(spec.name, "p");
+}
