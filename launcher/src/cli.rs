@@ -187,7 +187,7 @@ pub struct Up {
         short = 'f',
         long = "filename",
         value_name = "FILE",
-        conflicts_with_all = ["name", "containers", "env", "volumes", "memory", "cpu", "cpu_request", "pids", "hostname", "privileged", "read_only", "publish"]
+        conflicts_with_all = ["name", "containers", "env", "volumes", "memory", "cpu", "cpu_request", "pids", "hostname", "privileged", "read_only", "publish", "add_host"]
     )]
     pub file: Vec<String>,
 
@@ -249,6 +249,11 @@ pub struct Up {
     /// Hostname inside the pod [default: the pod name]
     #[arg(long)]
     pub hostname: Option<String>,
+
+    /// A line of the pod's /etc/hosts: NAME:IP (as hostAliases; another pod's IP is
+    /// in `launcher ps -o wide`)
+    #[arg(long, value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
 
     /// Keep every capability, skip no_new_privs and the syscall filter; the pod sees
     /// the host's file systems as they are, writable (no layer), its /sys and cgroups
@@ -499,8 +504,25 @@ impl Up {
             host_pid: false,
             host_ipc: false,
             volumes: volumes.into_iter().map(|(v, _)| v).collect(),
+            dns: spec::Dns {
+                host_aliases: (up.add_host.iter())
+                    .map(|h| host_alias(h))
+                    .collect::<Result<_, _>>()?,
+                ..Default::default()
+            },
         })
     }
+}
+
+/// `--add-host NAME:IP` (podman's form; an IPv6 address after the first colon).
+fn host_alias(arg: &str) -> Result<(String, Vec<String>), SpecError> {
+    let bad = |why| SpecError::AddHost(arg.to_string(), why);
+    let (name, ip) = arg.split_once(':').ok_or(bad("expected NAME:IP"))?;
+    let ip: std::net::IpAddr = ip
+        .parse()
+        .map_err(|_| bad("not an IP address after NAME:"))?;
+    spec::validate_hostname(name).map_err(|_| bad("NAME must be dot-separated DNS-1123 labels"))?;
+    Ok((ip.to_string(), vec![name.to_string()]))
 }
 
 /// `--volume HOST:PATH[:ro|rw]` number `i`: a hostPath volume and its mount.

@@ -13,7 +13,8 @@
 //!
 //! `upper/` starts with /tmp, /var/tmp and /run as opaque directories with the host's
 //! owner and mode: the container has them empty and its own, and the host's sockets
-//! there (systemd's, D-Bus's, a terminal multiplexer's) are out of its sight.
+//! there (systemd's, D-Bus's, a terminal multiplexer's) are out of its sight. Its /etc
+//! holds the pod's hosts, hostname and resolv.conf (`names`), the container's to change.
 //!
 //! The host's mounts other than the root (/proc, /sys, /dev, /boot, bind mounts ...)
 //! are not in an overlay: each mount the pod's view has on its root is copied with
@@ -44,29 +45,25 @@ pub struct Layer {
 }
 
 impl Layer {
-    /// A new layer of at most `size` bytes.
-    pub fn new(size: u64) -> io::Result<Layer> {
+    /// A new layer of at most `size` bytes, with the pod's `files` in its /etc.
+    pub fn new(size: u64, files: &[EtcFile]) -> io::Result<Layer> {
         let fd = sys::detached_tmpfs(size)?;
         for dir in ["upper", "work", "root"] {
             make_dir(&fd, Path::new(dir), 0o755, None)?;
         }
         for path in SCRATCH {
-            if !Path::new(path).is_dir() {
-                continue;
+            if let Some(dir) = host_dirs(&fd, Path::new(path))? {
+                sys::set_xattr_fd(&dir, c"trusted.overlay.opaque", b"y")?;
             }
-            // Parents as the host has them: a directory of the upper layer shows its
-            // own owner and mode in the merged view.
-            let (mut rel, mut host) = (PathBuf::from("upper"), PathBuf::from("/"));
-            let parts: Vec<_> = Path::new(path).components().skip(1).collect();
-            for (i, part) in parts.iter().enumerate() {
-                rel.push(part);
-                host.push(part);
-                let meta = std::fs::metadata(&host)?;
-                let made = make_dir(&fd, &rel, meta.mode(), Some(&meta))?;
-                if let (Some(dir), true) = (made, i + 1 == parts.len()) {
-                    sys::set_xattr_fd(&dir, c"trusted.overlay.opaque", b"y")?;
-                }
-            }
+        }
+        if !files.is_empty() {
+            host_dirs(&fd, Path::new("/etc"))?;
+        }
+        for f in files {
+            let mut rel = b"upper/etc/".to_vec();
+            rel.extend_from_slice(f.name.as_bytes());
+            let rel = CString::new(rel).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            sys::write_file_at(&fd, &rel, 0o644, &f.bytes)?;
         }
         Ok(Layer { fd })
     }
@@ -75,6 +72,32 @@ impl Layer {
     pub fn used(&self) -> u64 {
         sys::used_bytes(&self.fd).unwrap_or(0)
     }
+}
+
+/// A file of the pod's own in every container's /etc (`names`): its name there and
+/// what it holds.
+pub struct EtcFile {
+    pub name: CString,
+    pub bytes: Vec<u8>,
+}
+
+/// Makes the host's directory `path` in the upper layer, with its parents, each with
+/// the host's owner and mode (a directory of the upper layer shows its own in the
+/// merged view); returns it open if it made it, None if the host has no such
+/// directory.
+fn host_dirs(fd: &OwnedFd, path: &Path) -> io::Result<Option<OwnedFd>> {
+    if !path.is_dir() {
+        return Ok(None);
+    }
+    let (mut rel, mut host) = (PathBuf::from("upper"), PathBuf::from("/"));
+    let mut made = None;
+    for part in path.components().skip(1) {
+        rel.push(part);
+        host.push(part);
+        let meta = std::fs::metadata(&host)?;
+        made = make_dir(fd, &rel, meta.mode(), Some(&meta))?;
+    }
+    Ok(made)
 }
 
 /// The size of container `c`'s layer: its ephemeral-storage limit and the headroom,
@@ -140,6 +163,12 @@ pub fn host_mounts(table: &[Mount]) -> Vec<HostMount> {
         .iter()
         .filter(|m| m.parent == root && m.id != root)
         .filter(|m| !SCRATCH.iter().any(|s| m.point.starts_with(s)))
+        // The pod's own are in the layer (a container host binds the host's there).
+        .filter(|m| {
+            !crate::names::FILES
+                .iter()
+                .any(|f| m.point == Path::new("/etc").join(f))
+        })
         .filter(|m| {
             // Stacked mounts at one point: the first (the rest are below it in its tree).
             let first = !seen.contains(&&m.point);
@@ -170,6 +199,7 @@ mod tests {
              25 24 0:8 / /run/launcher ro - tmpfs tmpfs rw\n\
              26 20 0:9 / /run/user/0 rw - tmpfs tmpfs rw\n\
              27 20 0:10 / /boot rw - ext4 /dev/vda1 rw\n\
+             29 20 8:1 /docker/hosts /etc/hosts rw - ext4 /dev/vda rw\n\
              28 20 0:11 / /var/lib/x ro - tmpfs tmpfs rw\n",
         );
         let got: Vec<(String, bool)> = host_mounts(&table)

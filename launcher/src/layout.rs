@@ -9,6 +9,7 @@
 //!     status.json  events.json       written by the supervisor
 //!     stop                           the grace period `down` asks for
 //!     network.lock                   one CNI call at a time for the pod
+//!     hosts  hostname  resolv.conf   the pod's /etc files (see `names`)
 //!   .new-<pod>-<pid>/                a pod's directory while `up` makes it
 //!   .netns/<pod>                     the pod's network namespace, pinned (CNI DEL)
 //!   .ports.lock                      published ports are checked under it

@@ -14,8 +14,9 @@
 //! - `commands`: one file per command; `record` the pod's record; `state` trusted
 //!   files, locks and processes;
 //! - kernel concepts: `cgroup`, `namespaces`, `mounts` (what a pod sees of the
-//!   machine), `layer` (a container's writable layer over the host's files), `seccomp` (syscall filters), `sys` (raw syscalls), `procfs` (what
-//!   /proc says), `probe`, `logs`, `terminal` (ptys).
+//!   machine), `layer` (a container's writable layer over the host's files), `names`
+//!   (a pod's hosts, hostname and resolv.conf), `seccomp` (syscall filters), `sys`
+//!   (raw syscalls), `procfs` (what /proc says), `probe`, `logs`, `terminal` (ptys).
 //!
 //! Unsafe code lives only in the modules allowed below: `sys` (raw syscalls),
 //! `namespaces` and `process` (the clone3 children, which may only make child-safe
@@ -36,6 +37,7 @@ pub mod layout;
 pub mod logs;
 pub mod machine;
 pub mod mounts;
+pub mod names;
 #[allow(unsafe_code)]
 pub mod namespaces;
 pub mod network;

@@ -41,6 +41,8 @@ use std::time::{Duration, Instant};
 pub struct Sandbox {
     pub cgroup: Option<PodCgroup>,
     pub pause: Pause,
+    /// Warning events of the making (reason, message), for the pod's events.
+    pub warnings: Vec<(&'static str, String)>,
 }
 
 /// What is left of a pod for [`teardown`] to take apart: found through its record
@@ -211,6 +213,10 @@ impl Sandbox {
             facts: &rec.facts,
         };
         crate::volumes::write_files(pod, paths)?;
+        let mut sb = sb;
+        // Now that the pod's addresses are known (its /etc/hosts has them).
+        sb.warnings = crate::names::write(&rec.spec, &rec.facts, &paths.state)
+            .context("failed to write the pod's hosts, hostname and resolv.conf")?;
         Ok(sb)
     }
 
@@ -227,13 +233,15 @@ impl Sandbox {
             }
         }
         let mounts = Mounts::pod(&hidden, spec.privileged);
+        let hostname = crate::names::uts_hostname(spec);
         let flags = namespaces::pod_flags(spec);
         let Some(dir) = &rec.cgroup else {
             let pause =
-                namespaces::start_pause(&rec.pause_binary, &spec.hostname, None, &mounts, flags)?;
+                namespaces::start_pause(&rec.pause_binary, &hostname, None, &mounts, flags)?;
             return Ok(Sandbox {
                 cgroup: None,
                 pause,
+                warnings: Vec::new(),
             });
         };
         let parent = dir.parent().unwrap_or(mount);
@@ -256,7 +264,7 @@ impl Sandbox {
                 }
                 Ok(namespaces::start_pause(
                     &rec.pause_binary,
-                    &spec.hostname,
+                    &hostname,
                     Some(&dir),
                     &mounts,
                     flags,
@@ -270,6 +278,7 @@ impl Sandbox {
             Ok(pause) => Ok(Sandbox {
                 cgroup: Some(cgroup),
                 pause,
+                warnings: Vec::new(),
             }),
             Err(e) => {
                 let _ = teardown_cgroup(&cgroup, Duration::ZERO);

@@ -44,6 +44,8 @@ pub enum SpecError {
     HostNetwork(Network),
     #[error("invalid --volume {0:?}: {1}")]
     Volume(String, &'static str),
+    #[error("invalid --add-host {0:?}: {1}")]
+    AddHost(String, &'static str),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -283,6 +285,9 @@ pub struct PodSpec {
     /// spec.volumes, which containers mount by name.
     #[serde(default)]
     pub volumes: Vec<Volume>,
+    /// How its processes resolve names.
+    #[serde(default)]
+    pub dns: Dns,
 }
 
 fn default_service_account() -> String {
@@ -563,6 +568,62 @@ pub struct VolumeMount {
     /// As sub_path, with `$(VAR)` from the container's environment.
     #[serde(default)]
     pub sub_path_expr: Option<String>,
+}
+
+/// How a pod's processes resolve names (dnsPolicy, dnsConfig, hostAliases,
+/// subdomain, setHostnameAsFQDN); `names` makes the files from it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Dns {
+    pub policy: DnsPolicy,
+    /// dnsConfig: added to what the policy gives (all there is with None).
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub searches: Vec<String>,
+    /// `options` entries: a name, and a value if it has one (`ndots:2`).
+    #[serde(default)]
+    pub options: Vec<(String, Option<String>)>,
+    /// hostAliases (and `up --add-host`): an IP and the names that mean it.
+    #[serde(default)]
+    pub host_aliases: Vec<(String, Vec<String>)>,
+    /// spec.subdomain: the pod's FQDN is `<hostname>.<subdomain>.<namespace>.svc.<cluster domain>`.
+    #[serde(default)]
+    pub subdomain: Option<String>,
+    /// setHostnameAsFQDN: the kernel's hostname is the FQDN.
+    #[serde(default)]
+    pub hostname_as_fqdn: bool,
+}
+
+/// spec.dnsPolicy. There is no cluster DNS here: ClusterFirst resolves as Default
+/// does (the kubelet's fallback when it has no cluster DNS).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum DnsPolicy {
+    ClusterFirst,
+    ClusterFirstWithHostNet,
+    /// The node's resolv.conf. What a pod of `up` flags gets.
+    #[default]
+    Default,
+    /// Only the pod's dnsConfig.
+    None,
+}
+
+impl DnsPolicy {
+    pub const ALL: [(&'static str, DnsPolicy); 4] = [
+        ("ClusterFirst", DnsPolicy::ClusterFirst),
+        (
+            "ClusterFirstWithHostNet",
+            DnsPolicy::ClusterFirstWithHostNet,
+        ),
+        ("Default", DnsPolicy::Default),
+        ("None", DnsPolicy::None),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map_or("", |(n, _)| n)
+    }
 }
 
 /// Which network a pod is in.
@@ -1079,7 +1140,7 @@ fn go_quote(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
@@ -1127,7 +1188,7 @@ mod tests {
             .contains("not a quantity"));
     }
 
-    fn pod() -> PodSpec {
+    pub(crate) fn pod() -> PodSpec {
         PodSpec {
             name: "p".into(),
             hostname: "p".into(),
@@ -1149,6 +1210,7 @@ mod tests {
             host_pid: false,
             host_ipc: false,
             volumes: Vec::new(),
+            dns: Dns::default(),
         }
     }
 

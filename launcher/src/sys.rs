@@ -1023,6 +1023,21 @@ pub fn make_dir_at(
     Ok(Some(dir))
 }
 
+/// Writes a new file `rel` below the directory `root`, with `mode`, holding `bytes`.
+pub fn write_file_at(root: &OwnedFd, rel: &CStr, mode: u32, bytes: &[u8]) -> io::Result<()> {
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: an fd of ours and a NUL-terminated path.
+    let fd = check(
+        unsafe { libc::openat(root.as_raw_fd(), rel.as_ptr(), flags, mode) } as libc::c_long,
+    )?;
+    // SAFETY: a new fd that nothing else owns.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+    // The umask does not apply to fchmod.
+    // SAFETY: an fd of ours, a plain mode.
+    check(unsafe { libc::fchmod(file.as_raw_fd(), mode) } as libc::c_long)?;
+    std::io::Write::write_all(&mut file, bytes)
+}
+
 /// Sets extended attribute `name` of the open file `fd` to `value`.
 pub fn set_xattr_fd(fd: &OwnedFd, name: &CStr, value: &[u8]) -> io::Result<()> {
     // SAFETY: an fd of ours, a NUL-terminated name, a buffer of the length given.

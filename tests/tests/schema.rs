@@ -174,7 +174,10 @@ fn status_output_is_a_valid_pod() {
         assert_eq!(again["spec"]["containers"], before["containers"]);
         assert_eq!(again["spec"]["initContainers"], before["initContainers"]);
         assert_eq!(again["spec"]["volumes"], before["volumes"]);
-        assert_ne!(again["metadata"]["uid"], first["metadata"]["uid"], "a new pod");
+        assert_ne!(
+            again["metadata"]["uid"], first["metadata"]["uid"],
+            "a new pod"
+        );
         pods.ok(&["down", "full", "--grace-period", "0"]);
     }
     pods.assert_clean();

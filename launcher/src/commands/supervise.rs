@@ -123,6 +123,7 @@ fn setup(
         facts: record.facts.clone(),
         terminal: foreground.then(driver::Terminal::open),
         notify: foreground.then(crate::notify::Notifier::from_env).flatten(),
+        warnings: sb.warnings,
     };
     match host.and_then(|host| Driver::new(machine, host, parts)) {
         Ok(d) => Ok((d, inputs_fd)),

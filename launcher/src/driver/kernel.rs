@@ -117,6 +117,8 @@ pub struct Host {
     host_netns: Option<File>,
     /// The pod's mounts on its root, read once from pause's mount table.
     pod_mounts: Option<std::rc::Rc<[crate::layer::HostMount]>>,
+    /// The pod's hosts, hostname and resolv.conf, read once from its state directory.
+    etc: Option<std::rc::Rc<[crate::layer::EtcFile]>>,
     /// Each container's writable layer (its instance's), by name.
     layers: std::collections::HashMap<String, Layer>,
 }
@@ -141,6 +143,7 @@ impl Host {
             network,
             host_netns,
             pod_mounts: None,
+            etc: None,
             layers: Default::default(),
         })
     }
@@ -162,7 +165,16 @@ impl Host {
                 self.pod_mounts.insert(mounts).clone()
             }
         };
-        let layer = Layer::new(crate::layer::size(pod.spec, c))
+        let etc = match &self.etc {
+            Some(files) => files.clone(),
+            None => {
+                let files: std::rc::Rc<[_]> = crate::names::read(&self.paths.state)
+                    .map_err(|e| format!("read the pod's /etc files: {e}"))?
+                    .into();
+                self.etc.insert(files).clone()
+            }
+        };
+        let layer = Layer::new(crate::layer::size(pod.spec, c), &etc)
             .map_err(|e| format!("make the container's writable layer: {e}"))?;
         if let Ok(fd) = layer.fd.try_clone() {
             self.layers.insert(c.name.clone(), Layer { fd });
@@ -227,8 +239,16 @@ impl Kernel for Host {
         let cannot = |message: String| NotStarted::CannotRun { code: 128, message };
         let argv = pod.command_line(c);
         let env = pod.environment(c);
-        let volumes = crate::volumes::prepare(pod.spec, c, &self.paths, &env)
-            .map_err(|e| cannot(e.to_string()))?;
+        let mut volumes = match pod.spec.privileged {
+            // The pod's /etc files first: a volume mounted over one of them wins.
+            true => crate::names::privileged_mounts(&self.paths.state)
+                .map_err(|e| cannot(format!("prepare the pod's /etc files: {e}")))?,
+            false => Vec::new(),
+        };
+        volumes.extend(
+            crate::volumes::prepare(pod.spec, c, &self.paths, &env)
+                .map_err(|e| cannot(e.to_string()))?,
+        );
         let root = self.root(&pod, c).map_err(cannot)?;
         let leaf = self.leaf(&c.name);
         let stdio = Stdio::Pipes { stdout, stderr };

@@ -96,6 +96,8 @@ pub struct Parts {
     pub terminal: Option<Terminal>,
     /// systemd, when `up` runs in the foreground as a Type=notify service.
     pub notify: Option<crate::notify::Notifier>,
+    /// Warning events of the sandbox's making (reason, message), recorded first.
+    pub warnings: Vec<(&'static str, String)>,
 }
 
 /// A container's main process.
@@ -138,6 +140,8 @@ pub struct Driver<K: Kernel> {
     /// directory) and the containers' layers, and when they are measured next.
     storage: Storage,
     next_storage_check: Duration,
+    /// Parts::warnings, until the pod begins.
+    setup_warnings: Vec<(&'static str, String)>,
 }
 
 impl<K: Kernel> Driver<K> {
@@ -150,6 +154,7 @@ impl<K: Kernel> Driver<K> {
             facts,
             terminal,
             notify,
+            warnings,
         } = parts;
         let mut slots = Vec::new();
         for c in pod.spec().all_containers() {
@@ -177,6 +182,7 @@ impl<K: Kernel> Driver<K> {
             publisher: Publisher::new(paths, notify),
             storage,
             next_storage_check: STORAGE_CHECK,
+            setup_warnings: warnings,
         })
     }
 
@@ -204,6 +210,9 @@ impl<K: Kernel> Driver<K> {
         );
         let publisher = &mut self.publisher;
         publisher.event(None, false, "Scheduled", scheduled, "default-scheduler");
+        for (reason, message) in std::mem::take(&mut self.setup_warnings) {
+            publisher.event(None, true, reason, message, "kubelet");
+        }
         self.step(Event::Tick);
         self.publisher.publish();
     }

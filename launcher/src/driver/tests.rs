@@ -189,6 +189,7 @@ impl Bench {
             facts: Facts::default(),
             terminal: None,
             notify: None,
+            warnings: Vec::new(),
         };
         let pod = Pod::new(spec, std::time::SystemTime::now());
         let mut driver = Driver::new(pod, fake, parts).unwrap();

@@ -17,6 +17,7 @@
 
 pub mod admission;
 mod container;
+mod dns;
 mod env;
 mod objects;
 mod pod;

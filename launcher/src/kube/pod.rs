@@ -161,6 +161,7 @@ pub fn decode(pod: &Pod) -> Result<(PodSpec, Vec<String>), ManifestError> {
     let hostname = ps.hostname.clone().unwrap_or_else(|| name.clone());
     spec::validate_name("hostname", &hostname)
         .map_err(|e| field("spec.hostname", e.to_string()))?;
+    let dns = super::dns::decode(ps, &hostname)?;
     // Sidecars run beside every container after them, so the apps' sum grows by all
     // of them; an init container runs alone but for the sidecars before it. The pod
     // needs the larger of the two (the kubelet's rule); None is unbounded.
@@ -242,6 +243,7 @@ pub fn decode(pod: &Pod) -> Result<(PodSpec, Vec<String>), ManifestError> {
             .clone()
             .unwrap_or_else(|| "default".into()),
         volumes,
+        dns,
     };
     Ok((spec, warnings))
 }
@@ -375,7 +377,7 @@ fn manifest(spec: &PodSpec) -> Pod {
     if let Some(p) = spec.limits.pids {
         annotations.insert(PIDS_ANNOTATION.to_string(), p.to_string());
     }
-    Pod {
+    let mut pod = Pod {
         metadata: ObjectMeta {
             name: Some(spec.name.clone()),
             labels: (!spec.labels.is_empty()).then(|| spec.labels.clone()),
@@ -417,7 +419,11 @@ fn manifest(spec: &PodSpec) -> Pod {
             ..Default::default()
         }),
         status: None,
+    };
+    if let Some(ps) = &mut pod.spec {
+        super::dns::encode(&spec.dns, ps);
     }
+    pod
 }
 
 /// This machine, the node of every pod: its host name, read once.

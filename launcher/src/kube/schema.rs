@@ -242,7 +242,18 @@ const POD: &[(&str, Kind)] = &[
                     ("requests", Keys(&["cpu", "memory"])),
                 ]),
             ),
-            ("dnsPolicy", I),
+            ("dnsPolicy", S),
+            (
+                "dnsConfig",
+                Obj(&[
+                    ("nameservers", S),
+                    ("searches", S),
+                    ("options", List(&[("name", S), ("value", S)])),
+                ]),
+            ),
+            ("hostAliases", List(&[("ip", S), ("hostnames", S)])),
+            ("subdomain", S),
+            ("setHostnameAsFQDN", S),
             ("schedulerName", I),
             ("serviceAccountName", S),
             ("enableServiceLinks", I),
@@ -287,11 +298,7 @@ fn check(
                     None if inner.is_some() => {
                         errors.push(field(join(k), "not supported by launcher"))
                     }
-                    None => errors.push(unknown(
-                        &join(k),
-                        k,
-                        fields.iter().map(|(name, _)| *name),
-                    )),
+                    None => errors.push(unknown(&join(k), k, fields.iter().map(|(name, _)| *name))),
                 }
             }
         }
@@ -319,11 +326,7 @@ pub fn check_pod(pod: &Value, known: &Value, errors: &mut Vec<ManifestError>) {
 
 /// `unknown field "PATH"` as the API server's strict decoding says it, with the
 /// supported name closest to `name` if it is a typo's distance away.
-fn unknown<'a>(
-    path: &str,
-    name: &str,
-    names: impl Iterator<Item = &'a str>,
-) -> ManifestError {
+fn unknown<'a>(path: &str, name: &str, names: impl Iterator<Item = &'a str>) -> ManifestError {
     let near = names
         .map(|n| (edit_distance(&name.to_lowercase(), &n.to_lowercase()), n))
         .filter(|&(d, n)| d <= (n.len() / 3).max(1))

@@ -393,14 +393,23 @@ fn unknown_fields_are_told_from_unsupported_ones() {
             "    volumeMount: []\n",
             "unknown field \"spec.containers[0].volumeMount\" (did you mean \"volumeMounts\"?)",
         ),
-        ("    frobnicate: 1\n", "unknown field \"spec.containers[0].frobnicate\""),
+        (
+            "    frobnicate: 1\n",
+            "unknown field \"spec.containers[0].frobnicate\"",
+        ),
         (
             "  restartpolicy: Never\n",
             "unknown field \"spec.restartpolicy\" (did you mean \"restartPolicy\"?)",
         ),
         // Kubernetes knows these; launcher does not do them.
-        ("    stdinOnce: true\n", "spec.containers[0].stdinOnce: not supported by launcher"),
-        ("  overhead: {cpu: 1}\n", "spec.overhead: not supported by launcher"),
+        (
+            "    stdinOnce: true\n",
+            "spec.containers[0].stdinOnce: not supported by launcher",
+        ),
+        (
+            "  overhead: {cpu: 1}\n",
+            "spec.overhead: not supported by launcher",
+        ),
     ] {
         assert_eq!(err(&format!("{base}{extra}")), want, "{extra}");
     }

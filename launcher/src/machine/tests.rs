@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::spec::{Limits, Probes, Volume};
+use crate::spec::{Probes, Volume};
 
 const S: fn(u64) -> Duration = Duration::from_secs;
 
@@ -20,26 +20,8 @@ fn ctr(name: &str) -> ContainerSpec {
 
 fn pod_of(containers: Vec<ContainerSpec>) -> PodSpec {
     PodSpec {
-        name: "p".into(),
-        hostname: "p".into(),
-        init_containers: Vec::new(),
         containers,
-        env: Vec::new(),
-        limits: Limits::default(),
-        restart: RestartPolicy::Always,
-        grace: S(30),
-        active_deadline: None,
-        privileged: false,
-        supplemental_groups: Vec::new(),
-        service_account: "default".into(),
-        labels: Default::default(),
-        annotations: Default::default(),
-        network: Default::default(),
-        ports: Vec::new(),
-        bandwidth: Default::default(),
-        host_pid: false,
-        host_ipc: false,
-        volumes: Vec::new(),
+        ..crate::spec::tests::pod()
     }
 }
 
