@@ -35,6 +35,10 @@ pub const SCRATCH: [&str; 3] = ["/tmp", "/var/tmp", "/run"];
 /// Mounts of the pod's that stay writable in a container's view: its own.
 const POD_OWN: [&str; 2] = ["/proc", "/dev"];
 
+/// The container's termination log, at the layer's top (out of the merged view): the
+/// main process binds it at terminationMessagePath, the supervisor reads it at the end.
+pub const TERMINATION_LOG: &[u8] = b"/termination-log";
+
 /// What the use of a layer may exceed its limit by before writes fail.
 pub const HEADROOM: u64 = 1 << 20;
 
@@ -51,6 +55,8 @@ impl Layer {
         for dir in ["upper", "work", "root"] {
             make_dir(&fd, Path::new(dir), 0o755, None)?;
         }
+        // Writable by whatever user the container runs as, as the kubelet makes it.
+        sys::write_file_at(&fd, c"termination-log", 0o666, b"")?;
         for path in SCRATCH {
             if let Some(dir) = host_dirs(&fd, Path::new(path))? {
                 sys::set_xattr_fd(&dir, c"trusted.overlay.opaque", b"y")?;
@@ -71,6 +77,17 @@ impl Layer {
     /// Bytes the container has written to it.
     pub fn used(&self) -> u64 {
         sys::used_bytes(&self.fd).unwrap_or(0)
+    }
+
+    /// The last `max` bytes of the container's termination log.
+    pub fn termination_log(&self, max: u64) -> io::Result<Vec<u8>> {
+        use std::io::{Read, Seek};
+        let mut file = std::fs::File::from(sys::open_file_at(&self.fd, c"termination-log")?);
+        let len = file.metadata()?.len();
+        file.seek(io::SeekFrom::Start(len.saturating_sub(max)))?;
+        let mut bytes = Vec::new();
+        file.take(max).read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 }
 

@@ -365,6 +365,39 @@ impl Follower {
     }
 }
 
+/// The end of instance `instance`'s log in `dir` as the kubelet reads it for a
+/// termination message: its last `lines` lines (from the file's last 64 KiB), each
+/// ending in a newline, and of those the last `max` bytes.
+pub fn tail(dir: &Path, instance: u32, lines: usize, max: usize) -> Vec<u8> {
+    use std::io::{Read, Seek};
+    const WINDOW: u64 = 64 << 10;
+    let Ok(mut file) = File::open(dir.join(format!("{instance}.log"))) else {
+        return Vec::new();
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let start = len.saturating_sub(WINDOW);
+    let mut raw = Vec::new();
+    if file.seek(io::SeekFrom::Start(start)).is_err() || file.read_to_end(&mut raw).is_err() {
+        return Vec::new();
+    }
+    // A record cut by the window is not one.
+    let whole = match start {
+        0 => &raw[..],
+        _ => raw
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(&[][..], |i| &raw[i + 1..]),
+    };
+    let read = Reader::default().read(&mut io::BufReader::new(whole));
+    let all = read.unwrap_or_default();
+    let mut out = Vec::new();
+    for line in &all[all.len().saturating_sub(lines)..] {
+        out.extend_from_slice(&line.message);
+        out.push(b'\n');
+    }
+    out.split_off(out.len().saturating_sub(max))
+}
+
 /// One record of the log. Messages are bytes, as the container wrote them.
 pub struct Record<'a> {
     pub time: &'a [u8],
@@ -515,6 +548,25 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("logs-unit-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn the_tail_is_the_last_lines_then_the_last_bytes_partial_records_joined() {
+        let dir = temp_dir("tail");
+        let mut log = LogFile::open(&dir, 2, Rotation::default()).unwrap();
+        for i in 1..=100 {
+            log.record(Stream::Stdout, format!("line {i}").as_bytes(), true);
+        }
+        log.record(Stream::Stderr, b"split ", false);
+        log.record(Stream::Stderr, b"in two", true);
+        let want: String = (22..=100).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(
+            String::from_utf8(tail(&dir, 2, 80, 2048)).unwrap(),
+            want + "split in two\n"
+        );
+        assert_eq!(tail(&dir, 2, 80, 9), b"t in two\n");
+        assert!(tail(&dir, 3, 80, 2048).is_empty(), "no such instance");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -125,11 +125,12 @@ enum Step {
     /// directories of `make` (the target's ancestors and itself, outermost first; the
     /// target an empty file if `file`).
     AttachTree {
-        tree: std::os::fd::RawFd,
+        tree: Tree,
         target: CString,
         make: Vec<CString>,
         file: bool,
-        volume: String,
+        /// What it is, for an error: `volume "data"`.
+        what: String,
     },
     /// A directory (with `mode`) or, given `to`, a symlink at `target`.
     Make {
@@ -137,6 +138,14 @@ enum Step {
         mode: libc::mode_t,
         to: Option<CString>,
     },
+}
+
+/// A detached mount: one made before the child (a volume's), or one a step before
+/// kept in a slot.
+#[derive(Clone, Copy)]
+enum Tree {
+    Fd(std::os::fd::RawFd),
+    Slot(usize),
 }
 
 /// The mount steps, in order, with every string allocated, and the slots that hold
@@ -209,6 +218,7 @@ impl Mounts {
         own: Option<&crate::layer::Root>,
         read_only_root: bool,
         volumes: &[crate::volumes::Prepared],
+        termination_log: &str,
     ) -> Mounts {
         use std::os::fd::AsRawFd;
         let mut steps = vec![Step::Unshare];
@@ -255,6 +265,11 @@ impl Mounts {
                         make: false,
                     });
                 }
+                // The layer's termination log, kept for its place in the new root.
+                steps.push(Step::Detach {
+                    source: under(crate::layer::TERMINATION_LOG),
+                    slot: own.host.len(),
+                });
                 steps.push(Step::Pivot {
                     root: under(b"/root"),
                 });
@@ -284,12 +299,24 @@ impl Mounts {
             None => {}
         }
         steps.extend(volumes.iter().map(|v| Step::AttachTree {
-            tree: v.tree.as_raw_fd(),
+            tree: Tree::Fd(v.tree.as_raw_fd()),
             target: v.target.clone(),
             make: ancestors(&v.target),
             file: v.file,
-            volume: v.volume.clone(),
+            what: format!("volume {:?}", v.volume),
         }));
+        // After the volumes, as the kubelet lists its mounts: one over a volume's
+        // directory lands in the volume's view.
+        if let Some(own) = own {
+            let target = c(termination_log);
+            steps.push(Step::AttachTree {
+                tree: Tree::Slot(own.host.len()),
+                make: ancestors(&target),
+                target,
+                file: true,
+                what: "the termination log".into(),
+            });
+        }
         if own.is_some() && read_only_root {
             steps.push(Step::SetReadOnly {
                 target: c("/"),
@@ -297,7 +324,7 @@ impl Mounts {
                 recursive: false,
             });
         }
-        let slots = own.map_or(0, |o| o.host.len());
+        let slots = own.map_or(0, |o| o.host.len() + 1);
         Mounts::new_with_slots(steps, slots)
     }
 
@@ -377,6 +404,10 @@ impl Mounts {
                     file,
                     ..
                 } => {
+                    let tree = match *tree {
+                        Tree::Fd(fd) => fd,
+                        Tree::Slot(slot) => slots[slot].get(),
+                    };
                     let last = make.len().saturating_sub(1);
                     make.iter()
                         .enumerate()
@@ -390,7 +421,7 @@ impl Mounts {
                                 _ => Ok(()),
                             }
                         })
-                        .and_then(|()| sys::move_mount(*tree, target))
+                        .and_then(|()| sys::move_mount(tree, target))
                 }
                 Step::Make { target, mode, to } => match to {
                     Some(to) => sys::make_node(target, sys::Node::Symlink(to)),
@@ -406,8 +437,8 @@ impl Mounts {
     pub fn describe(&self, i: usize) -> String {
         let path = |c: &CString| c.to_string_lossy().into_owned();
         match self.steps.get(i) {
-            Some(Step::AttachTree { target, volume, .. }) => {
-                format!("mount volume {volume:?} at {}", path(target))
+            Some(Step::AttachTree { target, what, .. }) => {
+                format!("mount {what} at {}", path(target))
             }
             Some(Step::Mount { target, fstype, .. }) => match fstype {
                 Some(t) => format!("mount {} at {}", t.to_string_lossy(), path(target)),

@@ -288,7 +288,7 @@ pub fn privileged_mounts(dir: &Path) -> io::Result<Vec<crate::volumes::Prepared>
             target: std::ffi::CString::new(target.as_os_str().as_encoded_bytes())
                 .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
             file: true,
-            volume: format!("the pod's {}", target.display()),
+            volume: name.to_string(),
         });
     }
     Ok(out)

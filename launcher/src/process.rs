@@ -167,7 +167,12 @@ impl<'a> Plan<'a> {
         ];
         let (mounts, join_mounts, volumes, root) = match view {
             View::Own(volumes, root) => (
-                Some(Mounts::container(root.as_ref(), c.read_only_root, &volumes)),
+                Some(Mounts::container(
+                    root.as_ref(),
+                    c.read_only_root,
+                    &volumes,
+                    c.termination_message.path(),
+                )),
                 None,
                 volumes,
                 root,

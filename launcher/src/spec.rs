@@ -97,6 +97,27 @@ pub struct ContainerSpec {
     /// The pod's volumes it mounts, in its own mount namespace.
     #[serde(default)]
     pub volume_mounts: Vec<VolumeMount>,
+    /// terminationMessagePath and terminationMessagePolicy.
+    #[serde(default)]
+    pub termination_message: TerminationMessage,
+}
+
+/// Where a container writes why it ended, read when it does into its terminated
+/// state's message; and whether the end of its log stands in for an empty one after
+/// a failure (FallbackToLogsOnError).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TerminationMessage {
+    /// None: [`TerminationMessage::DEFAULT_PATH`].
+    pub path: Option<String>,
+    pub fallback_to_logs: bool,
+}
+
+impl TerminationMessage {
+    pub const DEFAULT_PATH: &'static str = "/dev/termination-log";
+
+    pub fn path(&self) -> &str {
+        self.path.as_deref().unwrap_or(Self::DEFAULT_PATH)
+    }
 }
 
 /// securityContext.seccompProfile: the syscall filter of a container's processes.

@@ -1023,6 +1023,16 @@ pub fn make_dir_at(
     Ok(Some(dir))
 }
 
+/// Opens the regular file `rel` below the directory `root` for reading, following no
+/// symlink at its end.
+pub fn open_file_at(root: &OwnedFd, rel: &CStr) -> io::Result<OwnedFd> {
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    // SAFETY: an fd of ours and a NUL-terminated path.
+    let fd = check(unsafe { libc::openat(root.as_raw_fd(), rel.as_ptr(), flags) } as libc::c_long)?;
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// Writes a new file `rel` below the directory `root`, with `mode`, holding `bytes`.
 pub fn write_file_at(root: &OwnedFd, rel: &CStr, mode: u32, bytes: &[u8]) -> io::Result<()> {
     let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;

@@ -451,7 +451,7 @@ pub struct Prepared {
     pub target: CString,
     /// It is a file (its mount point, if missing, is made as one).
     pub file: bool,
-    /// The volume's name, for an error that names it.
+    /// The volume's name, for an error that names it (or what else it is).
     pub volume: String,
 }
 

@@ -76,6 +76,9 @@ pub trait Kernel {
     fn disk_usage(&self, dir: &Path) -> u64;
     /// Bytes container `name` has written to its writable layer, if it has one.
     fn layer_usage(&self, name: &str) -> Option<u64>;
+    /// The end of what container `name`'s last instance wrote to its termination log
+    /// (at most `max` bytes), if it had one.
+    fn termination_log(&self, name: &str, max: u64) -> Option<Vec<u8>>;
     /// Every container has stopped: the pod ends (pause, cgroups, network and,
     /// unless `keep`, its files).
     fn end(&mut self, keep: Keep) -> anyhow::Result<()>;
@@ -221,6 +224,7 @@ impl Kernel for Host {
                 code,
                 signal,
                 oom: false,
+                message: None,
             };
             exits.push((pid, exit));
         }
@@ -354,6 +358,10 @@ impl Kernel for Host {
 
     fn layer_usage(&self, name: &str) -> Option<u64> {
         self.layers.get(name).map(Layer::used)
+    }
+
+    fn termination_log(&self, name: &str, max: u64) -> Option<Vec<u8>> {
+        self.layers.get(name)?.termination_log(max).ok()
     }
 
     fn end(&mut self, keep: Keep) -> anyhow::Result<()> {

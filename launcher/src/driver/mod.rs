@@ -43,6 +43,12 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// The kubelet's bounds on a termination message: the last 4 KiB of the file, or of
+/// the last 80 lines of the log, at most 2 KiB.
+const MAX_TERMINATION_LOG: u64 = 4096;
+const FALLBACK_LOG_LINES: usize = 80;
+const MAX_FALLBACK_LOG: usize = 2048;
+
 /// How often disk emptyDirs with a sizeLimit are measured (the kubelet's
 /// housekeeping looks every 10 s; du of a small volume is cheap).
 const STORAGE_CHECK: Duration = Duration::from_secs(2);
@@ -537,7 +543,7 @@ impl<K: Kernel> Driver<K> {
         let exits = self.kernel.reap();
         // pause first: the containers it took along must not be restarted.
         let pause = self.kernel.pause_pid();
-        if let Some(&(_, e)) = exits.iter().find(|(pid, _)| *pid == pause) {
+        if let Some((_, e)) = exits.iter().find(|(pid, _)| *pid == pause) {
             if !self.pause_dead {
                 self.pause_dead = true;
                 let how = match e.signal {
@@ -556,6 +562,22 @@ impl<K: Kernel> Driver<K> {
         }
     }
 
+    /// What container `c`'s instance that exited with `code` left as its termination
+    /// message, as the kubelet reads it: the end of its termination log, else, with
+    /// FallbackToLogsOnError after a failure, the end of its log.
+    fn termination_message(&self, c: usize, code: i32) -> Option<String> {
+        let spec = self.pod.container(c);
+        let mut words = (self.kernel)
+            .termination_log(&spec.name, MAX_TERMINATION_LOG)
+            .unwrap_or_default();
+        if words.is_empty() && spec.termination_message.fallback_to_logs && code != 0 {
+            words = self.slots[c]
+                .output
+                .tail(FALLBACK_LOG_LINES, MAX_FALLBACK_LOG);
+        }
+        (!words.is_empty()).then(|| String::from_utf8_lossy(&words).into_owned())
+    }
+
     /// Process `pid` exited: a container's main process, or an action's.
     fn exited(&mut self, pid: i32, mut exit: Exit) {
         let main_of = |s: &Slot| s.main.as_ref().is_some_and(|m| m.child.pid == pid);
@@ -566,6 +588,7 @@ impl<K: Kernel> Driver<K> {
                 let name = &self.pod.container(c).name;
                 exit.oom = self.kernel.oom_kills(name) > m.oom_before;
             }
+            exit.message = self.termination_message(c, exit.code);
             self.step(Event::Exited { c, exit });
             return;
         }

@@ -87,6 +87,15 @@ impl Output {
         warning
     }
 
+    /// The end of the current instance's log: its last `lines` lines, at most `max`
+    /// bytes of them.
+    pub fn tail(&self, lines: usize, max: usize) -> Vec<u8> {
+        match &self.log {
+            Some(log) => crate::logs::tail(&self.dir, log.instance(), lines, max),
+            None => Vec::new(),
+        }
+    }
+
     /// The pipes to poll, by index.
     pub fn fds(&self) -> impl Iterator<Item = (usize, BorrowedFd<'_>)> {
         self.pipes

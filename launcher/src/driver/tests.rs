@@ -29,6 +29,8 @@ struct Script {
     exits: Vec<(i32, Exit)>,
     /// The write ends of each spawned container's stdout and stderr, by pid.
     outputs: Vec<(i32, OwnedFd, OwnedFd)>,
+    /// What containers wrote to their termination log, by name.
+    last_words: Vec<(String, String)>,
 }
 
 struct Fake {
@@ -154,6 +156,12 @@ impl Kernel for Fake {
         None
     }
 
+    fn termination_log(&self, name: &str, _max: u64) -> Option<Vec<u8>> {
+        let script = self.script.borrow();
+        let words = script.last_words.iter().find(|(n, _)| n == name);
+        words.map(|(_, w)| w.as_bytes().to_vec())
+    }
+
     fn end(&mut self, keep: Keep) -> anyhow::Result<()> {
         self.script.borrow_mut().calls.push(Call::End(keep));
         Ok(())
@@ -246,6 +254,7 @@ impl Bench {
             code,
             signal: None,
             oom: false,
+            message: None,
         };
         self.script.borrow_mut().exits.push((pid, exit));
         self.signal(libc::SIGCHLD);

@@ -3,7 +3,7 @@
 
 use super::security::PodSecurity;
 use super::{field, ManifestError};
-use crate::spec::{self, ContainerSpec, Limits, PodSpec, ProbeKind, Probes};
+use crate::spec::{self, ContainerSpec, Limits, PodSpec, ProbeKind, Probes, TerminationMessage};
 use k8s_openapi::api::core::v1::{Container, Lifecycle, LifecycleHandler, Probe as K8sProbe};
 
 /// Container `c`, found at `path`.
@@ -96,6 +96,7 @@ pub fn decode(
         }
     }
     let id = super::security::decode(c.security_context.as_ref(), path, pod)?;
+    let termination_message = termination_message(c, path)?;
     Ok(ContainerSpec {
         name: c.name.clone(),
         command,
@@ -114,6 +115,35 @@ pub fn decode(
         seccomp: id.seccomp,
         sidecar,
         volume_mounts: Vec::new(),
+        termination_message,
+    })
+}
+
+fn termination_message(c: &Container, path: &str) -> Result<TerminationMessage, ManifestError> {
+    let at = format!("{path}.terminationMessagePath");
+    let file = match c.termination_message_path.as_deref() {
+        None | Some("") => None,
+        Some(p) => {
+            spec::nul_free(p).map_err(|why| field(&at, why))?;
+            if !p.starts_with('/') || spec::check_sub_path(p.trim_start_matches('/')).is_err() {
+                return Err(field(at, "must be an absolute path without \"..\""));
+            }
+            (p != TerminationMessage::DEFAULT_PATH).then(|| p.to_string())
+        }
+    };
+    let fallback_to_logs = match c.termination_message_policy.as_deref() {
+        None | Some("File") => false,
+        Some("FallbackToLogsOnError") => true,
+        Some(other) => {
+            return Err(field(
+                format!("{path}.terminationMessagePolicy"),
+                format!("Unsupported value: {other:?}: supported values: \"File\", \"FallbackToLogsOnError\""),
+            ))
+        }
+    };
+    Ok(TerminationMessage {
+        path: file,
+        fallback_to_logs,
     })
 }
 
@@ -147,6 +177,9 @@ pub fn encode(pod: &PodSpec, c: &ContainerSpec) -> Container {
         lifecycle: (lifecycle != Lifecycle::default()).then_some(lifecycle),
         security_context: super::security::encode(c, pod.privileged),
         restart_policy: c.sidecar.then(|| "Always".into()),
+        termination_message_path: c.termination_message.path.clone(),
+        termination_message_policy: (c.termination_message.fallback_to_logs)
+            .then(|| "FallbackToLogsOnError".into()),
         volume_mounts: (!c.volume_mounts.is_empty()).then(|| {
             c.volume_mounts
                 .iter()

@@ -72,13 +72,15 @@ pub enum Verdict {
 }
 
 /// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exit {
     /// The exit status, or 128+N when killed by signal N.
     pub code: i32,
     pub signal: Option<i32>,
     /// The container's cgroup counted an OOM kill during this run.
     pub oom: bool,
+    /// What it left as its termination message (terminationMessagePath, or its log).
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -426,6 +428,7 @@ impl Pod {
                         code,
                         signal: None,
                         oom: false,
+                        message: None,
                     };
                     self.exited(c, exit, Some(message), now, &mut fx);
                 }
@@ -765,7 +768,7 @@ impl Pod {
             exit_code: exit.code,
             signal: exit.signal,
             reason: reason.into(),
-            message: cannot_run.or(why),
+            message: self.termination_message(cannot_run.or(why), exit.message),
             started_at: self.wall(since),
             finished_at: self.wall(now),
         };
@@ -1358,6 +1361,31 @@ fn set_condition(
 }
 
 /// Why a probe that ran past its timeout failed, as the kubelet words it.
+/// The most a pod's termination messages hold together (the kubelet's 12 KiB, shared
+/// evenly by its containers).
+const MAX_POD_TERMINATION_MESSAGES: usize = 12 * 1024;
+
+impl Pod {
+    /// A terminated state's message as the kubelet makes it: the runtime's own (why it
+    /// could not run, why it was stopped), then ": " and what the container left, cut
+    /// to the container's share of the pod's bytes.
+    fn termination_message(&self, ours: Option<String>, left: Option<String>) -> Option<String> {
+        let mut message = match (ours, left) {
+            (Some(ours), Some(left)) => format!("{ours}: {left}"),
+            (ours, left) => ours.or(left)?,
+        };
+        let share = MAX_POD_TERMINATION_MESSAGES / self.containers.len().max(1);
+        if message.len() > share {
+            let mut end = share;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        Some(message)
+    }
+}
+
 fn timeout_message(action: &Action, timeout: Duration) -> String {
     let secs = crate::quantity::format_duration(timeout);
     match action {

@@ -50,6 +50,7 @@ fn exit(code: i32) -> Exit {
         code,
         signal: None,
         oom: false,
+        message: None,
     }
 }
 
@@ -409,6 +410,7 @@ fn an_oom_kill_is_oom_killed() {
         code: 137,
         signal: Some(9),
         oom: true,
+        message: None,
     };
     sim.feed(Event::Exited { c: 0, exit });
     let t = terminated(sim.app("a"));
@@ -1016,6 +1018,7 @@ fn pause_dying_ends_the_pod_without_restarts() {
         code: 137,
         signal: Some(9),
         oom: false,
+        message: None,
     };
     let fx = sim.feed(Event::Exited { c: 0, exit });
     assert!(spawns(&fx).is_empty());
@@ -1273,4 +1276,35 @@ fn a_failed_init_container_stops_the_sidecars_before_it() {
     sim.exited(0, 143);
     assert!(sim.pod.finished());
     assert_eq!(sim.pod.outcome(), (Phase::Failed, 3));
+}
+
+#[test]
+fn a_termination_message_follows_the_runtimes_and_is_cut_to_the_containers_share() {
+    let mut spec = pod(&["a", "b", "c"]);
+    spec.containers[0].post_start = Some(exec());
+    let mut sim = Sim::new(spec);
+    sim.done(0, Task::PostStart, false);
+    let exit = Exit {
+        code: 143,
+        message: Some("bye".into()),
+        ..Exit::default()
+    };
+    sim.feed(Event::Exited { c: 0, exit });
+    assert_eq!(
+        last(sim.app("a")).message.as_deref(),
+        Some("PostStartHook failed: it said no: bye"),
+        "the kubelet's ': ' between its words and the container's"
+    );
+    // 12 KiB for the pod, shared by its three containers, cut on a character.
+    let mut sim = Sim::new(pod(&["a", "b", "c"]));
+    let long = "é".repeat(3000);
+    let exit = Exit {
+        code: 1,
+        message: Some(long),
+        ..Exit::default()
+    };
+    sim.feed(Event::Exited { c: 0, exit });
+    let cut = last(sim.app("a")).message.clone().unwrap();
+    assert_eq!(cut.len(), 4096);
+    assert!(cut.chars().all(|c| c == 'é'));
 }
