@@ -215,13 +215,14 @@ fn a_pod_has_its_own_dev_and_may_open_no_other_device() {
         pods.wait_status(name, "running", Duration::from_secs(5), running);
     }
 
-    // runc's /dev: a handful of devices, a devpts of its own, nothing of the host's.
+    // runc's /dev: a handful of devices, a devpts of its own, nothing of the host's
+    // (and the kubelet's termination log).
     let (code, out) = sh(&pods, "p", "a", "ls -A /dev | tr '\\n' ' '");
     assert_eq!(
         (code, out.as_str()),
         (
             0,
-            "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero "
+            "fd full mqueue null ptmx pts random shm stderr stdin stdout termination-log tty urandom zero "
         )
     );
     let (code, out) = sh(
