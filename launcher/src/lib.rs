@@ -15,7 +15,8 @@
 //!   files, locks and processes;
 //! - kernel concepts: `cgroup`, `namespaces`, `mounts` (what a pod sees of the
 //!   machine), `layer` (a container's writable layer over the host's files), `names`
-//!   (a pod's hosts, hostname and resolv.conf), `seccomp` (syscall filters), `sys`
+//!   (a pod's hosts, hostname and resolv.conf), `qos` (QoS class, oom_score_adj),
+//!   `seccomp` (syscall filters), `sys`
 //!   (raw syscalls), `procfs` (what /proc says), `probe`, `logs`, `terminal` (ptys).
 //!
 //! Unsafe code lives only in the modules allowed below: `sys` (raw syscalls),
@@ -46,6 +47,7 @@ pub mod probe;
 #[allow(unsafe_code)]
 pub mod process;
 pub mod procfs;
+pub mod qos;
 pub mod quantity;
 pub mod record;
 pub mod sandbox;

@@ -110,6 +110,8 @@ pub struct Plan<'a> {
     _volumes: Vec<crate::volumes::Prepared>,
     _root: Option<crate::layer::Root>,
     no_new_privs: bool,
+    /// The container's oom_score_adj (`qos`), as written to /proc/self/oom_score_adj.
+    oom_score_adj: CString,
     /// The syscall filters, installed last.
     seccomp: Vec<crate::seccomp::Program>,
 }
@@ -197,6 +199,9 @@ impl<'a> Plan<'a> {
             _volumes: volumes,
             _root: root,
             no_new_privs: !pod.privileged && !c.privilege_escalation,
+            oom_score_adj: cstring(
+                &crate::qos::oom_score_adj(pod, c, resolved.facts.capacity_memory).to_string(),
+            )?,
             seccomp: crate::seccomp::filters(c.seccomp.as_ref(), pod.capabilities_of(c))?,
         })
     }
@@ -285,6 +290,7 @@ pub enum Step {
     Capabilities,
     NoNewPrivs,
     Seccomp,
+    OomScoreAdj,
     Exec,
 }
 
@@ -304,6 +310,7 @@ impl Step {
             Step::NoNewPrivs => 9,
             Step::Exec => 10,
             Step::Seccomp => 11,
+            Step::OomScoreAdj => 12,
             Step::Mount(i) => Step::MOUNTS + i as u32,
         }
     }
@@ -321,6 +328,7 @@ impl Step {
             9 => Step::NoNewPrivs,
             10 => Step::Exec,
             11 => Step::Seccomp,
+            12 => Step::OomScoreAdj,
             i => Step::Mount(i.saturating_sub(Step::MOUNTS) as usize),
         }
     }
@@ -365,6 +373,10 @@ impl ChildError {
             Step::Capabilities => format!("set capabilities: {}", why),
             Step::NoNewPrivs => format!("set no_new_privs: {why}"),
             Step::Seccomp => format!("install the seccomp filter: {why}"),
+            Step::OomScoreAdj => format!(
+                "set oom_score_adj {}: {why}",
+                plan.oom_score_adj.to_string_lossy()
+            ),
         };
         ChildError {
             step,
@@ -461,6 +473,12 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
             }
             if let Err(e) = sys::place_fds(stdio, 0) {
                 fail(Step::Stdio, errno_of(e));
+            }
+            // While the capabilities to lower it are there (CAP_SYS_RESOURCE); where
+            // the runtime itself lacks them, the inherited score stays, as under runc.
+            match sys::set_oom_score_adj(&plan.oom_score_adj).map_err(errno_of) {
+                Ok(()) | Err(libc::EACCES | libc::EPERM) => {}
+                Err(errno) => fail(Step::OomScoreAdj, errno),
             }
             if let Some(Err((i, e))) = plan.mounts.as_ref().map(Mounts::apply) {
                 fail(Step::Mount(i), errno_of(e));

@@ -190,6 +190,10 @@ impl Sandbox {
         let sb = Sandbox::namespaces(rec, mount, roots)?;
         // Known to the record from here, so that a failure below takes pause down.
         rec.pause = ProcRef::of(sb.pause.pid);
+        // The kubelet's for a sandbox: the last process of a pod the kernel would pick
+        // (best effort: without CAP_SYS_RESOURCE the score stays as inherited).
+        let adj = crate::qos::SANDBOX_OOM_SCORE_ADJ.to_string();
+        let _ = std::fs::write(format!("/proc/{}/oom_score_adj", sb.pause.pid), adj);
         if let Some(att) = &mut rec.network {
             let (pin, lock) = (paths.netns_pin(), paths.network_lock());
             network::attach(att, sb.pause.pid, &pin, &lock, stop)?;

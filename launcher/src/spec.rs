@@ -222,6 +222,9 @@ pub struct Limits {
     pub memory: Option<u64>,
     pub cpu_milli: Option<u64>,
     pub cpu_request_milli: Option<u64>,
+    /// The memory request: the QoS class and oom_score_adj come from it.
+    #[serde(default)]
+    pub memory_request: Option<u64>,
     pub pids: Option<u64>,
     /// ephemeral-storage: what the container may write to its layer (and the pod's
     /// disk emptyDirs, summed for the pod), and the request, kept as given.
@@ -236,6 +239,7 @@ impl Limits {
         self.memory.is_some()
             || self.cpu_milli.is_some()
             || self.cpu_request_milli.is_some()
+            || self.memory_request.is_some()
             || self.pids.is_some()
     }
 }
@@ -1009,7 +1013,7 @@ impl Resolved<'_> {
             "limits.cpu" => l.cpu_milli.unwrap_or(self.facts.capacity_milli_cpu),
             "limits.memory" => l.memory.unwrap_or(self.facts.capacity_memory),
             "requests.cpu" => l.cpu_request_milli.or(l.cpu_milli).unwrap_or(0),
-            "requests.memory" => l.memory.unwrap_or(0),
+            "requests.memory" => l.memory_request.or(l.memory).unwrap_or(0),
             _ => return None,
         };
         Some(amount.div_ceil(r.divisor.max(1)).to_string())

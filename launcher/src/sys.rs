@@ -1023,6 +1023,23 @@ pub fn make_dir_at(
     Ok(Some(dir))
 }
 
+/// Writes `value` to this process's /proc/self/oom_score_adj. Child-safe.
+pub fn set_oom_score_adj(value: &CStr) -> io::Result<()> {
+    let path = c"/proc/self/oom_score_adj";
+    // SAFETY: a NUL-terminated path and plain flags.
+    let fd = check(
+        unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) } as libc::c_long,
+    )?;
+    let bytes = value.to_bytes();
+    // SAFETY: an fd of ours and a buffer of the length given.
+    let written = check(
+        unsafe { libc::write(fd as RawFd, bytes.as_ptr().cast(), bytes.len()) } as libc::c_long,
+    );
+    // SAFETY: the fd opened above, closed once.
+    unsafe { libc::close(fd as RawFd) };
+    written.map(drop)
+}
+
 /// Opens the regular file `rel` below the directory `root` for reading, following no
 /// symlink at its end.
 pub fn open_file_at(root: &OwnedFd, rel: &CStr) -> io::Result<OwnedFd> {

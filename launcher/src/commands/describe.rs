@@ -126,7 +126,12 @@ fn render(pod: &Value, events: &[Event], now: SystemTime) -> String {
         out.line(2, &format!("{kind:<width$}{st} "));
     }
     volumes(&mut out, spec);
-    out.field(0, TOP, "QoS Class", qos(spec));
+    out.field(
+        0,
+        TOP,
+        "QoS Class",
+        status["qosClass"].as_str().unwrap_or(""),
+    );
     events_table(&mut out, events, now);
     out.text
 }
@@ -371,35 +376,6 @@ fn probe(p: &Value) -> String {
 
 fn port(v: &Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
-}
-
-/// Kubernetes' QoS class from the containers' requests and limits.
-fn qos(spec: &Value) -> &'static str {
-    let all: Vec<&Value> = ["initContainers", "containers"]
-        .iter()
-        .filter_map(|k| spec[k].as_array())
-        .flatten()
-        .collect();
-    let res = |c: &Value, kind: &str, r: &str| c["resources"][kind][r].as_str().map(str::to_string);
-    let none = all.iter().all(|c| {
-        ["limits", "requests"]
-            .iter()
-            .all(|k| c["resources"][k].as_object().map_or(true, |m| m.is_empty()))
-    });
-    if none {
-        return "BestEffort";
-    }
-    let guaranteed = all.iter().all(|c| {
-        ["cpu", "memory"].iter().all(|r| {
-            let limit = res(c, "limits", r);
-            limit.is_some() && res(c, "requests", r).map_or(true, |q| Some(q) == limit)
-        })
-    });
-    if guaranteed {
-        "Guaranteed"
-    } else {
-        "Burstable"
-    }
 }
 
 fn events_table(out: &mut Out, events: &[Event], now: SystemTime) {

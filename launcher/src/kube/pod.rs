@@ -86,6 +86,7 @@ pub fn decode(pod: &Pod) -> Result<(PodSpec, Vec<String>), ManifestError> {
         pod_limits.cpu_milli = sum(pod_limits.cpu_milli, spec.limits.cpu_milli);
         pod_limits.cpu_request_milli =
             sum(pod_limits.cpu_request_milli, spec.limits.cpu_request_milli);
+        pod_limits.memory_request = sum(pod_limits.memory_request, spec.limits.memory_request);
         containers.push(spec);
     }
     let mut init_containers: Vec<ContainerSpec> = Vec::new();
@@ -495,6 +496,7 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
     }
     let mut value = serde_json::to_value(pod).unwrap_or(Value::Null);
     value["status"] = serde_json::to_value(status).unwrap_or(Value::Null);
+    value["status"]["qosClass"] = crate::qos::class(&rec.spec).name().into();
     for (one, all, ips) in [
         ("hostIP", "hostIPs", &rec.facts.host_ips),
         ("podIP", "podIPs", &rec.facts.pod_ips),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 const EPHEMERAL_STORAGE: &str = "ephemeral-storage";
 
-/// cpu, memory and ephemeral-storage limits, the cpu and ephemeral-storage requests of `res`, found at `<path>.resources`.
+/// cpu, memory and ephemeral-storage limits and requests of `res`, found at `<path>.resources`.
 pub fn decode(res: &ResourceRequirements, path: &str) -> Result<Limits, ManifestError> {
     fn get<'a>(map: &'a Option<BTreeMap<String, Quantity>>, key: &str) -> Option<&'a str> {
         map.as_ref().and_then(|m| m.get(key)).map(|q| q.0.as_str())
@@ -39,19 +39,18 @@ pub fn decode(res: &ResourceRequirements, path: &str) -> Result<Limits, Manifest
         })
         .transpose()
     };
-    // A memory request changes nothing here, but a malformed one is still an error.
-    memory("requests", get(&res.requests, "memory"))?;
     Ok(Limits {
         memory: memory("limits", get(&res.limits, "memory"))?,
         cpu_milli: cpu("limits", get(&res.limits, "cpu"))?,
         cpu_request_milli: cpu("requests", get(&res.requests, "cpu"))?,
+        memory_request: memory("requests", get(&res.requests, "memory"))?,
         pids: None,
         ephemeral_storage: storage("limits", get(&res.limits, EPHEMERAL_STORAGE))?,
         ephemeral_storage_request: storage("requests", get(&res.requests, EPHEMERAL_STORAGE))?,
     })
 }
 
-/// Limits and the cpu request in Kubernetes notation, or None when none is set.
+/// Limits and requests in Kubernetes notation, or None when none is set.
 pub fn encode(l: &Limits) -> Option<ResourceRequirements> {
     let map = |entries: Vec<(&str, String)>| {
         (!entries.is_empty()).then(|| {
@@ -76,6 +75,9 @@ pub fn encode(l: &Limits) -> Option<ResourceRequirements> {
         .map(|c| ("cpu", MilliCpu(c).to_string()))
         .into_iter()
         .collect();
+    if let Some(m) = l.memory_request {
+        requests.push(("memory", Memory(m).to_string()));
+    }
     if let Some(s) = l.ephemeral_storage_request {
         requests.push((EPHEMERAL_STORAGE, Memory(s).to_string()));
     }
