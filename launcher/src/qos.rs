@@ -101,7 +101,7 @@ mod tests {
             .enumerate()
             .map(|(i, l)| ContainerSpec {
                 name: format!("c{i}"),
-                limits: l.clone(),
+                limits: *l,
                 ..Default::default()
             })
             .collect();
@@ -131,7 +131,7 @@ mod tests {
         // The documentation's qos-demo pods, in order: Guaranteed, Burstable, BestEffort,
         // and the two-container Burstable one.
         let g = limits(Some(700), Some(700), Some(200 << 20), Some(200 << 20));
-        assert_eq!(class(&pod(&[g.clone()])), QosClass::Guaranteed);
+        assert_eq!(class(&pod(&[g])), QosClass::Guaranteed);
         let b = limits(None, None, Some(200 << 20), Some(100 << 20));
         assert_eq!(class(&pod(&[b])), QosClass::Burstable);
         assert_eq!(class(&pod(&[Limits::default()])), QosClass::BestEffort);
@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(class(&pod(&[r, Limits::default()])), QosClass::Burstable);
         // Limits alone are requests too; one container without them spoils Guaranteed.
         let only = limits(Some(500), None, Some(GI), None);
-        assert_eq!(class(&pod(&[only.clone()])), QosClass::Guaranteed);
+        assert_eq!(class(&pod(&[only])), QosClass::Guaranteed);
         assert_eq!(class(&pod(&[only, Limits::default()])), QosClass::Burstable);
         // Zero is unset; ephemeral-storage and pids do not count.
         let zero = limits(Some(0), None, None, Some(0));
