@@ -503,6 +503,8 @@ impl Up {
             bandwidth: Default::default(),
             host_pid: false,
             host_ipc: false,
+            // A pod of processes: pause is the init that reaps them all.
+            share_process_namespace: true,
             volumes: volumes.into_iter().map(|(v, _)| v).collect(),
             dns: spec::Dns {
                 host_aliases: (up.add_host.iter())

@@ -219,9 +219,16 @@ impl Mounts {
         read_only_root: bool,
         volumes: &[crate::volumes::Prepared],
         termination_log: &str,
+        own_pid_namespace: bool,
     ) -> Mounts {
         use std::os::fd::AsRawFd;
         let mut steps = vec![Step::Unshare];
+        // A PID namespace of its own shows in a /proc of its own (the pod's shows
+        // pause's), masked as the pod's is unless privileged.
+        let proc = match own_pid_namespace {
+            true => own_proc(own.is_some()),
+            false => Vec::new(),
+        };
         match &own {
             Some(own) => {
                 let staging = own.staging.as_os_str().as_bytes();
@@ -273,8 +280,10 @@ impl Mounts {
                 steps.push(Step::Pivot {
                     root: under(b"/root"),
                 });
+                steps.extend(proc);
             }
             None if read_only_root => {
+                steps.extend(proc);
                 steps.extend([
                     Step::SetReadOnly {
                         target: c("/"),
@@ -296,7 +305,7 @@ impl Mounts {
                     },
                 ]);
             }
-            None => {}
+            None => steps.extend(proc),
         }
         steps.extend(volumes.iter().map(|v| Step::AttachTree {
             tree: Tree::Fd(v.tree.as_raw_fd()),
@@ -516,6 +525,22 @@ fn own_dev() -> Vec<Step> {
 }
 
 /// An empty read-only tmpfs over a directory, /dev/null over a file.
+/// A fresh procfs at /proc, of the mounting process's PID namespace, with runc's
+/// masked and read-only paths below it if `masked`.
+fn own_proc(masked: bool) -> Vec<Step> {
+    let mut steps = vec![fresh("proc", c("/proc"), 0, None, false)];
+    if masked {
+        for path in MASKED.iter().filter(|p| p.starts_with("/proc/")) {
+            steps.push(mask(path.as_bytes(), Path::new(path).is_dir()));
+        }
+        steps.extend(READ_ONLY.iter().map(|path| Step::ReadOnly {
+            target: c(path),
+            optional: true,
+        }));
+    }
+    steps
+}
+
 fn mask(path: &[u8], dir: bool) -> Step {
     let target = CString::new(path).unwrap_or_default();
     if dir {

@@ -41,6 +41,8 @@ pub enum SpawnError {
     Pipe(#[source] io::Error),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error("failed to enter the container's PID namespace")]
+    PidNamespace(#[source] io::Error),
 }
 
 impl SpawnError {
@@ -93,6 +95,13 @@ pub struct Plan<'a> {
     cgroup_name: String,
     /// pidfd of pause: whose namespaces to join.
     pause: BorrowedFd<'a>,
+    /// pidfd of the process whose PID namespace the process is born in (pause's, or
+    /// its container's main process's).
+    pid_ns: BorrowedFd<'a>,
+    /// For a container's main process with a PID namespace of its own: this process's
+    /// own (the host's), under which the kernel makes the new one (copy_pid_ns(): a
+    /// sibling of pause's, as containerd's are).
+    new_pid_ns: Option<OwnedFd>,
     stdio: [OwnedFd; 3],
     /// fd 0 is a terminal to make the session's controlling one.
     terminal: bool,
@@ -167,6 +176,7 @@ impl<'a> Plan<'a> {
             b.map_err(SpawnError::Stdio)?,
             c2.map_err(SpawnError::Stdio)?,
         ];
+        let own_pid_ns = pod.own_pid_namespaces();
         let (mounts, join_mounts, volumes, root) = match view {
             View::Own(volumes, root) => (
                 Some(Mounts::container(
@@ -174,12 +184,17 @@ impl<'a> Plan<'a> {
                     c.read_only_root,
                     &volumes,
                     c.termination_message.path(),
+                    own_pid_ns,
                 )),
                 None,
                 volumes,
                 root,
             ),
             View::Join(fd) => (None, Some(fd), Vec::new(), None),
+        };
+        let pid_ns = match (own_pid_ns, join_mounts) {
+            (true, Some(main)) => main,
+            _ => pause,
         };
         Ok(Plan {
             argv: argv_c,
@@ -189,6 +204,15 @@ impl<'a> Plan<'a> {
             cgroup,
             cgroup_name,
             pause,
+            pid_ns,
+            new_pid_ns: match own_pid_ns && join_mounts.is_none() {
+                true => Some(
+                    File::open("/proc/self/ns/pid")
+                        .map(OwnedFd::from)
+                        .map_err(SpawnError::PidNamespace)?,
+                ),
+                false => None,
+            },
             stdio,
             terminal,
             capabilities: pod.capabilities_of(c),
@@ -438,12 +462,30 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
     let stdio = [0, 1, 2].map(|i| plan.stdio[i].as_raw_fd());
     let (rd, wr) = sys::pipe().map_err(SpawnError::Pipe)?;
 
+    // Children are born in the PID namespace set here (setns(2) changes it for the
+    // children only), the pod's again once this one is.
+    let (born_in, extra) = match &plan.new_pid_ns {
+        Some(own) => (own.as_raw_fd(), libc::CLONE_NEWPID),
+        None => (plan.pid_ns.as_raw_fd(), 0),
+    };
+    sys::setns(born_in, libc::CLONE_NEWPID).map_err(SpawnError::PidNamespace)?;
     // SAFETY: the child only makes child-safe calls and ends in execve or _exit.
-    let forked =
-        unsafe { sys::clone3(0, plan.cgroup.as_ref()) }.map_err(|source| SpawnError::Clone {
-            cgroup: plan.cgroup_name.clone(),
-            source,
-        })?;
+    let forked = unsafe { sys::clone3(extra, plan.cgroup.as_ref()) };
+    // The parent only: the child goes on in its own namespace.
+    let parent = !matches!(forked, Ok(Forked::Child));
+    if parent && born_in != plan.pause.as_raw_fd() {
+        if let Err(e) = sys::setns(plan.pause.as_raw_fd(), libc::CLONE_NEWPID) {
+            // Not a process to keep: the next ones would be born in the wrong place.
+            if let Ok(Forked::Parent { pid, .. }) = &forked {
+                sys::kill_and_reap(*pid);
+            }
+            return Err(SpawnError::PidNamespace(e));
+        }
+    }
+    let forked = forked.map_err(|source| SpawnError::Clone {
+        cgroup: plan.cgroup_name.clone(),
+        source,
+    })?;
     match forked {
         Forked::Child => {
             let fail = |step: Step, errno: i32| -> ! {
@@ -456,6 +498,14 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
                 sys::exit_child(code)
             };
             let errno_of = |e: io::Error| e.raw_os_error().unwrap_or(libc::EINVAL);
+            // First: the runtime's /proc shows this process whatever PID namespace it
+            // is in (the pod's may not), and the capabilities to lower the score
+            // (CAP_SYS_RESOURCE) are there. Where the runtime itself lacks them, the
+            // inherited score stays, as under runc.
+            match sys::set_oom_score_adj(&plan.oom_score_adj).map_err(errno_of) {
+                Ok(()) | Err(libc::EACCES | libc::EPERM) => {}
+                Err(errno) => fail(Step::OomScoreAdj, errno),
+            }
             if let Err(e) = sys::setns(
                 plan.pause.as_raw_fd(),
                 libc::CLONE_NEWNS
@@ -473,12 +523,6 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
             }
             if let Err(e) = sys::place_fds(stdio, 0) {
                 fail(Step::Stdio, errno_of(e));
-            }
-            // While the capabilities to lower it are there (CAP_SYS_RESOURCE); where
-            // the runtime itself lacks them, the inherited score stays, as under runc.
-            match sys::set_oom_score_adj(&plan.oom_score_adj).map_err(errno_of) {
-                Ok(()) | Err(libc::EACCES | libc::EPERM) => {}
-                Err(errno) => fail(Step::OomScoreAdj, errno),
             }
             if let Some(Err((i, e))) = plan.mounts.as_ref().map(Mounts::apply) {
                 fail(Step::Mount(i), errno_of(e));

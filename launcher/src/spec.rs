@@ -302,6 +302,11 @@ pub struct PodSpec {
     /// The `kubernetes.io/{ingress,egress}-bandwidth` annotations, in bits per second.
     #[serde(default)]
     pub bandwidth: Bandwidth,
+    /// shareProcessNamespace: every container in pause's PID namespace, pause reaping
+    /// for all (what `up -c` gives); else each container has one of its own, its main
+    /// process PID 1 there, as Kubernetes has it.
+    #[serde(default)]
+    pub share_process_namespace: bool,
     /// hostPID / hostIPC: the pod shares these namespaces of the host.
     #[serde(default)]
     pub host_pid: bool,
@@ -1034,6 +1039,11 @@ impl Resolved<'_> {
 }
 
 impl PodSpec {
+    /// Does each container have a PID namespace of its own?
+    pub fn own_pid_namespaces(&self) -> bool {
+        !self.share_process_namespace && !self.host_pid
+    }
+
     /// A container's environment as declared: the pod's (`-e`), then its own.
     pub fn env_of(&self, c: &ContainerSpec) -> Vec<EnvVar> {
         self.env
@@ -1236,6 +1246,7 @@ pub(crate) mod tests {
             host_ipc: false,
             volumes: Vec::new(),
             dns: Dns::default(),
+            share_process_namespace: true,
         }
     }
 

@@ -1023,6 +1023,15 @@ pub fn make_dir_at(
     Ok(Some(dir))
 }
 
+/// SIGKILL to child `pid`, and its exit waited for.
+pub fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: plain syscalls on a child of ours.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
 /// Writes `value` to this process's /proc/self/oom_score_adj. Child-safe.
 pub fn set_oom_score_adj(value: &CStr) -> io::Result<()> {
     let path = c"/proc/self/oom_score_adj";

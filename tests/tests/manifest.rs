@@ -287,7 +287,8 @@ spec:
         std::fs::read_to_string(&trail).unwrap(),
         "first\nsecond\napp\n"
     );
-    pods.ok(&["down", "init"]);
+    // `sleep`, PID 1 of its namespace, stops only at the grace period's SIGKILL.
+    pods.ok(&["down", "init", "--grace-period", "0"]);
 }
 
 #[test]

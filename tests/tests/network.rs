@@ -275,7 +275,8 @@ fn the_bandwidth_annotations_shape_the_pods_traffic() {
             rate / 1e6
         );
     }
-    pods.ok(&["down", "slow"]);
+    // busybox httpd, PID 1 of its namespace, has no SIGTERM handler.
+    pods.ok(&["down", "slow", "--grace-period", "0"]);
     assert_eq!(
         pods.net().sh("tc qdisc show | grep -c tbf || true").trim(),
         "0"

@@ -69,14 +69,20 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
         .clone()
         .map(|dir| PodCgroup { dir }.leaf(&container.name));
     // The command joins the container's mount namespace: its main process's.
-    let (main_pid, main) = container_main(&pod, &container.name, pause.pid).with_context(|| {
+    let supervisor = rec.supervisor.filter(|s| s.alive()).map(|s| s.pid);
+    let found = container_main(
+        &pod,
+        &container.name,
+        supervisor,
+        leaf.as_deref(),
+        pause.pid,
+    );
+    let (main_pid, main) = found.with_context(|| {
         format!(
             "container {:?} of pod {:?} is not running",
             container.name, args.name
         )
     })?;
-    sys::setns(pidfd.as_raw_fd(), libc::CLONE_NEWPID)
-        .context("failed to join the pod's PID namespace")?;
     let resolved = Resolved {
         spec: &rec.spec,
         inputs: &inputs,
@@ -128,8 +134,15 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
 }
 
 /// A pidfd of container `name`'s main process, if it runs: the pid its supervisor
-/// published, still a process of the pod (in pause's PID namespace).
-fn container_main(pod: &PodHandle, name: &str, pause: i32) -> Option<(i32, std::os::fd::OwnedFd)> {
+/// published, still that supervisor's child, or in the container's cgroup leaf, or in
+/// the pod's PID namespace.
+fn container_main(
+    pod: &PodHandle,
+    name: &str,
+    supervisor: Option<i32>,
+    leaf: Option<&std::path::Path>,
+    pause: i32,
+) -> Option<(i32, std::os::fd::OwnedFd)> {
     let status = pod.status()?;
     let pid = status
         .container_statuses
@@ -138,9 +151,15 @@ fn container_main(pod: &PodHandle, name: &str, pause: i32) -> Option<(i32, std::
         .find(|c| c.name == name)?
         .pid?;
     let pidfd = sys::pidfd_open(pid).ok()?;
-    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
     // Checked after the pidfd is open: the pid cannot be reused from here on.
-    (ns(pid).is_some() && ns(pid) == ns(pause)).then_some((pid, pidfd))
+    let child = supervisor.is_some() && supervisor == Some(crate::procfs::stat(pid)?.ppid);
+    let in_leaf = || {
+        leaf.and_then(|l| std::fs::read_to_string(l.join("cgroup.procs")).ok())
+            .is_some_and(|procs| procs.lines().any(|p| p == pid.to_string()))
+    };
+    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let in_pod = || ns(pid).is_some() && ns(pid) == ns(pause);
+    (child || in_leaf() || in_pod()).then_some((pid, pidfd))
 }
 
 /// Until the command exits: its terminal's output to stdout and stdin to its

@@ -128,10 +128,11 @@ pub fn decode(pod: &Pod) -> Result<(PodSpec, Vec<String>), ManifestError> {
         pod_limits.pids =
             Some(crate::quantity::parse_count(p).map_err(|e| field(at, e.to_string()))?);
     }
-    if ps.share_process_namespace == Some(false) {
+    let share_process_namespace = ps.share_process_namespace.unwrap_or(false);
+    if share_process_namespace && ps.host_pid == Some(true) {
         return Err(field(
             "spec.shareProcessNamespace",
-            "must be true: the processes of a launcher pod always share one PID namespace",
+            "Invalid value: true: ShareProcessNamespace and HostPID cannot both be enabled",
         ));
     }
     let privileged: Vec<bool> = ps.containers.iter().map(privileged_of).collect();
@@ -225,6 +226,7 @@ pub fn decode(pod: &Pod) -> Result<(PodSpec, Vec<String>), ManifestError> {
         ports,
         bandwidth,
         host_pid: ps.host_pid.unwrap_or(false),
+        share_process_namespace,
         host_ipc: ps.host_ipc.unwrap_or(false),
         labels,
         annotations,
@@ -390,7 +392,7 @@ fn manifest(spec: &PodSpec) -> Pod {
             restart_policy: Some(format!("{:?}", spec.restart)),
             termination_grace_period_seconds: Some(spec.grace.as_secs() as i64),
             active_deadline_seconds: spec.active_deadline.map(|d| d.as_secs() as i64),
-            share_process_namespace: Some(true),
+            share_process_namespace: spec.share_process_namespace.then_some(true),
             init_containers: (!spec.init_containers.is_empty())
                 .then(|| containers(&spec.init_containers)),
             containers: app_containers,
