@@ -295,6 +295,16 @@ pub struct Up {
     )]
     pub pod_security: crate::kube::admission::Level,
 
+    /// Namespaced sysctls a pod may set beyond the kubelet's safe set: names or
+    /// prefixes ending in `*`, comma-separated (kernel.msg*,net.core.somaxconn)
+    #[arg(
+        long,
+        value_name = "LIST",
+        env = "LAUNCHER_ALLOWED_UNSAFE_SYSCTLS",
+        value_delimiter = ','
+    )]
+    pub allowed_unsafe_sysctls: Vec<String>,
+
     /// Warn, without refusing, when the pod would violate this level
     #[arg(
         long,
@@ -505,6 +515,7 @@ impl Up {
             host_ipc: false,
             // A pod of processes: pause is the init that reaps them all.
             share_process_namespace: true,
+            sysctls: Vec::new(),
             volumes: volumes.into_iter().map(|(v, _)| v).collect(),
             dns: spec::Dns {
                 host_aliases: (up.add_host.iter())

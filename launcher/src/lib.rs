@@ -16,6 +16,7 @@
 //! - kernel concepts: `cgroup`, `namespaces`, `mounts` (what a pod sees of the
 //!   machine), `layer` (a container's writable layer over the host's files), `names`
 //!   (a pod's hosts, hostname and resolv.conf), `qos` (QoS class, oom_score_adj),
+//!   `sysctl` (which of a pod's sysctls are admitted),
 //!   `seccomp` (syscall filters), `sys`
 //!   (raw syscalls), `procfs` (what /proc says), `probe`, `logs`, `terminal` (ptys).
 //!
@@ -58,6 +59,7 @@ pub mod state;
 pub mod status;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod sysctl;
 pub mod terminal;
 pub mod users;
 pub mod volumes;

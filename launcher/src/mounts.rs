@@ -132,6 +132,8 @@ enum Step {
         /// What it is, for an error: `volume "data"`.
         what: String,
     },
+    /// `value` written to the existing file `target` (a sysctl).
+    Write { target: CString, value: CString },
     /// A directory (with `mode`) or, given `to`, a symlink at `target`.
     Make {
         target: CString,
@@ -163,8 +165,14 @@ fn c(s: &str) -> CString {
 impl Mounts {
     /// The pod's view, applied by pause's child in the pod's new mount, PID and cgroup
     /// namespaces, after it mounted the pod's /proc.
-    pub fn pod(state_roots: &[&Path], privileged: bool) -> Mounts {
-        let mut steps = Vec::new();
+    pub fn pod(state_roots: &[&Path], privileged: bool, sysctls: &[(String, String)]) -> Mounts {
+        // The pod's sysctls, while /proc/sys is still writable.
+        let mut steps: Vec<Step> = (sysctls.iter())
+            .map(|(name, value)| Step::Write {
+                target: c(&crate::sysctl::proc_path(name)),
+                value: c(value),
+            })
+            .collect();
         if !privileged {
             steps.extend(own_dev());
             steps.push(Step::Unmount { target: c("/sys") });
@@ -432,6 +440,7 @@ impl Mounts {
                         })
                         .and_then(|()| sys::move_mount(tree, target))
                 }
+                Step::Write { target, value } => sys::write_file(target, value.as_bytes()),
                 Step::Make { target, mode, to } => match to {
                     Some(to) => sys::make_node(target, sys::Node::Symlink(to)),
                     None => sys::make_node(target, sys::Node::Dir(*mode)),
@@ -457,6 +466,11 @@ impl Mounts {
                 format!("make {} read-only", path(target))
             }
             Some(Step::Unshare) => "make a mount namespace".into(),
+            Some(Step::Write { target, value }) => {
+                let name = path(target);
+                let name = name.trim_start_matches("/proc/sys/").replace('/', ".");
+                format!("set sysctl {name}={}", value.to_string_lossy())
+            }
             Some(Step::Unmount { target }) => format!("unmount {}", path(target)),
             Some(Step::Detach { source, .. }) => format!("copy the mount at {}", path(source)),
             Some(Step::Attach { target, .. }) => format!("mount at {}", path(target)),

@@ -236,7 +236,7 @@ impl Sandbox {
                 hidden.push(default);
             }
         }
-        let mounts = Mounts::pod(&hidden, spec.privileged);
+        let mounts = Mounts::pod(&hidden, spec.privileged, &spec.sysctls);
         let hostname = crate::names::uts_hostname(spec);
         let flags = namespaces::pod_flags(spec);
         let Some(dir) = &rec.cgroup else {

@@ -318,6 +318,10 @@ pub struct PodSpec {
     /// How its processes resolve names.
     #[serde(default)]
     pub dns: Dns,
+    /// securityContext.sysctls: (dotted name, value), written into the pod's
+    /// namespaces (see `sysctl`).
+    #[serde(default)]
+    pub sysctls: Vec<(String, String)>,
 }
 
 fn default_service_account() -> String {
@@ -1247,6 +1251,7 @@ pub(crate) mod tests {
             volumes: Vec::new(),
             dns: Dns::default(),
             share_process_namespace: true,
+            sysctls: Vec::new(),
         }
     }
 

@@ -1034,12 +1034,15 @@ pub fn kill_and_reap(pid: libc::pid_t) {
 
 /// Writes `value` to this process's /proc/self/oom_score_adj. Child-safe.
 pub fn set_oom_score_adj(value: &CStr) -> io::Result<()> {
-    let path = c"/proc/self/oom_score_adj";
+    write_file(c"/proc/self/oom_score_adj", value.to_bytes())
+}
+
+/// Writes `bytes` to the existing file `path` in one write(2). Child-safe.
+pub fn write_file(path: &CStr, bytes: &[u8]) -> io::Result<()> {
     // SAFETY: a NUL-terminated path and plain flags.
     let fd = check(
         unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) } as libc::c_long,
     )?;
-    let bytes = value.to_bytes();
     // SAFETY: an fd of ours and a buffer of the length given.
     let written = check(
         unsafe { libc::write(fd as RawFd, bytes.as_ptr().cast(), bytes.len()) } as libc::c_long,

@@ -43,6 +43,15 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     };
     args.apply_network(&mut spec).map_err(Usage::Spec)?;
     localhost_profiles(&mut spec, &args.seccomp_profile_root)?;
+    // The kubelet's sysctl admission: namespaced ones, safe or allowed.
+    let host_network = spec.network == crate::spec::Network::Host;
+    for (i, (name, _)) in spec.sysctls.iter().enumerate() {
+        let allowed = &args.allowed_unsafe_sysctls;
+        if let Some(why) = crate::sysctl::refusal(name, host_network, spec.host_ipc, allowed) {
+            let at = format!("spec.securityContext.sysctls[{i}].name");
+            return Err(Usage::Invalid(format!("{at}: {why}")).into());
+        }
+    }
     // The Pod Security Standards, on the pod as it was written (or as the flags
     // make it), as admission sees it; with the host's network if --network says so.
     use crate::kube::admission;

@@ -164,6 +164,7 @@ pub fn decode(pod: &Pod) -> Result<(PodSpec, Vec<String>), ManifestError> {
     spec::validate_name("hostname", &hostname)
         .map_err(|e| field("spec.hostname", e.to_string()))?;
     let dns = super::dns::decode(ps, &hostname)?;
+    let sysctls = sysctls(ps.security_context.as_ref())?;
     // Sidecars run beside every container after them, so the apps' sum grows by all
     // of them; an init container runs alone but for the sidecars before it. The pod
     // needs the larger of the two (the kubelet's rule); None is unbounded.
@@ -247,8 +248,42 @@ pub fn decode(pod: &Pod) -> Result<(PodSpec, Vec<String>), ManifestError> {
             .unwrap_or_else(|| "default".into()),
         volumes,
         dns,
+        sysctls,
     };
     Ok((spec, warnings))
+}
+
+/// securityContext.sysctls, named as the API server validates them, dotted.
+fn sysctls(sc: Option<&PodSecurityContext>) -> Result<Vec<(String, String)>, ManifestError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, s) in sc
+        .and_then(|sc| sc.sysctls.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("spec.securityContext.sysctls[{i}].name");
+        let segment = |seg: &str| {
+            let b = seg.as_bytes();
+            let edge = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+            !b.is_empty()
+                && b.first().is_some_and(edge)
+                && b.last().is_some_and(edge)
+                && b.iter().all(|c| edge(c) || *c == b'-' || *c == b'_')
+        };
+        if s.name.len() > 253 || !s.name.split(['.', '/']).all(segment) {
+            return Err(field(
+                at,
+                format!("Invalid value: {:?}: must have at most 253 characters and be lowercase segments of [-_a-z0-9] separated by '.' or '/'", s.name),
+            ));
+        }
+        let name = crate::sysctl::dotted(&s.name);
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(field(at, format!("Duplicate value: {:?}", s.name)));
+        }
+        out.push((name, s.value.clone()));
+    }
+    Ok(out)
 }
 
 pub const INGRESS_BANDWIDTH: &str = "kubernetes.io/ingress-bandwidth";
@@ -410,15 +445,26 @@ fn manifest(spec: &PodSpec) -> Pod {
             } else {
                 super::resources::encode(&spec.limits)
             },
-            security_context: (!spec.supplemental_groups.is_empty()).then(|| PodSecurityContext {
-                supplemental_groups: Some(
-                    spec.supplemental_groups
-                        .iter()
-                        .map(|&g| i64::from(g))
-                        .collect(),
-                ),
-                ..Default::default()
-            }),
+            security_context: {
+                let sc = PodSecurityContext {
+                    supplemental_groups: (!spec.supplemental_groups.is_empty()).then(|| {
+                        spec.supplemental_groups
+                            .iter()
+                            .map(|&g| i64::from(g))
+                            .collect()
+                    }),
+                    sysctls: (!spec.sysctls.is_empty()).then(|| {
+                        (spec.sysctls.iter())
+                            .map(|(name, value)| k8s_openapi::api::core::v1::Sysctl {
+                                name: name.clone(),
+                                value: value.clone(),
+                            })
+                            .collect()
+                    }),
+                    ..Default::default()
+                };
+                (sc != PodSecurityContext::default()).then_some(sc)
+            },
             ..Default::default()
         }),
         status: None,

@@ -233,6 +233,7 @@ const POD: &[(&str, Kind)] = &[
                     ("runAsNonRoot", S),
                     ("supplementalGroups", S),
                     ("seccompProfile", Obj(SECCOMP)),
+                    ("sysctls", List(&[("name", S), ("value", S)])),
                 ]),
             ),
             (
