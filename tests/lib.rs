@@ -281,7 +281,13 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let base = std::env::temp_dir().join(format!("pod-test-{tag}-{}", std::process::id()));
+        TempDir::new_in(&std::env::temp_dir(), tag)
+    }
+
+    /// One in `parent` (a data root outside /tmp, where the runtime's own state is
+    /// out of a container's view by a mask, not by the container's own /tmp).
+    pub fn new_in(parent: &Path, tag: &str) -> TempDir {
+        let base = parent.join(format!("pod-test-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
         fs::create_dir_all(&base).unwrap();
         TempDir(base)

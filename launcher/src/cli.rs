@@ -516,6 +516,8 @@ impl Up {
             // A pod of processes: pause is the init that reaps them all.
             share_process_namespace: true,
             sysctls: Vec::new(),
+            strict_groups: false,
+            fs_group: None,
             volumes: volumes.into_iter().map(|(v, _)| v).collect(),
             dns: spec::Dns {
                 host_aliases: (up.add_host.iter())

@@ -176,9 +176,19 @@ pub fn host_mounts(table: &[Mount]) -> Vec<HostMount> {
         return Vec::new();
     };
     let mut seen: Vec<&PathBuf> = Vec::new();
-    table
+    let children: Vec<(usize, &Mount)> = (table.iter().enumerate())
+        .filter(|(_, m)| m.parent == root && m.id != root)
+        .collect();
+    // One mounted later over an ancestor of its point hides it: the masks over the
+    // runtime's roots hide the pods' volumes mounted below them.
+    let hidden = |i: usize, m: &Mount| {
+        (children.iter())
+            .any(|&(j, k)| j > i && k.point != m.point && m.point.starts_with(&k.point))
+    };
+    children
         .iter()
-        .filter(|m| m.parent == root && m.id != root)
+        .filter(|&&(i, m)| !hidden(i, m))
+        .map(|&(_, m)| m)
         .filter(|m| !SCRATCH.iter().any(|s| m.point.starts_with(s)))
         // The pod's own are in the layer (a container host binds the host's there).
         .filter(|m| {
@@ -217,6 +227,8 @@ mod tests {
              26 20 0:9 / /run/user/0 rw - tmpfs tmpfs rw\n\
              27 20 0:10 / /boot rw - ext4 /dev/vda1 rw\n\
              29 20 8:1 /docker/hosts /etc/hosts rw - ext4 /dev/vda rw\n\
+             30 20 0:12 / /var/lib/launcher/pods/p/volumes/b rw - tmpfs tmpfs rw\n\
+             31 20 0:13 / /var/lib/launcher ro - tmpfs tmpfs ro\n\
              28 20 0:11 / /var/lib/x ro - tmpfs tmpfs rw\n",
         );
         let got: Vec<(String, bool)> = host_mounts(&table)
@@ -229,6 +241,8 @@ mod tests {
                 ("/proc".to_string(), false),
                 ("/dev".to_string(), false),
                 ("/boot".to_string(), true),
+                // The mask, not the volume below it.
+                ("/var/lib/launcher".to_string(), true),
                 ("/var/lib/x".to_string(), true),
             ]
         );

@@ -217,7 +217,7 @@ impl<'a> Plan<'a> {
             terminal,
             capabilities: pod.capabilities_of(c),
             last_cap: sys::last_cap(),
-            ids: Ids::resolve(c.user, c.group, &pod.supplemental_groups),
+            ids: Ids::resolve(c.user, c.group, &pod.extra_groups(), pod.strict_groups),
             mounts,
             join_mounts,
             _volumes: volumes,

@@ -217,6 +217,7 @@ impl Sandbox {
             facts: &rec.facts,
         };
         crate::volumes::write_files(pod, paths)?;
+        crate::volumes::apply_fs_group(&rec.spec, paths)?;
         let mut sb = sb;
         // Now that the pod's addresses are known (its /etc/hosts has them).
         sb.warnings = crate::names::write(&rec.spec, &rec.facts, &paths.state)

@@ -284,6 +284,14 @@ pub struct PodSpec {
     /// top of their user's own groups.
     #[serde(default)]
     pub supplemental_groups: Vec<u32>,
+    /// securityContext.supplementalGroupsPolicy Strict: the user's memberships in
+    /// /etc/group are not added (Merge, the default, adds them).
+    #[serde(default)]
+    pub strict_groups: bool,
+    /// securityContext.fsGroup: every container's processes have it, and the volumes
+    /// that can be are the group's (see `volumes::apply_fs_group`).
+    #[serde(default)]
+    pub fs_group: Option<FsGroup>,
     /// spec.serviceAccountName (the downward API tells it; no token is mounted).
     #[serde(default = "default_service_account")]
     pub service_account: String,
@@ -504,6 +512,9 @@ pub enum VolumeSource {
     EmptyDir {
         memory: bool,
         size_limit: Option<u64>,
+        /// emptyDir.mode: its directory's permission bits (0777 if unset).
+        #[serde(default)]
+        mode: Option<u32>,
     },
     /// A path of the host, checked (or made) as its type says.
     HostPath { path: String, kind: HostPathType },
@@ -602,6 +613,15 @@ pub struct VolumeMount {
     /// As sub_path, with `$(VAR)` from the container's environment.
     #[serde(default)]
     pub sub_path_expr: Option<String>,
+}
+
+/// securityContext.fsGroup and fsGroupChangePolicy.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FsGroup {
+    pub gid: u32,
+    /// OnRootMismatch: a volume whose root already has the group, its setgid bit and
+    /// the group's permissions is left as it is (Always walks every volume).
+    pub on_root_mismatch: bool,
 }
 
 /// How a pod's processes resolve names (dnsPolicy, dnsConfig, hostAliases,
@@ -1043,6 +1063,15 @@ impl Resolved<'_> {
 }
 
 impl PodSpec {
+    /// The groups every container's processes have beyond their user's: fsGroup and
+    /// supplementalGroups.
+    pub fn extra_groups(&self) -> Vec<u32> {
+        let fs = self.fs_group.map(|f| f.gid);
+        fs.into_iter()
+            .chain(self.supplemental_groups.iter().copied())
+            .collect()
+    }
+
     /// Does each container have a PID namespace of its own?
     pub fn own_pid_namespaces(&self) -> bool {
         !self.share_process_namespace && !self.host_pid
@@ -1252,6 +1281,8 @@ pub(crate) mod tests {
             dns: Dns::default(),
             share_process_namespace: true,
             sysctls: Vec::new(),
+            strict_groups: false,
+            fs_group: None,
         }
     }
 

@@ -1285,6 +1285,34 @@ pub fn open_path(path: &std::path::Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// Opens the directory `rel` below the directory `root` for reading, resolved without
+/// leaving `root`, following no symlink and crossing no mount (openat2 RESOLVE_BENEATH,
+/// RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV).
+pub fn open_dir_beneath(root: &OwnedFd, rel: &std::path::Path) -> io::Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let rel = match rel.as_os_str().is_empty() {
+        true => std::ffi::OsStr::new("."),
+        false => rel.as_os_str(),
+    };
+    let p = CString::new(rel.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: open_how is plain old data, for which all zeroes is the default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_XDEV;
+    // SAFETY: a directory fd, a NUL-terminated path, an open_how of the size given.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            p.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    })?;
+    // SAFETY: a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// Opens `rel` below the directory `root` as an O_PATH fd, every component, symlinks
 /// included, resolved without leaving `root` (openat2 RESOLVE_BENEATH: EXDEV if it
 /// would). With `make_dirs`, missing components are made as directories (0755) in

@@ -16,10 +16,19 @@ pub struct Ids {
 }
 
 impl Ids {
-    /// Resolves with the machine's /etc/passwd and /etc/group.
-    pub fn resolve(user: Option<u32>, group: Option<u32>, supplemental: &[u32]) -> Ids {
+    /// Resolves with the machine's /etc/passwd and /etc/group (with `strict`, its
+    /// memberships in /etc/group left out: supplementalGroupsPolicy Strict).
+    pub fn resolve(
+        user: Option<u32>,
+        group: Option<u32>,
+        supplemental: &[u32],
+        strict: bool,
+    ) -> Ids {
         let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let groups = fs::read_to_string("/etc/group").unwrap_or_default();
+        let groups = match strict {
+            true => String::new(),
+            false => fs::read_to_string("/etc/group").unwrap_or_default(),
+        };
         Ids::resolve_in(&passwd, &groups, user, group, supplemental)
     }
 

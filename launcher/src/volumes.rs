@@ -336,10 +336,14 @@ pub fn setup(spec: &PodSpec, paths: &PodPaths) -> Result<(), VolumeError> {
                 })?;
             continue;
         }
-        let (memory, size_limit) = match &v.source {
-            VolumeSource::EmptyDir { memory, size_limit } => (*memory, *size_limit),
+        let (memory, size_limit, mode) = match &v.source {
+            VolumeSource::EmptyDir {
+                memory,
+                size_limit,
+                mode,
+            } => (*memory, *size_limit, mode.unwrap_or(0o777)),
             // Written by `write_files` once the pod's addresses are known.
-            VolumeSource::Files { .. } => (true, Some(FILES_TMPFS)),
+            VolumeSource::Files { .. } => (true, Some(FILES_TMPFS), 0o777),
             _ => continue,
         };
         let dir = paths.volume(&v.name);
@@ -366,8 +370,8 @@ pub fn setup(spec: &PodSpec, paths: &PodPaths) -> Result<(), VolumeError> {
                 (limit, cap) => limit.or(cap),
             };
             let data = match size {
-                Some(bytes) => format!("mode=0777,size={bytes}"),
-                None => "mode=0777".into(),
+                Some(bytes) => format!("mode={mode:o},size={bytes}"),
+                None => format!("mode={mode:o}"),
             };
             let c =
                 |s: &str| CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL));
@@ -382,7 +386,91 @@ pub fn setup(spec: &PodSpec, paths: &PodPaths) -> Result<(), VolumeError> {
             )
             .map_err(err)?;
         } else {
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).map_err(err)?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// securityContext.fsGroup on the pod's volumes that can take it (emptyDirs, the file
+/// volumes, claims; never a hostPath), as the kubelet's SetVolumeOwnership: each file
+/// and directory the group's, with the group's read and write (read alone on a
+/// read-only volume) added, and on directories its search and the setgid bit, so that
+/// what is made there is the group's too; other files (symlinks, fifos) only change
+/// group. With OnRootMismatch, a volume whose root is already so is left as it is.
+/// Every file is opened beneath the volume, following no symlink and leaving no mount:
+/// a link swapped in by a pod leads nowhere.
+pub fn apply_fs_group(spec: &PodSpec, paths: &PodPaths) -> Result<(), VolumeError> {
+    let Some(fs_group) = spec.fs_group else {
+        return Ok(());
+    };
+    for v in &spec.volumes {
+        let (dir, read_only) = match &v.source {
+            VolumeSource::EmptyDir { .. } => (paths.volume(&v.name), false),
+            VolumeSource::Files { .. } => (paths.volume(&v.name), true),
+            VolumeSource::Claim { name, read_only } => (paths.claim(name), *read_only),
+            VolumeSource::HostPath { .. } => continue,
+        };
+        group_tree(&dir, fs_group, read_only).map_err(|source| VolumeError::Make {
+            name: v.name.clone(),
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn group_tree(dir: &Path, fs_group: crate::spec::FsGroup, read_only: bool) -> io::Result<()> {
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{fstat, fstatat, Mode, SFlag};
+    use std::os::unix::ffi::OsStrExt;
+    let gid = nix::unistd::Gid::from_raw(fs_group.gid);
+    let add = if read_only { 0o440 } else { 0o660 };
+    let dir_add = add | 0o110 | libc::S_ISGID;
+    let own = |fd: &OwnedFd, add: u32| -> nix::Result<()> {
+        let st = fstat(fd)?;
+        nix::unistd::fchown(fd, None, Some(gid))?;
+        let mode = Mode::from_bits_truncate((st.st_mode & 0o7777) | add);
+        nix::sys::stat::fchmod(fd, mode)
+    };
+    let root = crate::sys::open_dir_beneath(&crate::sys::open_path(dir)?, Path::new(""))?;
+    if fs_group.on_root_mismatch {
+        let st = fstat(&root)?;
+        let right = st.st_gid == fs_group.gid && st.st_mode & dir_add == dir_add;
+        if right {
+            return Ok(());
+        }
+    }
+    own(&root, dir_add)?;
+    let mut pending = vec![std::path::PathBuf::new()];
+    while let Some(rel) = pending.pop() {
+        let fd = crate::sys::open_dir_beneath(&root, &rel)?;
+        let names: Vec<std::ffi::CString> = nix::dir::Dir::from_fd(fd.try_clone()?)?
+            .iter()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_owned())
+            .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+            .collect();
+        for name in names {
+            let st = fstatat(&fd, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW)?;
+            let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+            let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+            if kind == SFlag::S_IFDIR {
+                let sub = nix::fcntl::openat(
+                    &fd,
+                    name.as_c_str(),
+                    flags | OFlag::O_DIRECTORY,
+                    Mode::empty(),
+                )?;
+                own(&sub, dir_add)?;
+                pending.push(rel.join(std::ffi::OsStr::from_bytes(name.as_bytes())));
+            } else if kind == SFlag::S_IFREG {
+                let file = nix::fcntl::openat(&fd, name.as_c_str(), flags, Mode::empty())?;
+                own(&file, add)?;
+            } else {
+                let flag = AtFlags::AT_SYMLINK_NOFOLLOW;
+                nix::unistd::fchownat(&fd, name.as_c_str(), None, Some(gid), flag)?;
+            }
         }
     }
     Ok(())

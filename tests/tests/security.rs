@@ -82,3 +82,101 @@ fn bad_sysctls_are_refused_and_leave_nothing() {
         pods.assert_clean();
     }
 }
+
+/// The documentation's security-context-demo ("Configure a Security Context for a Pod
+/// or Container"), and its supplementalGroupsPolicy pages.
+const DEMO: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: security-context-demo
+spec:
+  securityContext:
+    runAsUser: 1000
+    runAsGroup: 3000
+    fsGroup: 2000
+    supplementalGroups: [4000]
+  volumes:
+  - name: sec-ctx-vol
+    emptyDir: {}
+  containers:
+  - name: sec-ctx-demo
+    image: busybox:1.28
+    command: [ "sh", "-c", "sleep 1h" ]
+    volumeMounts:
+    - name: sec-ctx-vol
+      mountPath: /data/demo
+    securityContext:
+      allowPrivilegeEscalation: false
+"#;
+
+#[test]
+fn fs_group_owns_the_volume_and_joins_every_process() {
+    let pods = Pods::new("fsgroup");
+    pods.up_detached(DEMO, &[]);
+    let sh = |script: &str| pods.ok(&["exec", "security-context-demo", "--", "sh", "-c", script]);
+    // `ls -l /data`: drwxrwsrwx 2 root 2000 ... demo
+    assert_eq!(
+        sh("stat -c '%A %U %g' /data/demo"),
+        "drwxrwsrwx root 2000\n"
+    );
+    // `echo hello > testfile; ls -l`: -rw-r--r-- 1 1000 2000 6 ... testfile
+    assert_eq!(
+        sh("cd /data/demo && echo hello > testfile && stat -c '%A %u %g %s' testfile"),
+        "-rw-r--r-- 1000 2000 6\n"
+    );
+    // `id`: uid=1000 gid=3000 groups=2000,3000,4000
+    assert_eq!(
+        sh("id -u; id -g; id -G | tr ' ' '\\n' | sort | tr '\\n' ' '"),
+        "1000\n3000\n2000 3000 4000 "
+    );
+    let st = pods.status("security-context-demo");
+    assert_eq!(
+        container(&st, "sec-ctx-demo")["user"],
+        serde_json::json!({"linux": {"uid": 1000, "gid": 3000, "supplementalGroups": [2000, 3000, 4000]}})
+    );
+    pods.ok(&["down", "security-context-demo", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+#[test]
+fn strict_supplemental_groups_leave_out_the_users_memberships() {
+    let pods = Pods::new("strict-groups");
+    // A user of the host's /etc/group with a membership: root is in none by name, so
+    // find one that is.
+    let groups = std::fs::read_to_string("/etc/group").unwrap();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let member = groups.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        let name = f.get(3)?.split(',').find(|m| !m.is_empty())?;
+        let uid = passwd.lines().find_map(|p| {
+            let q: Vec<&str> = p.split(':').collect();
+            (q.first() == Some(&name)).then(|| q[2].to_string())
+        })?;
+        Some((uid, f[2].to_string()))
+    });
+    let Some((uid, gid)) = member else {
+        panic!("no user of /etc/passwd is a member of a group in /etc/group");
+    };
+    for (policy, has) in [("Merge", true), ("Strict", false)] {
+        let yaml = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: g}}\nspec:\n  securityContext: {{runAsUser: {uid}, runAsGroup: 3000, supplementalGroups: [4000], supplementalGroupsPolicy: {policy}}}\n  containers: [{{name: c, command: [sleep, '600']}}]\n");
+        pods.up_detached(&yaml, &[]);
+        let ids = pods.ok(&["exec", "g", "--", "id", "-G"]);
+        let listed: Vec<&str> = ids.split_whitespace().collect();
+        assert!(
+            listed.contains(&"3000") && listed.contains(&"4000"),
+            "{policy}: {ids}"
+        );
+        assert_eq!(listed.contains(&gid.as_str()), has, "{policy}: {ids}");
+        let st = pods.status("g");
+        let user = &container(&st, "c")["user"]["linux"]["supplementalGroups"];
+        let reported: Vec<String> = user
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        assert_eq!(reported.contains(&gid), has, "{policy}: {user}");
+        pods.ok(&["down", "g", "--grace-period", "0"]);
+    }
+    pods.assert_clean();
+}

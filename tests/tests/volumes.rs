@@ -1249,3 +1249,47 @@ spec:
     pods.ok(&["down", "bigcm", "--grace-period", "0"]);
     pods.assert_clean();
 }
+
+/// With the data root outside /tmp (as its default /var/lib/launcher is), the pod's
+/// view masks it, and the volumes mounted below it (a Memory emptyDir, a configMap's
+/// files) are not copied from there into a container's view (they are attached as
+/// volumes): a regression of the writable layer, which tests under /tmp never saw.
+#[test]
+fn volumes_below_a_data_root_outside_tmp_reach_their_containers() {
+    let mut pods = Pods::new("vol-varlib");
+    pods.data = TempDir::new_in(Path::new("/var/lib"), "vol-varlib-data");
+    let yaml = "apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {greeting: hello}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: varlib}
+spec:
+  securityContext: {fsGroup: 2000}
+  volumes:
+  - {name: mem, emptyDir: {medium: Memory}}
+  - {name: disk, emptyDir: {mode: 0750}}
+  - {name: cfg, configMap: {name: cfg}}
+  containers:
+  - name: c
+    command: [sleep, '600']
+    volumeMounts:
+    - {name: mem, mountPath: /mem}
+    - {name: disk, mountPath: /disk}
+    - {name: cfg, mountPath: /cfg}
+";
+    pods.up_detached(yaml, &[]);
+    let out = pods.ok(&[
+        "exec", "varlib", "--", "sh", "-c",
+        "cat /cfg/greeting; echo; echo x > /mem/f && echo x > /disk/f && stat -c '%A %g' /disk /disk/f /cfg/greeting",
+    ]);
+    // fsGroup over emptyDir.mode 0750: the group's rwx and setgid; the files its too.
+    assert_eq!(
+        out,
+        "hello\ndrwxrws--- 2000\n-rw-r--r-- 2000\n-rw-r--r-- 2000\n"
+    );
+    pods.ok(&["down", "varlib", "--grace-period", "0"]);
+    pods.assert_clean();
+}

@@ -73,6 +73,7 @@ impl Storage {
                 crate::spec::VolumeSource::EmptyDir {
                     memory: false,
                     size_limit,
+                    ..
                 } => layers || size_limit.is_some(),
                 _ => false,
             })

@@ -123,7 +123,7 @@ pub struct Manifest {
 /// references are checked.
 pub fn parse_all(texts: &[String]) -> Result<Manifest, ManifestError> {
     use serde::Deserialize;
-    let mut pod: Option<Box<Pod>> = None;
+    let mut pod: Option<(Box<Pod>, Value)> = None;
     let mut inputs = Inputs::default();
     for (t, text) in texts.iter().enumerate() {
         for (d, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
@@ -169,7 +169,7 @@ pub fn parse_all(texts: &[String]) -> Result<Manifest, ManifestError> {
                     if let Some(e) = errors.into_iter().next() {
                         return Err(e);
                     }
-                    pod = Some(Box::new(typed));
+                    pod = Some((Box::new(typed), raw));
                 }
                 (Some("v1"), Some("ConfigMap")) => {
                     objects::add(&own, crate::spec::ObjectKind::ConfigMap, &at, &mut inputs)?
@@ -190,10 +190,11 @@ pub fn parse_all(texts: &[String]) -> Result<Manifest, ManifestError> {
             }
         }
     }
-    let Some(pod) = pod else {
+    let Some((pod, raw)) = pod else {
         return Err(field("kind", "no Pod in the manifest"));
     };
-    let (spec, warnings) = pod::decode(&pod)?;
+    let (mut spec, warnings) = pod::decode(&pod)?;
+    volume::set_empty_dir_modes(&raw, &mut spec.volumes)?;
     objects::check_references(&spec, &inputs)?;
     Ok(Manifest {
         spec,

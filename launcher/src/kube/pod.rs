@@ -165,6 +165,7 @@ pub fn decode(pod: &Pod) -> Result<(PodSpec, Vec<String>), ManifestError> {
         .map_err(|e| field("spec.hostname", e.to_string()))?;
     let dns = super::dns::decode(ps, &hostname)?;
     let sysctls = sysctls(ps.security_context.as_ref())?;
+    let (fs_group, strict_groups) = groups(ps.security_context.as_ref())?;
     // Sidecars run beside every container after them, so the apps' sum grows by all
     // of them; an init container runs alone but for the sidecars before it. The pod
     // needs the larger of the two (the kubelet's rule); None is unbounded.
@@ -249,8 +250,44 @@ pub fn decode(pod: &Pod) -> Result<(PodSpec, Vec<String>), ManifestError> {
         volumes,
         dns,
         sysctls,
+        fs_group,
+        strict_groups,
     };
     Ok((spec, warnings))
+}
+
+/// securityContext.fsGroup with fsGroupChangePolicy, and whether
+/// supplementalGroupsPolicy is Strict.
+fn groups(sc: Option<&PodSecurityContext>) -> Result<(Option<spec::FsGroup>, bool), ManifestError> {
+    let Some(sc) = sc else {
+        return Ok((None, false));
+    };
+    let gid = super::security::id(sc.fs_group, "spec.securityContext.fsGroup")?;
+    let on_root_mismatch = match sc.fs_group_change_policy.as_deref() {
+        None | Some("Always") => false,
+        Some("OnRootMismatch") => true,
+        Some(other) => return Err(field(
+            "spec.securityContext.fsGroupChangePolicy",
+            format!(
+                "Unsupported value: {other:?}: supported values: \"OnRootMismatch\", \"Always\""
+            ),
+        )),
+    };
+    let strict = match sc.supplemental_groups_policy.as_deref() {
+        None | Some("Merge") => false,
+        Some("Strict") => true,
+        Some(other) => {
+            return Err(field(
+                "spec.securityContext.supplementalGroupsPolicy",
+                format!("Unsupported value: {other:?}: supported values: \"Merge\", \"Strict\""),
+            ))
+        }
+    };
+    let fs_group = gid.map(|gid| spec::FsGroup {
+        gid,
+        on_root_mismatch,
+    });
+    Ok((fs_group, strict))
 }
 
 /// securityContext.sysctls, named as the API server validates them, dotted.
@@ -377,7 +414,9 @@ pub const PIDS_ANNOTATION: &str = "launcher/pids-max";
 /// Pod-wide limits from the command line become pod-level `spec.resources`
 /// (Kubernetes >= 1.32); `--pids` travels as an annotation.
 pub fn pod_manifest(spec: &PodSpec) -> Value {
-    serde_json::to_value(manifest(spec)).unwrap_or(Value::Null)
+    let mut value = serde_json::to_value(manifest(spec)).unwrap_or(Value::Null);
+    super::volume::put_empty_dir_modes(&spec.volumes, &mut value);
+    value
 }
 
 /// `spec` as a Pod object.
@@ -453,6 +492,11 @@ fn manifest(spec: &PodSpec) -> Pod {
                             .map(|&g| i64::from(g))
                             .collect()
                     }),
+                    fs_group: spec.fs_group.map(|f| i64::from(f.gid)),
+                    fs_group_change_policy: (spec.fs_group)
+                        .filter(|f| f.on_root_mismatch)
+                        .map(|_| "OnRootMismatch".into()),
+                    supplemental_groups_policy: spec.strict_groups.then(|| "Strict".into()),
                     sysctls: (!spec.sysctls.is_empty()).then(|| {
                         (spec.sysctls.iter())
                             .map(|(name, value)| k8s_openapi::api::core::v1::Sysctl {
@@ -543,8 +587,16 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
         c.pid = None;
     }
     let mut value = serde_json::to_value(pod).unwrap_or(Value::Null);
+    super::volume::put_empty_dir_modes(&rec.spec.volumes, &mut value);
     value["status"] = serde_json::to_value(status).unwrap_or(Value::Null);
     value["status"]["qosClass"] = crate::qos::class(&rec.spec).name().into();
+    for list in ["initContainerStatuses", "containerStatuses"] {
+        for c in value["status"][list].as_array_mut().into_iter().flatten() {
+            if let Some(user) = user_of(&rec.spec, c) {
+                c["user"] = user;
+            }
+        }
+    }
     for (one, all, ips) in [
         ("hostIP", "hostIPs", &rec.facts.host_ips),
         ("podIP", "podIPs", &rec.facts.pod_ips),
@@ -555,6 +607,26 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
         }
     }
     value
+}
+
+/// `user.linux` of a container that has started, as the runtime reports the identity
+/// of its first process: uid, gid, and the supplementary groups (sorted, as the
+/// kernel keeps them).
+fn user_of(spec: &PodSpec, status: &Value) -> Option<Value> {
+    let started =
+        status["state"]["running"].is_object() || status["state"]["terminated"].is_object();
+    let c = spec
+        .all_containers()
+        .find(|c| status["name"] == c.name.as_str())?;
+    if !started {
+        return None;
+    }
+    let ids = crate::users::Ids::resolve(c.user, c.group, &spec.extra_groups(), spec.strict_groups);
+    let mut groups = ids.groups;
+    groups.sort_unstable();
+    Some(
+        serde_json::json!({"linux": {"uid": ids.uid, "gid": ids.gid, "supplementalGroups": groups}}),
+    )
 }
 
 /// A status whose supervisor is gone: phase Unknown, nothing ready, no pids.

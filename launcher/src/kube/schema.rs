@@ -181,7 +181,10 @@ const POD: &[(&str, Kind)] = &[
                 "volumes",
                 List(&[
                     ("name", S),
-                    ("emptyDir", Obj(&[("medium", S), ("sizeLimit", S)])),
+                    (
+                        "emptyDir",
+                        Obj(&[("medium", S), ("sizeLimit", S), ("mode", S)]),
+                    ),
                     ("hostPath", Obj(&[("path", S), ("type", S)])),
                     (
                         "configMap",
@@ -234,6 +237,9 @@ const POD: &[(&str, Kind)] = &[
                     ("supplementalGroups", S),
                     ("seccompProfile", Obj(SECCOMP)),
                     ("sysctls", List(&[("name", S), ("value", S)])),
+                    ("fsGroup", S),
+                    ("fsGroupChangePolicy", S),
+                    ("supplementalGroupsPolicy", S),
                 ]),
             ),
             (

@@ -342,14 +342,16 @@ fn volumes_and_mounts_are_checked_as_the_api_server_checks_them() {
         spec.volumes[1].source,
         crate::spec::VolumeSource::EmptyDir {
             memory: true,
-            size_limit: Some(64 << 20)
+            size_limit: Some(64 << 20),
+            mode: None,
         }
     );
     assert_eq!(
         spec.volumes[3].source,
         crate::spec::VolumeSource::EmptyDir {
             memory: false,
-            size_limit: None
+            size_limit: None,
+            mode: None,
         },
         "no source is an emptyDir"
     );

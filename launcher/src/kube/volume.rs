@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::{
     SecretVolumeSource, Volume as K8sVolume, VolumeMount as K8sMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use serde_json::Value;
 
 pub fn decode_volumes(volumes: &[K8sVolume]) -> Result<Vec<Volume>, ManifestError> {
     let mut out: Vec<Volume> = Vec::new();
@@ -130,6 +131,7 @@ pub fn decode_volumes(volumes: &[K8sVolume]) -> Result<Vec<Volume>, ManifestErro
             VolumeSource::EmptyDir {
                 memory: false,
                 size_limit: None,
+                mode: None,
             }
         };
         out.push(Volume {
@@ -258,7 +260,12 @@ fn empty_dir(e: &EmptyDirVolumeSource, path: &str) -> Result<VolumeSource, Manif
             "must be greater than zero",
         ));
     }
-    Ok(VolumeSource::EmptyDir { memory, size_limit })
+    // mode is not in k8s-openapi's types: `set_empty_dir_modes` reads it.
+    Ok(VolumeSource::EmptyDir {
+        memory,
+        size_limit,
+        mode: None,
+    })
 }
 
 fn host_path(h: &HostPathVolumeSource, path: &str) -> Result<VolumeSource, ManifestError> {
@@ -394,7 +401,9 @@ pub fn encode_volume(v: &Volume) -> K8sVolume {
         ..Default::default()
     };
     match &v.source {
-        VolumeSource::EmptyDir { memory, size_limit } => {
+        VolumeSource::EmptyDir {
+            memory, size_limit, ..
+        } => {
             out.empty_dir = Some(EmptyDirVolumeSource {
                 medium: memory.then(|| "Memory".into()),
                 size_limit: size_limit.map(|b| Quantity(crate::quantity::Memory(b).to_string())),
@@ -547,5 +556,43 @@ pub fn encode_mount(m: &VolumeMount) -> K8sMount {
         sub_path: m.sub_path.clone(),
         sub_path_expr: m.sub_path_expr.clone(),
         ..Default::default()
+    }
+}
+
+/// emptyDir.mode (Kubernetes 1.37), which k8s-openapi's types do not have: read from
+/// the manifest as written, into the decoded `volumes` (in the same order).
+pub fn set_empty_dir_modes(raw: &Value, volumes: &mut [Volume]) -> Result<(), ManifestError> {
+    let listed = raw["spec"]["volumes"].as_array().into_iter().flatten();
+    for (i, v) in listed.enumerate() {
+        let m = &v["emptyDir"]["mode"];
+        if m.is_null() {
+            continue;
+        }
+        let mode = (m.as_i64())
+            .filter(|m| (0..=0o1777).contains(m))
+            .ok_or_else(|| {
+                field(
+                    format!("spec.volumes[{i}].emptyDir.mode"),
+                    format!("invalid value {m}: must be a number between 0 and 01777 (octal), both inclusive"),
+                )
+            })?;
+        if let Some(VolumeSource::EmptyDir { mode: slot, .. }) =
+            volumes.get_mut(i).map(|v| &mut v.source)
+        {
+            *slot = Some(mode as u32);
+        }
+    }
+    Ok(())
+}
+
+/// emptyDir.mode back into a Pod's JSON.
+pub fn put_empty_dir_modes(volumes: &[Volume], pod: &mut Value) {
+    for (i, v) in volumes.iter().enumerate() {
+        if let VolumeSource::EmptyDir {
+            mode: Some(mode), ..
+        } = v.source
+        {
+            pod["spec"]["volumes"][i]["emptyDir"]["mode"] = mode.into();
+        }
     }
 }

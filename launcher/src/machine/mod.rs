@@ -364,6 +364,7 @@ impl Pod {
                 VolumeSource::EmptyDir {
                     memory: false,
                     size_limit: Some(limit),
+                    ..
                 } if v.name == *volume => Some(*limit),
                 _ => None,
             });

@@ -914,6 +914,7 @@ fn eviction_kills_every_container_at_once_and_fails_the_pod() {
         source: VolumeSource::EmptyDir {
             memory: false,
             size_limit: Some(1 << 20),
+            mode: None,
         },
     });
     let mut sim = Sim::new(spec);
@@ -982,6 +983,7 @@ fn ephemeral_storage_evicts_in_the_kubelets_order_with_its_words() {
         source: VolumeSource::EmptyDir {
             memory: false,
             size_limit: None,
+            mode: None,
         },
     });
     // Each within its limit, the total within theirs: nothing.
