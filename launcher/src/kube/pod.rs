@@ -266,12 +266,14 @@ fn groups(sc: Option<&PodSecurityContext>) -> Result<(Option<spec::FsGroup>, boo
     let on_root_mismatch = match sc.fs_group_change_policy.as_deref() {
         None | Some("Always") => false,
         Some("OnRootMismatch") => true,
-        Some(other) => return Err(field(
-            "spec.securityContext.fsGroupChangePolicy",
-            format!(
+        Some(other) => {
+            return Err(field(
+                "spec.securityContext.fsGroupChangePolicy",
+                format!(
                 "Unsupported value: {other:?}: supported values: \"OnRootMismatch\", \"Always\""
             ),
-        )),
+            ))
+        }
     };
     let strict = match sc.supplemental_groups_policy.as_deref() {
         None | Some("Merge") => false,
