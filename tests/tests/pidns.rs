@@ -85,7 +85,7 @@ fn each_container_has_its_own_pid_namespace_by_default() {
             &pods,
             "security-context-demo-4",
             c,
-            "readlink /proc/self/ns/pid /proc/1/ns/pid",
+            "readlink /proc/self/ns/pid; readlink /proc/1/ns/pid",
         )
     };
     let (mine, other) = (ns("sec-ctx-4"), ns("other"));

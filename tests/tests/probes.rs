@@ -489,6 +489,7 @@ spec:
         0,
         "the OOM kill stays in its container"
     );
-    pods.ok(&["down", "oom"]);
+    // `sleep`, PID 1 of its namespace, stops only at the grace period's SIGKILL.
+    pods.ok(&["down", "oom", "--grace-period", "0"]);
     pods.assert_clean();
 }
