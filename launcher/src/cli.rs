@@ -592,8 +592,30 @@ fn quantity<T>(
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  launcher down web
+  launcher down web db --grace-period 0
+  launcher down -l app=web
+  launcher down --all
+  launcher down pod/web --ignore-not-found")]
 pub struct Down {
-    pub name: String,
+    /// Pods to stop and remove (NAME or pod/NAME), all at once
+    #[arg(value_name = "NAME", required_unless_present_any = ["all", "selector"], conflicts_with = "all")]
+    pub names: Vec<String>,
+    /// Every pod
+    #[arg(long, conflicts_with = "selector")]
+    pub all: bool,
+    /// Every pod whose labels match, as kubectl selects (k=v, k!=v, 'k in (a,b)')
+    #[arg(
+        short = 'l',
+        long = "selector",
+        value_name = "SELECTOR",
+        conflicts_with = "names"
+    )]
+    pub selector: Option<String>,
+    /// Exit 0, silently, for a pod that is not there
+    #[arg(long)]
+    pub ignore_not_found: bool,
     /// Override the pod's grace period
     #[arg(long, value_name = "DUR", allow_hyphen_values = true)]
     pub grace_period: Option<String>,

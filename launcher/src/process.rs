@@ -235,6 +235,19 @@ impl<'a> Plan<'a> {
         self.env = env;
     }
 
+    /// Sets `name` to `value` unless the environment has it.
+    pub fn default_env(&mut self, name: &str, value: &str) -> Result<(), SpawnError> {
+        let prefix = format!("{name}=");
+        if !self
+            .env
+            .iter()
+            .any(|e| e.as_bytes().starts_with(prefix.as_bytes()))
+        {
+            self.env.push(cstring(&format!("{prefix}{value}"))?);
+        }
+        Ok(())
+    }
+
     pub fn program(&self) -> String {
         self.argv
             .first()

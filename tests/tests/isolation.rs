@@ -928,7 +928,8 @@ spec:
         &command,
     ]);
     assert!(written.exists());
-    pods.ok(&["down", "priv"]);
+    // The foreground pod took itself away when it ended.
+    pods.ok(&["down", "priv", "--ignore-not-found"]);
     pods.assert_clean();
 }
 

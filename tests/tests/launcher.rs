@@ -485,8 +485,9 @@ fn down_honours_the_grace_period_and_then_kills() {
     );
     assert!(gone(pid), "the container survived down");
     pods.assert_clean();
-    // Idempotent.
-    pods.ok(&["down", "stubborn"]);
+    // Again: kubectl's NotFound, unless it is to be ignored.
+    assert_eq!(pods.run(&["down", "stubborn"]).status.code(), Some(1));
+    pods.ok(&["down", "stubborn", "--ignore-not-found"]);
 }
 
 #[test]
@@ -1004,7 +1005,8 @@ fn logs_are_bytes_exec_forwards_signals_and_a_missing_command_is_named() {
     assert_eq!(exec.wait_timeout(Duration::from_secs(3)).code(), Some(7));
     assert_eq!(lines.next().unwrap().unwrap(), "got TERM");
     pods.ok(&["down", "b", "--grace-period", "0"]);
-    pods.ok(&["down", "m"]);
+    // The foreground pod took itself away when it ended.
+    pods.ok(&["down", "m", "--ignore-not-found"]);
     pods.assert_clean();
 }
 
@@ -1289,4 +1291,58 @@ fn completions_and_man_pages_come_from_the_parser() {
     }
     // The supervisor's own entry point is no user's command.
     assert!(!dir.path().join("launcher-supervise.1").exists());
+}
+
+/// `down` as `kubectl delete pod`: names (and pod/NAME), -l, --all, all stopped at
+/// once, kubectl's words and exit status for a pod that is not there.
+#[test]
+fn down_takes_names_selectors_and_all_as_kubectl_delete_does() {
+    let pods = Pods::new("down-habits");
+    for (name, app) in [("d1", "x"), ("d2", "y"), ("d3", "x"), ("d4", "z")] {
+        // SIGTERM ignored: each stop takes the whole grace period (2 s).
+        pods.ok(&[
+            "up",
+            "-d",
+            "--name",
+            name,
+            "-l",
+            &format!("app={app}"),
+            "--grace-period",
+            "2s",
+            "-c",
+            "a=sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'",
+        ]);
+    }
+    let out = pods.run(&["down", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error from server (NotFound): pods \"nosuch\" not found\n"
+    );
+    let out = pods.run(&["down", "nosuch", "--ignore-not-found"]);
+    assert!(out.status.success() && out.stdout.is_empty() && out.stderr.is_empty());
+    // Two pods at once: one grace period, not two.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        pods.ok(&["down", "-l", "app=x"]),
+        "pod \"d1\" deleted\npod \"d3\" deleted\n"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_millis(3900),
+        "{took:?}"
+    );
+    let out = pods.run(&["down", "pod/d2", "gone", "--grace-period", "0"]);
+    assert_eq!(out.status.code(), Some(1), "one of them was not there");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pod \"d2\" deleted\n");
+    assert_eq!(
+        pods.ok(&["down", "--all", "--grace-period", "0"]),
+        "pod \"d4\" deleted\n"
+    );
+    let out = pods.run(&["down", "--all"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "No resources found\n");
+    let out = pods.run(&["down", "deployment/web"]);
+    assert_eq!(out.status.code(), Some(2));
+    pods.assert_clean();
 }

@@ -137,9 +137,11 @@ fn exec_it_gives_a_terminal_that_follows_the_local_one() {
     let mut session = Proc::spawn(&mut cmd);
 
     // The shell in the pod has a terminal of the pod's own devpts, of our size.
-    term.type_(b"tty; stty size; echo end-$((1+1))\n");
+    term.type_(b"tty; stty size; echo term-$TERM; echo end-$((1+1))\n");
     term.expect("/dev/pts/");
     term.expect("33 101");
+    // A terminal's type, as docker and podman give an exec with a tty.
+    term.expect("term-xterm");
     term.expect("end-2");
     let raw = term.lflag();
     assert_eq!(

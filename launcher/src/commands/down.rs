@@ -1,9 +1,10 @@
-//! `launcher down NAME`: stops a pod gracefully and removes everything it had.
+//! `launcher down NAME...` (or `--all`, `-l`), as `kubectl delete pod`: stops each pod
+//! gracefully, all at once, and removes everything it had.
 //! Idempotent, and it works whatever is left: a live supervisor is asked to stop the
 //! pod (and given the grace period); without one, or without a readable record,
 //! the pod's cgroup is enough to find and end every process it holds.
 
-use super::{preflight, print, warn, Opts, PodHandle, Usage};
+use super::{preflight, print, warn, warn_plain, Opts, PodHandle, Usage};
 use crate::cli;
 use crate::record::PodRecord;
 use crate::sandbox::{self, Keep, Remains};
@@ -15,7 +16,6 @@ use std::time::Duration;
 const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
 pub fn down(opts: &Opts, args: &cli::Down) -> Result<i32> {
-    let pod = PodHandle::new(opts, &args.name)?;
     let grace = args
         .grace_period
         .as_deref()
@@ -27,13 +27,75 @@ pub fn down(opts: &Opts, args: &cli::Down) -> Result<i32> {
                 error,
             })
         })?;
-    preflight()?;
-    if take_down(opts, &pod.root, &args.name, grace)? {
-        print(&format!("{}\n", args.name))?;
-    } else {
-        warn(&format!("pod {:?} not found; nothing to do", args.name));
+    let selector = (args.selector.as_deref())
+        .map(crate::selector::Selector::parse)
+        .transpose()
+        .map_err(|e| Usage::Invalid(format!("--selector: {e}")))?;
+    // kubectl's TYPE/NAME form, for pods.
+    let mut names = Vec::new();
+    for n in &args.names {
+        let name = match n.split_once('/') {
+            Some(("pod" | "pods" | "po", name)) => name,
+            Some((kind, _)) => {
+                return Err(
+                    Usage::Invalid(format!("{n:?}: launcher has pods only, not {kind}")).into(),
+                )
+            }
+            None => n.as_str(),
+        };
+        if !names.iter().any(|m| m == name) {
+            names.push(name.to_string());
+        }
     }
-    Ok(0)
+    let handles = (names.iter())
+        .map(|n| PodHandle::new(opts, n))
+        .collect::<Result<Vec<_>>>()?;
+    preflight()?;
+    let root = opts.open_root()?;
+    if args.all || selector.is_some() {
+        names = root.pods();
+        if let Some(sel) = &selector {
+            names.retain(|n| {
+                let labels = PodRecord::load(&root, n).map(|r| r.spec.labels);
+                labels.is_ok_and(|l| sel.matches(&l))
+            });
+        }
+        if names.is_empty() {
+            warn_plain("No resources found");
+            return Ok(0);
+        }
+    }
+    let root = handles.first().map_or(&root, |h| &h.root);
+    // All at once, as kubectl's deletions are: one pod's grace period holds up no other.
+    let results: Vec<Result<bool>> = std::thread::scope(|s| {
+        let stops: Vec<_> = (names.iter())
+            .map(|n| s.spawn(move || take_down(opts, root, n, grace)))
+            .collect();
+        (stops.into_iter())
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("stopping failed")))
+            })
+            .collect()
+    });
+    let mut code = 0;
+    for (name, result) in names.iter().zip(results) {
+        match result {
+            Ok(true) => print(&format!("pod {name:?} deleted\n"))?,
+            Ok(false) if args.ignore_not_found => {}
+            Ok(false) => {
+                warn_plain(&format!(
+                    "Error from server (NotFound): pods {name:?} not found"
+                ));
+                code = 1;
+            }
+            Err(e) => {
+                warn(&format!("pod {name:?}: {e:#}"));
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// Stops and removes pod `name`; false if there was nothing of it.
@@ -44,8 +106,10 @@ pub(super) fn take_down(
     grace: Option<Duration>,
 ) -> Result<bool> {
     // A pod still being made: its supervisor is asked to stop the setup (its
-    // network's plugins are killed at once) rather than waited for.
-    if root.pod_busy(name) {
+    // network's plugins are killed at once) rather than waited for. It was there,
+    // though what its setup leaves may be nothing by the time the lock is ours.
+    let busy = root.pod_busy(name);
+    if busy {
         let making = PodRecord::load(root, name)
             .ok()
             .filter(|r| r.pause.is_none());
@@ -72,7 +136,7 @@ pub(super) fn take_down(
         }
     };
     if lock.is_none() && !remains.exist() {
-        return Ok(false);
+        return Ok(busy);
     }
     let grace = grace
         .or(record.as_ref().map(|r| r.spec.grace))

@@ -107,6 +107,11 @@ pub fn exec(opts: &Opts, args: &cli::Exec) -> Result<i32> {
             )),
         }
     }
+    // A terminal's type, as docker and podman give an exec with a tty (what `clear`
+    // and editors need), unless the container declares one.
+    if pty.is_some() {
+        plan.default_env("TERM", "xterm")?;
+    }
     // Taken from here on, and handed on to the command rather than ending us: the
     // command runs in its own session, so the terminal's ^C reaches only this process.
     // (The command's own signal mask starts empty.)
