@@ -624,11 +624,20 @@ pub struct Down {
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
   launcher ps -o wide
+  launcher ps web db
+  launcher ps pod/web -o yaml
+  launcher ps -o name --no-headers
   launcher ps -l app=web,tier!=db --show-labels
   launcher ps -l 'env in (prod,stage),!canary'")]
 pub struct Ps {
+    /// Only these pods (NAME or pod/NAME); one that is not there is an error
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
     #[arg(short, long, value_enum)]
     pub output: Option<PsFormat>,
+    /// No header line
+    #[arg(long)]
+    pub no_headers: bool,
     /// Only pods whose labels match, as kubectl selects: k=v, k!=v, 'k in (a,b)', 'k notin (a)', k, !k
     #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
     pub selector: Option<String>,
@@ -641,6 +650,9 @@ pub struct Ps {
 pub enum PsFormat {
     Wide,
     Json,
+    Yaml,
+    /// `pod/NAME`, a line each
+    Name,
 }
 
 #[derive(Args, Debug)]

@@ -1346,3 +1346,38 @@ fn down_takes_names_selectors_and_all_as_kubectl_delete_does() {
     assert_eq!(out.status.code(), Some(2));
     pods.assert_clean();
 }
+
+/// `ps` as `kubectl get pods`: names (pod/NAME too) in the order asked, NotFound and
+/// exit 1 for one that is not there, `-o name|json|yaml` (one named pod is the object
+/// itself), `--no-headers`.
+#[test]
+fn ps_takes_names_and_kubectls_output_forms() {
+    let pods = Pods::new("ps-habits");
+    for name in ["q1", "q2"] {
+        pods.ok(&["up", "-d", "--name", name, "-c", "a=sleep 600"]);
+    }
+    let out = pods.run(&["ps", "q2", "nosuch", "--no-headers"]);
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.starts_with("q2 ") && table.lines().count() == 1,
+        "{table}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error from server (NotFound): pods \"nosuch\" not found\n"
+    );
+    assert_eq!(pods.ok(&["ps", "-o", "name"]), "pod/q1\npod/q2\n");
+    let one: serde_json::Value =
+        serde_json::from_str(&pods.ok(&["ps", "pod/q1", "-o", "json"])).unwrap();
+    assert_eq!(
+        (&one["kind"], &one["metadata"]["name"]),
+        (&"Pod".into(), &"q1".into())
+    );
+    let yaml = pods.ok(&["ps", "q1", "q2", "-o", "yaml"]);
+    assert!(yaml.starts_with("apiVersion: v1\nitems:\n"), "{yaml}");
+    assert!(yaml.contains("kind: List"), "{yaml}");
+    assert_eq!(pods.run(&["ps", "svc/web"]).status.code(), Some(2));
+    pods.ok(&["down", "--all", "--grace-period", "0"]);
+    pods.assert_clean();
+}

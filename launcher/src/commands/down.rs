@@ -31,22 +31,7 @@ pub fn down(opts: &Opts, args: &cli::Down) -> Result<i32> {
         .map(crate::selector::Selector::parse)
         .transpose()
         .map_err(|e| Usage::Invalid(format!("--selector: {e}")))?;
-    // kubectl's TYPE/NAME form, for pods.
-    let mut names = Vec::new();
-    for n in &args.names {
-        let name = match n.split_once('/') {
-            Some(("pod" | "pods" | "po", name)) => name,
-            Some((kind, _)) => {
-                return Err(
-                    Usage::Invalid(format!("{n:?}: launcher has pods only, not {kind}")).into(),
-                )
-            }
-            None => n.as_str(),
-        };
-        if !names.iter().any(|m| m == name) {
-            names.push(name.to_string());
-        }
-    }
+    let mut names = super::pod_names(&args.names)?;
     let handles = (names.iter())
         .map(|n| PodHandle::new(opts, n))
         .collect::<Result<Vec<_>>>()?;

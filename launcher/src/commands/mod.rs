@@ -223,3 +223,24 @@ pub fn age(t: &str, now: std::time::SystemTime) -> String {
         s => format!("{}d", s / 86400),
     }
 }
+
+/// Pod names as kubectl takes them (NAME, or pod/NAME, pods/NAME, po/NAME), each once,
+/// in the order given; another TYPE/ is a usage error.
+pub(crate) fn pod_names(args: &[String]) -> Result<Vec<String>, Usage> {
+    let mut names: Vec<String> = Vec::new();
+    for n in args {
+        let name = match n.split_once('/') {
+            Some(("pod" | "pods" | "po", name)) => name,
+            Some((kind, _)) => {
+                return Err(Usage::Invalid(format!(
+                    "{n:?}: launcher has pods only, not {kind}"
+                )))
+            }
+            None => n.as_str(),
+        };
+        if !names.iter().any(|m| m == name) {
+            names.push(name.to_string());
+        }
+    }
+    Ok(names)
+}

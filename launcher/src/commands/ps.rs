@@ -21,6 +21,7 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
         .map(crate::selector::Selector::parse)
         .transpose()
         .map_err(|e| Usage::Invalid(format!("--selector: {e}")))?;
+    let asked = super::pod_names(&args.names)?;
     let root = opts.open_root()?;
     let mut names: BTreeSet<String> = root.pods().into_iter().collect();
     if let Ok((_, parent)) = opts.cgroup_parent() {
@@ -33,6 +34,24 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
                 .filter(|n| crate::spec::validate_name("pod name", n).is_ok()),
         );
     }
+    // Named pods: in the order asked, each that is not there kubectl's NotFound.
+    let mut code = 0;
+    let names: Vec<String> = match asked.is_empty() {
+        true => names.into_iter().collect(),
+        false => (asked.iter())
+            .filter(|n| {
+                let found = names.contains(*n);
+                if !found {
+                    super::warn_plain(&format!(
+                        "Error from server (NotFound): pods {n:?} not found"
+                    ));
+                    code = 1;
+                }
+                found
+            })
+            .cloned()
+            .collect(),
+    };
     let pods: Vec<Value> = names
         .iter()
         .map(|n| {
@@ -46,10 +65,26 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
                 .map_or(true, |s| s.matches(&labels_of(pod)))
         })
         .collect();
-    if let Some(PsFormat::Json) = args.output {
-        let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": pods});
-        print(&(serde_json::to_string_pretty(&list)? + "\n"))?;
-        return Ok(0);
+    if let Some(format @ (PsFormat::Json | PsFormat::Yaml)) = args.output {
+        // One pod asked for by name is the object itself, as kubectl prints it.
+        let out = match (asked.len(), pods.as_slice()) {
+            (1, [pod]) => pod.clone(),
+            _ => {
+                json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": pods})
+            }
+        };
+        print(&match format {
+            PsFormat::Yaml => crate::kube::to_yaml(&out)?,
+            _ => serde_json::to_string_pretty(&out)? + "\n",
+        })?;
+        return Ok(code);
+    }
+    if let Some(PsFormat::Name) = args.output {
+        let lines: String = (pods.iter())
+            .map(|p| format!("pod/{}\n", p["metadata"]["name"].as_str().unwrap_or("?")))
+            .collect();
+        print(&lines)?;
+        return Ok(code);
     }
     let wide = matches!(args.output, Some(PsFormat::Wide));
     let mut header = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
@@ -61,10 +96,15 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
     }
     if pods.is_empty() {
         // kubectl's words, on stderr, so that the output stays a table.
-        super::warn("no pods found");
-        return Ok(0);
+        if asked.is_empty() {
+            super::warn("no pods found");
+        }
+        return Ok(code);
     }
-    let mut rows: Vec<Vec<String>> = vec![header.into_iter().map(String::from).collect()];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    if !args.no_headers {
+        rows.push(header.into_iter().map(String::from).collect());
+    }
     rows.extend(pods.iter().map(|pod| {
         let mut r = row(pod, wide);
         if args.show_labels {
@@ -81,7 +121,7 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
         r
     }));
     print(&super::columns(&rows))?;
-    Ok(0)
+    Ok(code)
 }
 
 /// A pod whose cgroup exists but whose state is gone, unreadable or tampered with:
