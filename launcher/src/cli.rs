@@ -686,8 +686,17 @@ pub struct Exec {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  launcher logs web
+  launcher logs web sidecar -f
+  launcher logs pod/web -c app --tail 20
+  launcher logs web --all-containers --prefix")]
 pub struct Logs {
+    /// The pod (NAME or pod/NAME)
     pub name: String,
+    /// The container, as kubectl takes it after the pod (the same as -c)
+    #[arg(value_name = "CONTAINER", conflicts_with_all = ["container", "all_containers"])]
+    pub container_arg: Option<String>,
     /// Container [default: the kubectl.kubernetes.io/default-container annotation's, else
     /// the first]
     #[arg(short, long, conflicts_with = "all_containers")]

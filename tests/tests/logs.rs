@@ -331,3 +331,33 @@ fn log_rotation_flags_are_checked() {
     }
     pods.assert_clean();
 }
+
+/// kubectl's `logs POD CONTAINER` and `pod/NAME` forms.
+#[test]
+fn logs_take_the_container_after_the_pod_as_kubectl_does() {
+    let pods = Pods::new("logs-pos");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "lp",
+        "-c",
+        "a=sh -c 'echo from-a; sleep 600'",
+        "-c",
+        "b=sh -c 'echo from-b; sleep 600'",
+    ]);
+    wait_for("both lines", Duration::from_secs(5), || {
+        pods.ok(&["logs", "lp", "--all-containers"]).lines().count() == 2
+    });
+    assert_eq!(pods.ok(&["logs", "lp", "b"]), "from-b\n");
+    assert_eq!(
+        pods.ok(&["logs", "pod/lp", "a", "--prefix"]),
+        "[pod/lp/a] from-a\n"
+    );
+    assert_eq!(
+        pods.run(&["logs", "lp", "b", "-c", "a"]).status.code(),
+        Some(2)
+    );
+    pods.ok(&["down", "lp", "--grace-period", "0"]);
+    pods.assert_clean();
+}

@@ -83,16 +83,17 @@ struct Source {
 
 pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
     let mut filter = Filter::new(args)?;
-    let pod = PodHandle::new(opts, &args.name)?;
+    let names = super::pod_names(std::slice::from_ref(&args.name))?;
+    let name = names.first().map_or(args.name.as_str(), String::as_str);
+    let pod = PodHandle::new(opts, name)?;
     let rec = pod.record()?;
+    let container = args.container.as_deref().or(args.container_arg.as_deref());
     let containers: Vec<&str> = if args.all_containers {
         rec.spec.all_containers().map(|c| c.name.as_str()).collect()
     } else {
-        vec![
-            super::pick_container(&rec.spec, &args.name, args.container.as_deref())?
-                .name
-                .as_str(),
-        ]
+        vec![super::pick_container(&rec.spec, name, container)?
+            .name
+            .as_str()]
     };
     // The previous instance has ended: there is nothing to follow.
     let follow = args.follow && !args.previous;
@@ -103,16 +104,15 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
         let instance = if args.previous {
             match instances.len().checked_sub(2) {
                 Some(i) => instances[i],
-                None => anyhow::bail!(
-                    "previous terminated container {c:?} in pod {:?} not found",
-                    args.name
-                ),
+                None => {
+                    anyhow::bail!("previous terminated container {c:?} in pod {name:?} not found")
+                }
             }
         } else {
             instances.last().copied().unwrap_or(0)
         };
         sources.push(Source {
-            prefix: args.prefix.then(|| format!("[pod/{}/{c}] ", args.name)),
+            prefix: args.prefix.then(|| format!("[pod/{name}/{c}] ")),
             log: Follower::new(&dir, instance, follow),
             first: true,
         });
