@@ -591,6 +591,25 @@ fn quantity<T>(
         .map_err(|error| SpecError::Quantity { flag, error })
 }
 
+/// What kubectl's, podman's and docker's verbs are here.
+pub fn verb_hint(verb: &str) -> Option<&'static str> {
+    Some(match verb {
+        "delete" | "rm" | "remove" | "stop" | "kill" => {
+            "to stop and remove a pod, `launcher down NAME` (kubectl delete pod, podman pod rm)"
+        }
+        "get" | "list" | "ls" => "to list pods, `launcher ps [NAME...]` (kubectl get pods)",
+        "run" | "create" | "apply" | "start" => {
+            "to start a pod, `launcher up -f POD.yaml` or `launcher up --name NAME -c NAME=COMMAND`"
+        }
+        "inspect" => "`launcher status NAME -o yaml` or `launcher describe NAME`",
+        "log" => "`launcher logs NAME [CONTAINER]`",
+        "attach" => {
+            "launcher has no attach yet: `launcher logs -f NAME` and `launcher exec -it NAME -- sh`"
+        }
+        _ => return None,
+    })
+}
+
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
   launcher down web

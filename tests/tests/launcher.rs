@@ -1381,3 +1381,22 @@ fn ps_takes_names_and_kubectls_output_forms() {
     pods.ok(&["down", "--all", "--grace-period", "0"]);
     pods.assert_clean();
 }
+
+/// Other tools' verbs get this tool's, not the nearest spelling (`stop` is not `top`).
+#[test]
+fn other_tools_verbs_point_to_launchers() {
+    let pods = Pods::new("verbs");
+    for (verb, says) in [
+        ("delete", "`launcher down NAME`"),
+        ("stop", "`launcher down NAME`"),
+        ("get", "`launcher ps [NAME...]`"),
+        ("start", "`launcher up -f POD.yaml`"),
+        ("attach", "no attach yet"),
+    ] {
+        let out = pods.run(&[verb, "web"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{verb}");
+        assert!(err.starts_with(&format!("launcher: unknown command {verb:?}: ")) && err.contains(says), "{verb}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
