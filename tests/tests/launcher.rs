@@ -1396,7 +1396,10 @@ fn other_tools_verbs_point_to_launchers() {
         let out = pods.run(&[verb, "web"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{verb}");
-        assert!(err.starts_with(&format!("launcher: unknown command {verb:?}: ")) && err.contains(says), "{verb}: {err}");
+        assert!(
+            err.starts_with(&format!("launcher: unknown command {verb:?}: ")) && err.contains(says),
+            "{verb}: {err}"
+        );
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
