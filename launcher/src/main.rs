@@ -8,27 +8,6 @@ fn main() {
     let cli = match launcher::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
-        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
-            // Another tool's verb gets this tool's, not clap's nearest spelling.
-            let verb = match e.get(clap::error::ContextKind::InvalidSubcommand) {
-                Some(clap::error::ContextValue::String(v)) => Some(v.clone()),
-                _ => None,
-            };
-            let hint = verb.as_deref().and_then(launcher::cli::verb_hint);
-            let msg = match (verb, hint) {
-                (Some(verb), Some(hint)) => format!("unknown command {verb:?}: {hint}"),
-                _ => e
-                    .render()
-                    .to_string()
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .trim_start_matches("error: ")
-                    .to_string(),
-            };
-            let _ = writeln!(std::io::stderr(), "launcher: {msg} (see launcher --help)");
-            std::process::exit(2);
-        }
         Err(e) => {
             // clap's report, on one line: the problem and the accepted values.
             let text = e.render().to_string();
@@ -42,7 +21,15 @@ fn main() {
                 })
                 .collect();
             let msg = line.join(" ");
-            let msg = msg.trim_start_matches("error: ");
+            let mut msg = msg.trim_start_matches("error: ").to_string();
+            // Another tool's verb gets this tool's, not clap's nearest spelling.
+            if let Some(clap::error::ContextValue::String(verb)) =
+                e.get(clap::error::ContextKind::InvalidSubcommand)
+            {
+                if let Some(hint) = launcher::cli::verb_hint(verb) {
+                    msg = format!("unknown command {verb:?}: {hint}");
+                }
+            }
             let _ = writeln!(std::io::stderr(), "launcher: {msg} (see launcher --help)");
             std::process::exit(2);
         }

@@ -1174,6 +1174,27 @@ pub fn leave_pod(netns: &File) -> io::Result<()> {
     setns(own.as_raw_fd(), libc::CLONE_NEWPID)
 }
 
+/// openat2(2): `path` below `dirfd` opened with `flags`, resolved as `resolve` says.
+fn openat2(dirfd: RawFd, path: &CStr, flags: libc::c_int, resolve: u64) -> io::Result<OwnedFd> {
+    // SAFETY: open_how is plain old data, for which all zeroes is the default.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = resolve;
+    // SAFETY: a directory fd (or AT_FDCWD), a NUL-terminated path and an open_how of
+    // the size given.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    })?;
+    // SAFETY: openat2 returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// Opens the pseudo-terminal multiplexer `dev/ptmx` of the file system whose root is
 /// `root` (a pod's, through /proc/PID/root), resolving every symlink inside that root
 /// (openat2(2) RESOLVE_IN_ROOT, Linux >= 5.6): a pod that made its /dev/ptmx a link
@@ -1181,22 +1202,9 @@ pub fn leave_pod(netns: &File) -> io::Result<()> {
 /// (character device 5:2), unlocked for its peer.
 pub fn open_ptmx_in(root: &File) -> io::Result<OwnedFd> {
     const PTMX: (u32, u32) = (5, 2);
-    // SAFETY: open_how is plain old data, for which all zeroes is the default.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NONBLOCK) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: a directory fd, a NUL-terminated path and an open_how of the size given.
-    let fd = check(unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            c"dev/ptmx".as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    })? as RawFd;
-    // SAFETY: openat2 returned a new fd that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_NONBLOCK;
+    let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    let fd = openat2(root.as_raw_fd(), c"dev/ptmx", flags, resolve)?;
     let st = nix::sys::stat::fstat(&fd).map_err(io::Error::from)?;
     let is_ptmx = st.st_mode & libc::S_IFMT == libc::S_IFCHR
         && (libc::major(st.st_rdev), libc::minor(st.st_rdev)) == PTMX;
@@ -1266,23 +1274,12 @@ pub fn clone_tree(fd: &OwnedFd) -> io::Result<OwnedFd> {
 /// Opens `path` as an O_PATH fd, symlinks followed but no magic link of /proc
 /// (openat2 RESOLVE_NO_MAGICLINKS): the one lookup whose result is checked and used.
 pub fn open_path(path: &std::path::Path) -> io::Result<OwnedFd> {
-    let p = cpath(path)?;
-    // SAFETY: open_how is plain old data, for which all zeroes is the default.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: AT_FDCWD, a NUL-terminated path, an open_how of the size given.
-    let fd = check(unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            libc::AT_FDCWD,
-            p.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    })?;
-    // SAFETY: a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    openat2(
+        libc::AT_FDCWD,
+        &cpath(path)?,
+        libc::O_PATH,
+        libc::RESOLVE_NO_MAGICLINKS,
+    )
 }
 
 /// Opens the directory `rel` below the directory `root` for reading, resolved without
@@ -1295,22 +1292,9 @@ pub fn open_dir_beneath(root: &OwnedFd, rel: &std::path::Path) -> io::Result<Own
         false => rel.as_os_str(),
     };
     let p = CString::new(rel.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: open_how is plain old data, for which all zeroes is the default.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_XDEV;
-    // SAFETY: a directory fd, a NUL-terminated path, an open_how of the size given.
-    let fd = check(unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            p.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    })?;
-    // SAFETY: a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_XDEV;
+    openat2(root.as_raw_fd(), &p, flags, resolve)
 }
 
 /// Opens `rel` below the directory `root` as an O_PATH fd, every component, symlinks
@@ -1319,24 +1303,10 @@ pub fn open_dir_beneath(root: &OwnedFd, rel: &std::path::Path) -> io::Result<Own
 /// their parent, itself resolved beneath `root`.
 pub fn open_beneath(root: &OwnedFd, rel: &str, make_dirs: bool) -> io::Result<OwnedFd> {
     let open = |path: &str| -> io::Result<OwnedFd> {
-        // SAFETY: open_how is plain old data, for which all zeroes is the default.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
         let p = CString::new(if path.is_empty() { "." } else { path })
             .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-        // SAFETY: a directory fd, a NUL-terminated path, an open_how of the size given.
-        let fd = check(unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root.as_raw_fd(),
-                p.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        })?;
-        // SAFETY: a new fd that nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+        let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        openat2(root.as_raw_fd(), &p, libc::O_PATH, resolve)
     };
     match open(rel) {
         Err(e) if make_dirs && e.raw_os_error() == Some(libc::ENOENT) => {}

@@ -16,20 +16,16 @@ pub struct Ids {
 }
 
 impl Ids {
-    /// Resolves with the machine's /etc/passwd and /etc/group (with `strict`, its
-    /// memberships in /etc/group left out: supplementalGroupsPolicy Strict).
+    /// Resolves with the machine's /etc/passwd and /etc/group, read now (with
+    /// `strict`, the memberships in /etc/group left out: supplementalGroupsPolicy
+    /// Strict).
     pub fn resolve(
         user: Option<u32>,
         group: Option<u32>,
         supplemental: &[u32],
         strict: bool,
     ) -> Ids {
-        let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let groups = match strict {
-            true => String::new(),
-            false => fs::read_to_string("/etc/group").unwrap_or_default(),
-        };
-        Ids::resolve_in(&passwd, &groups, user, group, supplemental)
+        Accounts::read().ids(user, group, supplemental, strict)
     }
 
     pub fn resolve_in(
@@ -64,6 +60,40 @@ impl Ids {
             new
         });
         Ids { uid, gid, groups }
+    }
+}
+
+/// The machine's /etc/passwd and /etc/group.
+pub struct Accounts {
+    passwd: String,
+    group: String,
+}
+
+impl Accounts {
+    pub fn read() -> Accounts {
+        Accounts {
+            passwd: fs::read_to_string("/etc/passwd").unwrap_or_default(),
+            group: fs::read_to_string("/etc/group").unwrap_or_default(),
+        }
+    }
+
+    /// Read once per process: for a command that reports on many containers (`ps`,
+    /// `status`), not for the supervisor, whose processes take them as they are.
+    pub fn cached() -> &'static Accounts {
+        static ACCOUNTS: std::sync::OnceLock<Accounts> = std::sync::OnceLock::new();
+        ACCOUNTS.get_or_init(Accounts::read)
+    }
+
+    /// As [`Ids::resolve`] with these files.
+    pub fn ids(
+        &self,
+        user: Option<u32>,
+        group: Option<u32>,
+        supplemental: &[u32],
+        strict: bool,
+    ) -> Ids {
+        let groups = if strict { "" } else { &self.group };
+        Ids::resolve_in(&self.passwd, groups, user, group, supplemental)
     }
 }
 

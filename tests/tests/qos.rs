@@ -80,17 +80,7 @@ fn best_effort_and_burstable_by_requests_alone() {
     );
     running(&pods, "qos-demo-4", &yaml);
     // 1000 - 1000 x request / the machine's memory, as the kubelet computes it.
-    let total: u64 = std::fs::read_to_string("/proc/meminfo")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse::<u64>()
-        .unwrap()
-        * 1024;
+    let total = mem_total_kib() * 1024;
     let adj = (1000 - 1000 * (200u64 << 20) / total) as i32;
     check(
         &pods,

@@ -32,11 +32,11 @@ pub fn down(opts: &Opts, args: &cli::Down) -> Result<i32> {
         .transpose()
         .map_err(|e| Usage::Invalid(format!("--selector: {e}")))?;
     let mut names = super::pod_names(&args.names)?;
-    let handles = (names.iter())
-        .map(|n| PodHandle::new(opts, n))
-        .collect::<Result<Vec<_>>>()?;
-    preflight()?;
     let root = opts.open_root()?;
+    for n in &names {
+        PodHandle::under(&root, n)?;
+    }
+    preflight()?;
     if args.all || selector.is_some() {
         names = root.pods();
         if let Some(sel) = &selector {
@@ -50,7 +50,7 @@ pub fn down(opts: &Opts, args: &cli::Down) -> Result<i32> {
             return Ok(0);
         }
     }
-    let root = handles.first().map_or(&root, |h| &h.root);
+    let root = &root;
     // All at once, as kubectl's deletions are: one pod's grace period holds up no other.
     let results: Vec<Result<bool>> = std::thread::scope(|s| {
         let stops: Vec<_> = (names.iter())

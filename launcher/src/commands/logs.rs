@@ -83,8 +83,8 @@ struct Source {
 
 pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
     let mut filter = Filter::new(args)?;
-    let names = super::pod_names(std::slice::from_ref(&args.name))?;
-    let name = names.first().map_or(args.name.as_str(), String::as_str);
+    // One name in, one out.
+    let name = &super::pod_names(std::slice::from_ref(&args.name))?.remove(0);
     let pod = PodHandle::new(opts, name)?;
     let rec = pod.record()?;
     let container = args.container.as_deref().or(args.container_arg.as_deref());

@@ -404,3 +404,36 @@ fn a_backlog_of_output_does_not_hold_an_exit_back() {
     let log = bench.paths.logs("a").join("0.log");
     assert!(std::fs::metadata(log).unwrap().len() >= read as u64);
 }
+
+#[test]
+fn an_exit_carries_the_termination_log_else_after_a_failure_the_logs_end() {
+    let manifest = "apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: a, command: [a], terminationMessagePolicy: FallbackToLogsOnError}
+  - {name: b, command: [b], terminationMessagePolicy: FallbackToLogsOnError}
+";
+    let mut bench = Bench::new("words", manifest);
+    let (a, b) = (bench.pid_of("a"), bench.pid_of("b"));
+    (bench.script.borrow_mut().last_words).push(("a".into(), "disk full".into()));
+    let stdout = {
+        let script = bench.script.borrow();
+        let (_, out, _) = script.outputs.iter().find(|(pid, _, _)| *pid == b).unwrap();
+        out.try_clone().unwrap()
+    };
+    nix::unistd::write(&stdout, b"first\nlast words\n").unwrap();
+    bench.exit(a, 1);
+    bench.exit(b, 2);
+    bench.turn();
+    let st = bench.status();
+    let message = |i: usize| {
+        let t = st.container_statuses[i].state.terminated.as_ref();
+        t.and_then(|t| t.message.clone())
+    };
+    // The file wins over the log; an empty one after a failure, the log's end.
+    assert_eq!(message(0).as_deref(), Some("disk full"));
+    assert_eq!(message(1).as_deref(), Some("first\nlast words\n"));
+}

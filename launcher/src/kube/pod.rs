@@ -623,7 +623,8 @@ fn user_of(spec: &PodSpec, status: &Value) -> Option<Value> {
     if !started {
         return None;
     }
-    let ids = crate::users::Ids::resolve(c.user, c.group, &spec.extra_groups(), spec.strict_groups);
+    let accounts = crate::users::Accounts::cached();
+    let ids = accounts.ids(c.user, c.group, &spec.extra_groups(), spec.strict_groups);
     let mut groups = ids.groups;
     groups.sort_unstable();
     Some(
