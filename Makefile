@@ -10,9 +10,10 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 APT_PACKAGES := qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio file procps iproute2 \
 	util-linux tini dumb-init catatonit podman runc crun umoci hyperfine python3-venv \
 	containernetworking-plugins iptables kmod
-# Kubernetes' OpenAPI schemas and a strict validator, for the schema tests.
+# Kubernetes' OpenAPI schemas and a strict validator, for the schema tests; grpcio's
+# health service, the server the gRPC probe tests check.
 VENV := build/venv
-KUBERNETES_VALIDATE := kubernetes-validate==1.37.0
+PIP_PACKAGES := kubernetes-validate==1.37.0 grpcio-health-checking==1.85.1
 
 .PHONY: help deps build test unit host-test vm-test image demo bench lint clean install
 
@@ -32,8 +33,8 @@ deps:
 	fi
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
-	@$(VENV)/bin/pip show -q kubernetes-validate 2>/dev/null || \
-		{ python3 -m venv $(VENV) && $(VENV)/bin/pip install -q --disable-pip-version-check $(KUBERNETES_VALIDATE); }
+	@$(VENV)/bin/python3 -c 'import kubernetes_validate, grpc_health.v1.health' 2>/dev/null || \
+		{ python3 -m venv $(VENV) && $(VENV)/bin/pip install -q --disable-pip-version-check $(PIP_PACKAGES); }
 
 build: deps
 	$(CARGO) build --release --workspace --bins

@@ -157,6 +157,9 @@ pub enum Action {
     },
     /// Succeeds when a TCP connection is accepted.
     TcpSocket { host: std::net::IpAddr, port: u16 },
+    /// Succeeds when the gRPC health service answers SERVING for `service` (the
+    /// server's overall health when empty); on the pod's own address.
+    Grpc { port: u16, service: String },
     /// A hook that waits (lifecycle sleep).
     Sleep(Duration),
 }

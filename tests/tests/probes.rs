@@ -180,6 +180,160 @@ spec:
     pods.assert_clean();
 }
 
+/// The Python of the test venv, which has grpcio (`make deps` installs it).
+fn grpc_python() -> std::path::PathBuf {
+    let venv = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../build/venv");
+    let python = venv.join("bin/python3");
+    let has_grpc = std::process::Command::new(&python)
+        .args(["-c", "import grpc_health.v1.health"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has_grpc,
+        "{} has no grpcio-health-checking: `make deps` installs it",
+        python.display()
+    );
+    python
+}
+
+/// The gRPC readiness example of the Kubernetes blog (agnhost grpc-health-checking):
+/// Ready while the server answers SERVING; after `make-not-serving`, not Ready, with
+/// the kubelet's event; Ready again when it serves. A liveness probe of a service the
+/// server does not know restarts the container with gRPC's NotFound.
+#[test]
+fn grpc_probes_speak_the_health_checking_protocol() {
+    let pods = Pods::new("pgrpc");
+    let tmp = TempDir::new("pgrpc");
+    let flag = tmp.path().join("not-serving");
+    let python = grpc_python();
+    let venv = python
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .canonicalize()
+        .unwrap();
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let dirs = [tmp.path(), venv.as_path(), script.as_path()];
+    let (volumes, mounts) = host_dirs(&dirs);
+    let server = |port: u16| {
+        format!(
+            "[{python}, {script}/grpc-health.py, '{port}', {flag}]",
+            python = python.display(),
+            script = script.display(),
+            flag = flag.display()
+        )
+    };
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: test-grpc}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: {volumes}
+  containers:
+  - name: agnhost
+    command: {serve}
+    volumeMounts: {mounts}
+    ports: [{{containerPort: 5000}}]
+    readinessProbe:
+      grpc: {{port: 5000}}
+      periodSeconds: 1
+  - name: db
+    command: {db}
+    volumeMounts: {mounts}
+    livenessProbe:
+      grpc: {{port: 5001, service: cache}}
+      initialDelaySeconds: 2
+      periodSeconds: 1
+      failureThreshold: 1
+",
+        serve = server(5000),
+        db = server(5001),
+    );
+    pods.up_detached(&yaml, FAST);
+    let pod = pods.wait_status("test-grpc", "Ready", Duration::from_secs(15), |p| {
+        container(p, "agnhost")["ready"] == true
+    });
+    assert_eq!(condition(&pod, "Ready"), "True");
+    let describe = pods.ok(&["describe", "test-grpc"]);
+    assert!(
+        describe.contains(
+            "Readiness:      grpc <pod>:5000  delay=0s timeout=1s period=1s #success=1 #failure=3"
+        ),
+        "{describe}"
+    );
+    // curl http://localhost:8080/make-not-serving, in the blog's words.
+    std::fs::write(&flag, "").unwrap();
+    pods.wait_status("test-grpc", "not Ready", Duration::from_secs(10), |p| {
+        container(p, "agnhost")["ready"] == false
+    });
+    let events = pods.ok(&["events", "test-grpc"]);
+    assert!(
+        events.contains(
+            r#"Readiness probe failed: service unhealthy (responded with "NOT_SERVING")"#
+        ),
+        "{events}"
+    );
+    std::fs::remove_file(&flag).unwrap();
+    pods.wait_status("test-grpc", "Ready again", Duration::from_secs(10), |p| {
+        container(p, "agnhost")["ready"] == true
+    });
+    // The unknown service: NotFound, a restart with the kubelet's message.
+    let pod = pods.wait_status("test-grpc", "db restarted", Duration::from_secs(20), |p| {
+        restarts(p, "db") >= 1
+    });
+    let message = last_message(&pod, "db");
+    assert!(
+        message.starts_with("Container db failed liveness probe, will be restarted: ")
+            && message
+                .contains("error: health rpc probe failed: rpc error: code = NotFound desc = "),
+        "{message}"
+    );
+    assert_eq!(restarts(&pod, "agnhost"), 0);
+    // Python, PID 1 of its namespace, stops at the grace period's SIGKILL.
+    pods.ok(&["down", "test-grpc", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+/// A gRPC probe of a port nothing listens on, and of a server that is not gRPC.
+#[test]
+fn grpc_probes_that_cannot_reach_a_health_service_say_why() {
+    let pods = Pods::new("pgrpcx");
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: nogrpc}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: {volumes}
+  containers:
+  - name: web
+    command: [{target}, http, '8080', '600000']
+    volumeMounts: {mounts}
+    readinessProbe:
+      grpc: {{port: 8080}}
+      periodSeconds: 1
+  - name: none
+    command: [sleep, '600']
+    readinessProbe:
+      grpc: {{port: 5999}}
+      periodSeconds: 1
+",
+        target = bin("probe-target").display(),
+        volumes = host_dirs(&[&bin_dir()]).0,
+        mounts = host_dirs(&[&bin_dir()]).1,
+    );
+    pods.up_detached(&yaml, &[]);
+    wait_for("both probes to fail", Duration::from_secs(10), || {
+        let events = pods.ok(&["events", "nogrpc"]);
+        events.contains(r#"Readiness probe failed: error: failed to connect service at "127.0.0.1:5999": dial tcp 127.0.0.1:5999: connect: connection refused"#)
+            && events.contains("Readiness probe failed: error: health rpc probe failed: rpc error: code = Unavailable")
+    });
+    pods.ok(&["down", "nogrpc", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
 /// A startup probe holds a strict liveness probe off a slow starter; one that never
 /// succeeds gets the container restarted.
 #[test]

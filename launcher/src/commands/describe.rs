@@ -360,6 +360,13 @@ fn probe(p: &Value) -> String {
             t["host"].as_str().unwrap_or(""),
             port(&t["port"])
         )
+    } else if p["grpc"].is_object() {
+        let g = &p["grpc"];
+        format!(
+            "grpc <pod>:{} {}",
+            port(&g["port"]),
+            g["service"].as_str().unwrap_or("")
+        )
     } else {
         "unknown".into()
     };

@@ -275,7 +275,7 @@ impl<K: Kernel> Driver<K> {
                 Some(how) => queue.push_back(Event::PauseDied { how }),
                 None => queue.push_back(self.spawn(c)),
             },
-            Effect::Run { c, task, action } => match self.launch(c, &action) {
+            Effect::Run { c, task, action } => match self.launch(c, task, &action) {
                 Ok(run) => self.slots[c].runs.push((task, run)),
                 Err(verdict) => queue.push_back(Event::Done { c, task, verdict }),
             },
@@ -369,7 +369,7 @@ impl<K: Kernel> Driver<K> {
     }
 
     /// Starts a probe's or hook's action for container `c`.
-    fn launch(&mut self, c: usize, action: &Action) -> Result<Run, Verdict> {
+    fn launch(&mut self, c: usize, task: Task, action: &Action) -> Result<Run, Verdict> {
         match action {
             Action::Exec(argv) => {
                 let main = self.slots[c].main.as_ref().map(|m| m.child.pidfd.as_fd());
@@ -391,6 +391,25 @@ impl<K: Kernel> Driver<K> {
                 headers,
             } => Run::connect(*host, *port, Some((path, headers))),
             Action::TcpSocket { host, port } => Run::connect(*host, *port, None),
+            Action::Grpc { port, service } => {
+                // The probe's timeout goes with the call as its deadline.
+                let timeout = match task {
+                    Task::Probe(kind) => self
+                        .pod
+                        .container(c)
+                        .probes
+                        .iter()
+                        .find(|(k, _)| *k == kind),
+                    _ => None,
+                }
+                .map_or(Duration::from_secs(1), |(_, p)| p.timeout);
+                Run::grpc(
+                    std::net::IpAddr::from([127, 0, 0, 1]),
+                    *port,
+                    service,
+                    timeout,
+                )
+            }
             // The machine times sleeps itself; one here is already over.
             Action::Sleep(_) => Err(Verdict::Success),
         }

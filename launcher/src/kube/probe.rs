@@ -4,8 +4,8 @@
 use super::{field, secs_field, ManifestError};
 use crate::spec::{Action, Probe, ProbeKind};
 use k8s_openapi::api::core::v1::{
-    ContainerPort, ExecAction, HTTPGetAction, HTTPHeader, LifecycleHandler, Probe as K8sProbe,
-    SleepAction, TCPSocketAction,
+    ContainerPort, ExecAction, GRPCAction, HTTPGetAction, HTTPHeader, LifecycleHandler,
+    Probe as K8sProbe, SleepAction, TCPSocketAction,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::net::IpAddr;
@@ -23,8 +23,8 @@ pub fn decode(
             p.exec.as_ref().map(Handler::Exec),
             p.http_get.as_ref().map(Handler::Http),
             p.tcp_socket.as_ref().map(Handler::Tcp),
+            p.grpc.as_ref().map(Handler::Grpc),
         ],
-        p.grpc.is_some(),
         path,
         ports,
     )?;
@@ -83,8 +83,8 @@ pub fn decode_hook(
             h.exec.as_ref().map(Handler::Exec),
             h.http_get.as_ref().map(Handler::Http),
             h.sleep.as_ref().map(Handler::Sleep),
+            None,
         ],
-        false,
         path,
         ports,
     )
@@ -95,23 +95,20 @@ enum Handler<'a> {
     Http(&'a HTTPGetAction),
     Tcp(&'a TCPSocketAction),
     Sleep(&'a SleepAction),
+    Grpc(&'a GRPCAction),
 }
 
 /// The one handler of a probe or hook.
 fn action(
-    handlers: [Option<Handler>; 3],
-    grpc: bool,
+    handlers: [Option<Handler>; 4],
     path: &str,
     ports: &[ContainerPort],
 ) -> Result<Action, ManifestError> {
-    if grpc {
-        return Err(field(format!("{path}.grpc"), "not supported by launcher"));
-    }
     let mut set = handlers.into_iter().flatten();
     let (Some(handler), None) = (set.next(), set.next()) else {
         return Err(field(
             path,
-            "must specify exactly one handler (exec, httpGet, tcpSocket or sleep)",
+            "must specify exactly one handler (exec, httpGet, tcpSocket, grpc or sleep)",
         ));
     };
     let host = |h: &Option<String>, at: &str| -> Result<IpAddr, ManifestError> {
@@ -178,6 +175,28 @@ fn action(
             host: host(&t.host, "tcpSocket")?,
             port: port(&t.port, &format!("{path}.tcpSocket.port"), ports)?,
         },
+        Handler::Grpc(g) => {
+            match g.mode.as_deref() {
+                None | Some("Plaintext") => {}
+                Some("TLS") => {
+                    return Err(field(
+                        format!("{path}.grpc.mode"),
+                        "TLS is not supported by launcher (Plaintext is)",
+                    ))
+                }
+                Some(m) => {
+                    return Err(field(
+                        format!("{path}.grpc.mode"),
+                        format!("unsupported value {m:?}: \"TLS\" or \"Plaintext\""),
+                    ))
+                }
+            }
+            Action::Grpc {
+                // The API takes a number here, never a port's name.
+                port: port(&IntOrString::Int(g.port), &format!("{path}.grpc.port"), &[])?,
+                service: g.service.clone().unwrap_or_default(),
+            }
+        }
         Handler::Sleep(s) => {
             let at = format!("{path}.sleep.seconds");
             Action::Sleep(secs_field(Some(s.seconds), 0, &at)?.unwrap_or_default())
@@ -213,17 +232,25 @@ fn port(p: &IntOrString, path: &str, ports: &[ContainerPort]) -> Result<u16, Man
 pub fn encode(p: &Probe) -> K8sProbe {
     let h = encode_hook(&p.action);
     let secs = |d: Duration| Some(i32::try_from(d.as_secs()).unwrap_or(i32::MAX));
+    let grpc = match &p.action {
+        Action::Grpc { port, service } => Some(GRPCAction {
+            port: i32::from(*port),
+            service: Some(service.clone()),
+            mode: None,
+        }),
+        _ => None,
+    };
     K8sProbe {
         exec: h.exec,
         http_get: h.http_get,
         tcp_socket: h.tcp_socket,
+        grpc,
         initial_delay_seconds: secs(p.initial_delay),
         period_seconds: secs(p.period),
         timeout_seconds: secs(p.timeout),
         success_threshold: i32::try_from(p.success_threshold).ok(),
         failure_threshold: i32::try_from(p.failure_threshold).ok(),
         termination_grace_period_seconds: p.grace.map(|g| g.as_secs() as i64),
-        ..Default::default()
     }
 }
 
@@ -268,6 +295,8 @@ pub fn encode_hook(a: &Action) -> LifecycleHandler {
             }),
             ..Default::default()
         },
+        // A hook has no grpc handler; encode() puts a probe's in its place.
+        Action::Grpc { .. } => LifecycleHandler::default(),
         Action::Sleep(d) => LifecycleHandler {
             sleep: Some(SleepAction {
                 seconds: d.as_secs() as i64,

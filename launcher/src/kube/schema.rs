@@ -38,6 +38,7 @@ const PROBE: &[(&str, Kind)] = &[
     EXEC,
     HTTP_GET,
     TCP_SOCKET,
+    ("grpc", Obj(&[("port", S), ("service", S), ("mode", S)])),
     ("initialDelaySeconds", S),
     ("periodSeconds", S),
     ("timeoutSeconds", S),

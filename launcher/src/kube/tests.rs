@@ -85,6 +85,10 @@ spec:
     securityContext:
       runAsGroup: 100
       capabilities: {drop: [ALL], add: [NET_BIND_SERVICE, CAP_KILL]}
+  - name: rpc
+    command: [server]
+    livenessProbe:
+      grpc: {port: 9000, service: db, mode: Plaintext}
 ";
 
 #[test]
@@ -119,6 +123,14 @@ fn probes_hooks_and_security_context_map_with_the_kubelet_defaults() {
     // The pod's runAsUser, the container's own runAsGroup.
     assert_eq!((c.user, c.group), (Some(1000), Some(100)));
     assert_eq!(c.capabilities, Some(1 << 10 | 1 << 5));
+    let rpc = spec.containers[1].probes.liveness.as_ref().unwrap();
+    assert_eq!(
+        rpc.action,
+        Action::Grpc {
+            port: 9000,
+            service: "db".into()
+        }
+    );
 }
 
 #[test]
@@ -151,8 +163,10 @@ fn invalid_probes_hooks_and_security_contexts_name_their_path() {
             ("port: http,", "port: https,", format!("{c}.livenessProbe.httpGet.port: no port named \"https\" among the container's ports")),
             ("tcpSocket: {port: 8080}", "tcpSocket: {port: 70000}", format!("{c}.readinessProbe.tcpSocket.port: must be between 1 and 65535, got 70000")),
             ("tcpSocket: {port: 8080}", "tcpSocket: {port: 80, host: db.local}", format!("{c}.readinessProbe.tcpSocket.host: \"db.local\" is not an IP address (a launcher pod has no DNS)")),
-            ("tcpSocket: {port: 8080}", "grpc: {port: 9000}", format!("{c}.readinessProbe.grpc: not supported by launcher")),
-            ("tcpSocket: {port: 8080}", "tcpSocket: {port: 1}\n      exec: {command: [x]}", format!("{c}.readinessProbe: must specify exactly one handler (exec, httpGet, tcpSocket or sleep)")),
+            ("tcpSocket: {port: 8080}", "grpc: {port: 0}", format!("{c}.readinessProbe.grpc.port: must be between 1 and 65535, got 0")),
+            ("tcpSocket: {port: 8080}", "grpc: {port: 9000, mode: TLS}", format!("{c}.readinessProbe.grpc.mode: TLS is not supported by launcher (Plaintext is)")),
+            ("tcpSocket: {port: 8080}", "grpc: {port: 9000, mode: tls}", format!("{c}.readinessProbe.grpc.mode: unsupported value \"tls\": \"TLS\" or \"Plaintext\"")),
+            ("tcpSocket: {port: 8080}", "tcpSocket: {port: 1}\n      exec: {command: [x]}", format!("{c}.readinessProbe: must specify exactly one handler (exec, httpGet, tcpSocket, grpc or sleep)")),
             ("httpGet: {path: healthz,", "httpGet: {scheme: HTTPS, path: healthz,", format!("{c}.livenessProbe.httpGet.scheme: unsupported value \"HTTPS\": only HTTP")),
             ("exec: {command: [test, -f, /tmp/up]}", "exec: {command: []}", format!("{c}.startupProbe.exec.command: required")),
             ("preStop: {sleep: {seconds: 2}}", "preStop: {tcpSocket: {port: 1}}", format!("{c}.lifecycle.preStop.tcpSocket: not supported by launcher")),

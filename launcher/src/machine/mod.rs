@@ -1400,6 +1400,7 @@ fn timeout_message(action: &Action, timeout: Duration) -> String {
             "Get \"http://{}{path}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
             std::net::SocketAddr::new(*host, *port)
         ),
+        Action::Grpc { .. } => format!("timeout: health rpc did not complete within {secs}"),
         Action::Sleep(_) => "sleep was interrupted".into(),
     }
 }

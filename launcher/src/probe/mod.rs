@@ -6,11 +6,16 @@
 //! reach the pod's own loopback, where the kubelet would reach the pod's IP.
 //!
 //! Results follow the kubelet: exec succeeds on exit status 0, tcpSocket when the
-//! connection is accepted, httpGet on a status of 200-399; running out of time fails.
+//! connection is accepted, httpGet on a status of 200-399, grpc when the health
+//! service answers SERVING; running out of time fails.
+
+mod grpc;
+mod hpack;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
 
 /// The User-Agent the kubelet sends (`kube-probe/<major>.<minor>`).
 const USER_AGENT: &str = concat!("kube-probe/launcher-", env!("CARGO_PKG_VERSION"));
@@ -31,8 +36,7 @@ enum Work {
     Connect {
         stream: TcpStream,
         addr: SocketAddr,
-        /// The HTTP request to send once connected; None for tcpSocket.
-        request: Option<Vec<u8>>,
+        next: Next,
     },
     Http {
         stream: TcpStream,
@@ -40,6 +44,20 @@ enum Work {
         sent: usize,
         response: Vec<u8>,
     },
+    Grpc {
+        stream: TcpStream,
+        call: Box<grpc::Call>,
+    },
+}
+
+/// What follows the connection.
+enum Next {
+    /// Nothing: tcpSocket succeeds once connected.
+    Done,
+    /// httpGet sends this request.
+    Http(Vec<u8>),
+    /// grpc makes this call.
+    Grpc(Box<grpc::Call>),
 }
 
 impl Run {
@@ -55,7 +73,27 @@ impl Run {
         port: u16,
         http: Option<(&str, &[(String, String)])>,
     ) -> Result<Run, Verdict> {
+        let next = match http {
+            Some((path, headers)) => Next::Http(request(host, port, path, headers)),
+            None => Next::Done,
+        };
+        Run::start(SocketAddr::new(host, port), next)
+    }
+
+    /// Starts a gRPC health check of `service` on `host:port`, with the probe's
+    /// `timeout` as its deadline.
+    pub fn grpc(host: IpAddr, port: u16, service: &str, timeout: Duration) -> Result<Run, Verdict> {
         let addr = SocketAddr::new(host, port);
+        let call = grpc::Call::new(&addr.to_string(), service, timeout);
+        Run::start(addr, Next::Grpc(Box::new(call))).map_err(|v| match v {
+            Verdict::Failure(why) => Verdict::Failure(format!(
+                "error: failed to connect service at \"{addr}\": {why}"
+            )),
+            v => v,
+        })
+    }
+
+    fn start(addr: SocketAddr, next: Next) -> Result<Run, Verdict> {
         let socket = socket2::Socket::new(
             socket2::Domain::for_address(addr),
             socket2::Type::STREAM,
@@ -68,12 +106,11 @@ impl Run {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(refused(addr, &e)),
         }
-        let request = http.map(|(path, headers)| request(host, port, path, headers));
         Ok(Run {
             what: Work::Connect {
                 stream: socket.into(),
                 addr,
-                request,
+                next,
             },
         })
     }
@@ -98,6 +135,10 @@ impl Run {
                 ..
             } if sent < &request.len() => Some((stream.as_fd(), PollFlags::POLLOUT)),
             Work::Http { stream, .. } => Some((stream.as_fd(), PollFlags::POLLIN)),
+            Work::Grpc { stream, call } if call.writing() => {
+                Some((stream.as_fd(), PollFlags::POLLIN | PollFlags::POLLOUT))
+            }
+            Work::Grpc { stream, .. } => Some((stream.as_fd(), PollFlags::POLLIN)),
             _ => None,
         }
     }
@@ -105,29 +146,59 @@ impl Run {
     /// Moves a socket run on after poll said its socket is ready; Some once decided.
     pub fn ready(&mut self) -> Option<Verdict> {
         match &mut self.what {
-            Work::Connect {
-                stream,
-                addr,
-                request,
-            } => {
+            Work::Connect { stream, addr, next } => {
+                let grpc = matches!(next, Next::Grpc(_));
                 match stream.take_error() {
                     Ok(None) => {}
+                    Ok(Some(e)) | Err(e) if grpc => {
+                        return Some(Verdict::Failure(format!(
+                            "error: failed to connect service at \"{addr}\": {}",
+                            dial_error(*addr, &e)
+                        )))
+                    }
                     Ok(Some(e)) | Err(e) => return Some(refused(*addr, &e)),
                 }
-                let Some(request) = request.take() else {
-                    return Some(Verdict::Success);
-                };
                 let stream = match stream.try_clone() {
                     Ok(s) => s,
                     Err(e) => return Some(Verdict::Failure(format!("socket: {e}"))),
                 };
-                self.what = Work::Http {
-                    stream,
-                    request,
-                    sent: 0,
-                    response: Vec::new(),
+                self.what = match std::mem::replace(next, Next::Done) {
+                    Next::Done => return Some(Verdict::Success),
+                    Next::Http(request) => Work::Http {
+                        stream,
+                        request,
+                        sent: 0,
+                        response: Vec::new(),
+                    },
+                    Next::Grpc(call) => Work::Grpc { stream, call },
                 };
                 None
+            }
+            Work::Grpc { stream, call } => {
+                let out = call.outgoing();
+                if !out.is_empty() {
+                    match stream.write(out) {
+                        Ok(n) => {
+                            out.drain(..n);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => {
+                            return Some(Verdict::Failure(format!(
+                                "error: health rpc probe failed: rpc error: code = Unavailable desc = connection error: {}",
+                                describe(&e)
+                            )))
+                        }
+                    }
+                }
+                let mut buf = [0u8; 4096];
+                match stream.read(&mut buf) {
+                    Ok(n) => call.incoming(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+                    Err(e) => Some(Verdict::Failure(format!(
+                        "error: health rpc probe failed: rpc error: code = Unavailable desc = error reading from server: {}",
+                        describe(&e)
+                    ))),
+                }
             }
             Work::Http {
                 stream,
@@ -187,7 +258,11 @@ impl Run {
 }
 
 fn refused(addr: SocketAddr, e: &io::Error) -> Verdict {
-    Verdict::Failure(format!("dial tcp {addr}: connect: {}", describe(e)))
+    Verdict::Failure(dial_error(addr, e))
+}
+
+fn dial_error(addr: SocketAddr, e: &io::Error) -> String {
+    format!("dial tcp {addr}: connect: {}", describe(e))
 }
 
 /// An OS error as Go prints it ("connection refused"), without Rust's "(os error N)".
