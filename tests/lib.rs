@@ -415,6 +415,14 @@ impl Pods {
 
     /// `launcher ARGS...` with `input` on its standard input, run to its end.
     pub fn run_with_input(&self, args: &[&str], input: &str) -> std::process::Output {
+        self.spawn_with_input(args, input)
+            .wait_with_output()
+            .unwrap()
+    }
+
+    /// `launcher ARGS...` started with `input` on its standard input, then its end;
+    /// its output piped.
+    pub fn spawn_with_input(&self, args: &[&str], input: &str) -> std::process::Child {
         use std::io::Write;
         let mut child = self
             .cmd(args)
@@ -429,7 +437,7 @@ impl Pods {
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        child.wait_with_output().unwrap()
+        child
     }
 
     /// `up -d` of a manifest, asserting that it started.

@@ -103,6 +103,18 @@ pub enum Command {
 
 Exits with the command's status (128+N when killed by signal N; 126/127 when it cannot run).")]
     Exec(Exec),
+    /// Attach to a running container's output and, with -i, its stdin, like kubectl attach
+    #[command(after_help = "Examples:
+  launcher attach web
+  launcher attach -it shell
+  launcher attach -i worker -c queue < jobs.txt
+
+The container's output from now on (its earlier output: `launcher logs`). Input needs \
+`stdin: true` in the container's spec, a terminal `tty: true`; a `stdinOnce` container's \
+stdin closes when the first session that sent input ends. ctrl-p ctrl-q leaves the \
+container running (--detach-keys); so does ending attach any other way, as ^C does \
+without -t. Exits 0 when the container ends or the session is left.")]
+    Attach(Attach),
     /// Print a container's logs (CRI format on disk), like kubectl logs
     #[command(after_help = "Examples:
   launcher logs web
@@ -233,9 +245,10 @@ pub struct Up {
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub pids: Option<String>,
 
-    /// Restart policy
-    #[arg(long, value_enum, ignore_case = true, default_value_t = RestartPolicy::Always)]
-    pub restart: RestartPolicy,
+    /// Restart policy [default: Always; Never for `up -i` in the foreground, whose
+    /// container runs once, for its session]
+    #[arg(long, value_enum, ignore_case = true)]
+    pub restart: Option<RestartPolicy>,
 
     /// Time between SIGTERM and SIGKILL when stopping
     #[arg(
@@ -334,6 +347,16 @@ pub struct Up {
     /// Return once every container runs, leaving a supervisor behind
     #[arg(short = 'd', long)]
     pub detach: bool,
+
+    /// Attach this terminal's input to the pod, as kubectl run -i: the first -c
+    /// container gets stdin (and stdinOnce); a manifest's first container with stdin
+    /// is attached to. Without -d, the pod goes when that container ends
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+
+    /// With -i: the container gets a terminal (tty), this one raw for the session
+    #[arg(short = 't', long, requires = "stdin")]
+    pub tty: bool,
 
     /// Print the Pod manifest instead of starting it (one kubectl accepts)
     #[arg(long)]
@@ -451,11 +474,16 @@ impl Up {
                     why: "empty command".into(),
                 });
             }
+            // kubectl run -i: stdin, closed when the session ends (stdinOnce).
+            let attached = containers.is_empty() && up.stdin;
             containers.push(ContainerSpec {
                 name: name.to_string(),
                 command: command.iter().map(|a| literal(a)).collect(),
                 env: Vec::new(),
                 read_only_root: up.read_only,
+                stdin: attached,
+                stdin_once: attached,
+                tty: attached && up.tty,
                 ..Default::default()
             });
         }
@@ -496,7 +524,10 @@ impl Up {
             containers,
             env,
             limits,
-            restart: up.restart,
+            restart: up.restart.unwrap_or(match up.stdin && !up.detach {
+                true => RestartPolicy::Never,
+                false => RestartPolicy::Always,
+            }),
             grace,
             active_deadline: None,
             privileged: up.privileged,
@@ -603,9 +634,6 @@ pub fn verb_hint(verb: &str) -> Option<&'static str> {
         }
         "inspect" => "`launcher status NAME -o yaml` or `launcher describe NAME`",
         "log" => "`launcher logs NAME [CONTAINER]`",
-        "attach" => {
-            "launcher has no attach yet: `launcher logs -f NAME` and `launcher exec -it NAME -- sh`"
-        }
         _ => return None,
     })
 }
@@ -702,6 +730,25 @@ pub struct Exec {
     pub tty: bool,
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct Attach {
+    pub name: String,
+    /// Container [default: the kubectl.kubernetes.io/default-container annotation's, else
+    /// the first]
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// Pass standard input to the container (it needs stdin: true)
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Use the container's terminal (tty: true): the local one raw, its size followed
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// The keys that leave the session with the container running: ctrl-X or single
+    /// characters, comma-separated; empty for none
+    #[arg(long, value_name = "KEYS", default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
 }
 
 #[derive(Args, Debug)]

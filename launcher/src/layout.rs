@@ -8,6 +8,7 @@
 //!     pod.json                       the record: spec + what the runtime learned
 //!     status.json  events.json       written by the supervisor
 //!     stop                           the grace period `down` asks for
+//!     attach                         the supervisor's socket for `attach` (0600)
 //!     network.lock                   one CNI call at a time for the pod
 //!     hosts  hostname  resolv.conf   the pod's /etc files (see `names`)
 //!   .new-<pod>-<pid>/                a pod's directory while `up` makes it
@@ -38,6 +39,7 @@ pub const RECORD: &str = "pod.json";
 const STATUS: &str = "status.json";
 const EVENTS: &str = "events.json";
 const STOP: &str = "stop";
+const ATTACH: &str = "attach";
 const NETWORK_LOCK: &str = "network.lock";
 
 /// The runtime's roots, as given (the caller has made them trusted: see
@@ -67,6 +69,10 @@ impl Roots {
 
     pub fn stop_request(&self, name: &str) -> PathBuf {
         self.state_dir(name).join(STOP)
+    }
+
+    pub fn attach_socket(&self, name: &str) -> PathBuf {
+        self.state_dir(name).join(ATTACH)
     }
 
     pub fn network_lock(&self, name: &str) -> PathBuf {
@@ -171,6 +177,10 @@ impl PodPaths {
 
     pub fn stop_request(&self) -> PathBuf {
         self.roots.stop_request(&self.name)
+    }
+
+    pub fn attach_socket(&self) -> PathBuf {
+        self.roots.attach_socket(&self.name)
     }
 
     pub fn network_lock(&self) -> PathBuf {

@@ -26,6 +26,7 @@
 //! pre-exec hook and its inherited fds).
 #![deny(unsafe_code)]
 
+pub mod attach;
 pub mod cgroup;
 pub mod cli;
 #[allow(unsafe_code)]
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Ps(a) => commands::ps(&opts, a),
         Command::Status(a) => commands::status(&opts, a),
         Command::Exec(a) => commands::exec(&opts, a),
+        Command::Attach(a) => commands::attach(&opts, a),
         Command::Logs(a) => commands::logs(&opts, a),
         Command::Wait(a) => commands::wait(&opts, a),
         Command::Describe(a) => commands::describe(&opts, a),

@@ -62,8 +62,13 @@ pub enum Stdio {
     Null,
     /// The launcher's own (`launcher exec`).
     Inherit,
-    /// /dev/null in, these two out (a container's output, read by the supervisor).
-    Pipes { stdout: OwnedFd, stderr: OwnedFd },
+    /// A container's: its input from `stdin` (a pipe the supervisor writes, for
+    /// `attach`) or /dev/null, its output to these two (read by the supervisor).
+    Pipes {
+        stdin: Option<OwnedFd>,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
     /// This end of a pseudo-terminal for all three, and as the controlling terminal
     /// of the process's session (`launcher exec -t`).
     Terminal(OwnedFd),
@@ -168,7 +173,11 @@ impl<'a> Plan<'a> {
                 [null.try_clone(), null.try_clone(), Ok(null)]
             }
             Stdio::Inherit => [0, 1, 2].map(inherited),
-            Stdio::Pipes { stdout, stderr } => [devnull(), Ok(stdout), Ok(stderr)],
+            Stdio::Pipes {
+                stdin,
+                stdout,
+                stderr,
+            } => [stdin.map_or_else(devnull, Ok), Ok(stdout), Ok(stderr)],
         };
         let [a, b, c2] = stdio;
         let stdio = [

@@ -100,6 +100,16 @@ pub struct ContainerSpec {
     /// terminationMessagePath and terminationMessagePolicy.
     #[serde(default)]
     pub termination_message: TerminationMessage,
+    /// `stdin`: its standard input is a stream the supervisor holds open, for
+    /// `launcher attach -i`; else /dev/null.
+    #[serde(default)]
+    pub stdin: bool,
+    /// `stdinOnce`: that stream closes when the first attach session ends.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// `tty`: its standard streams are a terminal of its own.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// Where a container writes why it ended, read when it does into its terminated

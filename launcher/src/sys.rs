@@ -514,6 +514,21 @@ pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_
         .unwrap_or(libc::EINVAL)
 }
 
+/// Writes what of `buf` the fd takes now, retrying on EINTR.
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is valid for its length.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// Reads up to `buf.len()` bytes, retrying on EINTR; 0 at EOF.
 pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     loop {

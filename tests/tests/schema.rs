@@ -80,6 +80,9 @@ RESOURCES    startupProbe:
       httpGet: {path: /healthz, port: 8080, httpHeaders: [{name: X-Probe, value: "1"}]}
       periodSeconds: 30
       initialDelaySeconds: 30
+    stdin: true
+    stdinOnce: true
+    tty: true
     readinessProbe:
       grpc: {port: 9000, service: side}
       initialDelaySeconds: 30

@@ -119,22 +119,7 @@ fn exec_it_gives_a_terminal_that_follows_the_local_one() {
     let mut term = Terminal::open(33, 101);
     let before = term.lflag();
     assert_ne!(before & libc::ICANON, 0, "a fresh terminal is cooked");
-    let mut cmd = pods.cmd(&["exec", "-it", "tty", "--", "sh"]);
-    let tty = term.tty.as_raw_fd();
-    // SAFETY: setsid and TIOCSCTTY between fork and exec, async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setsid();
-            if libc::ioctl(tty, libc::TIOCSCTTY, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.stdin(Stdio::from(term.tty.try_clone().unwrap()))
-        .stdout(Stdio::from(term.tty.try_clone().unwrap()))
-        .stderr(Stdio::from(term.tty.try_clone().unwrap()));
-    let mut session = Proc::spawn(&mut cmd);
+    let mut session = on_terminal(&pods, &term, &["exec", "-it", "tty", "--", "sh"]);
 
     // The shell in the pod has a terminal of the pod's own devpts, of our size.
     term.type_(b"tty; stty size; echo term-$TERM; echo end-$((1+1))\n");
@@ -237,5 +222,220 @@ fn exec_without_a_terminal_warns_and_stdin_only_with_i() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("\"notty\""), "{err}");
+    pods.assert_clean();
+}
+
+/// `launcher ARGS` run on the test's terminal (its controlling terminal, and its
+/// stdin, stdout and stderr), as a person would.
+fn on_terminal(pods: &Pods, term: &Terminal, args: &[&str]) -> Proc {
+    let mut cmd = pods.cmd(args);
+    let tty = term.tty.as_raw_fd();
+    // SAFETY: setsid and TIOCSCTTY between fork and exec, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::ioctl(tty, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.stdin(Stdio::from(term.tty.try_clone().unwrap()))
+        .stdout(Stdio::from(term.tty.try_clone().unwrap()))
+        .stderr(Stdio::from(term.tty.try_clone().unwrap()));
+    Proc::spawn(&mut cmd)
+}
+
+/// kubectl's `attach -it` to a container with `stdin` and `tty`: its own terminal,
+/// of the local size, raw here; ctrl-p ctrl-q leaves it running; a second session
+/// finds the same shell; its exit ends the session, and the shell's output is in
+/// its log.
+#[test]
+fn attach_it_reaches_the_containers_own_terminal_and_detaches() {
+    let pods = Pods::new("attach");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: shell-demo}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: shell
+    command: [sh]
+    stdin: true
+    tty: true
+";
+    pods.up_detached(yaml, &[]);
+    let mut term = Terminal::open(30, 90);
+    let before = term.lflag();
+    let mut session = on_terminal(&pods, &term, &["attach", "-it", "shell-demo"]);
+    term.expect("If you don't see a command prompt, try pressing enter.");
+    term.type_(b"stty size; tty; echo hi-$((6*7))\r");
+    term.expect("30 90");
+    term.expect("/dev/pts/");
+    term.expect("hi-42");
+    assert_eq!(term.lflag() & (libc::ICANON | libc::ECHO), 0, "raw mode");
+    term.resize(40, 120);
+    let deadline = Instant::now() + scaled(Duration::from_secs(10));
+    loop {
+        term.type_(b"echo size-$(stty size | tr ' ' x)\r");
+        if term.try_expect("size-40x120", Duration::from_secs(1)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resize never reached the container"
+        );
+    }
+    // Detach: the session ends, the terminal is restored, the shell runs on.
+    term.type_(b"\x10\x11");
+    assert_eq!(
+        session.wait_timeout(Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    assert_eq!(term.lflag(), before, "terminal modes restored");
+    let c = container(&pods.status("shell-demo"), "shell").clone();
+    assert!(c["state"]["running"].is_object(), "{c}");
+    // Back to the same shell: what it set is still there; its exit ends the session.
+    let mut session = on_terminal(
+        &pods,
+        &term,
+        &["attach", "-it", "shell-demo", "-c", "shell"],
+    );
+    term.expect("try pressing enter.");
+    term.type_(b"echo again-$((2*5)); exit 3\r");
+    term.expect("again-10");
+    assert_eq!(
+        session.wait_timeout(Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    let pod = pods.wait_status("shell-demo", "Failed", Duration::from_secs(10), |p| {
+        p["status"]["phase"] == "Failed"
+    });
+    assert_eq!(
+        container(&pod, "shell")["state"]["terminated"]["exitCode"],
+        3
+    );
+    let log = pods.ok(&["logs", "shell-demo"]);
+    assert!(log.contains("hi-42") && log.contains("again-10"), "{log}");
+    pods.ok(&["down", "shell-demo"]);
+    pods.assert_clean();
+}
+
+/// `attach -i` without a terminal: input from a pipe reaches the container's stdin;
+/// with stdinOnce the stdin closes when that session ends (the container reads EOF);
+/// without, it stays open for the next session. What cannot be attached says why.
+#[test]
+fn attach_i_feeds_stdin_and_stdin_once_closes_it() {
+    let pods = Pods::new("attachi");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: feed}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: once
+    command: [sh, -c, 'while read l; do echo \"once $l\"; done; echo once-eof']
+    stdin: true
+    stdinOnce: true
+  - name: open
+    command: [sh, -c, 'while read l; do echo \"open $l\"; done; echo open-eof']
+    stdin: true
+  - name: plain
+    command: [sleep, '600']
+";
+    pods.up_detached(yaml, &[]);
+    let attach = |container: &str, input: &str| {
+        pods.spawn_with_input(&["attach", "-i", "feed", "-c", container], input)
+    };
+    // stdinOnce: the session's end is the container's EOF, and so its end; the
+    // session follows it to its end.
+    let out = attach("once", "a\nb\n").wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text, "once a\nonce b\nonce-eof\n");
+    let pod = pods.wait_status("feed", "once done", Duration::from_secs(10), |p| {
+        container(p, "once")["state"]["terminated"].is_object()
+    });
+    assert_eq!(
+        container(&pod, "once")["state"]["terminated"]["exitCode"],
+        0
+    );
+    // Without stdinOnce, a session that ends (here: by a signal) leaves stdin open.
+    let mut first = attach("open", "x\n");
+    let pid = first.id() as i32;
+    wait_for("the first line", Duration::from_secs(10), || {
+        pods.ok(&["logs", "feed", "-c", "open"]).contains("open x")
+    });
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(first.wait().unwrap().code(), Some(128 + libc::SIGTERM));
+    let second = attach("open", "y\n");
+    wait_for("the second session's line", Duration::from_secs(10), || {
+        pods.ok(&["logs", "feed", "-c", "open"]).contains("open y")
+    });
+    assert!(!pods
+        .ok(&["logs", "feed", "-c", "open"])
+        .contains("open-eof"));
+    let mut second = second;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    // What cannot be attached: a container without stdin, one that ended, none.
+    for (args, want) in [
+        (
+            vec!["attach", "-i", "feed", "-c", "plain"],
+            "container \"plain\" has no stdin to attach to (stdin: true in its spec)",
+        ),
+        (
+            vec!["attach", "feed", "-c", "once"],
+            "container \"once\" is not running",
+        ),
+        (
+            vec!["attach", "feed", "-c", "nosuch"],
+            "pod \"feed\" has no container \"nosuch\"",
+        ),
+    ] {
+        let out = pods.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    pods.ok(&["down", "feed", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
+/// `up -it`, as kubectl run -it: the shell's terminal is this one; its exit ends
+/// the pod with its status; the detach keys leave the pod running instead.
+#[test]
+fn up_it_runs_a_shell_on_this_terminal_and_the_pod_goes_with_it() {
+    let pods = Pods::new("upit");
+    let mut term = Terminal::open(25, 70);
+    let before = term.lflag();
+    let mut session = on_terminal(&pods, &term, &["up", "--name", "dbg", "-c", "sh=sh", "-it"]);
+    term.expect("try pressing enter.");
+    term.type_(b"stty size; echo in-$((3*3)); exit 5\r");
+    term.expect("25 70");
+    term.expect("in-9");
+    assert_eq!(
+        session.wait_timeout(Duration::from_secs(10)).code(),
+        Some(5)
+    );
+    assert_eq!(term.lflag(), before, "terminal modes restored");
+    pods.assert_clean();
+    // Detached: the pod runs on, and says how to come back.
+    let mut session = on_terminal(&pods, &term, &["up", "--name", "dbg", "-c", "sh=sh", "-it"]);
+    term.expect("try pressing enter.");
+    term.type_(b"echo up-$((4*4))\r");
+    term.expect("up-16");
+    term.type_(b"\x10\x11");
+    assert_eq!(
+        session.wait_timeout(Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    term.expect("`launcher attach dbg -c sh -it` attaches again");
+    assert_eq!(term.lflag(), before);
+    let pod = pods.status("dbg");
+    assert!(container(&pod, "sh")["state"]["running"].is_object());
+    // An interactive shell ignores SIGTERM: it would take the whole grace period.
+    pods.ok(&["down", "dbg", "--grace-period", "0"]);
     pods.assert_clean();
 }

@@ -1,6 +1,7 @@
 //! The `launcher` commands, one per file, and what they share: the options every
 //! command takes, the checks before touching the machine, and quiet output.
 
+mod attach;
 mod describe;
 mod docs;
 mod down;
@@ -16,6 +17,7 @@ mod up;
 mod volume;
 mod wait;
 
+pub use attach::attach;
 pub use describe::describe;
 pub use docs::{completion, man};
 pub use down::down;

@@ -79,6 +79,22 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         })?;
         return Ok(0);
     }
+    // -i: the container this terminal attaches to.
+    let attached = match args.stdin {
+        false => None,
+        true => Some(
+            spec.containers
+                .iter()
+                .find(|c| c.stdin)
+                .map(|c| c.name.clone())
+                .ok_or_else(|| {
+                    Usage::Invalid(format!(
+                        "-i: no container of pod {:?} has stdin: true to attach to",
+                        spec.name
+                    ))
+                })?,
+        ),
+    };
     preflight()?;
     let data_root = crate::state::trusted_dir(&opts.data_root, "--data-root")?;
     let root = Root::open(&opts.root, &data_root)?;
@@ -154,7 +170,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     // From here the name is taken, the record names the cgroup, and the lock is ours.
     let lock = root.create_pod(&name, &record)?;
     drop(ports_lock);
-    if !args.detach {
+    if !args.detach && attached.is_none() {
         return supervise(opts, &name, true, None, Some(lock), inputs);
     }
     // Detached: a fresh supervisor process (setsid, stdio on /dev/null) gets the
@@ -207,10 +223,13 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     let mut answer = String::new();
     let _ = File::from(rd).read_to_string(&mut answer);
     match answer.lines().next() {
-        Some("ok") => {
-            print(&format!("{name}\n"))?;
-            Ok(0)
-        }
+        Some("ok") => match attached {
+            Some(c) if !args.detach => attach_to(opts, &root, &name, &c, args.tty),
+            _ => {
+                print(&format!("{name}\n"))?;
+                Ok(0)
+            }
+        },
         Some(err) => {
             let _ = child.wait();
             bail!("{}", err.strip_prefix("error: ").unwrap_or(err))
@@ -221,6 +240,59 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
             let _ = super::down::take_down(opts, &root, &name, None);
             bail!("the supervisor died while starting the pod ({st})")
         }
+    }
+}
+
+/// `up -i` in the foreground: this terminal attached to container `c`, as kubectl
+/// run -i; the pod is this session's: it goes, with its grace period, when the
+/// container ends or this process is stopped, and exits with the container's
+/// status. The detach keys leave it running.
+fn attach_to(opts: &Opts, root: &Root, name: &str, c: &str, tty: bool) -> Result<i32> {
+    let pod = super::PodHandle::under(root, name)?;
+    let keys = super::attach::DEFAULT_DETACH_KEYS.to_vec();
+    let restarts = |pod: &super::PodHandle| {
+        let s = pod.status()?;
+        let cs = s.container_statuses.into_iter().find(|x| x.name == c)?;
+        Some(cs.restart_count)
+    };
+    let before = restarts(&pod).unwrap_or(0);
+    let end = super::attach::session(&pod, c, true, tty, keys);
+    if let Ok(super::attach::End::Detached) = end {
+        warn(&format!(
+            "launcher: detached from pod {name:?}: `launcher attach {name} -c {c} -it` \
+             attaches again, `launcher down {name}` stops it"
+        ));
+        return Ok(0);
+    }
+    let code = match &end {
+        Ok(super::attach::End::Ended) => exit_code(&pod, c, before),
+        _ => 0,
+    };
+    super::down::take_down(opts, root, name, None)?;
+    end?;
+    Ok(code)
+}
+
+/// The exit status of container `c`'s instance that just ended (it had restarted
+/// `before` times), once the supervisor has published it (within a second).
+fn exit_code(pod: &super::PodHandle, c: &str, before: u32) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let status = pod.status();
+        let found = status.as_ref().and_then(|s| {
+            let cs = s.container_statuses.iter().find(|x| x.name == c)?;
+            // Ended for good, or restarted since (its last instance the one).
+            let restarted = cs.restart_count > before;
+            let last = cs.last_state.terminated.as_ref().filter(|_| restarted);
+            cs.state.terminated.as_ref().or(last).map(|t| t.exit_code)
+        });
+        if let Some(code) = found {
+            return code;
+        }
+        if std::time::Instant::now() >= deadline {
+            return 0;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

@@ -44,14 +44,16 @@ pub trait Kernel {
     fn signals(&mut self) -> Vec<i32>;
     /// Every child that has exited, reaped: (pid, how).
     fn reap(&mut self) -> Vec<(i32, Exit)>;
-    /// Starts container `c`'s main process of `pod`, its stdout and stderr on these.
+    /// Starts container `c`'s main process of `pod`, with these standard streams.
     fn spawn(
         &mut self,
         pod: Resolved,
         c: &ContainerSpec,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
+        stdio: Stdio,
     ) -> Result<Child, NotStarted>;
+    /// A pseudo-terminal in the pod's devpts for a `tty` container: its multiplexer
+    /// end (non-blocking), and its terminal end.
+    fn terminal(&mut self) -> std::io::Result<(OwnedFd, OwnedFd)>;
     /// Starts `argv` in container `c` (a probe's or hook's exec), in the mount
     /// namespace of its main process `main`, if it runs.
     fn exec(
@@ -231,12 +233,20 @@ impl Kernel for Host {
         exits
     }
 
+    fn terminal(&mut self) -> std::io::Result<(OwnedFd, OwnedFd)> {
+        let root = File::open(format!("/proc/{}/root", self.pause.pid))?;
+        let master = crate::sys::open_ptmx_in(&root)?;
+        let peer = crate::sys::pty_peer(&master)?;
+        // A terminal's size until an attach gives its own: the classic 80x24.
+        crate::attach::resize(master.as_fd(), 24, 80);
+        Ok((master, peer))
+    }
+
     fn spawn(
         &mut self,
         pod: Resolved,
         c: &ContainerSpec,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
+        stdio: Stdio,
     ) -> Result<Child, NotStarted> {
         // A container whose setup failed before its program, as the kubelet's
         // StartError: 128.
@@ -255,7 +265,6 @@ impl Kernel for Host {
         );
         let root = self.root(&pod, c).map_err(cannot)?;
         let leaf = self.leaf(&c.name);
-        let stdio = Stdio::Pipes { stdout, stderr };
         let view = View::Own(volumes, root);
         let plan = Plan::new(
             pod,

@@ -6,17 +6,20 @@
 //!   [`Kernel`] interface ([`Host`] makes the calls; the unit tests' fake does not);
 //! - `output`: the containers' output into their logs and, in the foreground, onto
 //!   the terminal, without ever blocking;
-//! - `publish`: the pod's status, events and systemd notifications.
+//! - `publish`: the pod's status, events and systemd notifications;
+//! - `attach`: `launcher attach` sessions, and the containers' stdin.
 //!
 //! poll watches the kernel's signal fd (SIGCHLD, SIGTERM, SIGINT, SIGHUP), the
-//! containers' stdout/stderr pipes, the sockets of probes and hooks in flight and, in
-//! the foreground, the terminal while output waits for it; the machine's next timer
+//! containers' stdout/stderr pipes (or terminals), the sockets of probes and hooks in
+//! flight, the attach socket and its sessions, containers' stdin while input waits
+//! and, in the foreground, the terminal while output waits for it; the machine's next timer
 //! (or the next measurement of the disk emptyDirs) is poll's timeout.
 //!
 //! pause dying is noticed before the exits of the containers it takes along (they
 //! are reaped first: pause, PID 1 of the pod, waits for them), so no container is
 //! restarted into a dying PID namespace.
 
+mod attach;
 mod kernel;
 mod output;
 mod publish;
@@ -118,6 +121,8 @@ struct Slot {
     output: Output,
     main: Option<Main>,
     runs: Vec<(Task, Run)>,
+    /// Its current instance's stdin, with `stdin: true`.
+    input: Option<attach::Input>,
 }
 
 /// What one poll entry stands for.
@@ -127,6 +132,8 @@ enum Source {
     Pipe(usize, usize),
     Run(usize, usize),
     Terminal(Stream),
+    Attach(attach::Source),
+    Input(usize),
 }
 
 pub struct Driver<K: Kernel> {
@@ -149,6 +156,8 @@ pub struct Driver<K: Kernel> {
     next_storage_check: Duration,
     /// Parts::warnings, until the pod begins.
     setup_warnings: Vec<(&'static str, String)>,
+    sessions: attach::Sessions,
+    attach_socket: PathBuf,
 }
 
 impl<K: Kernel> Driver<K> {
@@ -172,9 +181,13 @@ impl<K: Kernel> Driver<K> {
                 output,
                 main: None,
                 runs: Vec::new(),
+                input: None,
             });
         }
         let storage = Storage::of(pod.spec(), &paths);
+        // Without its socket a pod runs on; `attach` then says it cannot reach it.
+        let attach_socket = paths.attach_socket();
+        let sessions = attach::Sessions::new(crate::attach::listen(&attach_socket).ok());
         Ok(Driver {
             pod,
             kernel,
@@ -190,6 +203,8 @@ impl<K: Kernel> Driver<K> {
             storage,
             next_storage_check: STORAGE_CHECK,
             setup_warnings: warnings,
+            sessions,
+            attach_socket,
         })
     }
 
@@ -335,23 +350,20 @@ impl<K: Kernel> Driver<K> {
             code: 128,
             message,
         };
-        let (out_r, out_w) = match crate::sys::pipe() {
-            Ok(p) => p,
-            Err(e) => return cannot(format!("pipe: {e}")),
-        };
-        let (err_r, err_w) = match crate::sys::pipe() {
-            Ok(p) => p,
-            Err(e) => return cannot(format!("pipe: {e}")),
-        };
         let container = self.pod.container(c);
+        let (stdio, out_r, err_r, input) = match stdio(&mut self.kernel, container) {
+            Ok(s) => s,
+            Err(e) => return cannot(e),
+        };
         let oom_before = self.kernel.oom_kills(&container.name);
         let pod = Resolved {
             spec: self.pod.spec(),
             inputs: &self.inputs,
             facts: &self.facts,
         };
-        match self.kernel.spawn(pod, container, out_w, err_w) {
+        match self.kernel.spawn(pod, container, stdio) {
             Ok(child) => {
+                self.slots[c].input = input;
                 let instance = self.pod.restarts(c);
                 if let Some(warning) = self.slots[c].output.start(instance, out_r, err_r) {
                     self.say(Stream::Stderr, warning.as_bytes());
@@ -460,6 +472,22 @@ impl<K: Kernel> Driver<K> {
                 sources.push(Source::Terminal(stream));
             }
         }
+        for (ci, slot) in self.slots.iter().enumerate() {
+            if let Some(fd) = slot.input.as_ref().and_then(attach::Input::waiting) {
+                fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+                sources.push(Source::Input(ci));
+            }
+        }
+        let full = |ci: usize| {
+            self.slots[ci]
+                .input
+                .as_ref()
+                .is_some_and(attach::Input::full)
+        };
+        for (source, fd, flags) in self.sessions.interest(full) {
+            fds.push(PollFd::new(fd, flags));
+            sources.push(Source::Attach(source));
+        }
         match nix::poll::poll(&mut fds, timeout) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
@@ -499,7 +527,20 @@ impl<K: Kernel> Driver<K> {
                         self.stop();
                     }
                 }
-                Source::Signals | Source::Pipe(..) => {}
+                Source::Input(ci) => {
+                    if let Some(input) = &mut self.slots[ci].input {
+                        input.flush();
+                    }
+                }
+                Source::Attach(_) | Source::Signals | Source::Pipe(..) => {}
+            }
+        }
+        // Sessions last, highest first: one that goes moves only those above it.
+        for (k, source) in sources.iter().enumerate().rev() {
+            match (ready[k], *source) {
+                (true, Source::Attach(attach::Source::Session(i))) => self.attach_session(i),
+                (true, Source::Attach(attach::Source::Listener)) => self.sessions.accept(),
+                _ => {}
             }
         }
         for event in results {
@@ -516,10 +557,15 @@ impl<K: Kernel> Driver<K> {
     fn drain(&mut self, ci: usize, pipe: Option<usize>) {
         let fg = self.terminal.is_some();
         let output = &mut self.slots[ci].output;
+        output.tap = self.sessions.follows(ci).then(Vec::new);
         let lines = match pipe {
             Some(pi) => output.drain(pi, fg),
             None => output.drain_all(fg),
         };
+        for (stream, bytes) in output.tap.take().unwrap_or_default() {
+            self.sessions.output(ci, stream == Stream::Stdout, &bytes);
+        }
+        let output = &mut self.slots[ci].output;
         let loss = output.take_loss();
         for (stream, text) in lines {
             self.say(stream, &text);
@@ -537,6 +583,20 @@ impl<K: Kernel> Driver<K> {
             );
             self.publisher
                 .event(object, true, "LogLost", message, "kubelet");
+        }
+    }
+
+    /// Attach session `i` is ready to read or write.
+    fn attach_session(&mut self, i: usize) {
+        let containers: Vec<&crate::spec::ContainerSpec> =
+            self.pod.spec().all_containers().collect();
+        let mut inputs: Vec<Option<attach::Input>> =
+            self.slots.iter_mut().map(|s| s.input.take()).collect();
+        let slots = &self.slots;
+        self.sessions
+            .ready(i, &containers, &mut inputs, |c| slots[c].main.is_some());
+        for (slot, input) in self.slots.iter_mut().zip(inputs) {
+            slot.input = input;
         }
     }
 
@@ -604,6 +664,8 @@ impl<K: Kernel> Driver<K> {
         if let Some(c) = self.slots.iter().position(main_of) {
             // Its last words first, as far as one wake-up goes.
             self.drain(c, None);
+            self.sessions.ended(c);
+            self.slots[c].input = None;
             if let Some(m) = self.slots[c].main.take() {
                 let name = &self.pod.container(c).name;
                 exit.oom = self.kernel.oom_kills(name) > m.oom_before;
@@ -648,6 +710,7 @@ impl<K: Kernel> Driver<K> {
         if let Some(t) = &mut self.terminal {
             t.drain(Duration::from_secs(1));
         }
+        self.sessions.close(&self.attach_socket);
         let keep = match fg || self.stop_asked {
             true => Keep::Nothing,
             false => Keep::Files,
@@ -659,4 +722,50 @@ impl<K: Kernel> Driver<K> {
         let (phase, exit_code) = self.pod.outcome();
         Outcome { phase, exit_code }
     }
+}
+
+/// Container `c`'s standard streams: a terminal's for all three with `tty`, else
+/// pipes, stdin one only with `stdin`. With the ends read here (stdout, stderr)
+/// and the stdin kept here.
+#[allow(clippy::type_complexity)]
+fn stdio(
+    kernel: &mut impl Kernel,
+    c: &crate::spec::ContainerSpec,
+) -> Result<
+    (
+        crate::process::Stdio,
+        std::os::fd::OwnedFd,
+        Option<std::os::fd::OwnedFd>,
+        Option<attach::Input>,
+    ),
+    String,
+> {
+    use crate::process::Stdio;
+    if c.tty {
+        let (master, peer) =
+            (kernel.terminal()).map_err(|e| format!("open a terminal in the pod: {e}"))?;
+        let read = master.try_clone().map_err(|e| format!("dup: {e}"))?;
+        let input = c.stdin.then(|| attach::Input::new(master, c));
+        return Ok((Stdio::Terminal(peer), read, None, input));
+    }
+    let pipe = || crate::sys::pipe().map_err(|e| format!("pipe: {e}"));
+    let ((out_r, out_w), (err_r, err_w)) = (pipe()?, pipe()?);
+    let (stdin, input) = match c.stdin {
+        false => (None, None),
+        true => {
+            let (r, w) = pipe()?;
+            nix::fcntl::fcntl(
+                &w,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            )
+            .map_err(|e| format!("fcntl: {e}"))?;
+            (Some(r), Some(attach::Input::new(w, c)))
+        }
+    };
+    let stdio = Stdio::Pipes {
+        stdin,
+        stdout: out_w,
+        stderr: err_w,
+    };
+    Ok((stdio, out_r, Some(err_r), input))
 }

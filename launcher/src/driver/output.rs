@@ -41,6 +41,8 @@ pub struct Output {
     pipes: Vec<Pipe>,
     /// Why its log began to lose lines (a full disk), until reported.
     loss: Option<String>,
+    /// What was read, as read, for attach sessions; None when nobody follows.
+    pub tap: Option<Vec<(Stream, Vec<u8>)>>,
 }
 
 impl Output {
@@ -54,13 +56,20 @@ impl Output {
             log: Some(LogFile::open(dir, 0, rotation)?),
             pipes: Vec::new(),
             loss: None,
+            tap: None,
         })
     }
 
-    /// A new instance started, writing to the other ends of `stdout` and `stderr`.
-    /// Output of the earlier instance still in its pipes goes to this one's log. A
-    /// log that cannot be opened comes back as a line for the terminal.
-    pub fn start(&mut self, instance: u32, stdout: OwnedFd, stderr: OwnedFd) -> Option<String> {
+    /// A new instance started, writing to the other ends of `stdout` and `stderr`
+    /// (a terminal's multiplexer end for both: no stderr). Output of the earlier
+    /// instance still in its pipes goes to this one's log. A log that cannot be
+    /// opened comes back as a line for the terminal.
+    pub fn start(
+        &mut self,
+        instance: u32,
+        stdout: OwnedFd,
+        stderr: Option<OwnedFd>,
+    ) -> Option<String> {
         let mut warning = None;
         if self.log.as_ref().map(LogFile::instance) != Some(instance) {
             let log = LogFile::open(&self.dir, instance, self.rotation);
@@ -73,7 +82,8 @@ impl Output {
             }
             self.log = log.ok();
         }
-        for (fd, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
+        let streams = [(Some(stdout), Stream::Stdout), (stderr, Stream::Stderr)];
+        for (fd, stream) in streams.into_iter().filter_map(|(fd, s)| Some((fd?, s))) {
             let _ = nix::fcntl::fcntl(
                 &fd,
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
@@ -110,7 +120,7 @@ impl Output {
     pub fn drain(&mut self, pi: usize, terminal: bool) -> Lines {
         let mut buf = [0u8; 8192];
         let mut lines = Lines::new();
-        let (name, log, loss) = (&self.name, &mut self.log, &mut self.loss);
+        let (name, log, loss, tap) = (&self.name, &mut self.log, &mut self.loss, &mut self.tap);
         let pipe = &mut self.pipes[pi];
         let stream = pipe.stream;
         let mut emit = |line: &[u8], full: bool| {
@@ -133,7 +143,12 @@ impl Output {
                     eof = true;
                     break;
                 }
-                Ok(n) => pipe.split.feed(&buf[..n], &mut emit),
+                Ok(n) => {
+                    if let Some(tap) = tap.as_mut() {
+                        tap.push((stream, buf[..n].to_vec()));
+                    }
+                    pipe.split.feed(&buf[..n], &mut emit)
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(_) => {
                     eof = true;

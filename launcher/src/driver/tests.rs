@@ -91,14 +91,20 @@ impl Kernel for Fake {
         &mut self,
         _pod: Resolved,
         c: &crate::spec::ContainerSpec,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
+        stdio: crate::process::Stdio,
     ) -> Result<Child, NotStarted> {
+        let crate::process::Stdio::Pipes { stdout, stderr, .. } = stdio else {
+            panic!("a container's stdio is its pipes here");
+        };
         let child = self.child();
         let mut script = self.script.borrow_mut();
         script.calls.push(Call::Spawn(c.name.clone()));
         script.outputs.push((child.pid, stdout, stderr));
         Ok(child)
+    }
+
+    fn terminal(&mut self) -> std::io::Result<(OwnedFd, OwnedFd)> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
     }
 
     fn exec(

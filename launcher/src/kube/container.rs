@@ -116,6 +116,9 @@ pub fn decode(
         sidecar,
         volume_mounts: Vec::new(),
         termination_message,
+        stdin: c.stdin.unwrap_or(false),
+        stdin_once: c.stdin_once.unwrap_or(false),
+        tty: c.tty.unwrap_or(false),
     })
 }
 
@@ -180,6 +183,9 @@ pub fn encode(pod: &PodSpec, c: &ContainerSpec) -> Container {
         termination_message_path: c.termination_message.path.clone(),
         termination_message_policy: (c.termination_message.fallback_to_logs)
             .then(|| "FallbackToLogsOnError".into()),
+        stdin: c.stdin.then_some(true),
+        stdin_once: c.stdin_once.then_some(true),
+        tty: c.tty.then_some(true),
         volume_mounts: (!c.volume_mounts.is_empty()).then(|| {
             c.volume_mounts
                 .iter()

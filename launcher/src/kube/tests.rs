@@ -419,8 +419,8 @@ fn unknown_fields_are_told_from_unsupported_ones() {
         ),
         // Kubernetes knows these; launcher does not do them.
         (
-            "    stdinOnce: true\n",
-            "spec.containers[0].stdinOnce: not supported by launcher",
+            "    volumeDevices: [{name: d, devicePath: /dev/xvda}]\n",
+            "spec.containers[0].volumeDevices: not supported by launcher",
         ),
         (
             "  overhead: {cpu: 1}\n",
