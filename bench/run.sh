@@ -138,3 +138,9 @@ for entry in "${launchers[@]}"; do
     label=${entry%%|*}
     echo "supervisor resident set [$label]: ${sup_rss[$label]} KiB (budget 2048 KiB)"
 done
+
+# Where one more up -d and down of the same pod spend their time (LAUNCHER_TIMINGS).
+echo
+L=("$bindir/launcher" --root "$root" --cgroup-parent "$cgparent")
+LAUNCHER_TIMINGS=1 "${L[@]}" up -d --name phases -c a='sleep 600' -c b='sleep 600' -c c='sleep 600' 2>&1 >/dev/null
+LAUNCHER_TIMINGS=1 "${L[@]}" down phases --grace-period 0 2>&1 >/dev/null

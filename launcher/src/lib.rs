@@ -62,6 +62,7 @@ pub mod status;
 pub mod sys;
 pub mod sysctl;
 pub mod terminal;
+pub mod timings;
 pub mod users;
 pub mod volumes;
 

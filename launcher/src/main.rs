@@ -5,6 +5,7 @@ use clap::Parser;
 use std::io::Write;
 
 fn main() {
+    launcher::timings::start();
     let cli = match launcher::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
@@ -34,6 +35,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    launcher::timings::mark("arguments");
     let code = match launcher::run(cli) {
         Ok(code) => code,
         // The reader of our output is gone: end as SIGPIPE would, without a word.

@@ -187,7 +187,9 @@ impl Sandbox {
         stop: Option<BorrowedFd>,
     ) -> Result<Sandbox> {
         crate::volumes::setup(&rec.spec, paths)?;
+        crate::timings::mark("volumes");
         let sb = Sandbox::namespaces(rec, mount, roots)?;
+        crate::timings::mark("cgroup, pause in its namespaces");
         // Known to the record from here, so that a failure below takes pause down.
         rec.pause = ProcRef::of(sb.pause.pid);
         // The kubelet's for a sandbox: the last process of a pod the kernel would pick
@@ -197,6 +199,7 @@ impl Sandbox {
         if let Some(att) = &mut rec.network {
             let (pin, lock) = (paths.netns_pin(), paths.network_lock());
             network::attach(att, sb.pause.pid, &pin, &lock, stop)?;
+            crate::timings::mark("network (CNI ADD)");
         }
         let pod_ips = rec
             .network
@@ -222,6 +225,7 @@ impl Sandbox {
         // Now that the pod's addresses are known (its /etc/hosts has them).
         sb.warnings = crate::names::write(&rec.spec, &rec.facts, &paths.state)
             .context("failed to write the pod's hosts, hostname and resolv.conf")?;
+        crate::timings::mark("files, /etc files");
         Ok(sb)
     }
 

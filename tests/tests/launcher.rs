@@ -1391,7 +1391,7 @@ fn other_tools_verbs_point_to_launchers() {
         ("stop", "`launcher down NAME`"),
         ("get", "`launcher ps [NAME...]`"),
         ("start", "`launcher up -f POD.yaml`"),
-        ("attach", "no attach yet"),
+        ("inspect", "`launcher describe NAME`"),
     ] {
         let out = pods.run(&[verb, "web"]);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -51,8 +51,8 @@ fn invalid_manifests_fail_with_the_field_path() {
             "spec.containers[1].livenessProbe.periodSeconds: must be at least 1",
         ),
         (
-            "    readinessProbe: {grpc: {port: 9000}}\n",
-            "spec.containers[0].readinessProbe.grpc: not supported by launcher",
+            "    readinessProbe: {grpc: {port: 9000, mode: TLS}}\n",
+            "spec.containers[0].readinessProbe.grpc.mode: TLS is not supported by launcher",
         ),
         (
             "    ports: [{name: web, containerPort: 80}]\n    livenessProbe: {httpGet: {port: http}}\n",

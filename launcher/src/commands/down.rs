@@ -51,6 +51,7 @@ pub fn down(opts: &Opts, args: &cli::Down) -> Result<i32> {
         }
     }
     let root = &root;
+    crate::timings::mark("names, checks");
     // All at once, as kubectl's deletions are: one pod's grace period holds up no other.
     let results: Vec<Result<bool>> = std::thread::scope(|s| {
         let stops: Vec<_> = (names.iter())
@@ -63,6 +64,8 @@ pub fn down(opts: &Opts, args: &cli::Down) -> Result<i32> {
             })
             .collect()
     });
+    // (With several pods their phases interleave: timings are for one pod.)
+    crate::timings::report("down");
     let mut code = 0;
     for (name, result) in names.iter().zip(results) {
         match result {
@@ -132,6 +135,7 @@ pub(super) fn take_down(
         .filter(|s| s.alive())
         .map(|s| s.pid)
         .or_else(|| remains.cgroup.as_ref().and_then(sandbox::supervisor_of));
+    crate::timings::mark(&format!("{name}: lock, record"));
     if let Some(pid) = supervisor {
         if lock.is_some() {
             let stop = root.roots.stop_request(name);
@@ -147,7 +151,9 @@ pub(super) fn take_down(
             }
         }
     }
+    crate::timings::mark(&format!("{name}: the supervisor's stop"));
     sandbox::teardown(remains, grace, Keep::Nothing)?;
+    crate::timings::mark(&format!("{name}: teardown"));
     drop(lock);
     Ok(true)
 }

@@ -62,6 +62,7 @@ fn setup(
     foreground: bool,
     inputs: Inputs,
 ) -> Result<(Driver<Host>, Option<File>)> {
+    crate::timings::mark("start, inputs");
     let mut record = pod.record()?;
     let inputs_fd = match inputs.is_empty() {
         true => None,
@@ -82,6 +83,7 @@ fn setup(
     // The host's network namespace, to go back to for the CNI plugins' DEL.
     let host_netns = File::open("/proc/self/ns/net").context("failed to open /proc/self/ns/net")?;
     let roots = &pod.root.roots;
+    crate::timings::mark("record, signals");
     let sb = Sandbox::create(&mut record, &inputs, &mount, roots, Some(stop.as_fd()))?;
     let paths = record.paths(roots);
     let undo = |record: &PodRecord, e: anyhow::Error| {
@@ -106,6 +108,7 @@ fn setup(
     if let Err(e) = state::write_json(&paths.record(), &record) {
         return Err(undo(&record, e.into()));
     }
+    crate::timings::mark("join the pod, record");
     let machine =
         Pod::new(record.spec.clone(), SystemTime::now()).with_backoff_scale(record.backoff_scale);
     let host = driver::Host::new(
@@ -125,7 +128,9 @@ fn setup(
         notify: foreground.then(crate::notify::Notifier::from_env).flatten(),
         warnings: sb.warnings,
     };
-    match host.and_then(|host| Driver::new(machine, host, parts)) {
+    let driver = host.and_then(|host| Driver::new(machine, host, parts));
+    crate::timings::mark("driver (logs, attach socket)");
+    match driver {
         Ok(d) => Ok((d, inputs_fd)),
         Err(e) => Err(undo(&record, e)),
     }

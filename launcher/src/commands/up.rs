@@ -41,6 +41,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         }
         (manifest.spec, manifest.inputs, Some(manifest.pod))
     };
+    crate::timings::mark("parse");
     args.apply_network(&mut spec).map_err(Usage::Spec)?;
     localhost_profiles(&mut spec, &args.seccomp_profile_root)?;
     // The kubelet's sysctl admission: namespaced ones, safe or allowed.
@@ -95,6 +96,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
                 })?,
         ),
     };
+    crate::timings::mark("checks, admission");
     preflight()?;
     let data_root = crate::state::trusted_dir(&opts.data_root, "--data-root")?;
     let root = Root::open(&opts.root, &data_root)?;
@@ -131,6 +133,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
         ))
         .into());
     }
+    crate::timings::mark("roots, host paths, cgroup");
     let mut record = PodRecord::new(spec, cgroup, opts.find_pause()?);
     record.log_rotation = rotation;
     record.backoff_scale = args.backoff_scale;
@@ -167,9 +170,11 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
             true => anyhow::Error::from(Usage::Network(e)),
             false => e.into(),
         })?;
+    crate::timings::mark("record, network plan");
     // From here the name is taken, the record names the cgroup, and the lock is ours.
     let lock = root.create_pod(&name, &record)?;
     drop(ports_lock);
+    crate::timings::mark("state directory");
     if !args.detach && attached.is_none() {
         return supervise(opts, &name, true, None, Some(lock), inputs);
     }
@@ -215,6 +220,7 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     };
     drop(wr);
     drop(inputs_rd);
+    crate::timings::mark("spawn the supervisor");
     {
         use std::io::Write;
         // A supervisor that died before reading them says so through `answer`.
@@ -222,6 +228,8 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     }
     let mut answer = String::new();
     let _ = File::from(rd).read_to_string(&mut answer);
+    crate::timings::nested("supervisor", crate::timings::decode(&answer));
+    crate::timings::report("up");
     match answer.lines().next() {
         Some("ok") => match attached {
             Some(c) if !args.detach => attach_to(opts, &root, &name, &c, args.tty),

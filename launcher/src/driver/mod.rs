@@ -212,8 +212,11 @@ impl<K: Kernel> Driver<K> {
     /// container that can start has been started.
     pub fn run(mut self, ready: Option<File>) -> Outcome {
         self.begin();
-        if let Some(mut r) = ready {
-            let _ = r.write_all(b"ok\n");
+        match ready {
+            Some(mut r) => {
+                let _ = r.write_all(format!("ok\n{}", crate::timings::encode()).as_bytes());
+            }
+            None => crate::timings::report("up"),
         }
         // Setup's code is done with: the loop keeps only its own pages resident.
         crate::sys::shed_executable_pages();
@@ -236,7 +239,9 @@ impl<K: Kernel> Driver<K> {
             publisher.event(None, true, reason, message, "kubelet");
         }
         self.step(Event::Tick);
+        crate::timings::mark("containers started");
         self.publisher.publish();
+        crate::timings::mark("status, events");
     }
 
     /// One turn of the loop: wait for the kernel or a timer, feed what happened,
@@ -361,7 +366,9 @@ impl<K: Kernel> Driver<K> {
             inputs: &self.inputs,
             facts: &self.facts,
         };
-        match self.kernel.spawn(pod, container, stdio) {
+        let spawned = self.kernel.spawn(pod, container, stdio);
+        crate::timings::mark(&format!("  spawn {}", container.name));
+        match spawned {
             Ok(child) => {
                 self.slots[c].input = input;
                 let instance = self.pod.restarts(c);
