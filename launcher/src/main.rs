@@ -6,7 +6,12 @@ use std::io::Write;
 
 fn main() {
     launcher::timings::start();
-    let cli = match launcher::cli::Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match launcher::cli::Cli::supervisor(&args) {
+        Some(cli) => Ok(cli),
+        None => launcher::cli::Cli::try_parse_from(&args),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {

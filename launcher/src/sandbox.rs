@@ -189,7 +189,7 @@ impl Sandbox {
         crate::volumes::setup(&rec.spec, paths)?;
         crate::timings::mark("volumes");
         let sb = Sandbox::namespaces(rec, mount, roots)?;
-        crate::timings::mark("cgroup, pause in its namespaces");
+        crate::timings::mark("containers' cgroups");
         // Known to the record from here, so that a failure below takes pause down.
         rec.pause = ProcRef::of(sb.pause.pid);
         // The kubelet's for a sandbox: the last process of a pod the kernel would pick
@@ -260,6 +260,7 @@ impl Sandbox {
             .collect();
         let cgroup = PodCgroup::create(mount, parent, &spec.name, &spec.limits, &leaves)?;
         cgroup.set_owner(&crate::layout::cgroup_owner(&roots.state, &rec.facts.uid));
+        crate::timings::mark("cgroups");
         let made = File::open(&cgroup.dir)
             .with_context(|| format!("failed to open cgroup {}", cgroup.dir.display()))
             .and_then(|dir| {
@@ -271,16 +272,19 @@ impl Sandbox {
                         )
                     })?;
                 }
+                crate::timings::mark("device filter");
+                let leaf = cgroup.pause_leaf()?;
                 Ok(namespaces::start_pause(
                     &rec.pause_binary,
                     &hostname,
-                    Some(&dir),
+                    Some(&leaf),
                     &mounts,
                     flags,
                 )?)
             })
             .and_then(|pause| {
-                cgroup.populate(pause.pid, &spec.limits, &leaves)?;
+                crate::timings::mark("pause in its namespaces");
+                cgroup.populate(&spec.limits, &leaves)?;
                 Ok(pause)
             });
         match made {
@@ -310,14 +314,17 @@ pub fn teardown(remains: Remains, grace: Duration, keep: Keep) -> Result<()> {
         }
         (None, None) => Ok(()),
     };
+    crate::timings::mark("  processes, cgroups");
     let detached = match remains.network {
         Some(att) => network::detach(att, &remains.netns_pin, &remains.network_lock),
         None => Ok(()),
     };
+    crate::timings::mark("  network (CNI DEL)");
     let removed = match keep {
         Keep::Files => Ok(()),
         Keep::Nothing => remove_files(&remains),
     };
+    crate::timings::mark("  volumes, data, state");
     ended.and(detached).and(removed)
 }
 

@@ -29,6 +29,16 @@ pub fn start() {
     }
 }
 
+/// Starts over: what follows is a new command's (a supervisor's stop).
+pub fn restart() {
+    if let Ok(mut guard) = CLOCK.lock() {
+        if let Some(clock) = guard.as_mut() {
+            clock.last = Instant::now();
+            clock.phases.clear();
+        }
+    }
+}
+
 /// The phase `name` ended now.
 pub fn mark(name: &str) {
     if let Ok(mut guard) = CLOCK.lock() {
@@ -95,12 +105,8 @@ pub fn report(command: &str) {
     let Some(clock) = guard.as_ref() else {
         return;
     };
-    let total: Duration = clock
-        .phases
-        .iter()
-        .filter(|(n, _)| !n.starts_with(' '))
-        .map(|(_, d)| *d)
-        .sum();
+    // A nested phase's own time and its parts' add up to its total.
+    let total: Duration = clock.phases.iter().map(|(_, d)| *d).sum();
     let mut text = format!("launcher: {command} timings (total {}):\n", ms(total));
     for (name, d) in &clock.phases {
         text += &format!("  {:>9}  {name}\n", ms(*d));

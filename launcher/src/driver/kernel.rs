@@ -263,7 +263,9 @@ impl Kernel for Host {
             crate::volumes::prepare(pod.spec, c, &self.paths, &env)
                 .map_err(|e| cannot(e.to_string()))?,
         );
+        crate::timings::mark("    volumes");
         let root = self.root(&pod, c).map_err(cannot)?;
+        crate::timings::mark("    layer");
         let leaf = self.leaf(&c.name);
         let view = View::Own(volumes, root);
         let plan = Plan::new(
@@ -275,6 +277,7 @@ impl Kernel for Host {
             stdio,
             view,
         );
+        crate::timings::mark("    plan (filter, user, environment)");
         match plan.and_then(process::spawn) {
             Ok(s) => match s.failed {
                 None => Ok(Child {
@@ -387,6 +390,7 @@ impl Kernel for Host {
                 Err(_) => break,
             }
         }
+        crate::timings::mark("  pause gone, the pod's processes reaped");
         // The plugins run in the host's namespaces, not in the pod's, whose PID
         // namespace can hold no new process now that pause is gone.
         if let Some(netns) = &self.host_netns {

@@ -618,6 +618,7 @@ impl<K: Kernel> Driver<K> {
 
     /// A stop asked for (down, ^C): the grace period `down` wrote, or the pod's.
     fn stop(&mut self) {
+        crate::timings::restart();
         self.stop_asked = true;
         self.publisher.stopping();
         let grace = crate::state::read_text(&self.stop_request)
@@ -707,6 +708,7 @@ impl<K: Kernel> Driver<K> {
     /// stays for `status` unless a stop was asked for or the pod ran in the
     /// foreground.
     fn finish(mut self) -> Outcome {
+        crate::timings::mark("containers stopped");
         self.publisher.stopping();
         let fg = self.terminal.is_some();
         for ci in 0..self.slots.len() {
@@ -718,6 +720,7 @@ impl<K: Kernel> Driver<K> {
             t.drain(Duration::from_secs(1));
         }
         self.sessions.close(&self.attach_socket);
+        crate::timings::mark("last output, status");
         let keep = match fg || self.stop_asked {
             true => Keep::Nothing,
             false => Keep::Files,
@@ -725,6 +728,10 @@ impl<K: Kernel> Driver<K> {
         if let Err(e) = self.kernel.end(keep) {
             // Detached, nobody reads this: `down` tries again, and says so.
             let _ = writeln!(std::io::stderr(), "launcher: pod teardown: {e:#}");
+        }
+        crate::timings::mark("teardown");
+        if self.terminal.is_some() {
+            crate::timings::report("stop");
         }
         let (phase, exit_code) = self.pod.outcome();
         Outcome { phase, exit_code }
