@@ -115,4 +115,11 @@ echo
 printf '%-52s %10s\n' "floor: the plugin chain by hand, ADD + DEL" "$(fmt "${took[floor]}")"
 printf '%-52s %10s %10s\n' "launcher, default network / (floor + none)" "" \
     "$(awk -v d="${took[default]}" -v f="${took[floor]}" -v n="${took[none]}" 'BEGIN { printf "%.2fx", d / (f + n) }')"
-echo "(goals: podman/this at least 20x with networking; this/(floor + none) at most 1.3x)"
+goal() { awk -v v="$1" -v max="$2" 'BEGIN { print (v <= max) ? "met" : "MISSED" }'; }
+echo "goals:"
+if [ -n "${ptook[bridge]:-}" ]; then
+    x=$(awk -v p="${ptook[bridge]}" -v l="${took[default]}" 'BEGIN { print p / l }')
+    printf '  %-56s %7.1fx  %s\n' "networked pod at least 20x faster than podman's bridge" "$x" "$(goal 20 "$x")"
+fi
+y=$(awk -v d="${took[default]}" -v f="${took[floor]}" -v n="${took[none]}" 'BEGIN { print d / (f + n) }')
+printf '  %-56s %7.2fx  %s\n' "default network within 1.3x of (plugin chain + none)" "$y" "$(goal "$y" 1.3)"

@@ -139,6 +139,17 @@ for entry in "${launchers[@]}"; do
     echo "supervisor resident set [$label]: ${sup_rss[$label]} KiB (budget 2048 KiB)"
 done
 
+# The goals of issue 25, met or missed, in this run.
+goal() { awk -v v="$1" -v max="$2" 'BEGIN { print (v <= max) ? "met" : "MISSED" }'; }
+u=$(med ${up[this]})
+echo
+echo "goals:"
+printf '  %-56s %8s  %s\n' "launcher up -d within 2x the floor" "$(ratio "$u" "$f")" "$(goal "$(awk -v u="$u" -v f="$f" 'BEGIN { print u / f }')" 2)"
+if [ -n "$podman_ms" ]; then
+    faster=$(awk -v p="$podman_ms" -v t="$this_ud" 'BEGIN { print p / t }')
+    printf '  %-56s %8s  %s\n' "up+down at least 100x faster than podman (no network)" "$(ratio "$podman_ms" "$this_ud")" "$(goal 100 "$faster")"
+fi
+
 # Where one more up -d and down of the same pod spend their time (LAUNCHER_TIMINGS).
 echo
 L=("$bindir/launcher" --root "$root" --cgroup-parent "$cgparent")

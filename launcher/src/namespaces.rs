@@ -1,8 +1,9 @@
 //! A pod's namespaces, held by pause.
 //!
-//! One clone3(2) makes the pod: new PID, network, IPC, UTS, mount and cgroup
-//! namespaces, the child born in the pod's cgroup, which so becomes the root of the
-//! pod's cgroup namespace (the caller then moves pause to its leaf). The child is PID 1
+//! One clone3(2) makes the pod: new PID, network, IPC, UTS and mount namespaces, the
+//! child born in pause's cgroup leaf, and joining the pod's cgroup namespace, made
+//! beforehand by [`cgroup_namespace_at`] rooted at the pod's cgroup (no process is
+//! ever moved between cgroups: a move costs an RCU grace period). The child is PID 1
 //! of the new PID namespace from its first instruction; before it execs pause it
 //! 1. makes its mounts private and mounts a /proc of the pod's PID namespace, so `ps`
 //!    in the pod shows only the pod (mount_namespaces(7): MS_PRIVATE stops the new
@@ -50,6 +51,7 @@ const HOSTNAME: u32 = 1;
 const LOOPBACK: u32 = 2;
 const STDIO: u32 = 3;
 const EXEC: u32 = 4;
+const CGROUP_NS: u32 = 5;
 /// Step `MOUNTS + i`: step i of the pod's mounts.
 const MOUNTS: u32 = 100;
 
@@ -69,14 +71,47 @@ pub fn pod_flags(spec: &crate::spec::PodSpec) -> libc::c_int {
     flags
 }
 
-/// Starts pause in new namespaces (`flags`, from [`pod_flags`]).
+/// A cgroup namespace rooted at `dir` (the pod's cgroup), made without moving a
+/// process: a child cloned into `dir` with CLONE_NEWCGROUP holds it until its
+/// namespace is open here, then exits.
+pub fn cgroup_namespace_at(dir: &File) -> Result<OwnedFd, NsError> {
+    let setup = |step: &str| {
+        let step = step.to_string();
+        move |source| NsError::Setup { step, source }
+    };
+    let (rd, wr) = sys::pipe().map_err(setup("pipe"))?;
+    // SAFETY: the child only reads a pipe and exits.
+    match unsafe { sys::clone3(libc::CLONE_NEWCGROUP, Some(dir)) }.map_err(NsError::Clone)? {
+        Forked::Child => {
+            drop(wr);
+            let mut byte = [0u8; 1];
+            let _ = sys::read(rd.as_raw_fd(), &mut byte);
+            sys::exit_child(0)
+        }
+        Forked::Parent { pid, .. } => {
+            drop(rd);
+            let ns = File::open(format!("/proc/{pid}/ns/cgroup"));
+            drop(wr);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            Ok(ns.map_err(setup("open the pod's cgroup namespace"))?.into())
+        }
+    }
+}
+
+/// Starts pause in new namespaces (`flags`, from [`pod_flags`]), in the cgroup
+/// `cgroup` and the cgroup namespace `cgroup_ns` if given (else a new one).
 pub fn start_pause(
     pause: &Path,
     hostname: &str,
     cgroup: Option<&File>,
+    cgroup_ns: Option<&OwnedFd>,
     mounts: &Mounts,
     flags: libc::c_int,
 ) -> Result<Pause, NsError> {
+    let flags = match cgroup_ns {
+        Some(_) => flags & !libc::CLONE_NEWCGROUP,
+        None => flags,
+    };
     let path =
         CString::new(pause.as_os_str().as_bytes()).map_err(|_| NsError::Path(pause.into()))?;
     let host = CString::new(hostname).map_err(|_| NsError::Path(hostname.into()))?;
@@ -103,6 +138,12 @@ pub fn start_pause(
                 sys::report_failure(wr.as_raw_fd(), step, err.raw_os_error().unwrap_or(0));
                 sys::exit_child(1)
             };
+            if let Some(ns) = cgroup_ns {
+                // First: the cgroup2 mount below shows the namespace's root.
+                if let Err(e) = sys::setns(ns.as_raw_fd(), libc::CLONE_NEWCGROUP) {
+                    fail(CGROUP_NS, e);
+                }
+            }
             if let Err(e) = sys::private_proc() {
                 fail(PROC, e);
             }
@@ -144,6 +185,7 @@ pub fn start_pause(
                 LOOPBACK => "bring up lo".into(),
                 STDIO => "redirect stdio to /dev/null".into(),
                 EXEC => format!("exec {}", pause.display()),
+                CGROUP_NS => "join the pod's cgroup namespace".into(),
                 i => mounts.describe(i.saturating_sub(MOUNTS) as usize),
             };
             Err(NsError::Setup { step, source })

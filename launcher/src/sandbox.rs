@@ -246,7 +246,7 @@ impl Sandbox {
         let flags = namespaces::pod_flags(spec);
         let Some(dir) = &rec.cgroup else {
             let pause =
-                namespaces::start_pause(&rec.pause_binary, &hostname, None, &mounts, flags)?;
+                namespaces::start_pause(&rec.pause_binary, &hostname, None, None, &mounts, flags)?;
             return Ok(Sandbox {
                 cgroup: None,
                 pause,
@@ -273,11 +273,13 @@ impl Sandbox {
                     })?;
                 }
                 crate::timings::mark("device filter");
+                let ns = namespaces::cgroup_namespace_at(&dir)?;
                 let leaf = cgroup.pause_leaf()?;
                 Ok(namespaces::start_pause(
                     &rec.pause_binary,
                     &hostname,
                     Some(&leaf),
+                    Some(&ns),
                     &mounts,
                     flags,
                 )?)
