@@ -14,6 +14,7 @@
 //!   .new-<pod>-<pid>/                a pod's directory while `up` makes it
 //!   .netns/<pod>                     the pod's network namespace, pinned (CNI DEL)
 //!   .ports.lock                      published ports are checked under it
+//!   .masquerade-<network>            its masquerading is set up (see `network`)
 //! <data root>/                       --data-root, /var/lib/launcher (disk)
 //!   pods/<pod>_<uid>/                the pod's data, gone with the pod
 //!     logs/<container>/<N>.log       one file per container instance (see `logs`)
@@ -91,6 +92,12 @@ impl Roots {
     }
 
     /// The lock published ports are checked under.
+    /// Says network `name`'s masquerading is set up (since boot: the state root is
+    /// in memory); `.lock` beside it while it is being.
+    pub fn masquerade(&self, network: &str) -> PathBuf {
+        self.state.join(format!(".masquerade-{network}"))
+    }
+
     pub fn ports_lock(&self) -> PathBuf {
         self.state.join(".ports.lock")
     }

@@ -198,7 +198,8 @@ impl Sandbox {
         let _ = std::fs::write(format!("/proc/{}/oom_score_adj", sb.pause.pid), adj);
         if let Some(att) = &mut rec.network {
             let (pin, lock) = (paths.netns_pin(), paths.network_lock());
-            network::attach(att, sb.pause.pid, &pin, &lock, stop)?;
+            let masquerading = roots.masquerade(&att.network);
+            network::attach(att, sb.pause.pid, &pin, &lock, &masquerading, stop)?;
             crate::timings::mark("network (CNI ADD)");
         }
         let pod_ips = rec

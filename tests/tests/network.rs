@@ -283,6 +283,61 @@ fn the_bandwidth_annotations_shape_the_pods_traffic() {
     );
 }
 
+/// The default network runs what a pod needs: bridge alone for a pod that publishes
+/// no port and has no bandwidth annotations; masquerading is one rule for the subnet,
+/// made once, not a chain per pod.
+#[test]
+fn a_pod_of_the_default_network_runs_only_the_plugins_it_needs() {
+    let pods = Pods::networked("net-lean");
+    let plugins = |name: &str| -> Vec<String> {
+        let record = std::fs::read_to_string(pods.root.path().join(name).join("pod.json")).unwrap();
+        let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+        (record["network"]["config"]["plugins"]
+            .as_array()
+            .unwrap()
+            .iter())
+        .map(|p| p["type"].as_str().unwrap().to_string())
+        .collect()
+    };
+    pods.ok(&["up", "-d", "--name", "lean", "-c", "a=sleep 600"]);
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "published",
+        "-c",
+        "a=sleep 600",
+        "-p",
+        "7300:80",
+    ]);
+    assert_eq!(plugins("lean"), ["bridge"]);
+    assert_eq!(plugins("published"), ["bridge", "portmap"]);
+    let rules = traces(pods.net()).3;
+    assert_eq!(
+        rules
+            .matches("launcher: masquerade pod traffic out")
+            .count(),
+        1,
+        "{rules}"
+    );
+    assert!(
+        rules.contains("-A POSTROUTING -s 10.77.0.0/16 ! -d 10.77.0.0/16"),
+        "{rules}"
+    );
+    let uid = |name: &str| {
+        pods.status(name)["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        !rules.contains(&uid("lean")),
+        "a rule of the pod's own: {rules}"
+    );
+    pods.ok(&["down", "lean", "published", "--grace-period", "0"]);
+    pods.assert_clean();
+}
+
 #[test]
 fn a_hundred_up_down_cycles_leave_no_veth_address_rule_or_mount() {
     let pods = Pods::networked("net-cycles");

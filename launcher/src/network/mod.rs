@@ -32,20 +32,26 @@ pub const DEFAULT_BIN_DIRS: &str = "/usr/lib/cni:/opt/cni/bin";
 const DEFAULT_FILE: &str = "90-launcher.conflist";
 /// The pod's interface, as every Kubernetes runtime names it.
 pub const IFNAME: &str = "eth0";
+/// A list's own key (libcni ignores it): the runtime masquerades the subnets of its
+/// bridge's ranges, once for the network, rather than the bridge plugin per pod.
+pub const MASQUERADE: &str = "launcherMasquerade";
 
 /// The default network: a bridge of its own with host-local addresses on a subnet
-/// clear of podman's (10.88.0.0/16) and docker's (172.17.0.0/16), masquerading out,
-/// then published ports and traffic shaping.
+/// clear of podman's (10.88.0.0/16) and docker's (172.17.0.0/16), then published
+/// ports and traffic shaping. Masquerading out is one rule for the whole subnet,
+/// set up by the runtime once per boot ([`MASQUERADE`]), not a chain per pod made
+/// and removed by the bridge plugin (`ipMasq`: four iptables runs a pod).
 pub fn default_list() -> Value {
     json!({
         "cniVersion": "1.0.0",
         "name": DEFAULT_NETWORK,
+        MASQUERADE: true,
         "plugins": [
             {
                 "type": "bridge",
                 "bridge": "launcher0",
                 "isGateway": true,
-                "ipMasq": true,
+                "ipMasq": false,
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",
@@ -137,9 +143,12 @@ pub fn plan(
     let crate::spec::Network::Cni(name) = &spec.network else {
         return Ok(None);
     };
-    let list = find_or_create(dirs.conf, name)?;
-    let executables = list.executables(dirs.bin)?;
+    let mut list = find_or_create(dirs.conf, name)?;
     let capabilities = capabilities(&spec.ports, &spec.bandwidth);
+    if list.name == DEFAULT_NETWORK {
+        list.config = for_pod(&list.config, &capabilities);
+    }
+    let executables = list.executables(dirs.bin)?;
     for (cap, what) in [
         ("portMappings", "ports cannot be published"),
         ("bandwidth", "the bandwidth annotations cannot be applied"),
@@ -174,6 +183,24 @@ pub fn plan(
         timeout: dirs.timeout,
         result: None,
     }))
+}
+
+/// The default network's list for one pod: what the CNI specification runs is every
+/// plugin of a list, so a pod that publishes no port does without portmap (and its
+/// iptables runs), one without the bandwidth annotations without bandwidth.
+fn for_pod(list: &Value, capabilities: &Map<String, Value>) -> Value {
+    let mut list = list.clone();
+    if let Some(plugins) = list["plugins"].as_array_mut() {
+        plugins.retain(|p| {
+            let needs = |kind: &str, cap: &str| {
+                p["type"] != kind
+                    || p["capabilities"][cap] != true
+                    || capabilities.contains_key(cap)
+            };
+            needs("portmap", "portMappings") && needs("bandwidth", "bandwidth")
+        });
+    }
+    list
 }
 
 /// The network `name` from `dir`; the default one is written there first if missing.
@@ -280,9 +307,11 @@ pub fn attach(
     pause: i32,
     pin: &Path,
     lock: &Path,
+    masquerade_done: &Path,
     cancel: Option<BorrowedFd>,
 ) -> anyhow::Result<()> {
     let _lock = crate::state::lock_file(lock)?;
+    masquerade(&att.config, masquerade_done)?;
     let added = self::pin(pin, pause).and_then(|()| Ok(att.call(pin, cancel).add()?));
     match added {
         Ok(result) => {
@@ -295,6 +324,64 @@ pub fn attach(
             Err(e)
         }
     }
+}
+
+/// For a list that asks for it ([`MASQUERADE`]): traffic from its bridge's subnets
+/// to anywhere else leaves with the host's address. One iptables rule per subnet in
+/// nat POSTROUTING, added unless there; `done` (in the state root, so gone at boot
+/// with the rules) says it was, so that a pod's start runs no iptables at all.
+fn masquerade(list: &Value, done: &Path) -> anyhow::Result<()> {
+    if list[MASQUERADE] != true || done.exists() {
+        return Ok(());
+    }
+    let _lock = crate::state::lock_file(&done.with_extension("lock"))?;
+    if done.exists() {
+        return Ok(());
+    }
+    let subnets: Vec<&str> = (list["plugins"].as_array().into_iter().flatten())
+        .filter(|p| p["type"] == "bridge")
+        .flat_map(|p| p["ipam"]["ranges"].as_array().into_iter().flatten())
+        .flat_map(|r| r.as_array().into_iter().flatten())
+        .filter_map(|r| r["subnet"].as_str())
+        .collect();
+    for subnet in subnets {
+        let rule = [
+            "POSTROUTING",
+            "-s",
+            subnet,
+            "!",
+            "-d",
+            subnet,
+            "-m",
+            "comment",
+            "--comment",
+            "launcher: masquerade pod traffic out",
+            "-j",
+            "MASQUERADE",
+        ];
+        let iptables = |op: &str| {
+            std::process::Command::new("iptables")
+                .args(["-w", "-t", "nat", op])
+                .args(rule)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .output()
+        };
+        let there = iptables("-C").is_ok_and(|o| o.status.success());
+        if !there {
+            let out =
+                iptables("-A").context("failed to run iptables to masquerade the pods' subnet")?;
+            if !out.status.success() {
+                anyhow::bail!(
+                    "iptables -t nat -A POSTROUTING -s {subnet} ... -j MASQUERADE: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
+    }
+    std::fs::write(done, "").with_context(|| format!("failed to write {}", done.display()))?;
+    Ok(())
 }
 
 /// DEL and unpin; harmless to repeat. The caller must be in the host's network and
@@ -432,5 +519,37 @@ mod tests {
             "{e}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_pod_runs_the_default_lists_plugins_it_needs() {
+        let types = |list: &Value| -> Vec<String> {
+            (list["plugins"].as_array().unwrap().iter())
+                .map(|p| p["type"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let port = PortMapping {
+            host_port: 8080,
+            container_port: 80,
+            protocol: crate::spec::Protocol::Tcp,
+            host_ip: None,
+        };
+        let shaped = Bandwidth {
+            ingress: Some(1_000_000),
+            egress: None,
+        };
+        let list = default_list();
+        let none = capabilities(&[], &Bandwidth::default());
+        assert_eq!(types(&for_pod(&list, &none)), ["bridge"]);
+        let ports = capabilities(std::slice::from_ref(&port), &Bandwidth::default());
+        assert_eq!(types(&for_pod(&list, &ports)), ["bridge", "portmap"]);
+        let both = capabilities(&[port], &shaped);
+        assert_eq!(
+            types(&for_pod(&list, &both)),
+            ["bridge", "portmap", "bandwidth"]
+        );
+        // What the bridge does is left as the list says; masquerading is the runtime's.
+        assert_eq!(for_pod(&list, &none)["plugins"][0]["ipMasq"], false);
+        assert_eq!(for_pod(&list, &none)[MASQUERADE], true);
     }
 }
