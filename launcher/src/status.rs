@@ -146,4 +146,16 @@ pub struct PodStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_container_statuses: Vec<ContainerStatus>,
     pub container_statuses: Vec<ContainerStatus>,
+    /// A stop was asked for (`down`, ^C): when the grace period ends, and its
+    /// length. The pod object has it as `metadata.deletionTimestamp` and
+    /// `deletionGracePeriodSeconds`, as the API server sets them on a delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<Deletion>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Deletion {
+    pub timestamp: String,
+    pub grace_period_seconds: u64,
 }

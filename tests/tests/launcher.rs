@@ -552,6 +552,34 @@ fn killing_pause_fails_the_pod_and_cleans_up() {
     assert!(pods.leftover_state().is_empty());
 }
 
+/// A pod in its grace period is Terminating, as kubectl shows a deleted pod, and its
+/// object has the deletion's time and grace period as the API server sets them.
+#[test]
+fn a_pod_being_stopped_is_terminating() {
+    let pods = Pods::new("terminating");
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "slow",
+        "-c",
+        "a=sh -c 'trap \"\" TERM; sleep 600'",
+    ]);
+    pods.wait_status("slow", "running", Duration::from_secs(5), running);
+    let mut down = pods
+        .cmd(&["down", "slow", "--grace-period", "2"])
+        .spawn()
+        .unwrap();
+    wait_for("Terminating", Duration::from_secs(5), || {
+        pods.ok(&["ps"]).contains("Terminating")
+    });
+    let pod = pods.status("slow");
+    assert!(pod["metadata"]["deletionTimestamp"].is_string(), "{pod}");
+    assert_eq!(pod["metadata"]["deletionGracePeriodSeconds"], 2);
+    assert!(down.wait().unwrap().success());
+    pods.assert_clean();
+}
+
 #[test]
 fn ps_and_status_speak_kubernetes() {
     let pods = Pods::new("ps");

@@ -186,27 +186,12 @@ fn row(pod: &Value, wide: bool) -> Vec<String> {
             .filter(|c| sidecar(c) && c["ready"] == true)
             .count();
     let total = pod["spec"]["containers"].as_array().map_or(0, Vec::len) + sidecars.len();
-    let restarts: u64 = cs
-        .iter()
-        .chain(&inits)
-        .filter_map(|c| c["restartCount"].as_u64())
-        .sum();
-    let waiting = cs.iter().find_map(|c| {
-        c["state"]["waiting"]["reason"]
-            .as_str()
-            .filter(|r| *r == "CrashLoopBackOff")
-    });
-    // As kubectl: the pod's reason, if it has one, stands for its phase.
-    let phase = pod["status"]["phase"].as_str().unwrap_or("Unknown");
-    let status = match pod["status"]["reason"].as_str() {
-        Some(reason) => reason.to_string(),
-        None => init_progress(pod).unwrap_or_else(|| waiting.unwrap_or(phase).to_string()),
-    };
+    let (status, restarts) = status_column(pod, std::time::SystemTime::now());
     let mut row = vec![
         pod["metadata"]["name"].as_str().unwrap_or("?").to_string(),
         format!("{ready}/{total}"),
         status,
-        restarts.to_string(),
+        restarts,
         super::age(
             pod["metadata"]["creationTimestamp"].as_str().unwrap_or(""),
             std::time::SystemTime::now(),
@@ -227,31 +212,195 @@ fn row(pod: &Value, wide: bool) -> Vec<String> {
     row
 }
 
-/// `Init:N/M` while init containers run, as kubectl shows it: a sidecar counts
-/// once it has started.
-fn init_progress(pod: &Value) -> Option<String> {
-    // Past the init sequence (a sidecar may restart later on: that is no init).
-    if matches!(
-        pod["status"]["phase"].as_str(),
-        Some("Running" | "Succeeded")
-    ) {
-        return None;
-    }
-    let inits = pod["status"]["initContainerStatuses"].as_array()?;
+/// The STATUS and RESTARTS columns as kubectl's printPod computes them: the phase,
+/// or the pod's reason; during the init sequence the first unfinished init
+/// container's (`Init:N/M`, `Init:CrashLoopBackOff`, `Init:Error`); then the app
+/// containers' waiting or terminated reasons (`ContainerCreating`,
+/// `CrashLoopBackOff`, `Completed`, `Error`, `OOMKilled`), `Running` again while one
+/// still runs; `Terminating` once a stop was asked for. Restarts count with the time
+/// since the last one: `3 (2s ago)`.
+fn status_column(pod: &Value, now: std::time::SystemTime) -> (String, String) {
+    let list = |key: &str| pod["status"][key].as_array().cloned().unwrap_or_default();
+    let str_of = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let mut reason = match pod["status"]["reason"].as_str() {
+        Some(r) => r.to_string(),
+        None => str_of(&pod["status"]["phase"]),
+    };
     let sidecars = sidecars(pod);
-    let done = inits
-        .iter()
-        .filter(|c| {
-            let sidecar = c["name"].as_str().is_some_and(|n| sidecars.contains(&n));
-            if sidecar {
-                c["started"] == true
-            } else {
-                c["state"]["terminated"]["exitCode"] == 0
+    let mut restarts = 0;
+    let mut last_restart: Option<std::time::SystemTime> = None;
+    let mut note_restarts = |c: &Value| {
+        restarts += c["restartCount"].as_u64().unwrap_or(0);
+        let finished = c["lastState"]["terminated"]["finishedAt"].as_str();
+        if let Some(t) = finished.and_then(|t| humantime::parse_rfc3339(t).ok()) {
+            last_restart = Some(last_restart.map_or(t, |l| l.max(t)));
+        }
+    };
+    let inits = list("initContainerStatuses");
+    let mut initializing = false;
+    for (i, c) in inits.iter().enumerate() {
+        note_restarts(c);
+        let terminated = &c["state"]["terminated"];
+        let waiting = c["state"]["waiting"]["reason"].as_str().unwrap_or_default();
+        let sidecar = c["name"].as_str().is_some_and(|n| sidecars.contains(&n));
+        if terminated["exitCode"] == 0 || (sidecar && c["started"] == true) {
+            continue;
+        }
+        initializing = true;
+        reason = if terminated.is_object() {
+            match terminated["reason"].as_str() {
+                Some(r) if !r.is_empty() => format!("Init:{r}"),
+                _ => match terminated["signal"].as_i64() {
+                    Some(sig) if sig != 0 => format!("Init:Signal:{sig}"),
+                    _ => format!("Init:ExitCode:{}", terminated["exitCode"]),
+                },
+            }
+        } else if !waiting.is_empty() && waiting != "PodInitializing" {
+            format!("Init:{waiting}")
+        } else {
+            format!("Init:{i}/{}", inits.len())
+        };
+        break;
+    }
+    let initialized = (pod["status"]["conditions"].as_array().into_iter().flatten())
+        .any(|c| c["type"] == "Initialized" && c["status"] == "True");
+    if !initializing || initialized {
+        restarts = 0;
+        last_restart = None;
+        let mut has_running = false;
+        for c in list("containerStatuses").iter().rev() {
+            restarts += c["restartCount"].as_u64().unwrap_or(0);
+            let finished = c["lastState"]["terminated"]["finishedAt"].as_str();
+            if let Some(t) = finished.and_then(|t| humantime::parse_rfc3339(t).ok()) {
+                last_restart = Some(last_restart.map_or(t, |l| l.max(t)));
+            }
+            let state = &c["state"];
+            let waiting = state["waiting"]["reason"].as_str().unwrap_or_default();
+            let terminated = &state["terminated"];
+            if !waiting.is_empty() {
+                reason = waiting.to_string();
+            } else if let Some(r) = terminated["reason"].as_str().filter(|r| !r.is_empty()) {
+                reason = r.to_string();
+            } else if terminated.is_object() {
+                reason = match terminated["signal"].as_i64() {
+                    Some(sig) if sig != 0 => format!("Signal:{sig}"),
+                    _ => format!("ExitCode:{}", terminated["exitCode"]),
+                };
+            } else if c["ready"] == true && state["running"].is_object() {
+                has_running = true;
+            }
+        }
+        if reason == "Completed" && has_running {
+            let ready = (pod["status"]["conditions"].as_array().into_iter().flatten())
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            reason = if ready { "Running" } else { "NotReady" }.to_string();
+        }
+    }
+    let terminal = matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    );
+    if pod["metadata"]["deletionTimestamp"].is_string() && !terminal {
+        reason = "Terminating".to_string();
+    }
+    let restarts = match (restarts, last_restart) {
+        (0, _) | (_, None) => restarts.to_string(),
+        (n, Some(t)) => {
+            let ago = super::age(&humantime::format_rfc3339_seconds(t).to_string(), now);
+            format!("{n} ({ago} ago)")
+        }
+    };
+    (reason, restarts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(t: &str) -> std::time::SystemTime {
+        humantime::parse_rfc3339(t).unwrap()
+    }
+
+    fn pod(phase: &str, inits: Value, apps: Value, initialized: bool) -> Value {
+        json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a"}]},
+            "status": {
+                "phase": phase,
+                "conditions": [
+                    {"type": "Initialized", "status": if initialized { "True" } else { "False" }},
+                    {"type": "Ready", "status": "True"}
+                ],
+                "initContainerStatuses": inits,
+                "containerStatuses": apps,
             }
         })
-        .count();
-    (done < inits.len()).then(|| match pod["status"]["phase"].as_str() {
-        Some("Failed") => "Init:Error".to_string(),
-        _ => format!("Init:{done}/{}", inits.len()),
-    })
+    }
+
+    #[test]
+    fn the_status_column_is_kubectls() {
+        let now = at("2026-12-01T10:00:10Z");
+        let running =
+            json!({"name": "a", "ready": true, "restartCount": 0, "state": {"running": {}}});
+        let col = |p: &Value| status_column(p, now);
+        assert_eq!(
+            col(&pod("Running", json!([]), json!([running]), true)),
+            ("Running".into(), "0".into())
+        );
+        let crashing = json!({"name": "a", "ready": false, "restartCount": 3,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "2026-12-01T10:00:08Z"}}});
+        assert_eq!(
+            col(&pod("Running", json!([]), json!([crashing]), true)),
+            ("CrashLoopBackOff".into(), "3 (2s ago)".into())
+        );
+        let creating = json!({"name": "a", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}});
+        let init_running = json!({"name": "i", "restartCount": 0, "state": {"running": {}}});
+        assert_eq!(
+            col(&pod(
+                "Pending",
+                json!([init_running]),
+                json!([creating.clone()]),
+                false
+            ))
+            .0,
+            "Init:0/1"
+        );
+        let init_failed = json!({"name": "i", "restartCount": 0, "state": {"terminated": {"exitCode": 2, "reason": "Error"}}});
+        assert_eq!(
+            col(&pod(
+                "Failed",
+                json!([init_failed]),
+                json!([creating]),
+                false
+            ))
+            .0,
+            "Init:Error"
+        );
+        let done = json!({"name": "a", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}});
+        assert_eq!(
+            col(&pod("Succeeded", json!([]), json!([done.clone()]), true)).0,
+            "Completed"
+        );
+        // A container still running beside a completed one: Running.
+        assert_eq!(
+            col(&pod(
+                "Running",
+                json!([]),
+                json!([done, running.clone()]),
+                true
+            ))
+            .0,
+            "Running"
+        );
+        let failed = json!({"name": "a", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}});
+        assert_eq!(
+            col(&pod("Failed", json!([]), json!([failed]), true)).0,
+            "OOMKilled"
+        );
+        let mut stopping = pod("Running", json!([]), json!([running]), true);
+        stopping["metadata"]["deletionTimestamp"] = json!("2026-12-01T10:00:40Z");
+        assert_eq!(col(&stopping).0, "Terminating");
+    }
 }

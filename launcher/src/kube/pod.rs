@@ -561,6 +561,7 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
         start_time: rec.created.clone(),
         init_container_statuses: Vec::new(),
         container_statuses: Vec::new(),
+        deletion: None,
     };
     let status = match status {
         Some(s) if supervisor_alive || s.phase.is_terminal() => s.clone(),
@@ -587,6 +588,11 @@ pub fn pod_object(rec: &PodRecord, status: Option<&PodStatus>, supervisor_alive:
         .chain(&mut status.container_statuses)
     {
         c.pid = None;
+    }
+    // A stop asked for is a delete to Kubernetes: metadata, not status.
+    if let Some(d) = status.deletion.take() {
+        meta.deletion_timestamp = d.timestamp.parse().ok().map(Time);
+        meta.deletion_grace_period_seconds = i64::try_from(d.grace_period_seconds).ok();
     }
     let mut value = serde_json::to_value(pod).unwrap_or(Value::Null);
     super::volume::put_empty_dir_modes(&rec.spec.volumes, &mut value);

@@ -46,7 +46,9 @@ mod tests;
 pub use backoff::Backoff;
 
 use crate::spec::{Action, ContainerSpec, PodSpec, Probe, ProbeKind, RestartPolicy, VolumeSource};
-use crate::status::{Condition, ContainerState, ContainerStatus, Phase, PodStatus, Terminated};
+use crate::status::{
+    Condition, ContainerState, ContainerStatus, Deletion, Phase, PodStatus, Terminated,
+};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -1308,6 +1310,13 @@ impl Pod {
             start_time: self.wall(ZERO),
             init_container_statuses: inits.iter().map(|c| self.container_status(c)).collect(),
             container_statuses: apps.iter().map(|c| self.container_status(c)).collect(),
+            deletion: match (&self.life, self.stop_began) {
+                (Life::Stopping(StopCause::Asked), Some((began, grace))) => Some(Deletion {
+                    timestamp: self.wall(began.saturating_add(grace)),
+                    grace_period_seconds: grace.as_secs(),
+                }),
+                _ => None,
+            },
         }
     }
 }
