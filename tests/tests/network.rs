@@ -71,6 +71,13 @@ fn pods_reach_each_other_and_the_host_reaches_them_by_ip_and_published_port() {
         assert!(env.contains(&want), "{want:?} not in\n{env}");
     }
     assert!(env.contains("MY_POD_IP=10.77."), "{env}");
+    // describe resolves them as kubectl does, with their field.
+    let described = pods.ok(&["describe", "dapi"]);
+    let pod_ip_line = format!(
+        "      MY_POD_IP:   {} (v1:status.podIP)\n",
+        dapi["status"]["podIP"].as_str().unwrap()
+    );
+    assert!(described.contains(&pod_ip_line), "{described}");
     pods.ok(&["down", "dapi", "--grace-period", "0"]);
     let fetch = |url: &str| {
         wait_for(&format!("{url} to answer"), Duration::from_secs(10), || {
@@ -111,6 +118,10 @@ fn pods_reach_each_other_and_the_host_reaches_them_by_ip_and_published_port() {
     let describe = pods.ok(&["describe", "web"]);
     assert!(
         describe.contains(&format!("IP:               {ip}")),
+        "{describe}"
+    );
+    assert!(
+        describe.contains("    Port:           8080/TCP\n    Host Port:      9090/TCP\n"),
         "{describe}"
     );
     let st = pods.status("web");

@@ -13,7 +13,19 @@ pub fn describe(opts: &Opts, args: &cli::Describe) -> Result<i32> {
     let handle = PodHandle::new(opts, &args.name)?;
     let pod = handle.object()?;
     let events = crate::events::read(&handle.root.roots.events(&handle.name));
-    print(&render(&pod, &events, SystemTime::now()))?;
+    // The values of fieldRef and resourceFieldRef variables, as the containers got
+    // them (kubectl resolves those; ConfigMaps' and Secrets' it only names).
+    let rec = handle.record()?;
+    let inputs = crate::spec::Inputs::default();
+    let resolved = crate::spec::Resolved {
+        spec: &rec.spec,
+        inputs: &inputs,
+        facts: &rec.facts,
+    };
+    let env: Env = (rec.spec.all_containers())
+        .map(|c| (c.name.clone(), resolved.environment(c)))
+        .collect();
+    print(&render(&pod, &events, &env, SystemTime::now()))?;
     Ok(0)
 }
 
@@ -37,7 +49,10 @@ impl Out {
 const TOP: usize = 18;
 const CONTAINER: usize = 16;
 
-fn render(pod: &Value, events: &[Event], now: SystemTime) -> String {
+/// Each container's environment as resolved, by container name.
+type Env = std::collections::HashMap<String, Vec<(String, String)>>;
+
+fn render(pod: &Value, events: &[Event], env: &Env, now: SystemTime) -> String {
     let mut out = Out {
         text: String::new(),
     };
@@ -99,7 +114,8 @@ fn render(pod: &Value, events: &[Event], now: SystemTime) -> String {
                 .as_array()
                 .and_then(|all| all.iter().find(|s| s["name"] == name))
                 .unwrap_or(&Value::Null);
-            container(&mut out, c, st);
+            let resolved = env.get(name).map(Vec::as_slice).unwrap_or_default();
+            container(&mut out, c, st, resolved);
         }
     }
     out.line(0, "Conditions:");
@@ -155,17 +171,27 @@ fn map_lines(out: &mut Out, key: &str, map: &Value, sep: &str) {
     }
 }
 
-fn container(out: &mut Out, c: &Value, st: &Value) {
+fn container(out: &mut Out, c: &Value, st: &Value, env: &[(String, String)]) {
     out.line(2, &format!("{}:", c["name"].as_str().unwrap_or("")));
     out.field(4, CONTAINER, "Image", c["image"].as_str().unwrap_or(""));
-    for port in c["ports"].as_array().into_iter().flatten() {
-        let proto = port["protocol"].as_str().unwrap_or("TCP");
-        out.field(
-            4,
-            CONTAINER,
-            "Port",
-            &format!("{}/{proto}", port["containerPort"]),
-        );
+    // kubectl's: every port, the container's then the host's (0 when unpublished).
+    let ports = |key: &str| -> Vec<String> {
+        (c["ports"].as_array().into_iter().flatten())
+            .map(|p| {
+                let proto = p["protocol"].as_str().unwrap_or("TCP");
+                format!("{}/{proto}", p[key].as_u64().unwrap_or(0))
+            })
+            .collect()
+    };
+    for (key, one, many) in [
+        ("containerPort", "Port", "Ports"),
+        ("hostPort", "Host Port", "Host Ports"),
+    ] {
+        match ports(key).as_slice() {
+            [] => out.field(4, CONTAINER, one, "<none>"),
+            [p] => out.field(4, CONTAINER, one, p),
+            all => out.field(4, CONTAINER, many, &all.join(", ")),
+        }
     }
     for (key, title) in [("command", "Command"), ("args", "Args")] {
         if let Some(args) = c[key].as_array() {
@@ -218,22 +244,51 @@ fn container(out: &mut Out, c: &Value, st: &Value) {
     }
     match c["env"].as_array().filter(|e| !e.is_empty()) {
         None => out.field(4, CONTAINER, "Environment", "<none>"),
-        Some(env) => {
+        Some(vars) => {
             out.line(4, "Environment:");
-            let width = env
+            let width = vars
                 .iter()
                 .filter_map(|e| e["name"].as_str())
                 .map(str::len)
                 .max()
                 .unwrap_or(0)
                 + 3;
-            for e in env {
-                out.field(
-                    6,
-                    width,
-                    e["name"].as_str().unwrap_or(""),
-                    e["value"].as_str().unwrap_or(""),
-                );
+            for e in vars {
+                let name = e["name"].as_str().unwrap_or("");
+                let resolved = || {
+                    (env.iter().rev())
+                        .find(|(k, _)| k == name)
+                        .map_or("", |(_, v)| v.as_str())
+                };
+                let from = &e["valueFrom"];
+                let optional = |r: &Value| r["optional"] == true;
+                let value = if let Some(f) = from["fieldRef"].as_object() {
+                    let path = f.get("fieldPath").and_then(Value::as_str).unwrap_or("");
+                    let version = f.get("apiVersion").and_then(Value::as_str).unwrap_or("v1");
+                    format!("{} ({version}:{path})", resolved())
+                } else if let Some(r) = from["resourceFieldRef"].as_object() {
+                    let resource = r.get("resource").and_then(Value::as_str).unwrap_or("");
+                    format!("{} ({resource})", resolved())
+                } else if from["secretKeyRef"].is_object() {
+                    let r = &from["secretKeyRef"];
+                    format!(
+                        "<set to the key '{}' in secret '{}'>  Optional: {}",
+                        r["key"].as_str().unwrap_or(""),
+                        r["name"].as_str().unwrap_or(""),
+                        optional(r)
+                    )
+                } else if from["configMapKeyRef"].is_object() {
+                    let r = &from["configMapKeyRef"];
+                    format!(
+                        "<set to the key '{}' of config map '{}'>  Optional: {}",
+                        r["key"].as_str().unwrap_or(""),
+                        r["name"].as_str().unwrap_or(""),
+                        optional(r)
+                    )
+                } else {
+                    e["value"].as_str().unwrap_or("").to_string()
+                };
+                out.field(6, width, name, &value);
             }
         }
     }

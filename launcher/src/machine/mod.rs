@@ -588,7 +588,7 @@ impl Pod {
         }
         let name = &self.containers[c].spec.name;
         let (created, started) = (
-            format!("Created container {name}"),
+            format!("Created container: {name}"),
             format!("Started container {name}"),
         );
         fx.push(self.record(c, false, "Created", created));
