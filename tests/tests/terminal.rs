@@ -439,3 +439,38 @@ fn up_it_runs_a_shell_on_this_terminal_and_the_pod_goes_with_it() {
     pods.ok(&["down", "dbg", "--grace-period", "0"]);
     pods.assert_clean();
 }
+
+/// `up` in the foreground on a terminal: a line per step that matters, the stop with
+/// its grace period, ^C again to stop at once, and exit 0 for a pod stopped on request.
+#[test]
+fn up_on_a_terminal_tells_its_steps_and_a_second_ctrl_c_stops_at_once() {
+    let pods = Pods::new("fgsteps");
+    let mut term = Terminal::open(24, 80);
+    let mut session = on_terminal(
+        &pods,
+        &term,
+        &[
+            "up",
+            "--name",
+            "fg",
+            "-c",
+            "a=sh -c 'trap \"\" TERM; echo up; sleep 600'",
+        ],
+    );
+    term.expect("launcher: pod fg: started a");
+    term.expect("launcher: pod fg: ready");
+    term.expect("[a] up");
+    term.type_(b"\x03");
+    term.expect("launcher: stopping pod fg (grace period 30s; ^C again to stop now)");
+    // The container ignores SIGTERM: without a second ^C it would take 30 s.
+    let asked = Instant::now();
+    term.type_(b"\x03");
+    term.expect("launcher: stopping pod fg now");
+    term.expect("pod fg stopped");
+    assert_eq!(
+        session.wait_timeout(Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    assert!(asked.elapsed() < scaled(Duration::from_secs(10)));
+    pods.assert_clean();
+}

@@ -49,7 +49,10 @@ pub fn supervise(
     drop(lock);
     let outcome = driver.run(ready);
     if foreground {
-        warn(&format!("pod {name} {}", outcome.phase));
+        match outcome.stopped {
+            true => warn(&format!("pod {name} stopped")),
+            false => warn(&format!("pod {name} {}", outcome.phase)),
+        }
     }
     Ok(outcome.exit_code)
 }

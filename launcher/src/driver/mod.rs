@@ -94,6 +94,8 @@ impl Storage {
 pub struct Outcome {
     pub phase: Phase,
     pub exit_code: i32,
+    /// It was stopped on request (`down`, ^C, SIGTERM).
+    pub stopped: bool,
 }
 
 /// What the driver runs a pod with, besides its machine and kernel.
@@ -156,6 +158,10 @@ pub struct Driver<K: Kernel> {
     next_storage_check: Duration,
     /// Parts::warnings, until the pod begins.
     setup_warnings: Vec<(&'static str, String)>,
+    /// In the foreground on a terminal: what of the pod's progress was told there.
+    progress: Option<Progress>,
+    /// The last warning told on the terminal (container, message) and how often.
+    last_warning: Option<((String, String), u64)>,
     sessions: attach::Sessions,
     attach_socket: PathBuf,
 }
@@ -185,6 +191,8 @@ impl<K: Kernel> Driver<K> {
             });
         }
         let storage = Storage::of(pod.spec(), &paths);
+        let foreground = terminal.is_some();
+        let terminal_is_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
         // Without its socket a pod runs on; `attach` then says it cannot reach it.
         let attach_socket = paths.attach_socket();
         let sessions = attach::Sessions::new(crate::attach::listen(&attach_socket).ok());
@@ -203,6 +211,8 @@ impl<K: Kernel> Driver<K> {
             storage,
             next_storage_check: STORAGE_CHECK,
             setup_warnings: warnings,
+            progress: (terminal_is_tty && foreground).then(Progress::default),
+            last_warning: None,
             sessions,
             attach_socket,
         })
@@ -340,11 +350,33 @@ impl<K: Kernel> Driver<K> {
                 let publisher = &mut self.publisher;
                 publisher.event(object, r.warning, r.reason, r.message.clone(), "kubelet");
                 if r.warning {
-                    let line = format!("launcher: {}: {}\n", r.container, r.message);
-                    self.say(Stream::Stderr, line.as_bytes());
+                    // A warning that repeats (a failing probe) is told again only at
+                    // x10, x100, ... as its event folds.
+                    let key = (r.container.clone(), r.message.clone());
+                    let times = match &mut self.last_warning {
+                        Some((k, n)) if *k == key => {
+                            *n += 1;
+                            *n
+                        }
+                        slot => {
+                            *slot = Some((key, 1));
+                            1
+                        }
+                    };
+                    if times == 1 || (times >= 10 && 10u64.pow(times.ilog10()) == times) {
+                        let folded = match times {
+                            1 => String::new(),
+                            n => format!(" (x{n})"),
+                        };
+                        let line = format!("launcher: {}: {}{folded}\n", r.container, r.message);
+                        self.say(Stream::Stderr, line.as_bytes());
+                    }
                 }
             }
-            Effect::Publish(status) => self.publisher.status(status),
+            Effect::Publish(status) => {
+                self.tell_progress(&status);
+                self.publisher.status(status);
+            }
         }
     }
 
@@ -616,14 +648,36 @@ impl<K: Kernel> Driver<K> {
         }
     }
 
-    /// A stop asked for (down, ^C): the grace period `down` wrote, or the pod's.
+    /// A stop asked for (down, ^C): the grace period `down` wrote, or the pod's. The
+    /// request is taken (its file removed), so that another signal without a new
+    /// request (^C again) means now: no grace left.
     fn stop(&mut self) {
-        crate::timings::restart();
+        let again = self.stop_asked;
+        if !again {
+            crate::timings::restart();
+        }
         self.stop_asked = true;
         self.publisher.stopping();
-        let grace = crate::state::read_text(&self.stop_request)
+        let written = crate::state::read_text(&self.stop_request)
             .ok()
             .and_then(|s| crate::quantity::parse_duration(s.trim()).ok());
+        let _ = std::fs::remove_file(&self.stop_request);
+        let grace = match (again, written) {
+            (true, None) => Some(Duration::ZERO),
+            (_, g) => g,
+        };
+        if self.progress.is_some() {
+            let name = &self.pod.spec().name;
+            let line = match (again, grace.unwrap_or(self.pod.spec().grace)) {
+                (true, g) if g.is_zero() => format!("launcher: stopping pod {name} now\n"),
+                (_, g) if g.is_zero() => format!("launcher: stopping pod {name}\n"),
+                (_, g) => format!(
+                    "launcher: stopping pod {name} (grace period {}; ^C again to stop now)\n",
+                    crate::quantity::format_duration(g)
+                ),
+            };
+            self.say(Stream::Stderr, line.as_bytes());
+        }
         self.step(Event::Stop { grace });
     }
 
@@ -693,6 +747,48 @@ impl<K: Kernel> Driver<K> {
         }
     }
 
+    /// In the foreground on a terminal, one line per step that matters: the init
+    /// containers done, every container started, the pod ready (or no longer).
+    fn tell_progress(&mut self, status: &crate::status::PodStatus) {
+        let Some(p) = &self.progress else {
+            return;
+        };
+        let condition =
+            |kind: &str| (status.conditions.iter()).any(|c| c.kind == kind && c.status == "True");
+        let inits = !status.init_container_statuses.is_empty();
+        let started = !status.container_statuses.is_empty()
+            && status.container_statuses.iter().all(|c| c.started);
+        let now = Progress {
+            initialized: inits && condition("Initialized"),
+            started: p.started || started,
+            ready: condition("Ready"),
+        };
+        let name = &self.pod.spec().name;
+        let mut lines = Vec::new();
+        if now.initialized && !p.initialized {
+            lines.push(format!("launcher: pod {name}: init containers done"));
+        }
+        if now.started && !p.started {
+            let names: Vec<&str> = (status.container_statuses.iter())
+                .map(|c| c.name.as_str())
+                .collect();
+            lines.push(format!(
+                "launcher: pod {name}: started {}",
+                names.join(", ")
+            ));
+        }
+        if now.ready != p.ready && !self.stop_asked {
+            match now.ready {
+                true => lines.push(format!("launcher: pod {name}: ready")),
+                false => lines.push(format!("launcher: pod {name}: not ready")),
+            }
+        }
+        self.progress = Some(now);
+        for line in lines {
+            self.say(Stream::Stderr, format!("{line}\n").as_bytes());
+        }
+    }
+
     /// A line for the terminal, in the foreground.
     fn say(&mut self, stream: Stream, text: &[u8]) {
         let Some(t) = &mut self.terminal else {
@@ -734,7 +830,11 @@ impl<K: Kernel> Driver<K> {
             crate::timings::report("stop");
         }
         let (phase, exit_code) = self.pod.outcome();
-        Outcome { phase, exit_code }
+        Outcome {
+            phase,
+            exit_code,
+            stopped: self.pod.stop_asked(),
+        }
     }
 }
 
@@ -782,4 +882,12 @@ fn stdio(
         stderr: err_w,
     };
     Ok((stdio, out_r, Some(err_r), input))
+}
+
+/// What of a foreground pod's progress was told on the terminal.
+#[derive(Default, Clone, Copy)]
+struct Progress {
+    initialized: bool,
+    started: bool,
+    ready: bool,
 }

@@ -295,6 +295,9 @@ pub struct Pod {
     life: Life,
     /// When the pod's stop began and its grace period (sidecars get what is left).
     stop_began: Option<(Time, Duration)>,
+    /// The exit status `up` reports for a pod stopped on request: a failure from
+    /// before the stop, not the exits the stop itself caused.
+    failed_before_stop: i32,
     /// Why the pod was evicted, for its status message.
     evicted: Option<String>,
     conditions: Vec<Condition>,
@@ -341,6 +344,7 @@ impl Pod {
             containers,
             life: Life::Active,
             stop_began: None,
+            failed_before_stop: 0,
             evicted: None,
             conditions: Vec::new(),
             published: None,
@@ -531,10 +535,23 @@ impl Pod {
         self.life != Life::Active || matches!(self.phase(), Phase::Succeeded | Phase::Failed)
     }
 
-    /// The pod's phase and `up`'s exit status: the first failing container's code.
+    /// The pod's phase and `up`'s exit status: the first failing container's code;
+    /// for a pod stopped on request (`down`, ^C), only a failure from before the stop
+    /// counts: the stop's own SIGTERMs end the pod cleanly.
     pub fn outcome(&self) -> (Phase, i32) {
-        let code = self
-            .containers
+        if self.life == Life::Stopping(StopCause::Asked) {
+            return (self.phase(), self.failed_before_stop);
+        }
+        (self.phase(), self.failure_code())
+    }
+
+    /// Was the pod stopped on request?
+    pub fn stop_asked(&self) -> bool {
+        self.life == Life::Stopping(StopCause::Asked)
+    }
+
+    fn failure_code(&self) -> i32 {
+        self.containers
             .iter()
             .filter(|c| !c.sidecar())
             .find_map(|c| match &c.state {
@@ -544,8 +561,7 @@ impl Pod {
             .unwrap_or(match self.life {
                 Life::PauseDied(_) => 1,
                 _ => 0,
-            });
-        (self.phase(), code)
+            })
     }
 
     fn wall(&self, t: Time) -> String {
@@ -1032,9 +1048,12 @@ impl Pod {
 
     /// Stops every container at once, each with its preStop, SIGTERM and SIGKILL.
     fn stop_pod(&mut self, cause: StopCause, grace: Duration, now: Time, fx: &mut Vec<Effect>) {
-        if self.life != Life::Active {
-            return;
+        match self.life {
+            Life::Active => {}
+            Life::Stopping(_) => return self.hasten(grace, now, fx),
+            Life::PauseDied(_) => return,
         }
+        self.failed_before_stop = self.failure_code();
         self.life = Life::Stopping(cause);
         self.stop_began = Some((now, grace));
         for c in 0..self.containers.len() {
@@ -1044,6 +1063,42 @@ impl Pod {
             // Sidecars go after every other container (`wind_down`).
             if !self.containers[c].sidecar() {
                 self.stop(c, grace, None, false, now, fx);
+            }
+        }
+    }
+
+    /// A stop asked for again with a shorter grace period (^C again, `down
+    /// --grace-period 0` during a long one), as a second delete shortens the first: what
+    /// is left ends by then; with none left, preStop hooks end and SIGKILL comes now.
+    fn hasten(&mut self, grace: Duration, now: Time, fx: &mut Vec<Effect>) {
+        let Some((began, old)) = self.stop_began else {
+            return;
+        };
+        let until = now.saturating_add(grace);
+        if until >= began.saturating_add(old) {
+            return;
+        }
+        self.stop_began = Some((now, grace));
+        for c in 0..self.containers.len() {
+            if !matches!(self.containers[c].state, State::Stopping(_)) {
+                // A sidecar still waiting for the apps to go goes with them now.
+                self.stop(c, grace, None, false, now, fx);
+                continue;
+            }
+            let State::Stopping(s) = &mut self.containers[c].state else {
+                continue;
+            };
+            s.grace = grace;
+            s.kill_at = s.kill_at.min(until);
+            if !s.termed {
+                // Its preStop is cut short: SIGTERM now.
+                if let Some(hook) = s.pre_stop.take() {
+                    cancel(c, Task::PreStop, Some(hook), fx);
+                }
+                self.terminate(c, now, fx);
+            } else if grace.is_zero() && !s.killed {
+                s.killed = true;
+                fx.push(Effect::Kill(c));
             }
         }
     }

@@ -1310,3 +1310,57 @@ fn a_termination_message_follows_the_runtimes_and_is_cut_to_the_containers_share
     assert_eq!(cut.len(), 4096);
     assert!(cut.chars().all(|c| c == 'é'));
 }
+
+#[test]
+fn a_second_stop_with_no_grace_left_kills_at_once_and_cuts_pre_stop_short() {
+    let mut spec = pod(&["a", "b"]);
+    spec.containers[0].pre_stop = Some(exec());
+    let mut sim = Sim::new(spec);
+    sim.at(S(1));
+    let fx = sim.feed(Event::Stop { grace: None });
+    assert!(runs(&fx).contains(&(0, Task::PreStop)));
+    assert!(has(&fx, &Effect::Terminate(1)));
+    assert_eq!(
+        sim.status().deletion.as_ref().unwrap().grace_period_seconds,
+        30
+    );
+    // ^C again: no grace left.
+    sim.at(S(2));
+    let fx = sim.feed(Event::Stop {
+        grace: Some(Duration::ZERO),
+    });
+    assert!(has(
+        &fx,
+        &Effect::Cancel {
+            c: 0,
+            task: Task::PreStop
+        }
+    ));
+    for c in [0, 1] {
+        assert!(has(&fx, &Effect::Kill(c)), "{c} killed: {fx:?}");
+    }
+    // A longer one changes nothing.
+    let fx = sim.feed(Event::Stop { grace: Some(S(60)) });
+    assert!(fx
+        .iter()
+        .all(|e| !matches!(e, Effect::Kill(_) | Effect::Terminate(_))));
+    sim.exited(0, 137);
+    sim.exited(1, 137);
+    assert!(sim.pod.finished());
+    // Stopped on request without a failure before: up exits 0.
+    assert_eq!(sim.pod.outcome().1, 0);
+    assert!(sim.pod.stop_asked());
+}
+
+#[test]
+fn a_failure_before_the_stop_is_still_ups_exit_status() {
+    let mut spec = pod(&["a", "b"]);
+    spec.restart = RestartPolicy::Never;
+    let mut sim = Sim::new(spec);
+    sim.at(S(1));
+    sim.exited(0, 3);
+    sim.feed(Event::Stop { grace: None });
+    sim.exited(1, 143);
+    assert!(sim.pod.finished());
+    assert_eq!(sim.pod.outcome(), (Phase::Failed, 3));
+}
