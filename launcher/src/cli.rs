@@ -165,7 +165,8 @@ without -t. Exits 0 when the container ends or the session is left.")]
   launcher top web --window 5s
 
 CPU is in millicores (1000m = one core), averaged over --window; memory is the working set \
-(memory.current less inactive_file), in Mi. Needs the cgroup2 memory controller.")]
+(memory.current less inactive_file), in Mi; <unknown> where the cgroup2 has no memory \
+controller.")]
     Top(Top),
     /// List or remove the named volumes pods mount as persistentVolumeClaims
     #[command(after_help = "Examples:

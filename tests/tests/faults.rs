@@ -333,7 +333,7 @@ fn one_pods_grace_period_never_blocks_another_pod() {
     pods.wait_status("slow", "running", Duration::from_secs(5), running);
     let mut down = Proc::spawn(pods.cmd(&["down", "slow"]).stdout(Stdio::null()));
     wait_for("slow to be stopping", Duration::from_secs(5), || {
-        pods.root.path().join("slow/stop").exists()
+        pods.status("slow")["metadata"]["deletionTimestamp"].is_string()
     });
     let start = Instant::now();
     pods.ok(&["up", "-d", "--name", "quick", "-c", "a=sleep 600"]);

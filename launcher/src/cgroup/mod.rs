@@ -36,13 +36,18 @@ pub const PAUSE_LEAF: &str = "_pause";
 /// The extended attribute naming a pod cgroup's owner.
 const OWNER_XATTR: &std::ffi::CStr = c"trusted.launcher.owner";
 
+/// How to get a cgroup v2 with controllers, for those who lack one.
+pub const HOW_TO_GET_CONTROLLERS: &str = "run launcher where controllers are delegated to it \
+(a systemd unit or scope with Delegate=yes, e.g. systemd-run --scope -p Delegate=yes launcher ...), \
+on a machine booted with a unified hierarchy (systemd.unified_cgroup_hierarchy=1)";
+
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     #[error("no cgroup2 file system is mounted (see /proc/self/mountinfo). Hint: mount -t cgroup2 none /sys/fs/cgroup")]
     NoCgroup2,
     #[error("{0} is not inside a cgroup2 mount")]
     NotCgroup2(PathBuf),
-    #[error("the {controller} controller is not available in {cgroup} (cgroup.controllers: {available:?}); it is needed for the {controller} limit")]
+    #[error("the {controller} controller is not available in {cgroup} (cgroup.controllers: {available:?}); it is needed for the {controller} limit. Hint: {HOW_TO_GET_CONTROLLERS}")]
     ControllerUnavailable {
         controller: &'static str,
         cgroup: PathBuf,

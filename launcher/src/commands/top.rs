@@ -17,7 +17,8 @@ struct Sample {
     leaf: PathBuf,
     cpu_before: u64,
     milli: u64,
-    memory: u64,
+    /// None where memory is not accounted.
+    memory: Option<u64>,
 }
 
 pub fn top(opts: &Opts, args: &cli::Top) -> Result<i32> {
@@ -68,7 +69,7 @@ pub fn top(opts: &Opts, args: &cli::Top) -> Result<i32> {
                 leaf,
                 cpu_before,
                 milli: 0,
-                memory: 0,
+                memory: None,
             });
         }
     }
@@ -76,12 +77,15 @@ pub fn top(opts: &Opts, args: &cli::Top) -> Result<i32> {
         super::warn("no pods found");
         return Ok(0);
     }
-    if memory::working_set(&samples[0].leaf).is_none() {
+    // CPU time is accounted in every cgroup2; memory only with its controller.
+    let memory_accounted = memory::working_set(&samples[0].leaf).is_some();
+    if !memory_accounted {
         let pod_cgroup = samples[0].leaf.parent().unwrap_or(&samples[0].leaf);
-        bail!(
-            "cgroup {} has no memory controller (the cgroup2 file system here offers none): memory use cannot be shown",
-            pod_cgroup.display()
-        );
+        super::warn(&format!(
+            "cgroup {} has no memory controller: memory use is not shown. Hint: {}",
+            pod_cgroup.display(),
+            crate::cgroup::HOW_TO_GET_CONTROLLERS
+        ));
     }
     let start = Instant::now();
     std::thread::sleep(window);
@@ -89,7 +93,7 @@ pub fn top(opts: &Opts, args: &cli::Top) -> Result<i32> {
     for s in &mut samples {
         let used = cpu::usage_usec(&s.leaf).unwrap_or(s.cpu_before);
         s.milli = used.saturating_sub(s.cpu_before) * 1000 / elapsed;
-        s.memory = memory::working_set(&s.leaf).unwrap_or(0);
+        s.memory = memory::working_set(&s.leaf);
     }
     let mut rows: Vec<Vec<String>> = Vec::new();
     if args.containers {
@@ -117,7 +121,7 @@ pub fn top(opts: &Opts, args: &cli::Top) -> Result<i32> {
             let pod = &samples[i].pod;
             let of_pod: Vec<&Sample> = samples[i..].iter().take_while(|s| &s.pod == pod).collect();
             let milli: u64 = of_pod.iter().map(|s| s.milli).sum();
-            let bytes: u64 = of_pod.iter().map(|s| s.memory).sum();
+            let bytes: Option<u64> = of_pod.iter().map(|s| s.memory).sum();
             rows.push(vec![pod.clone(), format!("{milli}m"), mebibytes(bytes)]);
             i += of_pod.len();
         }
@@ -126,7 +130,11 @@ pub fn top(opts: &Opts, args: &cli::Top) -> Result<i32> {
     Ok(0)
 }
 
-/// Bytes as kubectl top prints them: whole mebibytes, rounded down.
-fn mebibytes(bytes: u64) -> String {
-    format!("{}Mi", bytes >> 20)
+/// Bytes as kubectl top prints them: whole mebibytes, rounded down; `<unknown>`
+/// where memory is not accounted (kubectl's word for a missing value).
+fn mebibytes(bytes: Option<u64>) -> String {
+    match bytes {
+        Some(b) => format!("{}Mi", b >> 20),
+        None => "<unknown>".into(),
+    }
 }
