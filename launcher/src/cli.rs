@@ -837,9 +837,19 @@ pub struct Describe {
 #[derive(Args, Debug)]
 pub struct Events {
     /// Only this pod's events [default: every pod's]
+    #[arg(conflicts_with = "for_object")]
     pub name: Option<String>,
+    /// Only the events of this object, as kubectl events takes it: pod/NAME (or NAME)
+    #[arg(long = "for", value_name = "KIND/NAME")]
+    pub for_object: Option<String>,
+    /// Only events of these types: Normal, Warning (comma-separated)
+    #[arg(long, value_name = "TYPES", value_delimiter = ',')]
+    pub types: Vec<String>,
+    /// Print the events as a v1 EventList
+    #[arg(short, long, value_enum)]
+    pub output: Option<StatusFormat>,
     /// Keep printing events as they come, until the pod ends
-    #[arg(short = 'w', long)]
+    #[arg(short = 'w', long, conflicts_with = "output")]
     pub watch: bool,
 }
 

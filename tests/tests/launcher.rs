@@ -1157,6 +1157,21 @@ fn events_of_a_detached_pod_are_kept_folded_and_described() {
         assert!(events.contains(want), "{want:?} missing: {events}");
     }
     assert_eq!(events.matches("Started container b").count(), 1, "{events}");
+    // kubectl events' filters: --types, --for KIND/NAME, -o.
+    let warnings = pods.ok(&["events", "--for", "pod/ev", "--types", "warning"]);
+    assert!(
+        warnings.contains("Back-off restarting failed container crash"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("Normal"), "{warnings}");
+    let list: Value = serde_json::from_str(&pods.ok(&["events", "ev", "-o", "json"])).unwrap();
+    assert_eq!(list["kind"], "EventList");
+    let first = &list["items"][0];
+    assert_eq!(first["involvedObject"]["name"], "ev");
+    assert_eq!(first["reason"], "Scheduled");
+    let bad = pods.run(&["events", "--types", "Error"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("valid types are Normal and Warning"));
 
     let describe = pods.ok(&["describe", "ev"]);
     for want in [

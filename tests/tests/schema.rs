@@ -170,6 +170,17 @@ fn status_output_is_a_valid_pod() {
     assert_valid("status.yaml", &yaml);
     let json = pods.ok(&["status", "full", "-o", "json"]);
     assert_valid("status.json", &json);
+    // Its events as kubectl events -o prints them: a v1 EventList, each item a valid
+    // core/v1 Event (the validator names objects by metadata.name, which a list has not).
+    let printed = pods.ok(&["events", "--for", "pod/full", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(list["kind"], "EventList", "{printed}");
+    let items = list["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    let stream: String = items.iter().map(|e| format!("---\n{e}\n")).collect();
+    assert_valid("events.yaml", &stream);
+    let events_yaml = pods.ok(&["events", "full", "-o", "yaml"]);
+    assert!(events_yaml.contains("kind: EventList"), "{events_yaml}");
     let first = pods.status("full");
     let before = &first["spec"];
     pods.ok(&["down", "full", "--grace-period", "0"]);

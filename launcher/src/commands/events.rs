@@ -18,7 +18,27 @@ type Row = (String, Event);
 
 pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
     let root = opts.open_root()?;
-    let single = match &args.name {
+    // kubectl's --types: Normal and Warning, in any case.
+    let mut types = Vec::new();
+    for t in &args.types {
+        match ["Normal", "Warning"]
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(t.trim()))
+        {
+            Some(k) => types.push(*k),
+            None => {
+                let why = format!("--types {t:?}: valid types are Normal and Warning");
+                return Err(super::Usage::Invalid(why).into());
+            }
+        }
+    }
+    let wanted = |e: &Event| types.is_empty() || types.contains(&e.kind.as_str());
+    let name = match (&args.name, &args.for_object) {
+        (Some(n), _) => Some(n.clone()),
+        (None, Some(object)) => super::pod_names(std::slice::from_ref(object))?.pop(),
+        (None, None) => None,
+    };
+    let single = match &name {
         Some(name) => {
             let pod = PodHandle::new(opts, name)?;
             pod.record()?;
@@ -37,10 +57,24 @@ pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
                 let events = crate::events::read(&root.roots.events(&n));
                 events.into_iter().map(move |e| (n.clone(), e))
             })
+            .filter(|(_, e)| wanted(e))
             .collect();
         rows.sort_by(|a, b| a.1.last_timestamp.cmp(&b.1.last_timestamp));
         rows
     };
+    if let Some(format) = args.output {
+        let uid = |pod: &str| {
+            crate::record::PodRecord::load(&root, pod)
+                .map(|r| r.facts.uid)
+                .unwrap_or_default()
+        };
+        let list = event_list(&collect(), uid);
+        print(&match format {
+            cli::StatusFormat::Json => serde_json::to_string_pretty(&list)? + "\n",
+            cli::StatusFormat::Yaml => crate::kube::to_yaml(&list)?,
+        })?;
+        return Ok(0);
+    }
     let mut shown: HashMap<(String, String, String, String), u32> = HashMap::new();
     let mut header = true;
     let mut show = |rows: Vec<Row>, header: &mut bool| -> Result<()> {
@@ -110,6 +144,62 @@ pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
         }
         while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
     }
+}
+
+/// The events as kubectl events -o prints them: a v1 EventList of core/v1 Events,
+/// each about its pod (`involvedObject`, with the container's fieldPath), named
+/// `<pod>.<16 hex digits>` as the kubelet's are.
+fn event_list(rows: &[Row], uid: impl Fn(&str) -> String) -> serde_json::Value {
+    use std::hash::{Hash, Hasher};
+    let items: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(pod, e)| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (
+                pod,
+                &e.first_timestamp,
+                &e.reason,
+                &e.field_path,
+                &e.message,
+            )
+                .hash(&mut h);
+            let mut object = serde_json::json!({
+                "kind": "Pod",
+                "apiVersion": "v1",
+                "namespace": "default",
+                "name": pod,
+                "uid": uid(pod),
+            });
+            if let Some(path) = &e.field_path {
+                object["fieldPath"] = path.clone().into();
+            }
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {
+                    "name": format!("{pod}.{:016x}", h.finish()),
+                    "namespace": "default",
+                    "creationTimestamp": e.first_timestamp,
+                },
+                "involvedObject": object,
+                "reason": e.reason,
+                "message": e.message,
+                "source": {"component": e.source},
+                "firstTimestamp": e.first_timestamp,
+                "lastTimestamp": e.last_timestamp,
+                "count": e.count,
+                "type": e.kind,
+                "reportingComponent": e.source,
+                "reportingInstance": "",
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "EventList",
+        "metadata": {"resourceVersion": ""},
+        "items": items,
+    })
 }
 
 /// `kubectl events`' table: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE.
