@@ -784,13 +784,18 @@ pub struct Attach {
   launcher logs web
   launcher logs web sidecar -f
   launcher logs pod/web -c app --tail 20
-  launcher logs web --all-containers --prefix")]
+  launcher logs web --all-containers --prefix
+  launcher logs -l app=web --prefix")]
 pub struct Logs {
     /// The pod (NAME or pod/NAME)
-    pub name: String,
+    #[arg(required_unless_present = "selector", conflicts_with = "selector")]
+    pub name: Option<String>,
     /// The container, as kubectl takes it after the pod (the same as -c)
-    #[arg(value_name = "CONTAINER", conflicts_with_all = ["container", "all_containers"])]
+    #[arg(value_name = "CONTAINER", conflicts_with_all = ["container", "all_containers"], requires = "name")]
     pub container_arg: Option<String>,
+    /// The pods whose labels match, as kubectl logs -l (--tail defaults to 10 then)
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
     /// Container [default: the kubectl.kubernetes.io/default-container annotation's, else
     /// the first]
     #[arg(short, long, conflicts_with = "all_containers")]
@@ -804,9 +809,9 @@ pub struct Logs {
     /// The previous instance of the container (before its last restart)
     #[arg(short, long)]
     pub previous: bool,
-    /// Only the last N lines (-1: all)
-    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value_t = -1)]
-    pub tail: i64,
+    /// Only the last N lines (-1: all) [default: -1, or 10 with -l]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub tail: Option<i64>,
     /// Only lines newer than this (5s, 2m, 3h)
     #[arg(
         long,

@@ -361,3 +361,44 @@ fn logs_take_the_container_after_the_pod_as_kubectl_does() {
     pods.ok(&["down", "lp", "--grace-period", "0"]);
     pods.assert_clean();
 }
+
+/// `logs -l SELECTOR`, as kubectl: every matching pod's default container, the last
+/// 10 lines of each unless --tail says otherwise; none matching is no error.
+#[test]
+fn a_selector_shows_the_last_lines_of_each_matching_pod() {
+    let pods = Pods::new("logsel");
+    let fifteen = "a=sh -c 'for i in $(seq 1 15); do echo $0-$i; done; sleep 600'";
+    for (name, labels) in [("web1", "app=web"), ("web2", "app=web"), ("db", "app=db")] {
+        let cmd = fifteen.replace("$0", name);
+        pods.ok(&["up", "-d", "--name", name, "-l", labels, "-c", &cmd]);
+    }
+    wait_for("the lines", Duration::from_secs(10), || {
+        ["web1", "web2"]
+            .iter()
+            .all(|n| pods.ok(&["logs", n]).contains(&format!("{n}-15")))
+    });
+    let out = pods.ok(&["logs", "-l", "app=web", "--prefix"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 20, "{out}");
+    for n in ["web1", "web2"] {
+        assert!(out.contains(&format!("[pod/{n}/a] {n}-6\n")), "{out}");
+        assert!(!out.contains(&format!("{n}-5\n")), "{out}");
+    }
+    assert!(!out.contains("db-"), "{out}");
+    assert_eq!(
+        pods.ok(&["logs", "-l", "app=web", "--tail", "1"])
+            .lines()
+            .count(),
+        2
+    );
+    let none = pods.run(&["logs", "-l", "app=nothing"]);
+    assert_eq!(none.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&none.stderr),
+        "No resources found in default namespace.\n"
+    );
+    for n in ["web1", "web2", "db"] {
+        pods.ok(&["down", n, "--grace-period", "0"]);
+    }
+    pods.assert_clean();
+}

@@ -21,7 +21,9 @@ struct Filter {
 
 impl Filter {
     fn new(args: &cli::Logs) -> Result<Filter, Usage> {
-        let tail = match args.tail {
+        // kubectl's: all lines of one pod, the last 10 of each pod a selector picks.
+        let default = if args.selector.is_some() { 10 } else { -1 };
+        let tail = match args.tail.unwrap_or(default) {
             -1 => None,
             n => Some(usize::try_from(n).map_err(|_| {
                 Usage::Invalid(format!(
@@ -83,39 +85,65 @@ struct Source {
 
 pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
     let mut filter = Filter::new(args)?;
-    // One name in, one out.
-    let name = &super::pod_names(std::slice::from_ref(&args.name))?.remove(0);
-    let pod = PodHandle::new(opts, name)?;
-    let rec = pod.record()?;
-    let container = args.container.as_deref().or(args.container_arg.as_deref());
-    let containers: Vec<&str> = if args.all_containers {
-        rec.spec.all_containers().map(|c| c.name.as_str()).collect()
-    } else {
-        vec![super::pick_container(&rec.spec, name, container)?
-            .name
-            .as_str()]
+    let root = opts.open_root()?;
+    let names = match (&args.name, &args.selector) {
+        // One name in, one out.
+        (Some(name), _) => super::pod_names(std::slice::from_ref(name))?,
+        (None, Some(selector)) => {
+            let selector = crate::selector::Selector::parse(selector)
+                .map_err(|e| Usage::Invalid(format!("--selector: {e}")))?;
+            let names: Vec<String> = (root.pods().into_iter())
+                .filter(|n| {
+                    let labels = crate::record::PodRecord::load(&root, n).map(|r| r.spec.labels);
+                    labels.is_ok_and(|l| selector.matches(&l))
+                })
+                .collect();
+            if names.is_empty() {
+                super::warn_plain("No resources found in default namespace.");
+                return Ok(0);
+            }
+            names
+        }
+        (None, None) => return Err(Usage::Invalid("logs: a pod name or -l SELECTOR".into()).into()),
     };
+    let container = args.container.as_deref().or(args.container_arg.as_deref());
     // The previous instance has ended: there is nothing to follow.
     let follow = args.follow && !args.previous;
     let mut sources = Vec::new();
-    for c in &containers {
-        let dir = rec.paths(&pod.root.roots).logs(c);
-        let instances = logs::instances(&dir);
-        let instance = if args.previous {
-            match instances.len().checked_sub(2) {
-                Some(i) => instances[i],
-                None => {
-                    anyhow::bail!("previous terminated container {c:?} in pod {name:?} not found")
-                }
-            }
+    // The pods followed, each as it was when its logs were opened (its uid).
+    let mut followed = Vec::new();
+    for name in &names {
+        let pod = PodHandle::under(&root, name)?;
+        let rec = pod.record()?;
+        let containers: Vec<&str> = if args.all_containers {
+            rec.spec.all_containers().map(|c| c.name.as_str()).collect()
         } else {
-            instances.last().copied().unwrap_or(0)
+            vec![super::pick_container(&rec.spec, name, container)?
+                .name
+                .as_str()]
         };
-        sources.push(Source {
-            prefix: args.prefix.then(|| format!("[pod/{name}/{c}] ")),
-            log: Follower::new(&dir, instance, follow),
-            first: true,
-        });
+        for c in &containers {
+            let dir = rec.paths(&pod.root.roots).logs(c);
+            let instances = logs::instances(&dir);
+            let instance = if args.previous {
+                match instances.len().checked_sub(2) {
+                    Some(i) => instances[i],
+                    None => {
+                        anyhow::bail!(
+                            "previous terminated container {c:?} in pod {name:?} not found"
+                        )
+                    }
+                }
+            } else {
+                instances.last().copied().unwrap_or(0)
+            };
+            sources.push(Source {
+                prefix: args.prefix.then(|| format!("[pod/{name}/{c}] ")),
+                log: Follower::new(&dir, instance, follow),
+                first: true,
+            });
+        }
+        followed.push((pod, rec.facts.uid.clone()));
     }
     let closed = |e: std::io::Error| -> anyhow::Error {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -126,12 +154,13 @@ pub fn logs(opts: &Opts, args: &cli::Logs) -> Result<i32> {
     };
     let stdout = std::io::stdout();
     loop {
-        // Follow while this pod's supervisor runs (not a pod made since under the same
+        // Follow while a pod's supervisor runs (not a pod made since under the same
         // name, whose log is another file); then one last read.
         let live = follow
-            && pod
-                .record()
-                .is_ok_and(|r| r.facts.uid == rec.facts.uid && supervisor_alive(&r));
+            && (followed.iter()).any(|(pod, uid)| {
+                pod.record()
+                    .is_ok_and(|r| r.facts.uid == *uid && supervisor_alive(&r))
+            });
         let mut out = stdout.lock();
         for src in &mut sources {
             let mut lines = src.log.read().context("failed to read the log")?;

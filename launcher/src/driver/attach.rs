@@ -108,6 +108,8 @@ impl Input {
 }
 
 struct Session {
+    /// Stable while others come and go (poll's entries name sessions by it).
+    id: u64,
     stream: UnixStream,
     /// The container, once the session said which.
     c: Option<usize>,
@@ -123,13 +125,15 @@ struct Session {
 pub struct Sessions {
     listener: Option<UnixListener>,
     sessions: Vec<Session>,
+    next_id: u64,
 }
 
 /// What a poll entry of the sessions stands for.
 #[derive(Clone, Copy)]
 pub enum Source {
     Listener,
-    Session(usize),
+    /// A session by its id: output sent meanwhile may have dropped others.
+    Session(u64),
 }
 
 impl Sessions {
@@ -138,6 +142,7 @@ impl Sessions {
         Sessions {
             listener,
             sessions: Vec::new(),
+            next_id: 0,
         }
     }
 
@@ -157,7 +162,7 @@ impl Sessions {
         if let Some(l) = &self.listener {
             fds.push((Source::Listener, l.as_fd(), PollFlags::POLLIN));
         }
-        for (i, s) in self.sessions.iter().enumerate() {
+        for s in &self.sessions {
             let mut flags = PollFlags::empty();
             if !s.ending && !s.c.is_some_and(&blocked) {
                 flags |= PollFlags::POLLIN;
@@ -165,7 +170,7 @@ impl Sessions {
             if !s.out.is_empty() {
                 flags |= PollFlags::POLLOUT;
             }
-            fds.push((Source::Session(i), s.stream.as_fd(), flags));
+            fds.push((Source::Session(s.id), s.stream.as_fd(), flags));
         }
         fds
     }
@@ -179,7 +184,9 @@ impl Sessions {
             if self.sessions.len() >= MAX_SESSIONS || stream.set_nonblocking(true).is_err() {
                 continue;
             }
+            self.next_id += 1;
             self.sessions.push(Session {
+                id: self.next_id,
                 stream,
                 c: None,
                 stdin: false,
@@ -191,17 +198,19 @@ impl Sessions {
         }
     }
 
-    /// Session `i` is ready: what it sent is acted on, what waits for it written.
+    /// Session `id` is ready: what it sent is acted on, what waits for it written.
     /// `containers` are the pod's (init containers first), `inputs` their stdin,
-    /// `running` whether each runs now.
+    /// `running` whether each runs now. A session gone meanwhile is no more.
     pub fn ready(
         &mut self,
-        i: usize,
+        id: u64,
         containers: &[&ContainerSpec],
         inputs: &mut [Option<Input>],
         running: impl Fn(usize) -> bool,
     ) {
-        let s = &mut self.sessions[i];
+        let Some(s) = self.sessions.iter_mut().find(|s| s.id == id) else {
+            return;
+        };
         let mut buf = [0u8; 8192];
         loop {
             match s.stream.read(&mut buf) {
@@ -384,7 +393,9 @@ mod tests {
     fn session(sessions: &mut Sessions) -> UnixStream {
         let (server, client) = UnixStream::pair().unwrap();
         server.set_nonblocking(true).unwrap();
+        sessions.next_id += 1;
         sessions.sessions.push(Session {
+            id: sessions.next_id,
             stream: server,
             c: None,
             stdin: false,
@@ -438,14 +449,14 @@ mod tests {
             },
         );
         send(&mut client, Frame::Input(b"hello\n".to_vec()));
-        sessions.ready(0, &containers, &mut inputs, |_| true);
+        sessions.ready(sessions.next_id, &containers, &mut inputs, |_| true);
         assert_eq!(receive(&mut client), Frame::Ready { tty: false });
         assert!(sessions.follows(0) && !sessions.follows(1));
         sessions.output(0, true, b"out");
         assert_eq!(receive(&mut client), Frame::Stdout(b"out".to_vec()));
         // The session goes: the container reads what was typed, then EOF.
         drop(client);
-        sessions.ready(0, &containers, &mut inputs, |_| true);
+        sessions.ready(sessions.next_id, &containers, &mut inputs, |_| true);
         assert!(!sessions.follows(0));
         let mut got = String::new();
         std::fs::File::from(r).read_to_string(&mut got).unwrap();
@@ -464,12 +475,43 @@ mod tests {
                     stdin: true,
                 },
             );
-            sessions.ready(0, &containers, &mut inputs, |_| true);
+            sessions.ready(sessions.next_id, &containers, &mut inputs, |_| true);
             match receive(&mut client) {
                 Frame::Refused(why) => assert!(why.starts_with(want), "{why}"),
                 f => panic!("{f:?}"),
             }
         }
         assert!(sessions.sessions.is_empty());
+    }
+
+    /// Output to a session whose client is gone drops it; the others stay reachable
+    /// by their ids (by position, the next one's would now name another or none).
+    #[test]
+    fn a_session_dropped_by_output_leaves_the_others_reachable() {
+        let specs = [container("a", false, false)];
+        let containers: Vec<&ContainerSpec> = specs.iter().collect();
+        let mut inputs = vec![None];
+        let mut sessions = Sessions::new(None);
+        let mut clients = Vec::new();
+        for _ in 0..2 {
+            let mut client = session(&mut sessions);
+            send(
+                &mut client,
+                Frame::Hello {
+                    container: "a".into(),
+                    stdin: false,
+                },
+            );
+            sessions.ready(sessions.next_id, &containers, &mut inputs, |_| true);
+            assert_eq!(receive(&mut client), Frame::Ready { tty: false });
+            clients.push(client);
+        }
+        let (first, second) = (sessions.sessions[0].id, sessions.sessions[1].id);
+        drop(clients.remove(0));
+        sessions.output(0, true, b"x");
+        assert_eq!(sessions.sessions.len(), 1);
+        sessions.ready(first, &containers, &mut inputs, |_| true);
+        sessions.ready(second, &containers, &mut inputs, |_| true);
+        assert_eq!(receive(&mut clients[0]), Frame::Stdout(b"x".to_vec()));
     }
 }

@@ -574,10 +574,10 @@ impl<K: Kernel> Driver<K> {
                 Source::Attach(_) | Source::Signals | Source::Pipe(..) => {}
             }
         }
-        // Sessions last, highest first: one that goes moves only those above it.
-        for (k, source) in sources.iter().enumerate().rev() {
+        // Sessions last, by id: output above may have dropped some.
+        for (k, source) in sources.iter().enumerate() {
             match (ready[k], *source) {
-                (true, Source::Attach(attach::Source::Session(i))) => self.attach_session(i),
+                (true, Source::Attach(attach::Source::Session(id))) => self.attach_session(id),
                 (true, Source::Attach(attach::Source::Listener)) => self.sessions.accept(),
                 _ => {}
             }
@@ -625,15 +625,15 @@ impl<K: Kernel> Driver<K> {
         }
     }
 
-    /// Attach session `i` is ready to read or write.
-    fn attach_session(&mut self, i: usize) {
+    /// Attach session `id` is ready to read or write.
+    fn attach_session(&mut self, id: u64) {
         let containers: Vec<&crate::spec::ContainerSpec> =
             self.pod.spec().all_containers().collect();
         let mut inputs: Vec<Option<attach::Input>> =
             self.slots.iter_mut().map(|s| s.input.take()).collect();
         let slots = &self.slots;
         self.sessions
-            .ready(i, &containers, &mut inputs, |c| slots[c].main.is_some());
+            .ready(id, &containers, &mut inputs, |c| slots[c].main.is_some());
         for (slot, input) in self.slots.iter_mut().zip(inputs) {
             slot.input = input;
         }
