@@ -719,6 +719,9 @@ pub struct Ps {
     /// A LABELS column
     #[arg(long)]
     pub show_labels: bool,
+    /// After the table, a row each time a pod changes, until interrupted (kubectl get -w)
+    #[arg(short = 'w', long, conflicts_with = "output")]
+    pub watch: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]

@@ -552,6 +552,55 @@ fn killing_pause_fails_the_pod_and_cleans_up() {
     assert!(pods.leftover_state().is_empty());
 }
 
+/// `ps -w`: the table, then a row each time a pod changes, as kubectl get pods -w.
+#[test]
+fn ps_watch_prints_a_row_as_a_pod_changes() {
+    use std::io::BufRead;
+    let pods = Pods::new("psw");
+    let mut watch = pods
+        .cmd(&["ps", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let seen = seen.clone();
+        let out = watch.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                seen.lock().unwrap().push(line);
+            }
+        })
+    };
+    pods.ok(&["up", "-d", "--name", "w1", "-c", "a=sleep 600"]);
+    wait_for("w1's Running row", Duration::from_secs(10), || {
+        (seen.lock().unwrap().iter()).any(|l| l.starts_with("w1 ") && l.contains(" Running "))
+    });
+    let rows = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("w1 "))
+        .count();
+    // Nothing changes: no new row (AGE alone does not count).
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("w1 "))
+            .count(),
+        rows
+    );
+    pods.ok(&["down", "w1", "--grace-period", "0"]);
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) };
+    let _ = watch.wait();
+    reader.join().unwrap();
+    pods.assert_clean();
+}
+
 /// A pod in its grace period is Terminating, as kubectl shows a deleted pod, and its
 /// object has the deletion's time and grace period as the API server sets them.
 #[test]

@@ -23,48 +23,7 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
         .map_err(|e| Usage::Invalid(format!("--selector: {e}")))?;
     let asked = super::pod_names(&args.names)?;
     let root = opts.open_root()?;
-    let mut names: BTreeSet<String> = root.pods().into_iter().collect();
-    if let Ok((_, parent)) = opts.cgroup_parent() {
-        let cgroups = std::fs::read_dir(&parent).into_iter().flatten().flatten();
-        names.extend(
-            cgroups
-                .filter(|e| e.path().join(PAUSE_LEAF).is_dir())
-                .filter(|e| crate::sandbox::ours(&PodCgroup { dir: e.path() }, &root.dir))
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| crate::spec::validate_name("pod name", n).is_ok()),
-        );
-    }
-    // Named pods: in the order asked, each that is not there kubectl's NotFound.
-    let mut code = 0;
-    let names: Vec<String> = match asked.is_empty() {
-        true => names.into_iter().collect(),
-        false => (asked.iter())
-            .filter(|n| {
-                let found = names.contains(*n);
-                if !found {
-                    super::warn_plain(&format!(
-                        "Error from server (NotFound): pods {n:?} not found"
-                    ));
-                    code = 1;
-                }
-                found
-            })
-            .cloned()
-            .collect(),
-    };
-    let pods: Vec<Value> = names
-        .iter()
-        .map(|n| {
-            PodHandle::under(&root, n)
-                .and_then(|h| h.object())
-                .unwrap_or_else(|e| lost(n, &e))
-        })
-        .filter(|pod| {
-            selector
-                .as_ref()
-                .map_or(true, |s| s.matches(&labels_of(pod)))
-        })
-        .collect();
+    let (pods, code) = listing(opts, &root, &asked, selector.as_ref(), true);
     if let Some(format @ (PsFormat::Json | PsFormat::Yaml)) = args.output {
         // One pod asked for by name is the object itself, as kubectl prints it.
         let out = match (asked.len(), pods.as_slice()) {
@@ -99,6 +58,9 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
         if asked.is_empty() {
             super::warn("no pods found");
         }
+        if args.watch {
+            watch(opts, &root, args, &asked, selector.as_ref(), &pods, wide)?;
+        }
         return Ok(code);
     }
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -121,7 +83,132 @@ pub fn ps(opts: &Opts, args: &cli::Ps) -> Result<i32> {
         r
     }));
     print(&super::columns(&rows))?;
+    if args.watch {
+        watch(opts, &root, args, &asked, selector.as_ref(), &pods, wide)?;
+    }
     Ok(code)
+}
+
+/// `-w`: a row for each pod each time its row changes (AGE aside), as kubectl get
+/// -w prints them, woken by inotify when a pod's status is written or a pod comes or
+/// goes; until interrupted.
+fn watch(
+    opts: &Opts,
+    root: &crate::state::Root,
+    args: &cli::Ps,
+    asked: &[String],
+    selector: Option<&crate::selector::Selector>,
+    shown: &[Value],
+    wide: bool,
+) -> Result<()> {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    use std::os::fd::AsFd;
+    let key = |pod: &Value| {
+        let mut r = row(pod, wide);
+        r.remove(4); // AGE changes by itself
+        r
+    };
+    let mut last: std::collections::HashMap<String, Vec<String>> =
+        (shown.iter()).map(|p| (name_of(p), key(p))).collect();
+    let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+        .map_err(|e| anyhow::anyhow!("failed to watch the state root (inotify): {e}"))?;
+    let watch_flags = AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_DELETE
+        | AddWatchFlags::IN_ONLYDIR;
+    inotify
+        .add_watch(&root.dir, watch_flags)
+        .map_err(|e| anyhow::anyhow!("failed to watch {}: {e}", root.dir.display()))?;
+    loop {
+        for n in root.pods() {
+            let _ = inotify.add_watch(&root.pod_dir(&n), AddWatchFlags::IN_MOVED_TO);
+        }
+        let mut fds = [nix::poll::PollFd::new(
+            inotify.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => anyhow::bail!("failed to wait (poll): {e}"),
+        }
+        while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+        let (pods, _) = listing(opts, root, asked, selector, false);
+        let mut rows = Vec::new();
+        for pod in &pods {
+            let k = key(pod);
+            if last.get(&name_of(pod)) != Some(&k) {
+                last.insert(name_of(pod), k);
+                let mut r = row(pod, wide);
+                if args.show_labels {
+                    let labels: Vec<String> = (labels_of(pod).iter())
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    r.push(labels.join(","));
+                }
+                rows.push(r);
+            }
+        }
+        if !rows.is_empty() {
+            print(&super::columns(&rows))?;
+        }
+    }
+}
+
+fn name_of(pod: &Value) -> String {
+    pod["metadata"]["name"].as_str().unwrap_or("?").to_string()
+}
+
+/// The pods `ps` shows: every pod (those with a record, and pod cgroups whose state
+/// was lost), or the ones asked for in that order (`say`: each that is not there is
+/// kubectl's NotFound, and the code 1), those the selector picks.
+fn listing(
+    opts: &Opts,
+    root: &crate::state::Root,
+    asked: &[String],
+    selector: Option<&crate::selector::Selector>,
+    say: bool,
+) -> (Vec<Value>, i32) {
+    let mut names: BTreeSet<String> = root.pods().into_iter().collect();
+    if let Ok((_, parent)) = opts.cgroup_parent() {
+        let cgroups = std::fs::read_dir(&parent).into_iter().flatten().flatten();
+        names.extend(
+            cgroups
+                .filter(|e| e.path().join(PAUSE_LEAF).is_dir())
+                .filter(|e| crate::sandbox::ours(&PodCgroup { dir: e.path() }, &root.dir))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| crate::spec::validate_name("pod name", n).is_ok()),
+        );
+    }
+    // Named pods: in the order asked, each that is not there kubectl's NotFound.
+    let mut code = 0;
+    let names: Vec<String> = match asked.is_empty() {
+        true => names.into_iter().collect(),
+        false => (asked.iter())
+            .filter(|n| {
+                let found = names.contains(*n);
+                if !found {
+                    if say {
+                        super::warn_plain(&format!(
+                            "Error from server (NotFound): pods {n:?} not found"
+                        ));
+                    }
+                    code = 1;
+                }
+                found
+            })
+            .cloned()
+            .collect(),
+    };
+    let pods: Vec<Value> = names
+        .iter()
+        .map(|n| {
+            PodHandle::under(root, n)
+                .and_then(|h| h.object())
+                .unwrap_or_else(|e| lost(n, &e))
+        })
+        .filter(|pod| selector.map_or(true, |s| s.matches(&labels_of(pod))))
+        .collect();
+    (pods, code)
 }
 
 /// A pod whose cgroup exists but whose state is gone, unreadable or tampered with:
