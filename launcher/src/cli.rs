@@ -372,7 +372,9 @@ pub struct Up {
     )]
     pub cni_timeout: String,
 
-    /// Return once every container runs, leaving a supervisor behind
+    /// Return once the pod's first containers run, leaving a supervisor behind: every
+    /// container, or with init containers the first of them (the others follow as each
+    /// completes; `launcher wait NAME --for=condition=Ready` waits for the rest)
     #[arg(short = 'd', long)]
     pub detach: bool,
 
