@@ -1378,6 +1378,31 @@ fn completions_and_man_pages_come_from_the_parser() {
     let up = fs::read_to_string(dir.path().join("launcher-up.1")).unwrap();
     assert!(up.contains(".TH launcher-up 1"), "{up}");
     assert!(up.contains("network"), "{up}");
+    // The synopsis is the command as typed; every page has its environment, exit
+    // status and the pages that exist.
+    assert!(up.contains(".SH SYNOPSIS\n\\fBlauncher up\\fR"), "{up}");
+    for section in [
+        ".SH ENVIRONMENT",
+        "\\fBLAUNCHER_ROOT\\fR",
+        ".SH \"EXIT STATUS\"",
+        ".SH \"SEE ALSO\"",
+    ] {
+        assert!(up.contains(section), "{section} missing: {up}");
+    }
+    let see_also = up.split(".SH \"SEE ALSO\"\n").nth(1).unwrap();
+    for page in see_also.split(", ") {
+        let name = page
+            .trim()
+            .trim_start_matches("\\fB")
+            .split("\\fR")
+            .next()
+            .unwrap();
+        let file = format!("{}.1", name.replace("\\-", "-"));
+        assert!(
+            dir.path().join(&file).exists(),
+            "SEE ALSO names {file}, which is not there"
+        );
+    }
     for page in ["launcher.1", "launcher-logs.1", "launcher-exec.1"] {
         assert!(dir.path().join(page).exists(), "{page}");
     }
