@@ -261,7 +261,6 @@ fn container(out: &mut Out, c: &Value, st: &Value, env: &[(String, String)]) {
                         .map_or("", |(_, v)| v.as_str())
                 };
                 let from = &e["valueFrom"];
-                let optional = |r: &Value| r["optional"] == true;
                 let value = if let Some(f) = from["fieldRef"].as_object() {
                     let path = f.get("fieldPath").and_then(Value::as_str).unwrap_or("");
                     let version = f.get("apiVersion").and_then(Value::as_str).unwrap_or("v1");
@@ -270,21 +269,9 @@ fn container(out: &mut Out, c: &Value, st: &Value, env: &[(String, String)]) {
                     let resource = r.get("resource").and_then(Value::as_str).unwrap_or("");
                     format!("{} ({resource})", resolved())
                 } else if from["secretKeyRef"].is_object() {
-                    let r = &from["secretKeyRef"];
-                    format!(
-                        "<set to the key '{}' in secret '{}'>  Optional: {}",
-                        r["key"].as_str().unwrap_or(""),
-                        r["name"].as_str().unwrap_or(""),
-                        optional(r)
-                    )
+                    key_ref(&from["secretKeyRef"], "in secret")
                 } else if from["configMapKeyRef"].is_object() {
-                    let r = &from["configMapKeyRef"];
-                    format!(
-                        "<set to the key '{}' of config map '{}'>  Optional: {}",
-                        r["key"].as_str().unwrap_or(""),
-                        r["name"].as_str().unwrap_or(""),
-                        optional(r)
-                    )
+                    key_ref(&from["configMapKeyRef"], "of config map")
                 } else {
                     e["value"].as_str().unwrap_or("").to_string()
                 };
@@ -391,6 +378,16 @@ fn state(out: &mut Out, title: &str, s: &Value) {
             out.field(6, CONTAINER - 2, key, &v);
         }
     }
+}
+
+/// A ConfigMap's or Secret's key, named as kubectl names it (never its value).
+fn key_ref(r: &Value, of: &str) -> String {
+    format!(
+        "<set to the key '{}' {of} '{}'>  Optional: {}",
+        r["key"].as_str().unwrap_or(""),
+        r["name"].as_str().unwrap_or(""),
+        r["optional"] == true
+    )
 }
 
 /// A probe as kubectl describes it: `exec [true] delay=0s timeout=1s period=10s

@@ -231,26 +231,50 @@ fn string(block: &mut &[u8]) -> Result<String, Malformed> {
     String::from_utf8(bytes).map_err(|_| Malformed("a header that is not UTF-8"))
 }
 
+/// The canonical code's tables, made once: symbols in code order, and per length how
+/// many codes, the first code, and where its symbols start in that order.
+struct Canonical {
+    symbols: Vec<u16>,
+    count: [u32; MAX_CODE + 1],
+    first: [u32; MAX_CODE + 1],
+    start: [u32; MAX_CODE + 1],
+}
+
+fn canonical() -> &'static Canonical {
+    static TABLES: std::sync::OnceLock<Canonical> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        let mut symbols: Vec<u16> = (0..257).collect();
+        symbols.sort_by_key(|&s| (HUFFMAN_LENGTHS[usize::from(s)], s));
+        let mut count = [0u32; MAX_CODE + 1];
+        for &l in &HUFFMAN_LENGTHS {
+            count[usize::from(l)] += 1;
+        }
+        let (mut first, mut start) = ([0u32; MAX_CODE + 1], [0u32; MAX_CODE + 1]);
+        let (mut code, mut index) = (0u32, 0u32);
+        for len in 1..=MAX_CODE {
+            first[len] = code;
+            start[len] = index;
+            code = (code + count[len]) << 1;
+            index += count[len];
+        }
+        Canonical {
+            symbols,
+            count,
+            first,
+            start,
+        }
+    })
+}
+
 /// Decodes a canonical Huffman string bit by bit: at each length, the codes of that
 /// length are a run starting at `first[len]`.
 fn huffman_decode(bytes: &[u8]) -> Result<Vec<u8>, Malformed> {
-    // Symbols in code order, and per length: how many codes, the first code, and
-    // where its symbols start in that order.
-    let mut symbols: Vec<u16> = (0..257).collect();
-    symbols.sort_by_key(|&s| (HUFFMAN_LENGTHS[usize::from(s)], s));
-    let mut count = [0u32; MAX_CODE + 1];
-    for &l in &HUFFMAN_LENGTHS {
-        count[usize::from(l)] += 1;
-    }
-    let mut first = [0u32; MAX_CODE + 1];
-    let mut start = [0u32; MAX_CODE + 1];
-    let (mut code, mut index) = (0u32, 0u32);
-    for len in 1..=MAX_CODE {
-        first[len] = code;
-        start[len] = index;
-        code = (code + count[len]) << 1;
-        index += count[len];
-    }
+    let Canonical {
+        symbols,
+        count,
+        first,
+        start,
+    } = canonical();
     let mut out = Vec::with_capacity(bytes.len() * 8 / 5);
     let (mut code, mut len) = (0u32, 0usize);
     for bit in bytes
