@@ -9,7 +9,10 @@ fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match launcher::cli::Cli::supervisor(&args) {
         Some(cli) => Ok(cli),
-        None => launcher::cli::Cli::try_parse_from(&args),
+        None => {
+            launcher::commands::complete::respond(); // a TAB in a shell: answers and exits
+            launcher::cli::Cli::try_parse_from(&args)
+        }
     };
     let cli = match parsed {
         Ok(cli) => cli,

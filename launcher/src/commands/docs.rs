@@ -7,11 +7,10 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 use std::path::Path;
 
-/// Prints the completion script for `shell`.
+/// Prints the completion script for `shell`: it asks `launcher` itself on each TAB,
+/// so pod, container and volume names come from the live state (see `complete.rs`).
 pub fn completion(shell: clap_complete::Shell) -> Result<i32> {
-    let mut cmd = Cli::command();
-    let mut script = Vec::new();
-    clap_complete::generate(shell, &mut cmd, "launcher", &mut script);
+    let script = super::complete::registration(shell);
     print(&String::from_utf8_lossy(&script))?;
     Ok(0)
 }

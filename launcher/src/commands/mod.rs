@@ -2,6 +2,7 @@
 //! command takes, the checks before touching the machine, and quiet output.
 
 mod attach;
+pub mod complete;
 mod describe;
 mod docs;
 mod down;
