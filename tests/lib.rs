@@ -733,3 +733,99 @@ pub fn host_dirs(dirs: &[&Path]) -> (String, String) {
         format!("[{}]", mounts.join(", ")),
     )
 }
+
+/// A bash in a detached tmux session on a socket of the test's own, as a person at a
+/// terminal meets the launcher: keys typed, the screen read. Its environment names the
+/// pods' roots, so `launcher` there sees what `pods` made. Killed on drop.
+pub struct Tmux {
+    /// Its socket and HOME.
+    pub dir: TempDir,
+}
+
+impl Tmux {
+    pub fn bash(pods: &Pods) -> Tmux {
+        let dir = TempDir::new("tmux");
+        let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir().display());
+        let shell = Tmux { dir };
+        let started = shell
+            .tmux(&["new-session", "-d", "-x", "160", "-y", "50", "--"])
+            .arg("env")
+            .arg("-i")
+            .arg(format!("PATH={path}"))
+            .arg(format!("HOME={}", shell.dir.path().display()))
+            .args(["TERM=xterm", "PS1=$ ", "LAUNCHER_NETWORK=none"])
+            .arg(format!("LAUNCHER_ROOT={}", pods.root.path().display()))
+            .arg(format!("LAUNCHER_DATA_ROOT={}", pods.data.path().display()))
+            .arg(format!(
+                "LAUNCHER_CGROUP_PARENT={}",
+                pods.cgroup_parent.display()
+            ))
+            .args(["bash", "--norc", "--noprofile"])
+            .status();
+        assert!(started.is_ok_and(|s| s.success()), "tmux new-session");
+        shell.until("$");
+        shell
+    }
+
+    fn tmux(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S")
+            .arg(self.dir.path().join("socket"))
+            .args(["-f", "/dev/null"])
+            .args(args);
+        c
+    }
+
+    /// tmux key names (`Enter`, `Tab`, `C-p`) or, after `-l`, literal text.
+    pub fn keys(&self, keys: &[&str]) {
+        let ok = self.tmux(&["send-keys", "-t", "0"]).args(keys).status();
+        assert!(ok.is_ok_and(|s| s.success()), "send-keys {keys:?}");
+    }
+
+    /// Types `text` literally, no Enter.
+    pub fn type_(&self, text: &str) {
+        self.keys(&["-l", text]);
+    }
+
+    pub fn line(&self, text: &str) {
+        self.type_(text);
+        self.keys(&["Enter"]);
+    }
+
+    /// The screen, each row without its trailing blanks, without the empty rows below.
+    pub fn screen(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-t", "0"]).output();
+        let text = String::from_utf8_lossy(&out.expect("capture-pane").stdout).into_owned();
+        let rows: Vec<&str> = text.lines().map(str::trim_end).collect();
+        rows.join("\n").trim_end().to_string() + "\n"
+    }
+
+    /// Waits until the screen contains `text`; returns the screen.
+    pub fn until(&self, text: &str) -> String {
+        let mut screen = String::new();
+        wait_for(
+            &format!("{text:?} on the screen"),
+            Duration::from_secs(10),
+            || {
+                screen = self.screen();
+                screen.contains(text)
+            },
+        );
+        screen
+    }
+
+    /// Clears the line being typed and the screen, and waits for the bare prompt.
+    pub fn clear(&self) {
+        self.keys(&["C-u", "C-l"]);
+        let _ = self.tmux(&["clear-history", "-t", "0"]).status();
+        wait_for("a cleared screen", Duration::from_secs(10), || {
+            self.screen() == "$\n"
+        });
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]).status();
+    }
+}

@@ -34,9 +34,9 @@ fn literal(value: &str) -> String {
 pause, in a cgroup v2 subtree with memory, cpu and pids limits, supervised the way the kubelet \
 supervises a pod (restart policy with back-off, graceful termination).",
     after_help = "Examples:
-  launcher up --name web -c server='busybox httpd -f -p 8080' -c client='sh -c \"sleep 1; wget -qO- 127.0.0.1:8080\"'
+  launcher up --name web --restart OnFailure -c server='busybox httpd -f -p 8080 -h /etc' -c client='sh -c \"sleep 1; curl -s 127.0.0.1:8080/hostname\"'
   launcher up -d --name db --memory 256Mi --cpu 500m -c db='sleep 3600'
-  launcher up -d --name site -c web='busybox httpd -f -p 80 -h /srv' -p 8080:80
+  launcher up -d --name site -v \"$PWD\":/srv -c web='busybox httpd -f -p 80 -h /srv' -p 8080:80
   launcher up -d --name offline --network none -c job='sleep 600'
   launcher up -f pod.yaml
   launcher up -d -f pod.yaml -f configmaps-and-secrets.yaml
@@ -143,12 +143,6 @@ container running (--detach-keys); so does ending attach any other way, as ^C do
 without -t. Exits 0 when the container ends or the session is left.")]
     Attach(Attach),
     /// Print a container's logs (CRI format on disk), like kubectl logs
-    #[command(after_help = "Examples:
-  launcher logs web
-  launcher logs web -c sidecar --tail 20 --timestamps
-  launcher logs web -p
-  launcher logs web --all-containers --prefix --since 10m
-  launcher logs web -f")]
     Logs(Logs),
     /// Show a pod as kubectl describe does: containers, conditions, events
     Describe(Describe),
@@ -190,7 +184,7 @@ no longer meet the condition (it ended, its supervisor is gone, it was deleted).
     #[command(after_help = "Examples:
   launcher completion bash > /etc/bash_completion.d/launcher
   source <(launcher completion bash)
-  launcher completion zsh > \"${fpath[1]}/_launcher\"
+  launcher completion zsh > /usr/local/share/zsh/site-functions/_launcher
   launcher completion fish > ~/.config/fish/completions/launcher.fish")]
     Completion {
         #[arg(value_enum)]
@@ -218,7 +212,7 @@ systems as they are, writable.
 Examples:
   launcher up --name hello --restart Never -c hello='echo hello from a pod'
   launcher up --name build --restart Never -v \"$PWD\":/src -c make='make -C /src'
-  launcher up -d --name site -c web='busybox httpd -f -p 80 -h /srv' -p 8080:80
+  launcher up -d --name site -v \"$PWD\":/srv -c web='busybox httpd -f -p 80 -h /srv' -p 8080:80
   launcher up -f pod.yaml")]
 pub struct Up {
     /// A Kubernetes Pod manifest, YAML or JSON ("-" for standard input), with the
@@ -788,8 +782,9 @@ pub struct Attach {
 #[command(after_help = "Examples:
   launcher logs web
   launcher logs web sidecar -f
-  launcher logs pod/web -c app --tail 20
-  launcher logs web --all-containers --prefix
+  launcher logs pod/web -c app --tail 20 --timestamps
+  launcher logs web -p
+  launcher logs web --all-containers --prefix --since 10m
   launcher logs -l app=web --prefix")]
 pub struct Logs {
     /// The pod (NAME or pod/NAME)
