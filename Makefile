@@ -11,7 +11,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # and installing need only the toolchain (`make install`, `make deb`).
 APT_PACKAGES := qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio file procps iproute2 \
 	util-linux tini dumb-init catatonit podman runc crun umoci hyperfine python3-venv \
-	containernetworking-plugins iptables kmod tmux
+	containernetworking-plugins iptables kmod tmux containerd
 # Kubernetes' OpenAPI schemas and a strict validator, for the schema tests; grpcio's
 # health service, the server the gRPC probe tests check.
 VENV := build/venv

@@ -52,6 +52,11 @@ for p in bridge host-local portmap bandwidth loopback; do
     [ -x "/usr/lib/cni/$p" ] || { echo "vm-test: /usr/lib/cni/$p missing: run 'make deps'" >&2; exit 1; }
     copy_with_libs "/usr/lib/cni/$p" "$root/usr/lib/cni"
 done
+# containerd with its runc shim and ctr, for the pause image under the CRI (cri.rs).
+for tool in containerd containerd-shim-runc-v2 ctr; do
+    path=$(command -v "$tool") || { echo "vm-test: $tool missing: run 'make deps'" >&2; exit 1; }
+    copy_with_libs "$path" "$root/usr/bin"
+done
 for tool in ip tc xtables-nft-multi; do
     path=$(command -v "$tool") || { echo "vm-test: $tool missing: run 'make deps'" >&2; exit 1; }
     copy_with_libs "$path" "$root/usr/sbin"
@@ -84,6 +89,9 @@ cp "$here/../scripts/demo.sh" "$root/opt/pod/demo.sh"
 cp "$here/smoke" "$root/opt/pod/smoke"
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"
+# A node's files that containerd copies into a hostNetwork sandbox (cri.rs).
+echo "127.0.0.1 localhost" > "$root/etc/hosts"
+echo "# no resolver in the test VM" > "$root/etc/resolv.conf"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
 
 log=$work/console.log

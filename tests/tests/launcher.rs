@@ -1352,25 +1352,49 @@ fn foreground_up_tells_systemd_ready_restarts_and_stopping_in_order() {
 #[test]
 fn completions_and_man_pages_come_from_the_parser() {
     let pods = Pods::new("docs");
+    // The scripts register a function that asks launcher itself on each TAB
+    // (tests/completion.rs presses TAB in a real bash).
     let bash = pods.ok(&["completion", "bash"]);
-    assert!(bash.contains("complete -F _launcher"), "{bash}");
-    // Every command and the flags of this change are offered.
-    for word in [
-        "up",
-        "down",
-        "logs",
-        "--network",
-        "--all-containers",
-        "--since-time",
-    ] {
-        assert!(bash.contains(word), "bash completion lacks {word}");
-    }
+    assert!(
+        bash.contains("-F _clap_complete_launcher launcher"),
+        "{bash}"
+    );
+    assert!(bash.contains("LAUNCHER_COMPLETE=\"bash\""), "{bash}");
     assert!(pods
         .ok(&["completion", "zsh"])
         .starts_with("#compdef launcher"));
     assert!(pods
         .ok(&["completion", "fish"])
-        .contains("complete -c launcher"));
+        .contains("complete --keep-order --exclusive --command launcher"));
+    // What a TAB gets: every command, and the flags of a command once "-" is typed.
+    let tab = |words: &[&str]| {
+        let out = pods
+            .cmd(&[])
+            .env("LAUNCHER_COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", (words.len() - 1).to_string())
+            .arg("--")
+            .args(words)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{words:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let commands = tab(&["launcher", ""]);
+    for word in ["up", "down", "logs"] {
+        assert!(
+            commands.lines().any(|l| l == word),
+            "{word} not offered: {commands}"
+        );
+    }
+    let flags = tab(&["launcher", "up", "--"]);
+    assert!(flags.lines().any(|l| l == "--network"), "{flags}");
+    let flags = tab(&["launcher", "logs", "--"]);
+    for word in ["--all-containers", "--since-time"] {
+        assert!(
+            flags.lines().any(|l| l == word),
+            "{word} not offered: {flags}"
+        );
+    }
     let out = pods.run(&["completion", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
     let dir = TempDir::new("docs-man");
