@@ -52,6 +52,12 @@ for p in bridge host-local portmap bandwidth loopback; do
     [ -x "/usr/lib/cni/$p" ] || { echo "vm-test: /usr/lib/cni/$p missing: run 'make deps'" >&2; exit 1; }
     copy_with_libs "/usr/lib/cni/$p" "$root/usr/lib/cni"
 done
+# systemd and systemctl, for the README's unit run by a real systemd (systemd.rs), and
+# util-linux's unshare (busybox's has no cgroup namespace) and nsenter to reach it.
+copy_with_libs "$(readlink -f /lib/systemd/systemd)" "$root/lib/systemd"
+for tool in systemctl unshare nsenter; do
+    copy_with_libs "$(command -v "$tool")" "$root/usr/bin"
+done
 # containerd with its runc shim and ctr, for the pause image under the CRI (cri.rs).
 for tool in containerd containerd-shim-runc-v2 ctr; do
     path=$(command -v "$tool") || { echo "vm-test: $tool missing: run 'make deps'" >&2; exit 1; }
@@ -87,6 +93,10 @@ mkdir -p "$root/var/lib"
 [ -z "${VM_IMAGE:-}" ] || cp "$VM_IMAGE" "$root/opt/pod/pause-image.tar"
 cp "$here/../scripts/demo.sh" "$root/opt/pod/demo.sh"
 cp "$here/smoke" "$root/opt/pod/smoke"
+cp "$here/../README.md" "$root/opt/pod/README.md"
+# Mount points: the CI recipe's image has the binaries in /usr/local/bin and writes
+# /etc/cni (nested.rs).
+mkdir -p "$root/usr/local/bin" "$root/etc/cni"
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
 echo "root:x:0:" > "$root/etc/group"
 # A node's files that containerd copies into a hostNetwork sandbox (cri.rs).

@@ -687,11 +687,11 @@ spec:
             w.sleeper("web");
             let mut events = w.start(line);
             events.until("Started container web");
-            // New events as they happen.
+            // New events as they happen, until the pod is gone.
             w.pods.ok(&["down", "web", "--grace-period", "0"]);
-            events.until("Stopping container web");
-            events.interrupt();
-            assert_eq!(events.wait().code, 130);
+            let out = events.wait();
+            assert_eq!(out.code, 0, "{out:?}");
+            assert!(out.stdout.contains("Stopping container web"), "{out:?}");
         }
         "launcher events" => {
             w.sleeper("web");
@@ -988,6 +988,9 @@ fn the_readmes_shell_blocks_run_in_order() {
             blocks.last_mut().expect("a block").push(l.to_string());
         }
     }
+    // A block that names its runner (a recipe for podman, run under crun in the VM) is
+    // that test's.
+    blocks.retain(|b| !b.first().is_some_and(|l| l.starts_with("# run by tests/")));
     let mut ran = 0;
     for (n, block) in blocks.iter().enumerate() {
         let world = World::new(&format!("readme{n}"));

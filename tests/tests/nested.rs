@@ -71,6 +71,17 @@ struct Container {
 
 impl Container {
     fn new(tag: &str, script: &str, cgroup_rw: bool) -> Container {
+        Container::with(tag, script, cgroup_rw, None)
+    }
+
+    /// The README's CI recipe: the image's /usr/local/bin holds the binaries under
+    /// test (its Containerfile's COPY), its PATH is a Debian image's, and with
+    /// `network_none` the container has a network namespace of its own, empty.
+    fn recipe(tag: &str, script: &str, network_none: bool) -> Container {
+        Container::with(tag, script, true, Some(network_none))
+    }
+
+    fn with(tag: &str, script: &str, cgroup_rw: bool, recipe: Option<bool>) -> Container {
         let tmp = TempDir::new(&format!("nested-{tag}"));
         let bundle = tmp.path().join("bundle");
         fs::create_dir_all(bundle.join("rootfs")).unwrap();
@@ -98,6 +109,25 @@ impl Container {
                 mounts.push(bind_ro(dir));
             }
         }
+        let mut env = vec!["PATH=/bin:/usr/bin", "LAUNCHER_NETWORK=none"];
+        let mut namespaces = vec![
+            json!({"type": "pid"}),
+            json!({"type": "mount"}),
+            json!({"type": "cgroup"}),
+            json!({"type": "ipc"}),
+            json!({"type": "uts"}),
+        ];
+        if let Some(network_none) = recipe {
+            mounts.push(json!({"destination": "/usr/local/bin", "type": "bind",
+                               "source": bin_dir(), "options": ["rbind", "ro"]}));
+            // An image's /etc is its own to write: the launcher writes its default
+            // network's configuration there.
+            mounts.push(json!({"destination": "/etc/cni", "type": "tmpfs", "source": "tmpfs"}));
+            env = vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
+            if network_none {
+                namespaces.push(json!({"type": "network"}));
+            }
+        }
         let id = format!("nested-{tag}-{}", std::process::id());
         let config = json!({
             "ociVersion": "1.0.2",
@@ -106,7 +136,7 @@ impl Container {
                 "user": {"uid": 0, "gid": 0},
                 "args": ["/bin/sh", "-c", script],
                 // These tests are about cgroups; the VM's containers have no network.
-                "env": ["PATH=/bin:/usr/bin", "LAUNCHER_NETWORK=none"],
+                "env": env,
                 "cwd": "/out",
                 "capabilities": {
                     "bounding": ALL_CAPS, "effective": ALL_CAPS, "permitted": ALL_CAPS,
@@ -117,8 +147,7 @@ impl Container {
             "hostname": "ci-job",
             "mounts": mounts,
             "linux": {
-                "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "cgroup"},
-                               {"type": "ipc"}, {"type": "uts"}],
+                "namespaces": namespaces,
                 "cgroupsPath": format!("/{id}"),
                 "resources": {"devices": [{"allow": true, "access": "rwm"}]},
             },
@@ -322,4 +351,61 @@ fn in_a_container_with_a_read_only_cgroup2_a_limit_is_refused_and_a_pod_without_
         others_than_the_shell(&ctr.out("procs-after")),
         Vec::<String>::new()
     );
+}
+
+/// The README's recipe block for CI containers: its `podman run` and `docker run` lines.
+fn recipe_lines() -> Vec<String> {
+    let path = std::env::var_os("POD_README")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"));
+    let readme = fs::read_to_string(path).unwrap();
+    let block: Vec<String> = (readme.split("```sh\n"))
+        .find(|b| b.starts_with("# run by tests/tests/nested.rs"))
+        .expect("the README's CI recipe")
+        .split("```")
+        .next()
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let runs: Vec<String> = (block.into_iter())
+        .filter(|l| l.starts_with("podman run") || l.starts_with("docker run"))
+        .collect();
+    assert_eq!(runs.len(), 2, "a podman and a docker line: {runs:?}");
+    runs
+}
+
+#[test]
+#[ignore = "needs a pure cgroup2 host (crun refuses v1/v2 hybrid): VM tier"]
+fn the_readmes_ci_recipe_runs_its_pod_in_a_privileged_container() {
+    for (n, line) in recipe_lines().iter().enumerate() {
+        // The flags are those this container is made with: --privileged (every
+        // capability and device, cgroup2 writable), --cgroupns=private, --network none.
+        let (flags, command) = line
+            .split_once(" ci-pods ")
+            .unwrap_or_else(|| panic!("no image in {line}"));
+        let flags: Vec<&str> = flags.split_whitespace().skip(2).collect();
+        assert_eq!(
+            flags,
+            [
+                "--rm",
+                "--privileged",
+                "--cgroupns=private",
+                "--network",
+                "none"
+            ],
+            "{line}"
+        );
+        let script = format!("{command} >recipe.out 2>recipe.err; echo $? >recipe.rc");
+        let ctr = Container::recipe(&format!("recipe{n}"), &script, true);
+        let (code, err) = ctr.run();
+        assert_eq!(code, Some(0), "crun: {err}");
+        assert_eq!(
+            ctr.out("recipe.rc").trim(),
+            "0",
+            "{}",
+            ctr.out("recipe.err")
+        );
+        assert_eq!(ctr.out("recipe.out"), "[test] hello from a pod in CI\n");
+    }
 }
