@@ -451,6 +451,15 @@ impl Mounts {
         Ok(())
     }
 
+    /// How many steps [`Mounts::apply`] takes.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
     /// What step `i` of [`Mounts::apply`] does, for the error that names it.
     pub fn describe(&self, i: usize) -> String {
         let path = |c: &CString| c.to_string_lossy().into_owned();

@@ -126,8 +126,14 @@ pub struct Plan<'a> {
     no_new_privs: bool,
     /// The container's oom_score_adj (`qos`), as written to /proc/self/oom_score_adj.
     oom_score_adj: CString,
-    /// The syscall filters, installed last.
+    /// The syscall filters, installed last (but for a prepared child's wait at its
+    /// gate, see `filter_at_gate`).
     seccomp: Vec<crate::seccomp::Program>,
+    /// The filters allow what a prepared child does after them until its exec (read
+    /// its gate, exit): RuntimeDefault's deny-list does, so a prepared child installs
+    /// them before its wait and only execve is left when it is let go; a Localhost
+    /// profile, whose allow-list may not, is installed after the wait.
+    filter_at_gate: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -236,6 +242,7 @@ impl<'a> Plan<'a> {
                 &crate::qos::oom_score_adj(pod, c, resolved.facts.capacity_memory).to_string(),
             )?,
             seccomp: crate::seccomp::filters(c.seccomp.as_ref(), pod.capabilities_of(c))?,
+            filter_at_gate: !matches!(c.seccomp, Some(crate::spec::Seccomp::Localhost { .. })),
         })
     }
 
@@ -390,22 +397,44 @@ pub struct ChildError {
     message: String,
 }
 
+/// What a child's failure is told with: the plan's words, kept past the plan (a
+/// prepared child fails, if it does, after its plan is gone).
+struct Explainer {
+    program: String,
+    cwd: String,
+    /// Each mount step, described.
+    mounts: Vec<String>,
+    uid: u32,
+    gid: u32,
+    oom_score_adj: String,
+}
+
+impl Explainer {
+    fn of(plan: &Plan<'_>) -> Explainer {
+        let mounts = plan
+            .mounts
+            .as_ref()
+            .map_or_else(Vec::new, |m| (0..m.len()).map(|i| m.describe(i)).collect());
+        Explainer {
+            program: plan.program(),
+            cwd: plan.cwd.to_string_lossy().into_owned(),
+            mounts,
+            uid: plan.ids.uid,
+            gid: plan.ids.gid,
+            oom_score_adj: plan.oom_score_adj.to_string_lossy().into_owned(),
+        }
+    }
+}
+
 impl ChildError {
-    fn new(plan: &Plan<'_>, step: Step, errno: io::Error) -> ChildError {
-        let program = plan.program();
+    fn new(plan: &Explainer, step: Step, errno: io::Error) -> ChildError {
+        let program = plan.program.clone();
         let why = sys::strerror(&errno);
         let message = match step {
             Step::Exec => exec_error_message(&program, &errno),
-            Step::WorkingDir => format!(
-                "chdir to workingDir {:?}: {}",
-                plan.cwd.to_string_lossy(),
-                why
-            ),
+            Step::WorkingDir => format!("chdir to workingDir {:?}: {}", plan.cwd, why),
             Step::Mount(i) => {
-                let what = plan
-                    .mounts
-                    .as_ref()
-                    .map_or_else(|| "set up mounts".into(), |m| m.describe(i));
+                let what = (plan.mounts.get(i).cloned()).unwrap_or_else(|| "set up mounts".into());
                 format!("{what}: {}", why)
             }
             Step::Namespaces => format!("join the pod's namespaces: {}", why),
@@ -415,14 +444,11 @@ impl ChildError {
             Step::Stdio => format!("set up standard streams: {}", why),
             Step::Terminal => format!("take the terminal: {}", why),
             Step::CloseFds => format!("close inherited files: {}", why),
-            Step::User => format!("set user {}:{}: {}", plan.ids.uid, plan.ids.gid, why),
+            Step::User => format!("set user {}:{}: {}", plan.uid, plan.gid, why),
             Step::Capabilities => format!("set capabilities: {}", why),
             Step::NoNewPrivs => format!("set no_new_privs: {why}"),
             Step::Seccomp => format!("install the seccomp filter: {why}"),
-            Step::OomScoreAdj => format!(
-                "set oom_score_adj {}: {why}",
-                plan.oom_score_adj.to_string_lossy()
-            ),
+            Step::OomScoreAdj => format!("set oom_score_adj {}: {why}", plan.oom_score_adj),
         };
         ChildError {
             step,
@@ -477,12 +503,75 @@ pub fn exit_code_for_exec_error(err: &io::Error) -> i32 {
 
 /// Starts the process `plan` describes; returns once it has exec'd or failed to.
 pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
+    start(plan, false)?.go()
+}
+
+/// Sets the process `plan` describes up, up to its program: it waits there, its
+/// namespaces joined, mounts made, user and capabilities set, until [`Pending::go`]
+/// lets it install its filter and exec. Dropped, it ends. A pod's next containers are
+/// prepared while the one before them starts, so that their setups overlap.
+pub fn prepare(plan: Plan<'_>) -> Result<Pending, SpawnError> {
+    start(plan, true)
+}
+
+/// A child set up and held before its program (see [`prepare`]).
+pub struct Pending {
+    pid: i32,
+    pidfd: Option<OwnedFd>,
+    /// Its gate's write end: a byte lets the child go on, EOF ends it.
+    gate: Option<OwnedFd>,
+    /// The child's report of a failed step; EOF once it has exec'd.
+    failure: OwnedFd,
+    explain: Explainer,
+}
+
+impl Pending {
+    /// Lets the child exec; returns once it has, or has failed to (a failure during
+    /// its setup shows here, as [`spawn`] would have shown it).
+    pub fn go(mut self) -> Result<Started, SpawnError> {
+        if let Some(gate) = self.gate.take() {
+            // A child that failed before the gate has gone: EPIPE, and its report
+            // is in the failure pipe.
+            sys::write_all(gate.as_raw_fd(), b"1");
+        }
+        let failed = sys::read_failure(self.failure.as_raw_fd())
+            .map_err(SpawnError::Pipe)?
+            .map(|(step, errno)| ChildError::new(&self.explain, Step::from_code(step), errno));
+        let pidfd = self
+            .pidfd
+            .take()
+            .ok_or(SpawnError::Pipe(io::ErrorKind::Other.into()))?;
+        Ok(Started {
+            pid: self.pid,
+            pidfd,
+            failed,
+        })
+    }
+}
+
+impl Drop for Pending {
+    /// A child never let go: its gate closes (it ends on EOF) and it is killed and
+    /// reaped now, by its pidfd (its pid may have been reaped and reused).
+    fn drop(&mut self) {
+        self.gate.take();
+        if let Some(pidfd) = self.pidfd.take() {
+            let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            sys::wait_pidfd(&pidfd);
+        }
+    }
+}
+
+fn start(plan: Plan<'_>, gated: bool) -> Result<Pending, SpawnError> {
     let mut argv: Vec<*const libc::c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut env: Vec<*const libc::c_char> = plan.env.iter().map(|e| e.as_ptr()).collect();
     env.push(std::ptr::null());
     let stdio = [0, 1, 2].map(|i| plan.stdio[i].as_raw_fd());
     let (rd, wr) = sys::pipe().map_err(SpawnError::Pipe)?;
+    let gate = match gated {
+        true => Some(sys::pipe().map_err(SpawnError::Pipe)?),
+        false => None,
+    };
 
     // Children are born in the PID namespace set here (setns(2) changes it for the
     // children only), the pod's again once this one is.
@@ -520,6 +609,10 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
                 sys::exit_child(code)
             };
             let errno_of = |e: io::Error| e.raw_os_error().unwrap_or(libc::EINVAL);
+            // The gate's write end is the parent's alone: its close is our EOF.
+            if let Some((_, gate_w)) = &gate {
+                sys::close(gate_w.as_raw_fd());
+            }
             // First: the runtime's /proc shows this process whatever PID namespace it
             // is in (the pod's may not), and the capabilities to lower the score
             // (CAP_SYS_RESOURCE) are there. Where the runtime itself lacks them, the
@@ -576,10 +669,31 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
                     fail(Step::NoNewPrivs, errno_of(e));
                 }
             }
-            for program in &plan.seccomp {
-                if let Err(e) = sys::install_filter(program) {
-                    fail(Step::Seccomp, errno_of(e));
+            let filter = || {
+                for program in &plan.seccomp {
+                    if let Err(e) = sys::install_filter(program) {
+                        fail(Step::Seccomp, errno_of(e));
+                    }
                 }
+            };
+            if plan.filter_at_gate {
+                filter();
+            }
+            // Prepared: hold here until the parent lets go (a byte) or gives up (EOF),
+            // with nothing of the runtime's open but the gate and the report pipe: a
+            // held copy of a pipe or lock would keep it from its end (`up -d` waits
+            // for its ready pipe's EOF; `down` for the pod's lock).
+            if let Some((gate_r, _)) = &gate {
+                let (a, b) = (gate_r.as_raw_fd(), wr.as_raw_fd());
+                sys::close_from_3_but([a.min(b), a.max(b)]);
+                match sys::read(gate_r.as_raw_fd(), &mut [0u8]) {
+                    Ok(1) => {}
+                    Ok(_) => sys::exit_child(0),
+                    Err(e) => fail(Step::Seccomp, errno_of(e)),
+                }
+            }
+            if !plan.filter_at_gate {
+                filter();
             }
             // Like execvp: ENOENT moves on to the next PATH entry; EACCES is kept as
             // the answer unless a later entry succeeds.
@@ -594,12 +708,16 @@ pub fn spawn(plan: Plan<'_>) -> Result<Started, SpawnError> {
         }
         Forked::Parent { pid, pidfd } => {
             drop(wr);
-            let failed = sys::read_failure(rd.as_raw_fd())
-                .map_err(SpawnError::Pipe)?
-                .map(|(step, errno)| ChildError::new(&plan, Step::from_code(step), errno));
+            let explain = Explainer::of(&plan);
             // The child's copies of the stdio fds are its own now.
             drop(plan);
-            Ok(Started { pid, pidfd, failed })
+            Ok(Pending {
+                pid,
+                pidfd: Some(pidfd),
+                gate: gate.map(|(_, w)| w),
+                failure: rd,
+                explain,
+            })
         }
     }
 }

@@ -115,6 +115,21 @@ pub fn cloexec_from_3() -> io::Result<()> {
         .map(drop)
 }
 
+/// Closes every fd from 3 up but `keep` (sorted, each >= 3). Child-safe.
+pub fn close_from_3_but(keep: [RawFd; 2]) {
+    let mut from = 3u32;
+    for fd in keep {
+        let fd = fd as u32;
+        if fd > from {
+            // SAFETY: plain integer arguments.
+            unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0u32) };
+        }
+        from = from.max(fd + 1);
+    }
+    // SAFETY: plain integer arguments.
+    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) };
+}
+
 pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
     // SAFETY: plain integer arguments. Child-safe.
     check(unsafe { libc::dup2(from, to) } as libc::c_long).map(drop)
@@ -1039,6 +1054,26 @@ pub fn make_dir_at(
 }
 
 /// SIGKILL to child `pid`, and its exit waited for.
+/// Waits for the child `pidfd` refers to and reaps it (nothing if it was reaped).
+pub fn wait_pidfd(pidfd: &OwnedFd) {
+    // SAFETY: a zeroed siginfo_t is valid; waitid writes into it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: P_PIDFD with a pidfd of ours; info is valid.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
+        if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    }
+}
+
 pub fn kill_and_reap(pid: libc::pid_t) {
     // SAFETY: plain syscalls on a child of ours.
     unsafe {

@@ -311,7 +311,10 @@ fn example(w: &World, line: &str) {
             // own loopback; the pod runs in the foreground until ^C.
             let mut up = w.start(line);
             up.until("[client] web");
-            assert_eq!(container(&w.pods.status("web"), "client")["state"]["terminated"]["reason"], "Completed");
+            // Its output comes before its exit is told: wait for the status to say so.
+            w.pods.wait_status("web", "client Completed", Duration::from_secs(10), |p| {
+                container(p, "client")["state"]["terminated"]["reason"] == "Completed"
+            });
             up.interrupt();
             let out = up.wait();
             assert_eq!(out.code, 0, "{out:?}");

@@ -443,6 +443,50 @@ spec:
     pods.assert_clean();
 }
 
+/// The containers after the first are set up ahead (held before their program): a
+/// pod stopped while the first one's postStart runs never runs them, and nothing of
+/// them is left.
+#[test]
+fn a_pod_stopped_during_post_start_never_runs_the_containers_after() {
+    let pods = Pods::new("phold");
+    let tmp = TempDir::new("phold");
+    let trail = tmp.path().join("trail");
+    let yaml = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: held}}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: {volumes}
+  containers:
+  - name: a
+    command: [sleep, '600']
+    volumeMounts: {mounts}
+    lifecycle:
+      postStart: {{exec: {{command: [sh, -c, 'echo postStart >> {t}; sleep 600']}}}}
+  - name: b
+    command: [sh, -c, 'echo b >> {t}; exec sleep 600']
+    volumeMounts: {mounts}
+  - name: c
+    command: [sh, -c, 'echo c >> {t}; exec sleep 600']
+    volumeMounts: {mounts}
+",
+        t = trail.display(),
+        volumes = host_dirs(&[tmp.path()]).0,
+        mounts = host_dirs(&[tmp.path()]).1,
+    );
+    pods.up_detached(&yaml, &[]);
+    wait_for("a's postStart", Duration::from_secs(10), || {
+        std::fs::read_to_string(&trail).is_ok_and(|t| t.contains("postStart"))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let events = pods.ok(&["events", "held"]);
+    assert!(!events.contains("container b"), "{events}");
+    pods.ok(&["down", "held", "--grace-period", "0"]);
+    assert_eq!(std::fs::read_to_string(&trail).unwrap(), "postStart\n");
+    pods.assert_clean();
+}
+
 #[test]
 fn a_failing_post_start_hook_kills_the_container() {
     let pods = Pods::new("pfail");

@@ -51,6 +51,19 @@ pub trait Kernel {
         c: &ContainerSpec,
         stdio: Stdio,
     ) -> Result<Child, NotStarted>;
+    /// Sets container `c`'s main process up ahead of its start, held before its
+    /// program until [`Kernel::start_prepared`]: the setups of a pod's next containers
+    /// overlap the start of the one before. False where it is not done (`spawn` then
+    /// does it all when the time comes).
+    fn prepare(&mut self, _pod: Resolved, _c: &ContainerSpec, _stdio: Stdio) -> bool {
+        false
+    }
+    /// Starts container `c`'s prepared main process, if there is one.
+    fn start_prepared(&mut self, _c: &ContainerSpec) -> Option<Result<Child, NotStarted>> {
+        None
+    }
+    /// Ends the prepared processes that will not be started.
+    fn forget_prepared(&mut self) {}
     /// A pseudo-terminal in the pod's devpts for a `tty` container: its multiplexer
     /// end (non-blocking), and its terminal end.
     fn terminal(&mut self) -> std::io::Result<(OwnedFd, OwnedFd)>;
@@ -126,6 +139,8 @@ pub struct Host {
     etc: Option<std::rc::Rc<[crate::layer::EtcFile]>>,
     /// Each container's writable layer (its instance's), by name.
     layers: std::collections::HashMap<String, Layer>,
+    /// Main processes set up ahead of their start, by container name.
+    prepared: Vec<(String, process::Pending)>,
 }
 
 impl Host {
@@ -150,6 +165,7 @@ impl Host {
             pod_mounts: None,
             etc: None,
             layers: Default::default(),
+            prepared: Vec::new(),
         })
     }
 
@@ -193,6 +209,82 @@ impl Host {
 
     fn leaf(&self, name: &str) -> Option<std::path::PathBuf> {
         self.cgroup.as_ref().map(|cg| cg.leaf(name))
+    }
+}
+
+impl Host {
+    /// Container `c`'s main process planned (volumes, layer, cgroup leaf, the plan
+    /// itself) and handed to `start` (spawn or prepare).
+    fn main_plan<T>(
+        &mut self,
+        pod: Resolved,
+        c: &ContainerSpec,
+        stdio: Stdio,
+        start: impl FnOnce(Plan<'_>) -> Result<T, process::SpawnError>,
+    ) -> Result<T, NotStarted> {
+        // A container whose setup failed before its program, as the kubelet's
+        // StartError: 128.
+        let cannot = |message: String| NotStarted::CannotRun { code: 128, message };
+        let argv = pod.command_line(c);
+        let env = pod.environment(c);
+        let mut volumes = match pod.spec.privileged {
+            // The pod's /etc files first: a volume mounted over one of them wins.
+            true => crate::names::privileged_mounts(&self.paths.state)
+                .map_err(|e| cannot(format!("prepare the pod's /etc files: {e}")))?,
+            false => Vec::new(),
+        };
+        volumes.extend(
+            crate::volumes::prepare(pod.spec, c, &self.paths, &env)
+                .map_err(|e| cannot(e.to_string()))?,
+        );
+        crate::timings::mark("    volumes");
+        let root = self.root(&pod, c).map_err(cannot)?;
+        crate::timings::mark("    layer");
+        let leaf = self.leaf(&c.name);
+        let view = View::Own(volumes, root);
+        let plan = Plan::new(
+            pod,
+            c,
+            &argv,
+            leaf.as_deref(),
+            self.pause.pidfd.as_fd(),
+            stdio,
+            view,
+        );
+        crate::timings::mark("    plan (filter, user, environment)");
+        plan.and_then(start).map_err(spawn_error)
+    }
+}
+
+/// A plan or a clone that failed, as the container's start error.
+fn spawn_error(e: process::SpawnError) -> NotStarted {
+    match e {
+        e if e.pod_is_dying() => NotStarted::PodDying,
+        e => NotStarted::CannotRun {
+            code: 128,
+            message: format!("{:#}", anyhow::Error::from(e)),
+        },
+    }
+}
+
+/// A started child, or the error of the step it failed at (reaped here: its exit is
+/// this error).
+fn started_child(s: process::Started) -> Result<Child, NotStarted> {
+    match s.failed {
+        None => Ok(Child {
+            pid: s.pid,
+            pidfd: s.pidfd,
+        }),
+        Some(e) => {
+            crate::sys::wait_pidfd(&s.pidfd);
+            // A command that cannot run exits as a shell's would.
+            let code = match e.step {
+                process::Step::Exec => e.exit_code(),
+                _ => 128,
+            };
+            let message = e.to_string();
+            Err(NotStarted::CannotRun { code, message })
+        }
     }
 }
 
@@ -248,57 +340,29 @@ impl Kernel for Host {
         c: &ContainerSpec,
         stdio: Stdio,
     ) -> Result<Child, NotStarted> {
-        // A container whose setup failed before its program, as the kubelet's
-        // StartError: 128.
-        let cannot = |message: String| NotStarted::CannotRun { code: 128, message };
-        let argv = pod.command_line(c);
-        let env = pod.environment(c);
-        let mut volumes = match pod.spec.privileged {
-            // The pod's /etc files first: a volume mounted over one of them wins.
-            true => crate::names::privileged_mounts(&self.paths.state)
-                .map_err(|e| cannot(format!("prepare the pod's /etc files: {e}")))?,
-            false => Vec::new(),
-        };
-        volumes.extend(
-            crate::volumes::prepare(pod.spec, c, &self.paths, &env)
-                .map_err(|e| cannot(e.to_string()))?,
-        );
-        crate::timings::mark("    volumes");
-        let root = self.root(&pod, c).map_err(cannot)?;
-        crate::timings::mark("    layer");
-        let leaf = self.leaf(&c.name);
-        let view = View::Own(volumes, root);
-        let plan = Plan::new(
-            pod,
-            c,
-            &argv,
-            leaf.as_deref(),
-            self.pause.pidfd.as_fd(),
-            stdio,
-            view,
-        );
-        crate::timings::mark("    plan (filter, user, environment)");
-        match plan.and_then(process::spawn) {
-            Ok(s) => match s.failed {
-                None => Ok(Child {
-                    pid: s.pid,
-                    pidfd: s.pidfd,
-                }),
-                Some(e) => {
-                    // The child has already exited; reap it here, its exit is this.
-                    let _ = waitpid(Pid::from_raw(s.pid), None);
-                    // A command that cannot run exits as a shell's would.
-                    let code = match e.step {
-                        process::Step::Exec => e.exit_code(),
-                        _ => 128,
-                    };
-                    let message = e.to_string();
-                    Err(NotStarted::CannotRun { code, message })
-                }
-            },
-            Err(e) if e.pod_is_dying() => Err(NotStarted::PodDying),
-            Err(e) => Err(cannot(format!("{:#}", anyhow::Error::from(e)))),
+        let started = self.main_plan(pod, c, stdio, process::spawn)?;
+        started_child(started)
+    }
+
+    fn prepare(&mut self, pod: Resolved, c: &ContainerSpec, stdio: Stdio) -> bool {
+        match self.main_plan(pod, c, stdio, process::prepare) {
+            Ok(pending) => {
+                self.prepared.push((c.name.clone(), pending));
+                true
+            }
+            // Not prepared: its start says why, in its turn.
+            Err(_) => false,
         }
+    }
+
+    fn start_prepared(&mut self, c: &ContainerSpec) -> Option<Result<Child, NotStarted>> {
+        let i = self.prepared.iter().position(|(name, _)| *name == c.name)?;
+        let (_, pending) = self.prepared.swap_remove(i);
+        Some(pending.go().map_err(spawn_error).and_then(started_child))
+    }
+
+    fn forget_prepared(&mut self) {
+        self.prepared.clear();
     }
 
     /// An exec runs in the container (its namespaces, cgroup, user) with /dev/null

@@ -42,7 +42,7 @@ use publish::Publisher;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -125,6 +125,9 @@ struct Slot {
     runs: Vec<(Task, Run)>,
     /// Its current instance's stdin, with `stdin: true`.
     input: Option<attach::Input>,
+    /// Prepared ahead of its first start (see `prepare_next`): the read ends of its
+    /// output and its stdin, given to the process being held.
+    prepared: Option<(OwnedFd, Option<OwnedFd>, Option<attach::Input>)>,
 }
 
 /// What one poll entry stands for.
@@ -188,6 +191,7 @@ impl<K: Kernel> Driver<K> {
                 main: None,
                 runs: Vec::new(),
                 input: None,
+                prepared: None,
             });
         }
         let storage = Storage::of(pod.spec(), &paths);
@@ -296,6 +300,7 @@ impl<K: Kernel> Driver<K> {
                 self.apply(effect, &mut queue);
             }
         }
+        self.forget_prepared();
     }
 
     fn apply(&mut self, effect: Effect, queue: &mut VecDeque<Event>) {
@@ -303,7 +308,10 @@ impl<K: Kernel> Driver<K> {
             Effect::Spawn(c) => match self.pause_gone() {
                 // The machine takes c back: nothing starts in a dying pod.
                 Some(how) => queue.push_back(Event::PauseDied { how }),
-                None => queue.push_back(self.spawn(c)),
+                None => {
+                    self.prepare_next(c);
+                    queue.push_back(self.spawn(c))
+                }
             },
             Effect::Run { c, task, action } => match self.launch(c, task, &action) {
                 Ok(run) => self.slots[c].runs.push((task, run)),
@@ -381,6 +389,42 @@ impl<K: Kernel> Driver<K> {
     }
 
     /// Starts container `c`'s main process: Started, or CannotRun with the reason.
+    /// Before the first start of an app container, prepares the app containers the
+    /// machine will start after it: each one's process set up and held before its
+    /// program, so that their setups (namespaces, mounts, the old root's unmount, which
+    /// waits for an RCU grace period) overlap instead of adding up. They start only
+    /// when the machine asks, in its order; a stop forgets them.
+    fn prepare_next(&mut self, c: usize) {
+        for d in self.pod.to_start_after(c) {
+            if self.slots[d].prepared.is_some() {
+                continue;
+            }
+            let container = self.pod.container(d);
+            let Ok((stdio, out_r, err_r, input)) = stdio(&mut self.kernel, container) else {
+                continue;
+            };
+            let pod = Resolved {
+                spec: self.pod.spec(),
+                inputs: &self.inputs,
+                facts: &self.facts,
+            };
+            if self.kernel.prepare(pod, container, stdio) {
+                self.slots[d].prepared = Some((out_r, err_r, input));
+            }
+        }
+    }
+
+    /// Ends the prepared processes once the pod stops: they will never be asked for.
+    fn forget_prepared(&mut self) {
+        if self.pod.active() || self.slots.iter().all(|s| s.prepared.is_none()) {
+            return;
+        }
+        self.kernel.forget_prepared();
+        for slot in &mut self.slots {
+            slot.prepared = None;
+        }
+    }
+
     fn spawn(&mut self, c: usize) -> Event {
         let cannot = |message: String| Event::CannotRun {
             c,
@@ -388,17 +432,25 @@ impl<K: Kernel> Driver<K> {
             message,
         };
         let container = self.pod.container(c);
-        let (stdio, out_r, err_r, input) = match stdio(&mut self.kernel, container) {
-            Ok(s) => s,
-            Err(e) => return cannot(e),
-        };
         let oom_before = self.kernel.oom_kills(&container.name);
-        let pod = Resolved {
-            spec: self.pod.spec(),
-            inputs: &self.inputs,
-            facts: &self.facts,
+        let prepared = (self.slots[c].prepared.take())
+            .and_then(|p| Some((p, self.kernel.start_prepared(container)?)));
+        let (out_r, err_r, input, spawned) = match prepared {
+            Some(((out_r, err_r, input), spawned)) => (out_r, err_r, input, spawned),
+            None => {
+                let (stdio, out_r, err_r, input) = match stdio(&mut self.kernel, container) {
+                    Ok(s) => s,
+                    Err(e) => return cannot(e),
+                };
+                let pod = Resolved {
+                    spec: self.pod.spec(),
+                    inputs: &self.inputs,
+                    facts: &self.facts,
+                };
+                let spawned = self.kernel.spawn(pod, container, stdio);
+                (out_r, err_r, input, spawned)
+            }
         };
-        let spawned = self.kernel.spawn(pod, container, stdio);
         crate::timings::mark(&format!("  spawn {}", container.name));
         match spawned {
             Ok(child) => {

@@ -503,10 +503,17 @@ impl Pod {
         if self.life == Life::Active {
             add(self.spec.active_deadline);
         }
+        // A container waits behind one being created or in its postStart (they start
+        // one at a time): its due time is no timer until that one is through.
+        let mut blocked = false;
         for c in &self.containers {
             match &c.state {
-                State::Waiting { due, .. } => add(*due),
-                State::Starting { post_start, .. } => add(post_start.deadline),
+                State::Waiting { due, .. } if !blocked => add(*due),
+                State::Waiting { .. } => {}
+                State::Starting { post_start, .. } => {
+                    blocked = true;
+                    add(post_start.deadline)
+                }
                 State::Running { probes, .. } => {
                     for p in probes.values() {
                         add(match p.run {
@@ -521,7 +528,8 @@ impl Pod {
                         add(Some(s.kill_at));
                     }
                 }
-                State::Creating | State::Terminated(_) => {}
+                State::Creating => blocked = true,
+                State::Terminated(_) => {}
             }
         }
         at
@@ -543,6 +551,35 @@ impl Pod {
             return (self.phase(), self.failed_before_stop);
         }
         (self.phase(), self.failure_code())
+    }
+
+    /// The app containers after `c` that have never run, while the pod is starting
+    /// and `c` is an app container's first start: the ones the machine asks to spawn
+    /// next, in order, unless the pod stops first. The driver prepares them (their
+    /// setups overlap `c`'s start); it never starts one before the machine asks.
+    pub fn to_start_after(&self, c: usize) -> Vec<usize> {
+        let first = self
+            .containers
+            .get(c)
+            .is_some_and(|x| !x.init && x.restarts == 0);
+        if self.life != Life::Active || !first {
+            return Vec::new();
+        }
+        (c + 1..self.containers.len())
+            .filter(|&d| {
+                let x = &self.containers[d];
+                !x.init
+                    && x.restarts == 0
+                    && !x.ever_started
+                    && x.last.is_none()
+                    && matches!(x.state, State::Waiting { .. })
+            })
+            .collect()
+    }
+
+    /// Is the pod still starting or running (no stop begun)?
+    pub fn active(&self) -> bool {
+        self.life == Life::Active
     }
 
     /// Was the pod stopped on request?

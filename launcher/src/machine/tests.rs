@@ -253,6 +253,21 @@ fn a_running_post_start_holds_the_next_container_back() {
 }
 
 #[test]
+fn a_container_held_back_by_a_post_start_sets_no_timer() {
+    // b is due, but waits for a's postStart: its due time is no timer, or the driver
+    // would wake at once, again and again, for as long as the hook runs.
+    let mut spec = pod(&["a", "b"]);
+    spec.containers[0].post_start = Some(exec());
+    let mut sim = Sim::new(spec);
+    sim.at(S(5));
+    assert_eq!(spawns(&sim.fx), [0]);
+    let next = sim.pod.next_timer();
+    assert!(!matches!(next, Some(t) if t <= S(5)), "{next:?}");
+    sim.done(0, Task::PostStart, true);
+    assert_eq!(sim.pod.next_timer().filter(|&t| t <= S(5)), None);
+}
+
+#[test]
 fn a_failed_post_start_stops_the_container_and_says_why() {
     let mut spec = pod(&["a"]);
     spec.containers[0].post_start = Some(exec());
