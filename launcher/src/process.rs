@@ -537,6 +537,7 @@ impl Pending {
         let failed = sys::read_failure(self.failure.as_raw_fd())
             .map_err(SpawnError::Pipe)?
             .map(|(step, errno)| ChildError::new(&self.explain, Step::from_code(step), errno));
+        // Always there: only `go` and `drop`, which consume the Pending, take it.
         let pidfd = self
             .pidfd
             .take()

@@ -388,7 +388,6 @@ impl<K: Kernel> Driver<K> {
         }
     }
 
-    /// Starts container `c`'s main process: Started, or CannotRun with the reason.
     /// Before the first start of an app container, prepares the app containers the
     /// machine will start after it: each one's process set up and held before its
     /// program, so that their setups (namespaces, mounts, the old root's unmount, which
@@ -425,6 +424,8 @@ impl<K: Kernel> Driver<K> {
         }
     }
 
+    /// Starts container `c`'s main process (its prepared one, if it has one):
+    /// Started, or CannotRun with the reason.
     fn spawn(&mut self, c: usize) -> Event {
         let cannot = |message: String| Event::CannotRun {
             c,
