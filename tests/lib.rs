@@ -829,3 +829,16 @@ impl Drop for Tmux {
         let _ = self.tmux(&["kill-server"]).status();
     }
 }
+
+/// The pause image's OCI archive (`make image`; in the VM, POD_IMAGE).
+pub fn pause_image_archive() -> PathBuf {
+    let path = std::env::var_os("POD_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/pause-image.tar"));
+    assert!(
+        path.exists(),
+        "{} missing: run `make image`",
+        path.display()
+    );
+    path
+}

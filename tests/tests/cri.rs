@@ -353,18 +353,6 @@ fn which(program: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("{program} not found: make deps installs it"))
 }
 
-fn image_archive() -> PathBuf {
-    let path = std::env::var_os("POD_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/pause-image.tar"));
-    assert!(
-        path.exists(),
-        "{} missing: run `make image`",
-        path.display()
-    );
-    path
-}
-
 /// Host PIDs of the processes whose command line is `/pause`.
 fn pauses() -> Vec<i32> {
     (std::fs::read_dir("/proc").unwrap().flatten())
@@ -396,7 +384,7 @@ fn pause_is_the_sandbox_of_containerds_cri() {
         let import = containerd
             .ctr()
             .args(["images", "import", "--index-name", image])
-            .arg(image_archive())
+            .arg(pause_image_archive())
             .output()
             .unwrap();
         if import.status.success() {
@@ -524,42 +512,45 @@ fn pause_is_the_sandbox_of_containerds_cri() {
         &pb::msg(&[&|o| pb::bytes(o, 1, app.as_bytes()), &|o| pb::int(o, 2, 2)]),
     );
 
-    // SIGTERM, the image's stop signal: pause exits 0, and containerd says so.
+    // SIGTERM, the image's stop signal: pause exits 0, and containerd says so. The
+    // event stream is known to be subscribed once it shows an event of the test's own
+    // (a label on the namespace).
+    let seen_path = containerd.dir.path().join("events");
     let mut events = Proc::spawn(
         containerd
             .ctr()
             .args(["events"])
-            .stdout(Stdio::piped())
+            .stdout(std::fs::File::create(&seen_path).unwrap())
             .stderr(Stdio::null()),
     );
-    std::thread::sleep(Duration::from_millis(300));
+    let seen = || std::fs::read_to_string(&seen_path).unwrap_or_default();
+    wait_for(
+        "the event stream subscribed",
+        Duration::from_secs(20),
+        || {
+            let label = (containerd.ctr())
+                .args(["namespaces", "label", "k8s.io", "pod-test=events"])
+                .status();
+            assert!(label.is_ok_and(|s| s.success()));
+            seen().contains("/namespaces/update")
+        },
+    );
     let kill = containerd
         .ctr()
         .args(["tasks", "kill", "--signal", "SIGTERM", &sandbox])
         .status()
         .unwrap();
     assert!(kill.success());
-    wait_for("pause gone", Duration::from_secs(20), || {
-        stat_state(pause).is_none()
+    let is_exit = |l: &&str| {
+        l.contains("/tasks/exit") && l.contains(&sandbox) && l.contains(&format!("\"pid\":{pause}"))
+    };
+    wait_for("pause's exit event", Duration::from_secs(20), || {
+        seen().lines().any(|l| is_exit(&l))
     });
-    std::thread::sleep(Duration::from_millis(500));
     events.signal(libc::SIGTERM);
     events.wait_timeout(Duration::from_secs(5));
-    let mut seen = String::new();
-    events
-        .child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut seen)
-        .unwrap();
-    let exit = (seen.lines())
-        .find(|l| {
-            l.contains("/tasks/exit")
-                && l.contains(&sandbox)
-                && l.contains(&format!("\"pid\":{pause}"))
-        })
-        .unwrap_or_else(|| panic!("no exit event for pause:\n{seen}"));
+    let seen = seen();
+    let exit = seen.lines().find(is_exit).unwrap();
     // protobuf's JSON leaves out a zero exit_status.
     assert!(
         !exit.contains("exit_status") || exit.contains("\"exit_status\":0"),

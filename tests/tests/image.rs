@@ -5,21 +5,8 @@
 
 use pod_tests::*;
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn image_archive() -> PathBuf {
-    let path = std::env::var_os("POD_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/pause-image.tar"));
-    assert!(
-        path.exists(),
-        "{} missing: run `make image`",
-        path.display()
-    );
-    path
-}
 
 /// `crun state` of the container, while it exists.
 fn state(ctr: &CrunContainer) -> Option<serde_json::Value> {
@@ -40,7 +27,7 @@ fn pause_image_runs_reaps_and_stops_under_crun() {
     fs::create_dir(&oci).unwrap();
     let st = Command::new("tar")
         .arg("-xf")
-        .arg(image_archive())
+        .arg(pause_image_archive())
         .arg("-C")
         .arg(&oci)
         .status()

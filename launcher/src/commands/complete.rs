@@ -206,22 +206,8 @@ fn roots() -> Roots {
     }
 }
 
-/// The names of the directories in `dir` (not hidden), sorted.
-fn subdirectories(dir: PathBuf) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    names
-}
-
 fn pod_names() -> Vec<String> {
-    subdirectories(roots().state)
+    crate::state::subdirectories(&roots().state)
 }
 
 fn pods() -> Vec<CompletionCandidate> {
@@ -263,7 +249,7 @@ fn containers() -> Vec<CompletionCandidate> {
 }
 
 fn volumes() -> Vec<CompletionCandidate> {
-    (subdirectories(roots().claims()).into_iter())
+    (crate::state::subdirectories(&roots().claims()).into_iter())
         .map(CompletionCandidate::new)
         .collect()
 }
