@@ -616,9 +616,11 @@ spec:
         link = link.display()
     );
     pods.up_detached(&yaml, &["--backoff-scale", "0.01"]);
-    // Now the link leads to the state root, where every pod's record is.
-    fs::remove_file(&link).unwrap();
-    std::os::unix::fs::symlink(pods.root.path(), &link).unwrap();
+    // Now the link leads to the state root, where every pod's record is: swapped in
+    // one rename, so that no restart meets the link missing.
+    let swap = dir.path().join("link.new");
+    std::os::unix::fs::symlink(pods.root.path(), &swap).unwrap();
+    fs::rename(&swap, &link).unwrap();
     let refused = |p: &serde_json::Value| -> Option<String> {
         let c = &p["status"]["containerStatuses"][0];
         [&c["state"]["terminated"], &c["lastState"]["terminated"]]
