@@ -1,16 +1,24 @@
 //! A pod's namespaces, held by pause.
 //!
-//! One clone3(2) makes the pod: new PID, network, IPC, UTS and mount namespaces, the
-//! child born in pause's cgroup leaf, and joining the pod's cgroup namespace, made
-//! beforehand by [`cgroup_namespace_at`] rooted at the pod's cgroup (no process is
-//! ever moved between cgroups: a move costs an RCU grace period). The child is PID 1
-//! of the new PID namespace from its first instruction; before it execs pause it
-//! 1. makes its mounts private and mounts a /proc of the pod's PID namespace, so `ps`
+//! The pod's network, IPC and UTS namespaces are made ahead ([`make_ahead`]), on a
+//! thread of their own, while the supervisor makes the pod's cgroup and device filter: a new
+//! network namespace is the costliest step of a pod's start (~1.5 ms here), and the
+//! machine has more than one core. The thread sets the pod's hostname in the new UTS
+//! namespace and brings `lo` up in the new network namespace (every pod has its own
+//! 127.0.0.1), and leaves the three as fds.
+//!
+//! Then one clone3(2) makes pause: new PID and mount namespaces, the child born in
+//! pause's cgroup leaf, joining the pod's cgroup namespace, made beforehand by
+//! [`cgroup_namespace_at`] rooted at the pod's cgroup (no process is ever moved
+//! between cgroups: a move costs an RCU grace period), and the namespaces made
+//! ahead. The child is PID 1 of the new PID namespace from its first instruction;
+//! before it execs pause it
+//! 1. joins the namespaces made ahead (the network first: the sysctls among the
+//!    mounts' steps are its own);
+//! 2. makes its mounts private and mounts a /proc of the pod's PID namespace, so `ps`
 //!    in the pod shows only the pod (mount_namespaces(7): MS_PRIVATE stops the new
 //!    /proc from propagating back to the host);
-//! 2. sets up what the pod sees of the machine (`mounts`);
-//! 3. sets the pod's hostname in the new UTS namespace;
-//! 4. brings `lo` up in the new network namespace: every pod has its own 127.0.0.1.
+//! 3. sets up what the pod sees of the machine (`mounts`).
 //!
 //! A pod that shares the host's network, PID or IPC namespace (`hostNetwork`,
 //! `hostPID`, `hostIPC`) gets none of its own of that kind; with the host's PIDs,
@@ -47,11 +55,11 @@ pub struct Pause {
 
 /// The steps of pause's child, as it reports the one that failed.
 const PROC: u32 = 0;
-const HOSTNAME: u32 = 1;
-const LOOPBACK: u32 = 2;
 const STDIO: u32 = 3;
 const EXEC: u32 = 4;
 const CGROUP_NS: u32 = 5;
+/// Step `JOIN + i`: joining the i-th namespace made ahead.
+const JOIN: u32 = 50;
 /// Step `MOUNTS + i`: step i of the pod's mounts.
 const MOUNTS: u32 = 100;
 
@@ -69,6 +77,41 @@ pub fn pod_flags(spec: &crate::spec::PodSpec) -> libc::c_int {
         flags |= libc::CLONE_NEWIPC;
     }
     flags
+}
+
+/// The kinds of namespace [`make_ahead`] makes: those a thread may unshare by itself.
+const AHEAD: libc::c_int = libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+
+/// The namespaces of `flags` (from [`pod_flags`]) that a thread may make by itself
+/// (network, IPC, UTS), made with `hostname` set and `lo` up, as fds for
+/// [`start_pause`] to join. Run on a thread of its own, which these namespaces
+/// become: the process's other threads keep the host's.
+pub fn make_ahead(flags: libc::c_int, hostname: &str) -> Result<Vec<(libc::c_int, File)>, NsError> {
+    let setup = |step: &'static str| {
+        move |source| NsError::Setup {
+            step: step.into(),
+            source,
+        }
+    };
+    let host = CString::new(hostname).map_err(|_| NsError::Path(hostname.into()))?;
+    let flags = flags & AHEAD;
+    sys::unshare(flags).map_err(setup("make the network, IPC and UTS namespaces"))?;
+    sys::sethostname(&host).map_err(setup("set the hostname"))?;
+    if flags & libc::CLONE_NEWNET != 0 {
+        sys::loopback_up().map_err(setup("bring up lo"))?;
+    }
+    let kinds = [
+        (libc::CLONE_NEWNET, "net"),
+        (libc::CLONE_NEWIPC, "ipc"),
+        (libc::CLONE_NEWUTS, "uts"),
+    ];
+    let mut fds = Vec::new();
+    for (kind, name) in kinds.into_iter().filter(|(k, _)| flags & k != 0) {
+        let ns = File::open(format!("/proc/thread-self/ns/{name}"))
+            .map_err(setup("open the namespaces made"))?;
+        fds.push((kind, ns));
+    }
+    Ok(fds)
 }
 
 /// A cgroup namespace rooted at `dir` (the pod's cgroup), made without moving a
@@ -98,23 +141,23 @@ pub fn cgroup_namespace_at(dir: &File) -> Result<OwnedFd, NsError> {
     }
 }
 
-/// Starts pause in new namespaces (`flags`, from [`pod_flags`]), in the cgroup
-/// `cgroup` and the cgroup namespace `cgroup_ns` if given (else a new one).
+/// Starts pause in new namespaces (`flags`, from [`pod_flags`]), those of
+/// [`make_ahead`] joined, in the cgroup `cgroup` and the cgroup namespace `cgroup_ns`
+/// if given (else a new one).
 pub fn start_pause(
     pause: &Path,
-    hostname: &str,
+    joined: &[(libc::c_int, File)],
     cgroup: Option<&File>,
     cgroup_ns: Option<&OwnedFd>,
     mounts: &Mounts,
     flags: libc::c_int,
 ) -> Result<Pause, NsError> {
-    let flags = match cgroup_ns {
-        Some(_) => flags & !libc::CLONE_NEWCGROUP,
-        None => flags,
-    };
+    let mut flags = flags & !AHEAD;
+    if cgroup_ns.is_some() {
+        flags &= !libc::CLONE_NEWCGROUP;
+    }
     let path =
         CString::new(pause.as_os_str().as_bytes()).map_err(|_| NsError::Path(pause.into()))?;
-    let host = CString::new(hostname).map_err(|_| NsError::Path(hostname.into()))?;
     let name =
         CString::new(OsStr::new("pause").as_bytes()).map_err(|_| NsError::Path(pause.into()))?;
     let argv = [name.as_ptr(), std::ptr::null()];
@@ -144,19 +187,16 @@ pub fn start_pause(
                     fail(CGROUP_NS, e);
                 }
             }
+            for (i, (kind, ns)) in joined.iter().enumerate() {
+                if let Err(e) = sys::setns(ns.as_raw_fd(), *kind) {
+                    fail(JOIN + i as u32, e);
+                }
+            }
             if let Err(e) = sys::private_proc() {
                 fail(PROC, e);
             }
             if let Err((i, e)) = mounts.apply() {
                 fail(MOUNTS + i as u32, e);
-            }
-            if let Err(e) = sys::sethostname(&host) {
-                fail(HOSTNAME, e);
-            }
-            if flags & libc::CLONE_NEWNET != 0 {
-                if let Err(e) = sys::loopback_up() {
-                    fail(LOOPBACK, e);
-                }
             }
             for fd in 0..3 {
                 if let Err(e) = sys::dup2(devnull.as_raw_fd(), fd) {
@@ -181,11 +221,10 @@ pub fn start_pause(
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
             let step = match step {
                 PROC => "make mounts private and mount /proc".into(),
-                HOSTNAME => "set the hostname".into(),
-                LOOPBACK => "bring up lo".into(),
                 STDIO => "redirect stdio to /dev/null".into(),
                 EXEC => format!("exec {}", pause.display()),
                 CGROUP_NS => "join the pod's cgroup namespace".into(),
+                i if (JOIN..MOUNTS).contains(&i) => "join the pod's namespaces".into(),
                 i => mounts.describe(i.saturating_sub(MOUNTS) as usize),
             };
             Err(NsError::Setup { step, source })

@@ -7,7 +7,9 @@
 //!    privileged, the devices it may use (`cgroup`, `cgroup::devices`);
 //! 3. pause, in new PID, network, IPC, UTS, mount and cgroup namespaces, born in the
 //!    pod's cgroup (the root of its cgroup namespace), with what the pod may see of
-//!    the machine mounted (`namespaces`, `mounts`);
+//!    the machine mounted (`namespaces`, `mounts`); its network, IPC and UTS
+//!    namespaces and the device filter's program are made [`Ahead`], on threads,
+//!    while the record is written and steps 1 and 2 run;
 //! 4. pause moved to `_pause/`, and one leaf per container (`cgroup`);
 //! 5. the pod's network namespace pinned and attached to its CNI network (`network`);
 //! 6. the files of its configMap, secret and downwardAPI volumes, which may name the
@@ -34,8 +36,9 @@ use crate::spec::{Inputs, Resolved};
 use crate::state::ProcRef;
 use anyhow::{Context, Result};
 use std::fs::File;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub struct Sandbox {
@@ -43,6 +46,59 @@ pub struct Sandbox {
     pub pause: Pause,
     /// Warning events of the making (reason, message), for the pod's events.
     pub warnings: Vec<(&'static str, String)>,
+}
+
+/// What of a pod's sandbox needs neither its cgroup nor its record, made on threads
+/// of their own while the supervisor writes the record and makes the cgroup: the
+/// network, IPC and UTS namespaces (a new network namespace is the costliest step of
+/// a pod's start, ~1 ms here) and the device filter's program (the BPF verifier's
+/// run, ~0.4 ms). [`Sandbox::create`] waits for each where it needs it.
+pub struct Ahead {
+    namespaces: JoinHandle<Result<Vec<(libc::c_int, File)>>>,
+    devices: Option<JoinHandle<Result<OwnedFd>>>,
+}
+
+impl Ahead {
+    /// Starts the work for `rec`'s pod. The caller blocks the signals it handles
+    /// first: the threads inherit its signal mask, and a signal sent to the process
+    /// must not end there.
+    pub fn start(rec: &PodRecord) -> Result<Ahead> {
+        let spec = &rec.spec;
+        let flags = namespaces::pod_flags(spec);
+        let hostname = crate::names::uts_hostname(spec);
+        let namespaces = thread("namespaces", move || {
+            Ok(namespaces::make_ahead(flags, &hostname)?)
+        })?;
+        // Without a cgroup (see the module's doc), no device filter.
+        let devices = match spec.privileged || rec.cgroup.is_none() {
+            true => None,
+            false => Some(thread("devices", || {
+                cgroup::devices::load()
+                    .context("failed to load the pod's device filter (a BPF device program)")
+            })?),
+        };
+        Ok(Ahead {
+            namespaces,
+            devices,
+        })
+    }
+}
+
+/// Runs `work` on a thread named `name`, with a small stack.
+fn thread<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<JoinHandle<Result<T>>> {
+    (std::thread::Builder::new()
+        .name(name.into())
+        .stack_size(64 * 1024))
+    .spawn(work)
+    .with_context(|| format!("failed to start a thread ({name})"))
+}
+
+/// Waits for a thread of [`thread`].
+fn join<T>(thread: JoinHandle<Result<T>>) -> Result<T> {
+    (thread.join()).unwrap_or_else(|_| Err(anyhow::anyhow!("a thread of the setup panicked")))
 }
 
 /// What is left of a pod for [`teardown`] to take apart: found through its record
@@ -167,10 +223,11 @@ impl Sandbox {
         inputs: &Inputs,
         mount: &Path,
         roots: &Roots,
+        ahead: Ahead,
         stop: Option<BorrowedFd>,
     ) -> Result<Sandbox> {
         let paths = rec.paths(roots);
-        let made = Sandbox::make(rec, inputs, mount, roots, &paths, stop);
+        let made = Sandbox::make(rec, inputs, mount, roots, &paths, ahead, stop);
         if made.is_err() {
             let remains = Remains::of_record(rec, roots);
             let _ = teardown(remains, Duration::ZERO, Keep::Nothing);
@@ -184,11 +241,12 @@ impl Sandbox {
         mount: &Path,
         roots: &Roots,
         paths: &PodPaths,
+        ahead: Ahead,
         stop: Option<BorrowedFd>,
     ) -> Result<Sandbox> {
         crate::volumes::setup(&rec.spec, paths)?;
         crate::timings::mark("volumes");
-        let sb = Sandbox::namespaces(rec, mount, roots)?;
+        let sb = Sandbox::namespaces(rec, mount, roots, ahead)?;
         crate::timings::mark("containers' cgroups");
         // Known to the record from here, so that a failure below takes pause down.
         rec.pause = ProcRef::of(sb.pause.pid);
@@ -230,8 +288,8 @@ impl Sandbox {
         Ok(sb)
     }
 
-    /// Steps 2-4: the cgroup and pause in its namespaces.
-    fn namespaces(rec: &PodRecord, mount: &Path, roots: &Roots) -> Result<Sandbox> {
+    /// Steps 2-4: the cgroup and pause in its namespaces (those made `ahead` joined).
+    fn namespaces(rec: &PodRecord, mount: &Path, roots: &Roots, ahead: Ahead) -> Result<Sandbox> {
         let spec = &rec.spec;
         // The runtime's state and data, this pod's own included, are none of its
         // business: the roots in use, and the default ones if they are elsewhere.
@@ -243,11 +301,16 @@ impl Sandbox {
             }
         }
         let mounts = Mounts::pod(&hidden, spec.privileged, &spec.sysctls);
-        let hostname = crate::names::uts_hostname(spec);
         let flags = namespaces::pod_flags(spec);
         let Some(dir) = &rec.cgroup else {
-            let pause =
-                namespaces::start_pause(&rec.pause_binary, &hostname, None, None, &mounts, flags)?;
+            let pause = namespaces::start_pause(
+                &rec.pause_binary,
+                &join(ahead.namespaces)?,
+                None,
+                None,
+                &mounts,
+                flags,
+            )?;
             return Ok(Sandbox {
                 cgroup: None,
                 pause,
@@ -265,8 +328,8 @@ impl Sandbox {
         let made = File::open(&cgroup.dir)
             .with_context(|| format!("failed to open cgroup {}", cgroup.dir.display()))
             .and_then(|dir| {
-                if !spec.privileged {
-                    cgroup::devices::restrict(&dir).with_context(|| {
+                if let Some(filter) = ahead.devices {
+                    cgroup::devices::restrict(&dir, &join(filter)?).with_context(|| {
                         format!(
                             "failed to restrict the pod's devices (a BPF device program on {})",
                             cgroup.dir.display()
@@ -276,9 +339,10 @@ impl Sandbox {
                 crate::timings::mark("device filter");
                 let ns = namespaces::cgroup_namespace_at(&dir)?;
                 let leaf = cgroup.pause_leaf()?;
+                let joined = join(ahead.namespaces)?;
                 Ok(namespaces::start_pause(
                     &rec.pause_binary,
-                    &hostname,
+                    &joined,
                     Some(&leaf),
                     Some(&ns),
                     &mounts,

@@ -781,16 +781,13 @@ pub enum Node<'a> {
     Symlink(&'a CStr),
 }
 
-/// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program (bpf(2) BPF_PROG_LOAD) and attaches it
-/// to the cgroup `dir` with BPF_F_ALLOW_MULTI, so it runs along with any program an
-/// ancestor has (access needs all of them to allow). The cgroup holds the program
-/// from then on; it goes when the cgroup is removed.
-pub fn attach_device_filter(dir: &File, insns: &[u64]) -> io::Result<()> {
+const BPF_CGROUP_DEVICE: u32 = 6;
+
+/// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program (bpf(2) BPF_PROG_LOAD), for
+/// [`attach_device_filter`].
+pub fn load_device_filter(insns: &[u64]) -> io::Result<OwnedFd> {
     const BPF_PROG_LOAD: libc::c_long = 5;
-    const BPF_PROG_ATTACH: libc::c_long = 8;
     const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-    const BPF_CGROUP_DEVICE: u32 = 6;
-    const BPF_F_ALLOW_MULTI: u32 = 2;
     #[repr(C)]
     #[derive(Default)]
     struct ProgLoad {
@@ -806,13 +803,6 @@ pub fn attach_device_filter(dir: &File, insns: &[u64]) -> io::Result<()> {
         prog_name: [u8; 16],
         prog_ifindex: u32,
         expected_attach_type: u32,
-    }
-    #[repr(C)]
-    struct ProgAttach {
-        target_fd: u32,
-        attach_bpf_fd: u32,
-        attach_type: u32,
-        attach_flags: u32,
     }
     let mut name = [0u8; 16];
     name[..7].copy_from_slice(b"devices");
@@ -836,7 +826,23 @@ pub fn attach_device_filter(dir: &File, insns: &[u64]) -> io::Result<()> {
         )
     })?;
     // SAFETY: the kernel just returned this fd to us.
-    let prog = unsafe { OwnedFd::from_raw_fd(prog as RawFd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(prog as RawFd) })
+}
+
+/// Attaches a program of [`load_device_filter`] to the cgroup `dir` with
+/// BPF_F_ALLOW_MULTI, so it runs along with any program an ancestor has (access needs
+/// all of them to allow). The cgroup holds the program from then on; it goes when the
+/// cgroup is removed.
+pub fn attach_device_filter(dir: &File, prog: &OwnedFd) -> io::Result<()> {
+    const BPF_PROG_ATTACH: libc::c_long = 8;
+    const BPF_F_ALLOW_MULTI: u32 = 2;
+    #[repr(C)]
+    struct ProgAttach {
+        target_fd: u32,
+        attach_bpf_fd: u32,
+        attach_type: u32,
+        attach_flags: u32,
+    }
     let attach = ProgAttach {
         target_fd: dir.as_raw_fd() as u32,
         attach_bpf_fd: prog.as_raw_fd() as u32,

@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::fd::OwnedFd;
 
 const CHAR: i32 = 2; // BPF_DEVCG_DEV_CHAR
 const MKNOD: i32 = 1; // BPF_DEVCG_ACC_MKNOD
@@ -70,9 +71,14 @@ pub fn program() -> Vec<u64> {
     p
 }
 
-/// Puts the filter on the cgroup `dir` and below.
-pub fn restrict(dir: &File) -> io::Result<()> {
-    crate::sys::attach_device_filter(dir, &program())
+/// The filter, loaded into the kernel, for [`restrict`].
+pub fn load() -> io::Result<OwnedFd> {
+    crate::sys::load_device_filter(&program())
+}
+
+/// Puts the filter (from [`load`]) on the cgroup `dir` and below.
+pub fn restrict(dir: &File, filter: &OwnedFd) -> io::Result<()> {
+    crate::sys::attach_device_filter(dir, filter)
 }
 
 #[cfg(test)]

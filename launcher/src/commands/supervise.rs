@@ -79,6 +79,9 @@ fn setup(
     // A stop asked for while the pod is being made (`down` sends SIGTERM) ends its
     // setup: this fd turns readable then. SIGCHLD (the network's plugins) does not.
     let stop = driver::stop_signals().context("failed to create a signalfd")?;
+    // Under way while the record is written and the cgroup made (signals blocked
+    // first: the thread inherits the mask).
+    let ahead = sandbox::Ahead::start(&record)?;
     // Known from here, so that `down` can ask this process to stop the setup.
     record.supervisor = ProcRef::of(std::process::id() as i32);
     state::write_json(&record.paths(&pod.root.roots).record(), &record)?;
@@ -87,7 +90,14 @@ fn setup(
     let host_netns = File::open("/proc/self/ns/net").context("failed to open /proc/self/ns/net")?;
     let roots = &pod.root.roots;
     crate::timings::mark("record, signals");
-    let sb = Sandbox::create(&mut record, &inputs, &mount, roots, Some(stop.as_fd()))?;
+    let sb = Sandbox::create(
+        &mut record,
+        &inputs,
+        &mount,
+        roots,
+        ahead,
+        Some(stop.as_fd()),
+    )?;
     let paths = record.paths(roots);
     let undo = |record: &PodRecord, e: anyhow::Error| {
         let _ = crate::sys::leave_pod(&host_netns);
