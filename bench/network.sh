@@ -11,6 +11,8 @@ bindir=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=bench/podman.sh
 . "$here/podman.sh"
+# shellcheck source=bench/host.sh
+. "$here/host.sh"
 if [ -z "${BENCH_NETNS:-}" ]; then
     exec env BENCH_NETNS=1 unshare --net --mount --propagation private -- "$0" "$@"
 fi
@@ -19,12 +21,14 @@ ip link set lo up
 runs=${BENCH_LAUNCHER_RUNS:-20}
 work=$(mktemp -d)
 cgparent=launcher-netbench-$$
+run_dir "$work/root"
 export LAUNCHER_ROOT=$work/root LAUNCHER_DATA_ROOT=$work/data LAUNCHER_CGROUP_PARENT=$cgparent LAUNCHER_CNI_CONF_DIR=$work/net.d
 unset LAUNCHER_NETWORK
 L=("$bindir/launcher")
 cleanup() {
     for p in $(ls "$work/root" 2>/dev/null); do "${L[@]}" down "$p" --grace-period 0 >/dev/null 2>&1 || true; done
     rmdir "$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/$cgparent" 2>/dev/null || true
+    umount "$work/root"
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -3,10 +3,12 @@
 
 # podman_store DIR: sets P (the podman command line) and CONTAINERS_CONF for a store
 # under DIR, with what podman needs here: cgroupfs, runc, and the ulimits the machine
-# allows (it refuses raising nofile/nproc past these); loads the pause image.
+# allows (it refuses raising nofile/nproc past these); loads the pause image. Its run
+# root and temporary files are on a tmpfs, as under /run on a host (bench/host.sh).
 podman_store() {
     local store=$1
     mkdir -p "$store"
+    run_dir "$store/run"
     cat > "$store/containers.conf" <<'CONF'
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
@@ -15,7 +17,7 @@ cgroup_manager = "cgroupfs"
 runtime = "runc"
 CONF
     export CONTAINERS_CONF=$store/containers.conf
-    P=(podman --root "$store/root" --runroot "$store/run" --tmpdir "$store/tmp" --storage-driver vfs --events-backend none)
+    P=(podman --root "$store/root" --runroot "$store/run/root" --tmpdir "$store/run/tmp" --storage-driver vfs --events-backend none)
     "${P[@]}" load -q -i "$(dirname "${BASH_SOURCE[0]}")/../build/pause-image.tar" >/dev/null 2>&1 || true
 }
 

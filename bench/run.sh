@@ -7,6 +7,9 @@ set -euo pipefail
 bindir=$1
 # shellcheck source=bench/podman.sh
 . "$(dirname "$0")/podman.sh"
+# shellcheck source=bench/host.sh
+. "$(dirname "$0")/host.sh"
+own_mount_namespace "$0" "$@"
 runs=${BENCH_RUNS:-5}
 orphans=${BENCH_ORPHANS:-10000}
 
@@ -62,7 +65,9 @@ done
 # measured in the same runs, interleaved, and printed beside this one.
 launchers=("this|$bindir/launcher")
 [ -z "${BENCH_BASELINE:-}" ] || launchers+=("baseline|$BENCH_BASELINE/launcher")
+# The state on a tmpfs, as /run/launcher is on a host (bench/host.sh).
 root=$(mktemp -d)
+run_dir "$root"
 # Logs and volumes in a directory of the benchmark's own, not /var/lib/launcher.
 export LAUNCHER_DATA_ROOT=$(mktemp -d)
 cgparent=launcher-bench-$$
@@ -74,6 +79,7 @@ cleanup_launcher() {
     for entry in "${launchers[@]}"; do
         for p in $(ls "$root" 2>/dev/null); do "${entry#*|}" --root "$root" --cgroup-parent "$cgparent" down "$p" --grace-period 0 >/dev/null 2>&1 || true; done
     done
+    umount "$root"
     rm -rf "$root" "$LAUNCHER_DATA_ROOT"
     rmdir "$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)/$cgparent" 2>/dev/null || true
 }

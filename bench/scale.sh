@@ -7,12 +7,17 @@
 #
 # usage: bench/scale.sh BIN_DIR
 set -euo pipefail
+# shellcheck source=bench/host.sh
+. "$(dirname "$0")/host.sh"
+own_mount_namespace "$0" "$@"
 bindir=$1
 pods=${BENCH_PODS:-200}
 width=${BENCH_PARALLEL:-8}
 launcher=$bindir/launcher
 pause=$bindir/pause
+# The state on a tmpfs, as /run/launcher is on a host (bench/host.sh).
 root=$(mktemp -d)
+run_dir "$root"
 cgmount=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
 cgparent=launcher-scale-$$
 # Through the environment, so that the functions xargs runs see them too.
@@ -23,6 +28,7 @@ L=("$launcher")
 
 cleanup() {
     for p in $(ls "$root" 2>/dev/null); do "${L[@]}" down "$p" --grace-period 0 >/dev/null 2>&1 || true; done
+    umount "$root"
     rm -rf "$root" "$LAUNCHER_DATA_ROOT"
     rmdir "$cgmount/$cgparent" 2>/dev/null || true
 }
@@ -68,7 +74,7 @@ leftovers() {
     done
     local cgroups mounts files
     cgroups=$(find "$cgmount/$cgparent" -mindepth 1 -type d 2>/dev/null | wc -l)
-    mounts=$(grep -c " $root" /proc/self/mountinfo || true)
+    mounts=$(grep -c " $root/" /proc/self/mountinfo || true) # below the root's own tmpfs
     files=$(find "$root" -mindepth 1 2>/dev/null | wc -l)
     echo "$procs processes, $cgroups cgroups, $mounts mounts, $files state files"
 }
