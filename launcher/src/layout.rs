@@ -72,6 +72,13 @@ impl Roots {
         self.state_dir(name).join(STOP)
     }
 
+    /// Where a supervisor leaves the phases of its stop for the `down` that asked for
+    /// them (`LAUNCHER_TIMINGS`): beside the pod's state directory, which the stop
+    /// removes.
+    pub fn stop_timings(&self, name: &str) -> PathBuf {
+        self.state.join(format!(".{name}.timings"))
+    }
+
     pub fn attach_socket(&self, name: &str) -> PathBuf {
         self.state_dir(name).join(ATTACH)
     }
@@ -184,6 +191,10 @@ impl PodPaths {
 
     pub fn stop_request(&self) -> PathBuf {
         self.roots.stop_request(&self.name)
+    }
+
+    pub fn stop_timings(&self) -> PathBuf {
+        self.roots.stop_timings(&self.name)
     }
 
     pub fn attach_socket(&self) -> PathBuf {

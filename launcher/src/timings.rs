@@ -29,15 +29,30 @@ pub fn start() {
     }
 }
 
-/// Starts over: what follows is a new command's (a supervisor's stop).
-pub fn restart() {
+/// Starts over: what follows is a new command's (a supervisor's stop). `on`: the
+/// clock runs from here even if it did not (the `down` asking had timings on).
+pub fn restart(on: bool) {
     if let Ok(mut guard) = CLOCK.lock() {
-        if let Some(clock) = guard.as_mut() {
-            clock.last = Instant::now();
-            clock.phases.clear();
+        if on || guard.is_some() {
+            *guard = Some(Clock {
+                last: Instant::now(),
+                phases: Vec::new(),
+            });
         }
     }
 }
+
+/// A stop request's text: the grace period, and whether the phases of the stop are
+/// wanted back.
+pub fn stop_request(grace: &str, timings: bool) -> String {
+    match timings {
+        true => format!("{grace} {TIMINGS_WANTED}"),
+        false => grace.to_string(),
+    }
+}
+
+/// The word of a stop request that asks for the stop's phases.
+pub const TIMINGS_WANTED: &str = "timings";
 
 /// The phase `name` ended now.
 pub fn mark(name: &str) {

@@ -1544,3 +1544,52 @@ fn other_tools_verbs_point_to_launchers() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
+
+/// LAUNCHER_TIMINGS=1: `up -d` and `down` say where their time went, phase by phase
+/// (`make bench` prints them), `down` with the supervisor's own stop inside its phase,
+/// and leave nothing of it behind.
+#[test]
+fn timings_show_up_and_down_phase_by_phase() {
+    let pods = Pods::new("timings");
+    let run = |args: &[&str]| {
+        let out = pods
+            .cmd(args)
+            .env("LAUNCHER_TIMINGS", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "launcher {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let up = run(&[
+        "up",
+        "-d",
+        "--name",
+        "t",
+        "-c",
+        "a=sleep 600",
+        "-c",
+        "b=sleep 600",
+    ]);
+    for phase in [
+        "launcher: up timings (total ",
+        "  supervisor (total ",
+        "pause in its namespaces",
+        "spawn a\n",
+        "spawn b\n",
+        "status, events",
+    ] {
+        assert!(up.contains(phase), "no {phase:?} in:\n{up}");
+    }
+    let down = run(&["down", "t", "--grace-period", "0"]);
+    for phase in [
+        "launcher: down timings (total ",
+        "  t: the supervisor's stop (total ",
+        "    containers stopped",
+        "pause gone, the pod's processes reaped",
+        "volumes, data, state",
+    ] {
+        assert!(down.contains(phase), "no {phase:?} in:\n{down}");
+    }
+    assert!(!pods.root.path().join(".t.timings").exists());
+    pods.assert_clean();
+}

@@ -139,8 +139,12 @@ pub(super) fn take_down(
     if let Some(pid) = supervisor {
         if lock.is_some() {
             let stop = root.roots.stop_request(name);
-            std::fs::write(stop, crate::quantity::format_duration(grace))
-                .context("failed to write the stop request")?;
+            let grace = crate::quantity::format_duration(grace);
+            if crate::timings::on() {
+                let _ = std::fs::remove_file(root.roots.stop_timings(name));
+            }
+            let request = crate::timings::stop_request(&grace, crate::timings::on());
+            std::fs::write(stop, request).context("failed to write the stop request")?;
         }
         if let Ok(pidfd) = crate::sys::pidfd_open(pid) {
             crate::sys::pidfd_send_signal(&pidfd, libc::SIGTERM)?;
@@ -151,7 +155,17 @@ pub(super) fn take_down(
             }
         }
     }
-    crate::timings::mark(&format!("{name}: the supervisor's stop"));
+    let phase = format!("{name}: the supervisor's stop");
+    match crate::timings::on() {
+        true => {
+            // The supervisor's own phases, if it left them (it ran the stop).
+            let file = root.roots.stop_timings(name);
+            let text = crate::state::read_text(&file).unwrap_or_default();
+            let _ = std::fs::remove_file(&file);
+            crate::timings::nested(&phase, crate::timings::decode(&text));
+        }
+        false => crate::timings::mark(&phase),
+    }
     sandbox::teardown(remains, grace, Keep::Nothing)?;
     crate::timings::mark(&format!("{name}: teardown"));
     drop(lock);

@@ -155,6 +155,9 @@ pub struct Driver<K: Kernel> {
     /// A stop was asked for (down, ^C): the pod's state goes with it.
     stop_asked: bool,
     stop_request: PathBuf,
+    /// The `down` that asked for this stop wants its phases, in this file.
+    stop_timings: bool,
+    stop_timings_file: PathBuf,
     /// What local storage has a limit to check: the disk emptyDirs (volume,
     /// directory) and the containers' layers, and when they are measured next.
     storage: Storage,
@@ -211,6 +214,8 @@ impl<K: Kernel> Driver<K> {
             terminal,
             stop_asked: false,
             stop_request: paths.stop_request(),
+            stop_timings: false,
+            stop_timings_file: paths.stop_timings(),
             publisher: Publisher::new(paths, notify),
             storage,
             next_storage_check: STORAGE_CHECK,
@@ -706,15 +711,16 @@ impl<K: Kernel> Driver<K> {
     /// request (^C again) means now: no grace left.
     fn stop(&mut self) {
         let again = self.stop_asked;
+        let request = crate::state::read_text(&self.stop_request).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.stop_request);
+        let mut words = request.split_whitespace();
+        let written = (words.next()).and_then(|g| crate::quantity::parse_duration(g).ok());
         if !again {
-            crate::timings::restart();
+            self.stop_timings = words.any(|w| w == crate::timings::TIMINGS_WANTED);
+            crate::timings::restart(self.stop_timings);
         }
         self.stop_asked = true;
         self.publisher.stopping();
-        let written = crate::state::read_text(&self.stop_request)
-            .ok()
-            .and_then(|s| crate::quantity::parse_duration(s.trim()).ok());
-        let _ = std::fs::remove_file(&self.stop_request);
         let grace = match (again, written) {
             (true, None) => Some(Duration::ZERO),
             (_, g) => g,
@@ -881,6 +887,8 @@ impl<K: Kernel> Driver<K> {
         crate::timings::mark("teardown");
         if self.terminal.is_some() {
             crate::timings::report("stop");
+        } else if self.stop_timings {
+            let _ = std::fs::write(&self.stop_timings_file, crate::timings::encode());
         }
         let (phase, exit_code) = self.pod.outcome();
         Outcome {
