@@ -382,8 +382,12 @@ pub fn teardown(remains: Remains, grace: Duration, keep: Keep) -> Result<()> {
         (None, None) => Ok(()),
     };
     crate::timings::mark("  processes, cgroups");
+    // Every process of the pod is known gone (its cgroup empty): its network
+    // namespace dies once let go. (Without a cgroup, a process of a hostPID pod may
+    // outlive pause and hold it.)
+    let gone = ended.is_ok() && remains.cgroup.is_some();
     let detached = match remains.network {
-        Some(att) => network::detach(att, &remains.netns_pin, &remains.network_lock),
+        Some(att) => network::detach(att, &remains.netns_pin, &remains.network_lock, gone),
         None => Ok(()),
     };
     crate::timings::mark("  network (CNI DEL)");

@@ -25,9 +25,11 @@ fn serving(dir: &TempDir, body: &str) -> String {
     format!("busybox httpd -f -p 8080 -h {}", dir.path().display())
 }
 
+type Traces = (String, String, String, String);
+
 /// What the host sees of the pods' traces: veths, IPAM reservations, pinned
 /// namespaces, and its NAT and filter rules.
-fn traces(net: &NetHost) -> (String, String, String, String) {
+fn traces(net: &NetHost) -> Traces {
     let veths = net
         .sh("ip -o link show type veth | wc -l")
         .trim()
@@ -38,6 +40,25 @@ fn traces(net: &NetHost) -> (String, String, String, String) {
     let pins = net.sh("grep ' nsfs ' /proc/self/mountinfo || true");
     let rules = net.sh("iptables-save | grep -v '^[#:]' | sort");
     (veths, ipam, pins, rules)
+}
+
+/// The traces once `settled` holds for them, or as they are after 10 s: a pod's veth
+/// goes with its network namespace, which the kernel removes in its own time once the
+/// pod's processes are gone and the namespace let go.
+fn traces_once(net: &NetHost, settled: impl Fn(&Traces) -> bool) -> Traces {
+    let deadline = Instant::now() + scaled(Duration::from_secs(10));
+    loop {
+        let t = traces(net);
+        if settled(&t) || Instant::now() > deadline {
+            return t;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// No veth, reservation or pin left (the rules are the test's to check).
+fn no_pod_traces(t: &Traces) -> bool {
+    (t.0.as_str(), t.1.as_str(), t.2.as_str()) == ("0", "", "")
 }
 
 #[test]
@@ -134,7 +155,7 @@ fn pods_reach_each_other_and_the_host_reaches_them_by_ip_and_published_port() {
     assert_eq!(conf["plugins"][0]["bridge"], "launcher0");
     pods.ok(&["down", "web"]);
     pods.ok(&["down", "client"]);
-    let (veths, ipam, pins, _) = traces(pods.net());
+    let (veths, ipam, pins, _) = traces_once(pods.net(), no_pod_traces);
     assert_eq!(
         (veths.as_str(), ipam.as_str(), pins.as_str()),
         ("0", "", "")
@@ -364,7 +385,7 @@ fn a_hundred_up_down_cycles_leave_no_veth_address_rule_or_mount() {
     ]);
     pods.ok(&["down", "first"]);
     // The first pod made what every pod shares (the bridge, the portmap chains).
-    let before = traces(pods.net());
+    let before = traces_once(pods.net(), no_pod_traces);
     assert_eq!(before.0, "0");
     let cycles = if in_vm() { 20 } else { 100 };
     std::thread::scope(|s| {
@@ -389,7 +410,7 @@ fn a_hundred_up_down_cycles_leave_no_veth_address_rule_or_mount() {
             });
         }
     });
-    assert_eq!(traces(pods.net()), before);
+    assert_eq!(traces_once(pods.net(), |t| *t == before), before);
     pods.assert_clean();
 }
 
@@ -417,7 +438,7 @@ fn pause_dying_ends_the_pod_and_releases_its_address() {
     wait_for("the supervisor to end", Duration::from_secs(20), || {
         stat_state(supervisor).is_none_or(|(s, _)| s == 'Z')
     });
-    let (veths, ipam, pins, rules) = traces(pods.net());
+    let (veths, ipam, pins, rules) = traces_once(pods.net(), no_pod_traces);
     assert_eq!(
         (veths.as_str(), ipam.as_str(), pins.as_str()),
         ("0", "", "")
@@ -451,7 +472,7 @@ fn down_after_the_supervisor_was_killed_releases_the_address() {
         stat_state(supervisor).is_none_or(|(s, _)| s == 'Z')
     });
     pods.ok(&["down", "k"]);
-    let (veths, ipam, pins, rules) = traces(pods.net());
+    let (veths, ipam, pins, rules) = traces_once(pods.net(), no_pod_traces);
     assert_eq!(
         (veths.as_str(), ipam.as_str(), pins.as_str()),
         ("0", "", "")
@@ -483,7 +504,7 @@ fn refused(pods: &Pods, args: &[&str], code: i32, needle: &str) {
         "{args:?}: {err:?} does not mention {needle:?}"
     );
     let after = (
-        traces(pods.net()),
+        traces_once(pods.net(), |t| *t == before.0),
         pods.leftover_cgroups(),
         pods.leftover_state(),
     );
@@ -562,7 +583,11 @@ fn bad_networks_and_ports_are_refused_and_leave_nothing() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("CNI plugin bridge failed (ADD): "), "{err}");
     assert!(err.contains("no IP addresses available"), "{err}");
-    assert_eq!(traces(pods.net()), held, "the failed pod left something");
+    assert_eq!(
+        traces_once(pods.net(), |t| *t == held),
+        held,
+        "the failed pod left something"
+    );
     pods.ok(&["down", "held"]);
     // A port another pod publishes; host networking with published ports.
     pods.ok(&[
