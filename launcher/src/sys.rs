@@ -1213,6 +1213,13 @@ pub fn unmount_path(path: &std::path::Path) -> io::Result<()> {
     }
 }
 
+/// The CPUs online (at least 1).
+pub fn online_cpus() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    u64::try_from(n).unwrap_or(1).max(1)
+}
+
 /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to this process.
 pub fn set_child_subreaper() -> io::Result<()> {
     // SAFETY: plain integer arguments.

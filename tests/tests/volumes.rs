@@ -858,7 +858,14 @@ spec:
     let status = pods.status(pod);
     let node = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let env = pods.ok(&["exec", pod, "--", "env"]);
-    let cpus = std::thread::available_parallelism().unwrap().get();
+    // The CPUs online, as the kubelet counts a node's (e.g. "0-1,4" is 3).
+    let online = fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    let cpus: u32 = (online.trim().split(','))
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => b.parse::<u32>().unwrap() - a.parse::<u32>().unwrap() + 1,
+            None => 1,
+        })
+        .sum();
     let mem_mi: u64 = mem_total_kib().div_ceil(1024);
     for want in [
         format!("MY_NODE_NAME={}\n", node.trim()),

@@ -139,8 +139,10 @@ pub fn up(opts: &Opts, args: &cli::Up) -> Result<i32> {
     record.backoff_scale = args.backoff_scale;
     let facts = &mut record.facts;
     facts.node_name = crate::kube::node_name().unwrap_or_default();
-    facts.capacity_milli_cpu =
-        std::thread::available_parallelism().map_or(1, |n| n.get() as u64) * 1000;
+    // The node's CPUs, as the kubelet counts them (cAdvisor's online cores; not
+    // std's available_parallelism, which reads this process's cgroup, waiting on the
+    // kernel's cgroup lock while the last pod's cgroups are being destroyed).
+    facts.capacity_milli_cpu = sys::online_cpus() * 1000;
     facts.capacity_memory = crate::cgroup::memory::machine_total().unwrap_or(0);
     let name = record.spec.name.clone();
     // Published ports are checked against the other pods' and the record made under
