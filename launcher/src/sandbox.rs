@@ -84,14 +84,15 @@ impl Ahead {
     }
 }
 
-/// Runs `work` on a thread named `name`, with a small stack.
+/// Runs `work` on a thread named `name`. Its stack is mapped, not resident: 256 KiB
+/// leaves room for an error's backtrace (RUST_BACKTRACE) at no cost.
 fn thread<T: Send + 'static>(
     name: &str,
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<JoinHandle<Result<T>>> {
     (std::thread::Builder::new()
         .name(name.into())
-        .stack_size(64 * 1024))
+        .stack_size(256 * 1024))
     .spawn(work)
     .with_context(|| format!("failed to start a thread ({name})"))
 }

@@ -385,8 +385,9 @@ fn masquerade(list: &Value, done: &Path) -> anyhow::Result<()> {
 }
 
 /// DEL and unpin; harmless to repeat. The caller must be in the host's network and
-/// PID namespaces, where the plugins run. A DEL that fails leaves the pin, so that it
-/// can be tried again (the bridge finds the pod's addresses through it).
+/// PID namespaces, where the plugins run. A DEL that fails leaves the pin's file, so
+/// that it can be tried again: through the namespace while the pod's processes may
+/// live (the bridge finds the pod's addresses there), without it once they are gone.
 pub fn detach(att: &Attachment, pin: &Path, lock: &Path, ended: bool) -> anyhow::Result<()> {
     let _lock = crate::state::lock_file(lock).ok();
     // No pin: a DEL went through already (the pin's file goes only after one), or
