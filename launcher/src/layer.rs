@@ -118,13 +118,12 @@ fn host_dirs(fd: &OwnedFd, path: &Path) -> io::Result<Option<OwnedFd>> {
 }
 
 /// The size of container `c`'s layer: its ephemeral-storage limit and the headroom,
-/// else the pod's memory limit or the machine's memory.
-pub fn size(spec: &crate::spec::PodSpec, c: &crate::spec::ContainerSpec) -> u64 {
+/// else the pod's memory limit or the machine's memory (`machine`, as `up` read it; 0
+/// if it could not: 1 GiB then).
+pub fn size(spec: &crate::spec::PodSpec, c: &crate::spec::ContainerSpec, machine: u64) -> u64 {
     let fallback = || {
-        spec.limits
-            .memory
-            .or_else(crate::cgroup::memory::machine_total)
-            .unwrap_or(1 << 30)
+        let machine = Some(machine).filter(|&m| m > 0);
+        spec.limits.memory.or(machine).unwrap_or(1 << 30)
     };
     match c.limits.ephemeral_storage {
         Some(limit) => limit.saturating_add(HEADROOM),

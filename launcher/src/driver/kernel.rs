@@ -195,7 +195,8 @@ impl Host {
                 self.etc.insert(files).clone()
             }
         };
-        let layer = Layer::new(crate::layer::size(pod.spec, c), &etc)
+        let size = crate::layer::size(pod.spec, c, pod.facts.capacity_memory);
+        let layer = Layer::new(size, &etc)
             .map_err(|e| format!("make the container's writable layer: {e}"))?;
         if let Ok(fd) = layer.fd.try_clone() {
             self.layers.insert(c.name.clone(), Layer { fd });
