@@ -22,8 +22,8 @@
 //!
 //! Unsafe code lives only in the modules allowed below: `sys` (raw syscalls),
 //! `namespaces` and `process` (the clone3 children, which may only make child-safe
-//! calls), `driver` (the terminal's fds; its tests' FIONREAD) and `commands` (the detached supervisor's
-//! pre-exec hook and its inherited fds).
+//! calls), `driver` (the terminal's fds; its tests' FIONREAD), `commands` (the detached supervisor's
+//! pre-exec hook and its inherited fds) and `network::netlink` (a NETLINK_ROUTE socket).
 #![deny(unsafe_code)]
 
 pub mod attach;

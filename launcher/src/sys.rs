@@ -1213,6 +1213,17 @@ pub fn unmount_path(path: &std::path::Path) -> io::Result<()> {
     }
 }
 
+/// Four random bytes (getrandom(2)).
+pub fn random_u32() -> io::Result<u32> {
+    let mut b = [0u8; 4];
+    // SAFETY: a valid buffer of its length.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    match n {
+        4 => Ok(u32::from_ne_bytes(b)),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 /// The CPUs online (at least 1).
 pub fn online_cpus() -> u64 {
     // SAFETY: sysconf has no preconditions.

@@ -751,7 +751,18 @@ fn down_of_a_pod_in_setup_stops_its_plugins_at_once() {
 fn a_record_changed_to_run_another_program_runs_nothing() {
     use std::os::unix::fs::PermissionsExt;
     let pods = Pods::networked("net-evil");
-    pods.ok(&["up", "-d", "--name", "p", "-c", "a=sleep 600"]);
+    // A published port: portmap, a program of the list (the default bridge is built
+    // in and runs none).
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "p",
+        "-c",
+        "a=sleep 600",
+        "-p",
+        "7400:80",
+    ]);
     let pod = pods.wait_status("p", "running", Duration::from_secs(10), |p| {
         p["status"]["phase"] == "Running"
     });
@@ -768,12 +779,70 @@ fn a_record_changed_to_run_another_program_runs_nothing() {
     let record = pods.root.path().join("p/pod.json");
     let mut rec: Value = serde_json::from_str(&fs::read_to_string(&record).unwrap()).unwrap();
     let exes = rec["network"]["executables"].as_array_mut().unwrap();
-    assert!(!exes.is_empty(), "{rec}");
-    exes[0] = evil.display().to_string().into();
+    assert_eq!(exes.len(), 2, "{rec}");
+    exes[1] = evil.display().to_string().into();
     fs::write(&record, serde_json::to_vec(&rec).unwrap()).unwrap();
     let out = pods.run(&["down", "p", "--grace-period", "0"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("is not the plugin \"bridge\""), "{err}");
+    assert!(err.contains("is not the plugin \"portmap\""), "{err}");
     assert!(!marker.exists(), "the record's program ran");
     assert!(pods.leftover_state().is_empty() && pods.leftover_cgroups().is_empty());
+}
+
+/// The default network's bridge is built in (no plugin runs for it) and keeps the
+/// addresses as host-local does: a pod the plugins attached (the list edited, so
+/// they run) is released by the built-in, and one the built-in attached by the
+/// plugins.
+#[test]
+fn the_built_in_bridge_and_the_plugins_release_each_others_addresses() {
+    let pods = Pods::networked("net-twin");
+    let conf = pods.net().conf_dir.path().join("90-launcher.conflist");
+    let reserved = |ip: &str| {
+        pods.net()
+            .sh("ls /var/lib/cni/networks/launcher")
+            .lines()
+            .any(|l| l == ip)
+    };
+    // Swaps the record's bridge for the one the plugins run (an `mtu` they read) or
+    // back.
+    let edit = |pod: &str, plugins: bool| {
+        let path = pods.root.path().join(pod).join("pod.json");
+        let mut rec: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let bridge = &mut rec["network"]["config"]["plugins"][0];
+        match plugins {
+            true => bridge["mtu"] = 1500.into(),
+            false => drop(bridge.as_object_mut().unwrap().remove("mtu")),
+        }
+        fs::write(&path, serde_json::to_vec(&rec).unwrap()).unwrap();
+    };
+    // The built-in attaches, the plugins release.
+    pods.ok(&["up", "-d", "--name", "own", "-c", "a=sleep 600"]);
+    let own = pod_ip(&pods, "own");
+    assert!(reserved(&own));
+    // A list the launcher did not write as it is runs the plugins.
+    let mut list: Value = serde_json::from_str(&fs::read_to_string(&conf).unwrap()).unwrap();
+    list["plugins"][0]["mtu"] = 1500.into();
+    fs::write(&conf, serde_json::to_vec(&list).unwrap()).unwrap();
+    pods.ok(&["up", "-d", "--name", "plugins", "-c", "a=sleep 600"]);
+    let theirs = pod_ip(&pods, "plugins");
+    assert!(reserved(&theirs) && theirs != own, "{theirs} {own}");
+    // Pods of both reach each other over the bridge.
+    let ping = |from: &str, to: &str| {
+        let out = pods.run(&[
+            "exec", from, "--", "busybox", "ping", "-c", "1", "-W", "2", to,
+        ]);
+        assert!(out.status.success(), "{from} -> {to}: {out:?}");
+    };
+    ping("own", &theirs);
+    ping("plugins", &own);
+    edit("own", true);
+    edit("plugins", false);
+    pods.ok(&["down", "own", "--grace-period", "0"]);
+    pods.ok(&["down", "plugins", "--grace-period", "0"]);
+    let (veths, ipam, pins, _) = traces_once(pods.net(), no_pod_traces);
+    assert_eq!(
+        (veths.as_str(), ipam.as_str(), pins.as_str()),
+        ("0", "", "")
+    );
+    pods.assert_clean();
 }

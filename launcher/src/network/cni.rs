@@ -266,6 +266,20 @@ impl Call<'_> {
             command,
             msg,
         };
+        if super::bridge::is_default(&self.name(), plugin) {
+            let pod = super::bridge::Pod {
+                network: &self.name(),
+                container_id: self.container_id,
+                ifname: self.ifname,
+                netns: self.netns,
+                cni_version: self.list["cniVersion"].as_str().unwrap_or("1.0.0"),
+            };
+            let done = match command {
+                "ADD" => super::bridge::add(&pod, plugin),
+                _ => super::bridge::del(&pod).map(|()| Value::Null),
+            };
+            return done.map_err(|e| fail(e.to_string()));
+        }
         let exe = self
             .executables
             .get(index)

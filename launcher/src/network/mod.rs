@@ -1,4 +1,6 @@
-//! A pod's network, on the CNI plugins every Kubernetes runtime uses (`cni`).
+//! A pod's network, on the CNI plugins every Kubernetes runtime uses (`cni`); the
+//! default network's bridge with host-local addresses is built in (`bridge`, over
+//! `netlink`) when its configuration is the one the launcher writes.
 //!
 //! `up` chooses the network and checks it before anything exists: the named
 //! configuration list (written first if it is the default network and missing), every
@@ -13,7 +15,10 @@
 //! there: a mount namespace copied from the host (every pod's) detaches it in one
 //! umount, and one the host's unmount propagates to keeps no netns alive.
 
+mod bridge;
 pub mod cni;
+#[allow(unsafe_code)]
+mod netlink;
 
 use crate::spec::{Bandwidth, PodSpec, PortMapping};
 use anyhow::Context;
