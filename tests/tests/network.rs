@@ -846,3 +846,50 @@ fn the_built_in_bridge_and_the_plugins_release_each_others_addresses() {
     );
     pods.assert_clean();
 }
+
+/// A pod of the default network needs no plugin installed: its bridge is built in.
+/// One that publishes a port needs portmap, and says so.
+#[test]
+fn the_default_network_needs_no_plugin_until_a_port_is_published() {
+    let pods = Pods::networked("net-noplugins");
+    let none = TempDir::new("net-noplugins-bin");
+    let bin = none.path().to_str().unwrap();
+    pods.ok(&[
+        "up",
+        "-d",
+        "--name",
+        "bare",
+        "--cni-bin-dir",
+        bin,
+        "-c",
+        "a=sleep 600",
+    ]);
+    let ip = pod_ip(&pods, "bare");
+    assert!(ip.starts_with("10.77."), "{ip}");
+    let ping = pods.net().sh(&format!(
+        "busybox ping -c 1 -W 2 {ip} >/dev/null && echo reached"
+    ));
+    assert_eq!(ping.trim(), "reached");
+    refused(
+        &pods,
+        &[
+            "--name",
+            "web",
+            "--cni-bin-dir",
+            bin,
+            "-c",
+            "a=sleep 600",
+            "-p",
+            "7500:80",
+        ],
+        2,
+        "CNI plugin \"portmap\" not found",
+    );
+    pods.ok(&["down", "bare", "--grace-period", "0"]);
+    let (veths, ipam, pins, _) = traces_once(pods.net(), no_pod_traces);
+    assert_eq!(
+        (veths.as_str(), ipam.as_str(), pins.as_str()),
+        ("0", "", "")
+    );
+    pods.assert_clean();
+}

@@ -156,9 +156,13 @@ impl NetworkList {
         self.plugins()
             .map(|p| {
                 let kind = p["type"].as_str().unwrap_or_default();
+                // The default bridge is built in: no program of its own is needed
+                // (an empty path stands for it).
+                let built_in = super::bridge::is_default(&self.name, p).then(PathBuf::new);
                 dirs.iter()
                     .map(|d| d.join(kind))
                     .find(|p| is_executable(p))
+                    .or(built_in)
                     .ok_or_else(|| CniError::MissingPlugin {
                         network: self.name.clone(),
                         plugin: kind.into(),
@@ -266,7 +270,14 @@ impl Call<'_> {
             command,
             msg,
         };
-        if super::bridge::is_default(&self.name(), plugin) {
+        // Built in: the default bridge; and on DEL, whatever the plan found built in
+        // (an empty path), should a later version write another default.
+        let planned_built_in = self
+            .executables
+            .get(index)
+            .is_some_and(|e| e.as_os_str().is_empty());
+        if super::bridge::is_default(&self.name(), plugin) || (command == "DEL" && planned_built_in)
+        {
             let pod = super::bridge::Pod {
                 network: &self.name(),
                 container_id: self.container_id,
