@@ -77,7 +77,10 @@ fn conf(plugin: &Value) -> io::Result<Conf> {
 pub fn add(pod: &Pod, plugin: &Value) -> io::Result<Value> {
     let c = conf(plugin)?;
     let store = Path::new(IPAM_DIR);
-    let ip = reserve(store, pod, &c)?;
+    let ip = reserve(store, pod, &c).map_err(at(&format!(
+        "reserve an address in {}",
+        store.join(pod.network).display()
+    )))?;
     match attach(pod, &c, ip) {
         Ok(result) => Ok(result),
         Err(e) => {
@@ -93,7 +96,11 @@ pub fn add(pod: &Pod, plugin: &Value) -> io::Result<Value> {
 /// still there (else the kernel took it with the namespace).
 #[cold]
 pub fn del(pod: &Pod) -> io::Result<()> {
-    release(Path::new(IPAM_DIR), pod)?;
+    let store = Path::new(IPAM_DIR);
+    release(store, pod).map_err(at(&format!(
+        "release the pod's address in {}",
+        store.join(pod.network).display()
+    )))?;
     if pod.netns.as_os_str().is_empty() {
         return Ok(());
     }
@@ -105,19 +112,33 @@ pub fn del(pod: &Pod) -> io::Result<()> {
 }
 
 fn attach(pod: &Pod, c: &Conf, ip: Ipv4Addr) -> io::Result<Value> {
-    let mut nl = Netlink::open()?;
-    nl.add_bridge(&c.bridge)?;
-    let bridge = nl.link(&c.bridge)?;
-    nl.add_address(bridge.index, c.gateway, c.prefix)?;
-    nl.up(bridge.index)?;
-    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")?;
+    let br = &c.bridge;
+    let mut nl = Netlink::open().map_err(at("open a netlink socket"))?;
+    nl.add_bridge(br)
+        .map_err(at(&format!("make bridge {br}")))?;
+    let bridge = nl.link(br).map_err(at(&format!("find bridge {br}")))?;
+    nl.add_address(bridge.index, c.gateway, c.prefix)
+        .map_err(at(&format!("give bridge {br} the gateway {}", c.gateway)))?;
+    nl.up(bridge.index)
+        .map_err(at(&format!("set bridge {br} up")))?;
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").map_err(at(
+        "turn on IPv4 forwarding (/proc/sys/net/ipv4/ip_forward)",
+    ))?;
     let host = format!("veth{:08x}", crate::sys::random_u32()?);
-    let netns = File::open(pod.netns)?;
-    nl.add_veth(&host, bridge.index, pod.ifname, netns.as_raw_fd())?;
-    let veth = nl.link(&host)?;
+    let netns = File::open(pod.netns).map_err(at(&format!(
+        "open the pod's network namespace {}",
+        pod.netns.display()
+    )))?;
+    nl.add_veth(&host, bridge.index, pod.ifname, netns.as_raw_fd())
+        .map_err(at(&format!(
+            "make the veth pair {host} - {} under {br}",
+            pod.ifname
+        )))?;
+    let veth = nl.link(&host).map_err(at(&format!("find {host}")))?;
     // Hairpin: a pod reaches itself through its own published ports.
-    nl.hairpin(veth.index)?;
-    nl.up(veth.index)?;
+    nl.hairpin(veth.index)
+        .map_err(at(&format!("set hairpin mode on {host}")))?;
+    nl.up(veth.index).map_err(at(&format!("set {host} up")))?;
     let (ifname, gateway, prefix) = (pod.ifname.to_string(), c.gateway, c.prefix);
     let inner = in_netns(pod.netns, move || {
         let mut nl = Netlink::open()?;
@@ -126,7 +147,11 @@ fn attach(pod: &Pod, c: &Conf, ip: Ipv4Addr) -> io::Result<Value> {
         nl.up(link.index)?;
         nl.add_default_route(link.index, gateway)?;
         Ok(link.mac)
-    })?;
+    })
+    .map_err(at(&format!(
+        "give the pod's {} address {ip}/{prefix} and a default route via {gateway}",
+        pod.ifname
+    )))?;
     Ok(json!({
         "cniVersion": pod.cni_version,
         "interfaces": [
@@ -138,6 +163,11 @@ fn attach(pod: &Pod, c: &Conf, ip: Ipv4Addr) -> io::Result<Value> {
         "routes": [{"dst": "0.0.0.0/0"}],
         "dns": {},
     }))
+}
+
+/// An error of step `what`, saying so (its kind kept).
+fn at(what: &str) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 /// Runs `work` on a thread of its own in the network namespace at `netns` (a thread
