@@ -62,6 +62,8 @@ pub mod status;
 pub mod sys;
 pub mod sysctl;
 pub mod terminal;
+#[cfg(test)]
+mod testing;
 pub mod timings;
 pub mod users;
 pub mod volumes;

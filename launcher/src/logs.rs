@@ -544,10 +544,8 @@ mod tests {
         assert_eq!(out, b"caf\xe9 \xff\nnext\n");
     }
 
-    fn temp_dir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("logs-unit-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
+    fn temp_dir(tag: &str) -> crate::testing::TempDir {
+        crate::testing::TempDir::new(&format!("logs-unit-{tag}"))
     }
 
     #[test]
@@ -566,7 +564,6 @@ mod tests {
         );
         assert_eq!(tail(&dir, 2, 80, 9), b"t in two\n");
         assert!(tail(&dir, 3, 80, 2048).is_empty(), "no such instance");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -641,7 +638,6 @@ mod tests {
         // Not following: one instance only.
         let mut one = Follower::new(&dir, 1, false);
         assert_eq!(one.read().unwrap().len(), 1);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -659,7 +655,6 @@ mod tests {
         let live = dir.join("0.log");
         let size = std::fs::metadata(&live).unwrap().len();
         assert!(size > 0 && size < 1 << 20, "{size}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -678,6 +673,5 @@ mod tests {
         assert_eq!(log.record(Stream::Stdout, b"b", true), Recorded::Lost);
         log.file = LogFile::create(&dir, 0).unwrap();
         assert_eq!(log.record(Stream::Stdout, b"c", true), Recorded::Written);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

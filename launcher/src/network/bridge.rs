@@ -289,10 +289,8 @@ mod tests {
         }
     }
 
-    fn base(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("bridge-test-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
+    fn base(tag: &str) -> crate::testing::TempDir {
+        crate::testing::TempDir::new(&format!("bridge-test-{tag}"))
     }
 
     #[test]
@@ -334,7 +332,6 @@ mod tests {
         std::fs::write(dir.join("launcher/10.77.0.9"), "old").unwrap();
         release(&dir, &pod("old")).unwrap();
         assert!(!dir.join("launcher/10.77.0.9").exists());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -359,6 +356,5 @@ mod tests {
             reserve(&dir, &pod("p6"), &c).unwrap(),
             Ipv4Addr::new(10, 9, 0, 4)
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
