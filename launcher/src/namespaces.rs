@@ -141,17 +141,58 @@ pub fn cgroup_namespace_at(dir: &File) -> Result<OwnedFd, NsError> {
     }
 }
 
+/// Pause's child between its clone and its exec: its PID namespace is there, its
+/// other namespaces and its mounts are being made. Its pid and pidfd are in the
+/// [`Pause`] [`start_pause`] returns with it; [`Starting::wait`] before anything
+/// that needs pause's namespaces joined or its mounts made.
+pub struct Starting {
+    pid: i32,
+    /// The child's report of a failed step; EOF once it has exec'd.
+    report: OwnedFd,
+    binary: std::path::PathBuf,
+    mounts: Mounts,
+}
+
+impl Starting {
+    /// Waits until pause runs, or its setup failed (the child is reaped then, and
+    /// the error names its step).
+    pub fn wait(self) -> Result<(), NsError> {
+        let failed =
+            sys::read_failure(self.report.as_raw_fd()).map_err(|source| NsError::Setup {
+                step: "read the child's report".into(),
+                source,
+            })?;
+        let Some((step, source)) = failed else {
+            crate::timings::mark("pause running");
+            return Ok(());
+        };
+        // The child exits right after reporting; reap it here.
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid), None);
+        let step = match step {
+            PROC => "make mounts private and mount /proc".into(),
+            STDIO => "redirect stdio to /dev/null".into(),
+            EXEC => format!("exec {}", self.binary.display()),
+            CGROUP_NS => "join the pod's cgroup namespace".into(),
+            i if (JOIN..MOUNTS).contains(&i) => "join the pod's namespaces".into(),
+            i => self.mounts.describe(i.saturating_sub(MOUNTS) as usize),
+        };
+        Err(NsError::Setup { step, source })
+    }
+}
+
 /// Starts pause in new namespaces (`flags`, from [`pod_flags`]), those of
 /// [`make_ahead`] joined, in the cgroup `cgroup` and the cgroup namespace `cgroup_ns`
-/// if given (else a new one).
+/// if given (else a new one). Returns once it is cloned: its child makes its mounts
+/// meanwhile, on the other core, while the caller goes on with what does not need
+/// them, and waits for it with [`Starting::wait`].
 pub fn start_pause(
     pause: &Path,
     joined: &[(libc::c_int, File)],
     cgroup: Option<&File>,
     cgroup_ns: Option<&OwnedFd>,
-    mounts: &Mounts,
+    mounts: Mounts,
     flags: libc::c_int,
-) -> Result<Pause, NsError> {
+) -> Result<(Pause, Starting), NsError> {
     let mut flags = flags & !AHEAD;
     if cgroup_ns.is_some() {
         flags &= !libc::CLONE_NEWCGROUP;
@@ -210,24 +251,13 @@ pub fn start_pause(
         }
         Forked::Parent { pid, pidfd } => {
             drop(wr);
-            let failed = sys::read_failure(rd.as_raw_fd()).map_err(|source| NsError::Setup {
-                step: "read the child's report".into(),
-                source,
-            })?;
-            let Some((step, source)) = failed else {
-                return Ok(Pause { pid, pidfd });
+            let starting = Starting {
+                pid,
+                report: rd,
+                binary: pause.to_path_buf(),
+                mounts,
             };
-            // The child exits right after reporting; reap it here.
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-            let step = match step {
-                PROC => "make mounts private and mount /proc".into(),
-                STDIO => "redirect stdio to /dev/null".into(),
-                EXEC => format!("exec {}", pause.display()),
-                CGROUP_NS => "join the pod's cgroup namespace".into(),
-                i if (JOIN..MOUNTS).contains(&i) => "join the pod's namespaces".into(),
-                i => mounts.describe(i.saturating_sub(MOUNTS) as usize),
-            };
-            Err(NsError::Setup { step, source })
+            Ok((Pause { pid, pidfd }, starting))
         }
     }
 }

@@ -8,9 +8,11 @@
 //! 3. pause, in new PID, network, IPC, UTS, mount and cgroup namespaces, born in the
 //!    pod's cgroup (the root of its cgroup namespace), with what the pod may see of
 //!    the machine mounted (`namespaces`, `mounts`); its network, IPC and UTS
-//!    namespaces and the device filter's program are made [`Ahead`], on threads,
-//!    while the record is written and steps 1 and 2 run;
-//! 4. pause moved to `_pause/`, and one leaf per container (`cgroup`);
+//!    namespaces are made [`Ahead`], on a thread, while the record is written and
+//!    steps 1 and 2 run; the device filter is loaded and put on the cgroup while
+//!    pause's child makes its mounts, and the steps below run meanwhile too, up to
+//!    the first that needs pause running ([`Sandbox::pause_running`]);
+//! 4. one cgroup leaf per container, pause's made before its clone (`cgroup`);
 //! 5. the pod's network namespace pinned and attached to its CNI network (`network`);
 //! 6. the files of its configMap, secret and downwardAPI volumes, which may name the
 //!    pod's addresses.
@@ -36,7 +38,7 @@ use crate::spec::{Inputs, Resolved};
 use crate::state::ProcRef;
 use anyhow::{Context, Result};
 use std::fs::File;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::path::{Component, Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -44,43 +46,34 @@ use std::time::{Duration, Instant};
 pub struct Sandbox {
     pub cgroup: Option<PodCgroup>,
     pub pause: Pause,
+    /// Pause's child still making its mounts, until [`Sandbox::pause_running`].
+    pub starting: Option<namespaces::Starting>,
     /// Warning events of the making (reason, message), for the pod's events.
     pub warnings: Vec<(&'static str, String)>,
 }
 
-/// What of a pod's sandbox needs neither its cgroup nor its record, made on threads
-/// of their own while the supervisor writes the record and makes the cgroup: the
-/// network, IPC and UTS namespaces (a new network namespace is the costliest step of
-/// a pod's start, ~1 ms here) and the device filter's program (the BPF verifier's
-/// run, ~0.4 ms). [`Sandbox::create`] waits for each where it needs it.
-pub struct Ahead {
-    namespaces: JoinHandle<Result<Vec<(libc::c_int, File)>>>,
-    devices: Option<JoinHandle<Result<OwnedFd>>>,
-}
+/// What of a pod's sandbox needs neither its cgroup nor its record: its network, IPC
+/// and UTS namespaces (a new network namespace is the costliest step of a pod's
+/// start, ~1 ms here), made on a thread of its own while the supervisor writes the
+/// record and makes the cgroup. [`Sandbox::create`] waits for it right before
+/// pause's clone.
+pub struct Ahead(JoinHandle<Result<Vec<(libc::c_int, File)>>>);
 
 impl Ahead {
     /// Starts the work for `rec`'s pod. The caller blocks the signals it handles
-    /// first: the threads inherit its signal mask, and a signal sent to the process
+    /// first: the thread inherits its signal mask, and a signal sent to the process
     /// must not end there.
     pub fn start(rec: &PodRecord) -> Result<Ahead> {
         let spec = &rec.spec;
         let flags = namespaces::pod_flags(spec);
         let hostname = crate::names::uts_hostname(spec);
-        let namespaces = thread("namespaces", move || {
-            Ok(namespaces::make_ahead(flags, &hostname)?)
-        })?;
-        // Without a cgroup (see the module's doc), no device filter.
-        let devices = match spec.privileged || rec.cgroup.is_none() {
-            true => None,
-            false => Some(thread("devices", || {
-                cgroup::devices::load()
-                    .context("failed to load the pod's device filter (a BPF device program)")
-            })?),
-        };
-        Ok(Ahead {
-            namespaces,
-            devices,
-        })
+        let work = move || Ok(namespaces::make_ahead(flags, &hostname)?);
+        Ok(Ahead(thread("namespaces", work)?))
+    }
+
+    /// The namespaces, once made.
+    fn namespaces(self) -> Result<Vec<(libc::c_int, File)>> {
+        join(self.0)
     }
 }
 
@@ -214,6 +207,15 @@ fn is_pod_cgroup(dir: &Path, name: &str) -> bool {
 }
 
 impl Sandbox {
+    /// Waits until pause runs: its namespaces joined, its mounts made, exec'd. Before
+    /// the first thing that needs them (the network's plugins, a container).
+    pub fn pause_running(&mut self) -> Result<()> {
+        if let Some(starting) = self.starting.take() {
+            starting.wait()?;
+        }
+        Ok(())
+    }
+
     /// Makes the sandbox of `rec`'s pod under `roots`, and
     /// completes the record with what it learned (the network's result, the pod's
     /// addresses). On failure, everything of the pod goes, its state included.
@@ -247,7 +249,7 @@ impl Sandbox {
     ) -> Result<Sandbox> {
         crate::volumes::setup(&rec.spec, paths)?;
         crate::timings::mark("volumes");
-        let sb = Sandbox::namespaces(rec, mount, roots, ahead)?;
+        let mut sb = Sandbox::namespaces(rec, mount, roots, ahead)?;
         crate::timings::mark("containers' cgroups");
         // Known to the record from here, so that a failure below takes pause down.
         rec.pause = ProcRef::of(sb.pause.pid);
@@ -256,6 +258,8 @@ impl Sandbox {
         let adj = crate::qos::SANDBOX_OOM_SCORE_ADJ.to_string();
         let _ = std::fs::write(format!("/proc/{}/oom_score_adj", sb.pause.pid), adj);
         if let Some(att) = &mut rec.network {
+            // The plugins work in pause's network namespace.
+            sb.pause_running()?;
             let (pin, lock) = (paths.netns_pin(), paths.network_lock());
             let masquerading = roots.masquerade(&att.network);
             network::attach(att, sb.pause.pid, &pin, &lock, &masquerading, stop)?;
@@ -281,7 +285,6 @@ impl Sandbox {
         };
         crate::volumes::write_files(pod, paths)?;
         crate::volumes::apply_fs_group(&rec.spec, paths)?;
-        let mut sb = sb;
         // Now that the pod's addresses are known (its /etc/hosts has them).
         sb.warnings = crate::names::write(&rec.spec, &rec.facts, &paths.state)
             .context("failed to write the pod's hosts, hostname and resolv.conf")?;
@@ -304,17 +307,18 @@ impl Sandbox {
         let mounts = Mounts::pod(&hidden, spec.privileged, &spec.sysctls);
         let flags = namespaces::pod_flags(spec);
         let Some(dir) = &rec.cgroup else {
-            let pause = namespaces::start_pause(
+            let (pause, starting) = namespaces::start_pause(
                 &rec.pause_binary,
-                &join(ahead.namespaces)?,
+                &ahead.namespaces()?,
                 None,
                 None,
-                &mounts,
+                mounts,
                 flags,
             )?;
             return Ok(Sandbox {
                 cgroup: None,
                 pause,
+                starting: Some(starting),
                 warnings: Vec::new(),
             });
         };
@@ -329,8 +333,24 @@ impl Sandbox {
         let made = File::open(&cgroup.dir)
             .with_context(|| format!("failed to open cgroup {}", cgroup.dir.display()))
             .and_then(|dir| {
-                if let Some(filter) = ahead.devices {
-                    cgroup::devices::restrict(&dir, &join(filter)?).with_context(|| {
+                let ns = namespaces::cgroup_namespace_at(&dir)?;
+                let leaf = cgroup.pause_leaf()?;
+                let joined = ahead.namespaces()?;
+                let started = namespaces::start_pause(
+                    &rec.pause_binary,
+                    &joined,
+                    Some(&leaf),
+                    Some(&ns),
+                    mounts,
+                    flags,
+                )?;
+                crate::timings::mark("pause cloned");
+                // While pause's child makes its mounts: pause is the runtime's own
+                // program, and no container starts before the filter is on.
+                if !spec.privileged {
+                    let filter = cgroup::devices::load()
+                        .context("failed to load the pod's device filter (a BPF device program)")?;
+                    cgroup::devices::restrict(&dir, &filter).with_context(|| {
                         format!(
                             "failed to restrict the pod's devices (a BPF device program on {})",
                             cgroup.dir.display()
@@ -338,27 +358,14 @@ impl Sandbox {
                     })?;
                 }
                 crate::timings::mark("device filter");
-                let ns = namespaces::cgroup_namespace_at(&dir)?;
-                let leaf = cgroup.pause_leaf()?;
-                let joined = join(ahead.namespaces)?;
-                Ok(namespaces::start_pause(
-                    &rec.pause_binary,
-                    &joined,
-                    Some(&leaf),
-                    Some(&ns),
-                    &mounts,
-                    flags,
-                )?)
-            })
-            .and_then(|pause| {
-                crate::timings::mark("pause in its namespaces");
                 cgroup.populate(&spec.limits, &leaves)?;
-                Ok(pause)
+                Ok(started)
             });
         match made {
-            Ok(pause) => Ok(Sandbox {
+            Ok((pause, starting)) => Ok(Sandbox {
                 cgroup: Some(cgroup),
                 pause,
+                starting: Some(starting),
                 warnings: Vec::new(),
             }),
             Err(e) => {

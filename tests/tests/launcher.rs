@@ -1573,7 +1573,8 @@ fn timings_show_up_and_down_phase_by_phase() {
     for phase in [
         "launcher: up timings (total ",
         "  supervisor (total ",
-        "pause in its namespaces",
+        "pause cloned",
+        "pause running",
         "spawn a\n",
         "spawn b\n",
         "status, events",

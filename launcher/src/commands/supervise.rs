@@ -10,8 +10,9 @@
 use super::{warn, Opts, PodHandle};
 use crate::driver::{self, Driver, Host};
 use crate::machine::Pod;
+use crate::namespaces::Starting;
 use crate::record::PodRecord;
-use crate::sandbox::{self, Keep, Remains, Sandbox};
+use crate::sandbox::{self, Ahead, Keep, Remains, Sandbox};
 use crate::spec::Inputs;
 use crate::state::{self, PodLock, ProcRef};
 use anyhow::{Context, Result};
@@ -81,7 +82,7 @@ fn setup(
     let stop = driver::stop_signals().context("failed to create a signalfd")?;
     // Under way while the record is written and the cgroup made (signals blocked
     // first: the thread inherits the mask).
-    let ahead = sandbox::Ahead::start(&record)?;
+    let ahead = Ahead::start(&record)?;
     // Known from here, so that `down` can ask this process to stop the setup.
     record.supervisor = ProcRef::of(std::process::id() as i32);
     state::write_json(&record.paths(&pod.root.roots).record(), &record)?;
@@ -90,7 +91,7 @@ fn setup(
     let host_netns = File::open("/proc/self/ns/net").context("failed to open /proc/self/ns/net")?;
     let roots = &pod.root.roots;
     crate::timings::mark("record, signals");
-    let sb = Sandbox::create(
+    let mut sb = Sandbox::create(
         &mut record,
         &inputs,
         &mount,
@@ -111,17 +112,22 @@ fn setup(
             return Err(undo(&record, e.into()));
         }
     }
-    // From here on every child of this process is born in the pod's PID namespace,
-    // and its own sockets (probes) are in the pod's network namespace.
-    let ns = libc::CLONE_NEWPID | libc::CLONE_NEWNET;
-    if let Err(e) = crate::sys::setns(sb.pause.pidfd.as_raw_fd(), ns) {
-        let e = anyhow::Error::from(e).context("failed to join the pod's namespaces");
+    // Pause's, to join its namespaces by (the driver owns pause).
+    let pause = match sb.pause.pidfd.try_clone() {
+        Ok(fd) => fd,
+        Err(e) => return Err(undo(&record, e.into())),
+    };
+    // From here on every child of this process is born in the pod's PID namespace
+    // (pause's clone made it).
+    if let Err(e) = crate::sys::setns(pause.as_raw_fd(), libc::CLONE_NEWPID) {
+        let e = anyhow::Error::from(e).context("failed to join the pod's PID namespace");
         return Err(undo(&record, e));
     }
     if let Err(e) = state::write_json(&paths.record(), &record) {
         return Err(undo(&record, e.into()));
     }
     crate::timings::mark("join the pod, record");
+    let starting = sb.starting.take();
     let machine =
         Pod::new(record.spec.clone(), SystemTime::now()).with_backoff_scale(record.backoff_scale);
     let host = driver::Host::new(
@@ -143,7 +149,16 @@ fn setup(
     };
     let driver = host.and_then(|host| Driver::new(machine, host, parts));
     crate::timings::mark("driver (logs, attach socket)");
-    match driver {
+    // Pause's child has made its mounts meanwhile (the containers' ground) and
+    // joined the pod's network namespace, where this process's own sockets (probes)
+    // belong.
+    let running = (starting.map_or(Ok(()), Starting::wait))
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            crate::sys::setns(pause.as_raw_fd(), libc::CLONE_NEWNET)
+                .context("failed to join the pod's network namespace")
+        });
+    match driver.and_then(|d| running.map(|()| d)) {
         Ok(d) => Ok((d, inputs_fd)),
         Err(e) => Err(undo(&record, e)),
     }
