@@ -551,22 +551,22 @@ fn pause_is_the_sandbox_of_containerds_cri() {
     );
 
     // StopPodSandbox, RemovePodSandbox: the app container goes too, nothing is left.
-    let id = pb::msg(&[&|o| pb::bytes(o, 1, sandbox.as_bytes())]);
-    containerd.call("StopPodSandbox", &id);
     // containerd records a task's exit from its event stream, after the call that
-    // caused it returned: RemovePodSandbox may find the container not yet stopped, and
-    // is retried as the kubelet's garbage collector retries it.
-    let start = Instant::now();
-    while let Err(e) = containerd
-        .grpc
-        .call(&format!("{RUNTIME}RemovePodSandbox"), &id)
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{e}\n{}",
-            containerd.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    // caused it returned: StopPodSandbox may still find pause's task running and ask
+    // its shim, which has just ended with it, to kill it ("ttrpc: closed"), and
+    // RemovePodSandbox may find the container not yet stopped. Both are idempotent
+    // and retried, as the kubelet's pod workers and garbage collector retry them.
+    let id = pb::msg(&[&|o| pb::bytes(o, 1, sandbox.as_bytes())]);
+    for method in ["StopPodSandbox", "RemovePodSandbox"] {
+        let start = Instant::now();
+        while let Err(e) = containerd.grpc.call(&format!("{RUNTIME}{method}"), &id) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{method}: {e}\n{}",
+                containerd.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     let listed = containerd.call("ListPodSandbox", &[]);
     assert!(pb::field(&listed, 1).is_none(), "a sandbox is still listed");

@@ -32,7 +32,9 @@ const MORE_ENVIRONMENT: &[(&str, &str)] = &[
 fn environment(cmd: &clap::Command) -> Vec<(String, String)> {
     let mut vars: Vec<(String, String)> = Vec::new();
     let mut visit = vec![cmd.clone()];
-    while let Some(c) = visit.pop() {
+    while let Some(mut c) = visit.pop() {
+        // Its arguments, which the parser defers until a command is used.
+        c.build();
         for arg in c.get_arguments() {
             let Some(var) = arg.get_env().and_then(|v| v.to_str()) else {
                 continue;
