@@ -1416,7 +1416,7 @@ pub fn open_beneath(root: &OwnedFd, rel: &str, make_dirs: bool) -> io::Result<Ow
 /// parsing, setup). Never a writable mapping: there MADV_DONTNEED would lose data.
 pub fn shed_executable_pages() {
     let (Ok(maps), Ok(exe)) = (
-        std::fs::read_to_string("/proc/self/maps"),
+        crate::procfs::read("/proc/self/maps"),
         std::fs::read_link("/proc/self/exe"),
     ) else {
         return;

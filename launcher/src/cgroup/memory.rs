@@ -43,7 +43,7 @@ pub fn working_set(dir: &Path) -> Option<u64> {
 /// The machine's memory in bytes (MemTotal of /proc/meminfo): what a container without
 /// a memory limit may use.
 pub fn machine_total() -> Option<u64> {
-    std::fs::read_to_string("/proc/meminfo")
+    crate::procfs::read("/proc/meminfo")
         .ok()?
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))?

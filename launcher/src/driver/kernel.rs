@@ -179,7 +179,7 @@ impl Host {
             Some(m) => m.clone(),
             None => {
                 let path = format!("/proc/{}/mountinfo", self.pause.pid);
-                let text = std::fs::read_to_string(&path)
+                let text = crate::procfs::read(&path)
                     .map_err(|e| format!("read the pod's mounts ({path}): {e}"))?;
                 let mounts: std::rc::Rc<[_]> =
                     crate::layer::host_mounts(&crate::procfs::parse_mountinfo(&text)).into();
