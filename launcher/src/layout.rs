@@ -286,7 +286,7 @@ mod tests {
 
     #[test]
     fn leftovers_are_found_by_name_and_uid() {
-        let dir = std::env::temp_dir().join(format!("layout-{}", std::process::id()));
+        let dir = crate::testing::TempDir::new("layout");
         let r = Roots {
             state: dir.join("state"),
             data: dir.join("data"),
@@ -296,6 +296,5 @@ mod tests {
         }
         let uids: Vec<String> = r.leftovers("web").into_iter().map(|p| p.uid).collect();
         assert_eq!(uids, ["ab12", "cd-34"]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

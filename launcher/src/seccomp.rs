@@ -432,7 +432,7 @@ mod tests {
 
     #[test]
     fn a_localhost_profile_compiles_with_other_arches_names_and_caps() {
-        let dir = std::env::temp_dir().join(format!("seccomp-{}", std::process::id()));
+        let dir = crate::testing::TempDir::new("seccomp");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.json");
         // Allow-listing, as moby's: names of 32-bit arches and caps included or not.
@@ -457,6 +457,5 @@ mod tests {
         std::fs::write(&path, r#"{"defaultAction": "SCMP_ACT_NOPE"}"#).unwrap();
         let err = localhost(&path, caps).unwrap_err().to_string();
         assert!(err.ends_with("unknown action \"SCMP_ACT_NOPE\""), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

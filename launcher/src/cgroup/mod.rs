@@ -566,12 +566,10 @@ mod tests {
     }
 
     /// A fake cgroup tree: files the kernel would provide, in a temp dir.
-    fn fake_tree(controllers: &str) -> PathBuf {
-        let root = std::env::temp_dir()
-            .join(format!("cgfake-{}-{controllers}", std::process::id()).replace(' ', "_"));
-        let _ = fs::remove_dir_all(&root);
+    fn fake_tree(controllers: &str) -> crate::testing::TempDir {
+        let root = crate::testing::TempDir::new(&format!("cgfake-{controllers}").replace(' ', "_"));
         fs::create_dir_all(root.join("launcher")).unwrap();
-        for dir in [root.clone(), root.join("launcher")] {
+        for dir in [root.to_path_buf(), root.join("launcher")] {
             fs::write(dir.join("cgroup.controllers"), controllers).unwrap();
             fs::write(dir.join("cgroup.subtree_control"), "").unwrap();
         }
@@ -600,6 +598,5 @@ mod tests {
         );
         assert!(msg.contains(&root.display().to_string()));
         assert!(!root.join("launcher/p").exists());
-        fs::remove_dir_all(&root).unwrap();
     }
 }

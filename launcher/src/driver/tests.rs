@@ -179,14 +179,14 @@ struct Bench {
     driver: Option<Driver<Fake>>,
     script: Rc<RefCell<Script>>,
     signals: OwnedFd,
-    dir: PathBuf,
+    /// Where its state and logs are; removed with the bench.
+    _dir: crate::testing::TempDir,
     paths: PodPaths,
 }
 
 impl Bench {
     fn new(tag: &str, manifest: &str) -> Bench {
-        let dir = std::env::temp_dir().join(format!("driver-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::testing::TempDir::new(&format!("driver-{tag}"));
         let roots = Roots {
             state: dir.join("state"),
             data: dir.join("data"),
@@ -212,7 +212,7 @@ impl Bench {
             driver: Some(driver),
             script,
             signals,
-            dir,
+            _dir: dir,
             paths,
         }
     }
@@ -268,12 +268,6 @@ impl Bench {
 
     fn status(&self) -> PodStatus {
         crate::state::read_json(&self.paths.status()).unwrap()
-    }
-}
-
-impl Drop for Bench {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -520,7 +520,7 @@ mod tests {
     #[test]
     fn a_plugin_that_hangs_is_killed_with_what_it_started() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("cni-hang-{}", std::process::id()));
+        let dir = crate::testing::TempDir::new("cni-hang");
         std::fs::create_dir_all(&dir).unwrap();
         let plugin = dir.join("hang");
         let pids = dir.join("pids");
@@ -564,6 +564,5 @@ mod tests {
             }
             assert!(dead(), "{pid} outlived its plugin's timeout");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

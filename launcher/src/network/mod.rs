@@ -524,8 +524,7 @@ mod tests {
 
     #[test]
     fn the_default_network_is_written_once_and_found_by_name() {
-        let dir = std::env::temp_dir().join(format!("cni-default-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = crate::testing::TempDir::new("cni-default");
         let list = find_or_create(&dir, DEFAULT_NETWORK).unwrap();
         assert_eq!(list.path, dir.join(DEFAULT_FILE));
         assert_eq!(list.config, default_list());
@@ -542,7 +541,6 @@ mod tests {
             e.contains("90-launcher.conflist: not a JSON object") || e.contains("no \"name\""),
             "{e}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
