@@ -43,10 +43,10 @@ for net in default none; do
     [ "$net" = none ] && flag=(--network none)
     all=()
     for i in $(seq "$runs"); do
-        t0=$(date +%s%N)
+        t0=${EPOCHREALTIME/[.,]/}000
         "${L[@]}" up -d "${flag[@]}" --name "n$i" -c a='sleep 600' -c b='sleep 600' -c c='sleep 600' >/dev/null
         "${L[@]}" down "n$i" --grace-period 0 >/dev/null
-        all+=("$(us "$t0" "$(date +%s%N)")")
+        all+=("$(us "$t0" "${EPOCHREALTIME/[.,]/}000")")
     done
     took[$net]=$(printf '%s\n' "${all[@]}" | median)
 done
@@ -89,13 +89,13 @@ for i in $(seq "$runs"); do
     unshare --net sleep 600 &
     holder=$!
     until [ "$(readlink /proc/$holder/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.01; done
-    t0=$(date +%s%N)
+    t0=${EPOCHREALTIME/[.,]/}000
     add "/proc/$holder/ns/net" "floor$i"
-    t1=$(date +%s%N)
+    t1=${EPOCHREALTIME/[.,]/}000
     kill "$holder"; wait "$holder" 2>/dev/null || true
-    t2=$(date +%s%N)
+    t2=${EPOCHREALTIME/[.,]/}000
     del
-    floor+=("$(( $(us "$t0" "$t1") + $(us "$t2" "$(date +%s%N)") ))")
+    floor+=("$(( $(us "$t0" "$t1") + $(us "$t2" "${EPOCHREALTIME/[.,]/}000") ))")
 done
 took[floor]=$(printf '%s\n' "${floor[@]}" | median)
 

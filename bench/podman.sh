@@ -25,11 +25,11 @@ CONF
 # microseconds it took, or, failing, podman's last line of error on stderr.
 podman_pod() {
     local t0 out
-    t0=$(date +%s%N)
+    t0=${EPOCHREALTIME/[.,]/}000
     if out=$("${P[@]}" pod create --name "$1" --infra-image localhost/pause:0.1.0 --network "$2" 2>&1) &&
        out=$(for c in a b c; do "${P[@]}" run -d --pod "$1" localhost/pause:0.1.0 || exit 1; done 2>&1) &&
        out=$("${P[@]}" pod rm -f "$1" 2>&1); then
-        echo $(( ($(date +%s%N) - t0) / 1000 ))
+        echo $(( (${EPOCHREALTIME/[.,]/}000 - t0) / 1000 ))
     else
         echo "$out" | tail -n 1 >&2
         "${P[@]}" pod rm -f "$1" >/dev/null 2>&1 || true
