@@ -422,6 +422,39 @@ fn a_setup_failure_leaves_nothing_and_frees_the_name() {
     pods.assert_clean();
 }
 
+/// Pause's child fails a step of its setup (the kernel refuses a sysctl's value): the
+/// step is the error, whatever the supervisor was doing meanwhile (pause's PID
+/// namespace goes with it), and nothing is left, in the foreground and detached.
+#[test]
+fn a_failure_of_pauses_own_setup_names_its_step_and_leaves_nothing() {
+    let pods = Pods::new("pausefail");
+    let manifest = "apiVersion: v1
+kind: Pod
+metadata:
+  name: badsys
+spec:
+  securityContext:
+    sysctls:
+    - name: net.ipv4.ip_unprivileged_port_start
+      value: \"nope\"
+  containers:
+  - name: a
+    command: [sleep, \"600\"]
+";
+    for extra in [&[][..], &["-d"][..]] {
+        let out = pods.up_yaml(manifest, extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
+        assert_eq!(
+            err.trim_end(),
+            "launcher: pod setup failed: set sysctl net.ipv4.ip_unprivileged_port_start=nope: \
+             Invalid argument (os error 22)",
+            "{extra:?}"
+        );
+        pods.assert_clean();
+    }
+}
+
 #[test]
 fn a_pod_whose_state_is_removed_or_corrupted_is_still_listed_and_taken_down() {
     let pods = Pods::new("lost");

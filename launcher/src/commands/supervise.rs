@@ -106,59 +106,60 @@ fn setup(
         let _ = sandbox::teardown(remains, Duration::ZERO, Keep::Nothing);
         e
     };
-    if record.spec.host_pid {
-        // Orphans of the containers come here, not to a pause that is not their init.
-        if let Err(e) = crate::sys::set_child_subreaper() {
-            return Err(undo(&record, e.into()));
-        }
-    }
-    // Pause's, to join its namespaces by (the driver owns pause).
-    let pause = match sb.pause.pidfd.try_clone() {
-        Ok(fd) => fd,
-        Err(e) => return Err(undo(&record, e.into())),
-    };
-    // From here on every child of this process is born in the pod's PID namespace
-    // (pause's clone made it).
-    if let Err(e) = crate::sys::setns(pause.as_raw_fd(), libc::CLONE_NEWPID) {
-        let e = anyhow::Error::from(e).context("failed to join the pod's PID namespace");
-        return Err(undo(&record, e));
-    }
-    if let Err(e) = state::write_json(&paths.record(), &record) {
-        return Err(undo(&record, e.into()));
-    }
-    crate::timings::mark("join the pod, record");
+    // While pause's child makes its mounts: the driver, in the pod's PID namespace.
     let starting = sb.starting.take();
-    let machine =
-        Pod::new(record.spec.clone(), SystemTime::now()).with_backoff_scale(record.backoff_scale);
-    let host = driver::Host::new(
-        &signals,
-        sb.pause,
-        sb.cgroup,
-        paths.clone(),
-        record.network.clone(),
-        host_netns.try_clone().ok(),
-    );
-    let parts = driver::Parts {
-        paths,
-        rotation: record.log_rotation,
-        inputs,
-        facts: record.facts.clone(),
-        terminal: foreground.then(driver::Terminal::open),
-        notify: foreground.then(crate::notify::Notifier::from_env).flatten(),
-        warnings: sb.warnings,
+    let driver = || -> Result<(Driver<Host>, OwnedFd)> {
+        if record.spec.host_pid {
+            // Orphans of the containers come here, not to a pause that is not their init.
+            crate::sys::set_child_subreaper()?;
+        }
+        // Pause's, to join its namespaces by (the driver owns pause).
+        let pause = sb.pause.pidfd.try_clone()?;
+        // From here on every child of this process is born in the pod's PID namespace
+        // (pause's clone made it).
+        crate::sys::setns(pause.as_raw_fd(), libc::CLONE_NEWPID)
+            .context("failed to join the pod's PID namespace")?;
+        state::write_json(&paths.record(), &record)?;
+        crate::timings::mark("join the pod, record");
+        let machine = Pod::new(record.spec.clone(), SystemTime::now())
+            .with_backoff_scale(record.backoff_scale);
+        let host = driver::Host::new(
+            &signals,
+            sb.pause,
+            sb.cgroup,
+            paths.clone(),
+            record.network.clone(),
+            host_netns.try_clone().ok(),
+        )?;
+        let parts = driver::Parts {
+            paths,
+            rotation: record.log_rotation,
+            inputs,
+            facts: record.facts.clone(),
+            terminal: foreground.then(driver::Terminal::open),
+            notify: foreground.then(crate::notify::Notifier::from_env).flatten(),
+            warnings: sb.warnings,
+        };
+        let driver = Driver::new(machine, host, parts)?;
+        crate::timings::mark("driver (logs, attach socket)");
+        Ok((driver, pause))
     };
-    let driver = host.and_then(|host| Driver::new(machine, host, parts));
-    crate::timings::mark("driver (logs, attach socket)");
-    // Pause's child has made its mounts meanwhile (the containers' ground) and
-    // joined the pod's network namespace, where this process's own sockets (probes)
-    // belong.
-    let running = (starting.map_or(Ok(()), Starting::wait))
-        .map_err(anyhow::Error::from)
-        .and_then(|()| {
-            crate::sys::setns(pause.as_raw_fd(), libc::CLONE_NEWNET)
-                .context("failed to join the pod's network namespace")
-        });
-    match driver.and_then(|d| running.map(|()| d)) {
+    let driver = driver();
+    // Pause's child has made its mounts meanwhile (the containers' ground) and joined
+    // the pod's network namespace, where this process's own sockets (probes) belong.
+    // If its setup failed instead, that is also why a step above may have (its PID
+    // namespace went with it): its report is the error then.
+    let running = starting.map_or(Ok(()), Starting::wait);
+    let driver = match (driver, running) {
+        (_, Err(cause)) => Err(cause.into()),
+        (driver, Ok(())) => driver,
+    };
+    let joined = driver.and_then(|(driver, pause)| {
+        crate::sys::setns(pause.as_raw_fd(), libc::CLONE_NEWNET)
+            .context("failed to join the pod's network namespace")?;
+        Ok(driver)
+    });
+    match joined {
         Ok(d) => Ok((d, inputs_fd)),
         Err(e) => Err(undo(&record, e)),
     }
