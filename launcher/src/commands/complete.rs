@@ -114,16 +114,18 @@ pub fn registration(shell: clap_complete::Shell) -> Vec<u8> {
 /// The command line as completion sees it: the parser's, without its hidden commands
 /// (the engine would offer a hidden one whose prefix is typed), with value candidates.
 fn command() -> clap::Command {
-    let mut full = Cli::command();
-    // Every command's arguments, which the parser defers until a command is used
-    // (and clap's own `help` command, left out below: the engine adds its own).
-    full.build();
+    let top = Cli::command();
+    // Every command with its arguments, which the parser defers until a command is
+    // used, and the global ones; without clap's own `help` command (the engine adds
+    // its own, as it adds --help and --version to the top, which `top` has not yet).
+    let mut built = Cli::command();
+    built.build();
     let mut cmd = clap::Command::new("launcher")
-        .about(full.get_about().cloned().unwrap_or_default())
-        .version(full.get_version().map(str::to_string).unwrap_or_default())
-        .args(full.get_arguments().cloned())
+        .about(top.get_about().cloned().unwrap_or_default())
+        .version(top.get_version().map(str::to_string).unwrap_or_default())
+        .args(top.get_arguments().cloned())
         .subcommands(
-            (full.get_subcommands())
+            (built.get_subcommands())
                 .filter(|s| !s.is_hide_set() && s.get_name() != "help")
                 .cloned(),
         );
