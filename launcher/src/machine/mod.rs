@@ -251,6 +251,16 @@ struct Container {
 }
 
 impl Container {
+    /// Its restarts as the kubelet counts them, a new instance's at its creation
+    /// (`restartCount` is the latest instance's): one waiting for its back-off to end
+    /// is decided here (`restarts`) but not yet counted.
+    fn restart_count(&self) -> u32 {
+        match self.state {
+            State::Waiting { .. } => self.restarts.saturating_sub(1),
+            _ => self.restarts,
+        }
+    }
+
     fn succeeded(&self) -> bool {
         matches!(&self.state, State::Terminated(t) if t.exit_code == 0)
     }
@@ -1350,7 +1360,7 @@ impl Pod {
             name: c.spec.name.clone(),
             ready,
             started,
-            restart_count: c.restarts,
+            restart_count: c.restart_count(),
             state,
             last_state: c
                 .last
