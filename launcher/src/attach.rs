@@ -8,6 +8,11 @@
 //! container ends (Ended) or the client goes. The client sends Input, InputEnd (its
 //! stdin is done: a `stdinOnce` container's stdin closes), Resize, and Detach (it
 //! leaves the container running: a `stdinOnce` container's stdin stays open).
+//!
+//! `events -w` opens with Events instead: when the pod ends, the supervisor sends it
+//! the pod's events (Event, one each, as events.json has them) and Ended, before it
+//! removes the pod's state: a watcher that had not read the last events.json yet
+//! still shows what it held.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -38,6 +43,10 @@ pub enum Frame {
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),
     Ended,
+    /// The client watches the pod's events.
+    Events,
+    /// One of the pod's events, JSON.
+    Event(Vec<u8>),
 }
 
 impl Frame {
@@ -61,6 +70,8 @@ impl Frame {
             Frame::Stdout(bytes) => (b'o', bytes.as_slice().into()),
             Frame::Stderr(bytes) => (b'e', bytes.as_slice().into()),
             Frame::Ended => (b'x', Vec::new().into()),
+            Frame::Events => (b'v', Vec::new().into()),
+            Frame::Event(json) => (b'E', json.as_slice().into()),
         };
         out.push(kind);
         out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -98,6 +109,8 @@ impl Frame {
             (b'o', _) => Frame::Stdout(p),
             (b'e', _) => Frame::Stderr(p),
             (b'x', []) => Frame::Ended,
+            (b'v', []) => Frame::Events,
+            (b'E', _) => Frame::Event(p),
             (kind, _) => return Err(format!("an unknown frame {kind:#x}")),
         };
         Ok(Some(frame))
@@ -180,6 +193,8 @@ mod tests {
             Frame::Stdout(b"out".to_vec()),
             Frame::Stderr(Vec::new()),
             Frame::Ended,
+            Frame::Events,
+            Frame::Event(b"{}".to_vec()),
         ];
         let mut wire = Vec::new();
         for f in &frames {

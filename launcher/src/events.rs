@@ -81,6 +81,11 @@ impl EventLog {
         self.changed = true;
     }
 
+    /// The events, oldest first.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
     /// Writes the events to `path` if they changed since the last write.
     pub fn save(&mut self, path: &Path) {
         if std::mem::take(&mut self.changed) {

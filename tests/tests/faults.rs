@@ -455,6 +455,41 @@ spec:
     }
 }
 
+/// `events -w` that falls behind (here: stopped) while `down` takes the pod and its
+/// events.json away still shows the pod's last events, and ends: the supervisor tells
+/// them on the watcher's connection before the state goes. (Once in the examples'
+/// test under load: "Stopping container web" missing.)
+#[test]
+fn a_watcher_that_falls_behind_still_shows_the_pods_last_events() {
+    let pods = Pods::new("evlag");
+    pods.ok(&["up", "-d", "--name", "ew", "-c", "web=sleep 600"]);
+    let tmp = TempDir::new("evlag");
+    let out = tmp.path().join("out");
+    let mut watcher = Proc::spawn(
+        pods.cmd(&["events", "ew", "-w"])
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(Stdio::null()),
+    );
+    let seen = || fs::read_to_string(&out).unwrap_or_default();
+    wait_for(
+        "the watcher's first events",
+        Duration::from_secs(10),
+        || seen().contains("Started container web"),
+    );
+    watcher.signal(libc::SIGSTOP);
+    pods.ok(&["down", "ew", "--grace-period", "0"]);
+    assert!(pods.leftover_state().is_empty());
+    watcher.signal(libc::SIGCONT);
+    assert!(watcher.wait_timeout(Duration::from_secs(10)).success());
+    let text = seen();
+    assert!(
+        text.contains("Killing") && text.contains("Stopping container web"),
+        "{text}"
+    );
+    assert_eq!(text.matches("Started container web").count(), 1, "{text}");
+    pods.assert_clean();
+}
+
 #[test]
 fn a_pod_whose_state_is_removed_or_corrupted_is_still_listed_and_taken_down() {
     let pods = Pods::new("lost");

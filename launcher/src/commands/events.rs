@@ -115,6 +115,12 @@ pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
             AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ONLYDIR,
         )
         .with_context(|| format!("failed to watch {}", root.dir.display()))?;
+    // One pod's supervisor also tells its last events when the pod ends, before its
+    // state goes (with `down`, events.json goes with it, maybe before this process
+    // read its last version).
+    let mut last = single
+        .as_ref()
+        .and_then(|p| LastEvents::ask(&root.roots.attach_socket(&p.name)));
     loop {
         for n in names() {
             let _ = inotify.add_watch(
@@ -134,15 +140,101 @@ pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
             .as_ref()
             .and_then(|p| p.record().ok()?.supervisor)
             .and_then(|s| crate::sys::pidfd_open(s.pid).ok());
-        let mut fds = vec![PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
-        if let Some(fd) = &supervisor {
-            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        {
+            let mut fds = vec![PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+            if let Some(fd) = &supervisor {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(l) = &last {
+                fds.push(PollFd::new(l.stream.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e).context("failed to wait (poll)"),
+            }
         }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e).context("failed to wait (poll)"),
+        if let (Some(l), Some(pod)) = (&mut last, &single) {
+            match l.read() {
+                Heard::Nothing => {}
+                Heard::End(events) => {
+                    let mut rows: Vec<Row> = (events.into_iter())
+                        .filter(|e| wanted(e))
+                        .map(|e| (pod.name.clone(), e))
+                        .collect();
+                    rows.sort_by(|a, b| a.1.last_timestamp.cmp(&b.1.last_timestamp));
+                    show(rows, &mut header)?;
+                    return Ok(0);
+                }
+                // A supervisor that does not tell them: events.json as before.
+                Heard::Lost => last = None,
+            }
         }
         while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
+    }
+}
+
+/// The connection on which a pod's supervisor tells its last events when the pod
+/// ends (the attach protocol's Events).
+struct LastEvents {
+    stream: std::os::unix::net::UnixStream,
+    read: Vec<u8>,
+    events: Vec<Event>,
+}
+
+/// What the supervisor said so far.
+enum Heard {
+    Nothing,
+    /// The pod ended: its events, all of them.
+    End(Vec<Event>),
+    /// The connection ended without them.
+    Lost,
+}
+
+impl LastEvents {
+    /// Asks the supervisor listening at `socket`; None if none does.
+    fn ask(socket: &std::path::Path) -> Option<LastEvents> {
+        use std::io::Write;
+        let mut stream = crate::attach::connect(socket).ok()?;
+        let mut hello = Vec::new();
+        crate::attach::Frame::Events.encode(&mut hello);
+        stream.write_all(&hello).ok()?;
+        stream.set_nonblocking(true).ok()?;
+        Some(LastEvents {
+            stream,
+            read: Vec::new(),
+            events: Vec::new(),
+        })
+    }
+
+    /// Takes in what has come.
+    fn read(&mut self) -> Heard {
+        use crate::attach::Frame;
+        use std::io::Read;
+        let mut buf = [0u8; 16 * 1024];
+        let eof = loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => self.read.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break true,
+            }
+        };
+        loop {
+            match Frame::decode(&mut self.read) {
+                Ok(Some(Frame::Event(json))) => {
+                    self.events
+                        .extend(serde_json::from_slice::<Event>(&json).ok());
+                }
+                Ok(Some(Frame::Ended)) => return Heard::End(std::mem::take(&mut self.events)),
+                Ok(Some(_)) | Err(_) => return Heard::Lost,
+                Ok(None) => break,
+            }
+        }
+        match eof {
+            true => Heard::Lost,
+            false => Heard::Nothing,
+        }
     }
 }
 

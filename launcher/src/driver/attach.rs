@@ -113,6 +113,8 @@ struct Session {
     stream: UnixStream,
     /// The container, once the session said which.
     c: Option<usize>,
+    /// Watches the pod's events (`events -w`), told them when the pod ends.
+    events: bool,
     stdin: bool,
     read: Vec<u8>,
     out: Vec<u8>,
@@ -189,6 +191,7 @@ impl Sessions {
                 id: self.next_id,
                 stream,
                 c: None,
+                events: false,
                 stdin: false,
                 read: Vec::new(),
                 out: Vec::new(),
@@ -282,6 +285,7 @@ impl Sessions {
                         input.close();
                     }
                 }
+                (Frame::Events, None) if !s.events => s.events = true,
                 (Frame::Detach, Some(_)) => s.stdin = false,
                 (Frame::Resize { rows, cols }, Some(c)) => {
                     if let Some(input) = &inputs[c] {
@@ -337,9 +341,17 @@ impl Sessions {
         self.sessions.retain(|s| !s.gone);
     }
 
-    /// The pod ended: every session is told, as far as it reads now; the socket goes.
-    pub fn close(&mut self, socket: &std::path::Path) {
+    /// The pod ended: every session is told, as far as it reads now, the watchers of
+    /// its events what they are (`events`, the last ones); the socket goes.
+    pub fn close(&mut self, socket: &std::path::Path, events: &[crate::events::Event]) {
         for s in &mut self.sessions {
+            if s.events {
+                for e in events {
+                    if let Ok(json) = serde_json::to_vec(e) {
+                        Frame::Event(json).encode(&mut s.out);
+                    }
+                }
+            }
             if !s.ending {
                 Frame::Ended.encode(&mut s.out);
             }
@@ -398,6 +410,7 @@ mod tests {
             id: sessions.next_id,
             stream: server,
             c: None,
+            events: false,
             stdin: false,
             read: Vec::new(),
             out: Vec::new(),
@@ -482,6 +495,52 @@ mod tests {
             }
         }
         assert!(sessions.sessions.is_empty());
+    }
+
+    /// A watcher of the pod's events hears nothing of its containers, and every event
+    /// then Ended when the pod ends; an attached session only Ended.
+    #[test]
+    fn event_watchers_are_told_the_last_events_when_the_pod_ends() {
+        let specs = [container("a", false, false)];
+        let containers: Vec<&ContainerSpec> = specs.iter().collect();
+        let mut inputs = vec![None];
+        let mut sessions = Sessions::new(None);
+        let mut watcher = session(&mut sessions);
+        send(&mut watcher, Frame::Events);
+        sessions.ready(sessions.next_id, &containers, &mut inputs, |_| true);
+        let mut attached = session(&mut sessions);
+        let hello = Frame::Hello {
+            container: "a".into(),
+            stdin: false,
+        };
+        send(&mut attached, hello);
+        sessions.ready(sessions.next_id, &containers, &mut inputs, |_| true);
+        assert_eq!(receive(&mut attached), Frame::Ready { tty: false });
+        sessions.output(0, true, b"out");
+        assert_eq!(receive(&mut attached), Frame::Stdout(b"out".to_vec()));
+        let event = |reason: &str| crate::events::Event {
+            kind: "Normal".into(),
+            reason: reason.into(),
+            message: format!("{reason} container a"),
+            field_path: Some("spec.containers{a}".into()),
+            source: "kubelet".into(),
+            count: 1,
+            first_timestamp: "t".into(),
+            last_timestamp: "t".into(),
+        };
+        let events = [event("Started"), event("Killing")];
+        sessions.close(std::path::Path::new(""), &events);
+        for e in &events {
+            match receive(&mut watcher) {
+                Frame::Event(json) => {
+                    let got: crate::events::Event = serde_json::from_slice(&json).unwrap();
+                    assert_eq!(&got, e);
+                }
+                f => panic!("{f:?}"),
+            }
+        }
+        assert_eq!(receive(&mut watcher), Frame::Ended);
+        assert_eq!(receive(&mut attached), Frame::Ended);
     }
 
     /// Output to a session whose client is gone drops it; the others stay reachable

@@ -874,7 +874,8 @@ impl<K: Kernel> Driver<K> {
         if let Some(t) = &mut self.terminal {
             t.drain(Duration::from_secs(1));
         }
-        self.sessions.close(&self.attach_socket);
+        self.sessions
+            .close(&self.attach_socket, self.publisher.events());
         crate::timings::mark("last output, status");
         let keep = match fg || self.stop_asked {
             true => Keep::Nothing,

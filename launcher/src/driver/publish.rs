@@ -58,6 +58,11 @@ impl Publisher {
         self.unpublished = Some(status);
     }
 
+    /// The pod's events so far.
+    pub fn events(&self) -> &[Event] {
+        self.events.events()
+    }
+
     /// The pod begins to stop (systemd's STOPPING=1).
     pub fn stopping(&mut self) {
         if let Some(n) = &mut self.notify {
