@@ -276,7 +276,10 @@ pub fn status_field(pid: i32, field: &str) -> Option<String> {
     })
 }
 
-/// A fresh directory under the system temp dir, removed on drop.
+/// A fresh directory under the system temp dir, removed on drop. Each is its own,
+/// named by the process and a count: two tests of one process that ask for the same
+/// tag at once (every terminal test's `Tmux` does) must not share one, nor remove
+/// the other's.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
@@ -287,7 +290,9 @@ impl TempDir {
     /// One in `parent` (a data root outside /tmp, where the runtime's own state is
     /// out of a container's view by a mask, not by the container's own /tmp).
     pub fn new_in(parent: &Path, tag: &str) -> TempDir {
-        let base = parent.join(format!("pod-test-{tag}-{}", std::process::id()));
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = parent.join(format!("pod-test-{tag}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&base);
         fs::create_dir_all(&base).unwrap();
         TempDir(base)
