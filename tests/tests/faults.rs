@@ -456,37 +456,57 @@ spec:
 }
 
 /// `events -w` that falls behind (here: stopped) while `down` takes the pod and its
-/// events.json away still shows the pod's last events, and ends: the supervisor tells
-/// them on the watcher's connection before the state goes. (Once in the examples'
-/// test under load: "Stopping container web" missing.)
+/// events.json away still shows the pod's last events: the supervisor tells them on
+/// the watcher's connection before the state goes. A watch of one pod then ends; a
+/// watch of all goes on. (Once in the examples' test under load: "Stopping container
+/// web" missing.)
 #[test]
 fn a_watcher_that_falls_behind_still_shows_the_pods_last_events() {
     let pods = Pods::new("evlag");
     pods.ok(&["up", "-d", "--name", "ew", "-c", "web=sleep 600"]);
     let tmp = TempDir::new("evlag");
-    let out = tmp.path().join("out");
-    let mut watcher = Proc::spawn(
-        pods.cmd(&["events", "ew", "-w"])
-            .stdout(fs::File::create(&out).unwrap())
-            .stderr(Stdio::null()),
-    );
-    let seen = || fs::read_to_string(&out).unwrap_or_default();
+    let watch = |args: &[&str], out: &str| {
+        let out = tmp.path().join(out);
+        let watcher = Proc::spawn(
+            pods.cmd(args)
+                .stdout(fs::File::create(&out).unwrap())
+                .stderr(Stdio::null()),
+        );
+        (watcher, move || {
+            fs::read_to_string(&out).unwrap_or_default()
+        })
+    };
+    let (mut one, one_saw) = watch(&["events", "ew", "-w"], "one");
+    let (mut all, all_saw) = watch(&["events", "-w"], "all");
     wait_for(
-        "the watcher's first events",
+        "the watchers' first events",
         Duration::from_secs(10),
-        || seen().contains("Started container web"),
+        || {
+            one_saw().contains("Started container web")
+                && all_saw().contains("Started container web")
+        },
     );
-    watcher.signal(libc::SIGSTOP);
+    one.signal(libc::SIGSTOP);
+    all.signal(libc::SIGSTOP);
     pods.ok(&["down", "ew", "--grace-period", "0"]);
     assert!(pods.leftover_state().is_empty());
-    watcher.signal(libc::SIGCONT);
-    assert!(watcher.wait_timeout(Duration::from_secs(10)).success());
-    let text = seen();
-    assert!(
-        text.contains("Killing") && text.contains("Stopping container web"),
-        "{text}"
+    one.signal(libc::SIGCONT);
+    all.signal(libc::SIGCONT);
+    assert!(one.wait_timeout(Duration::from_secs(10)).success());
+    wait_for(
+        "the last events of all pods",
+        Duration::from_secs(10),
+        || all_saw().contains("Stopping container web"),
     );
-    assert_eq!(text.matches("Started container web").count(), 1, "{text}");
+    assert!(all.running(), "a watch of all pods goes on");
+    for text in [one_saw(), all_saw()] {
+        assert!(
+            text.contains("Killing") && text.contains("Stopping container web"),
+            "{text}"
+        );
+        assert_eq!(text.matches("Started container web").count(), 1, "{text}");
+    }
+    drop(all);
     pods.assert_clean();
 }
 

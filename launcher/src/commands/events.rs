@@ -115,19 +115,26 @@ pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
             AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ONLYDIR,
         )
         .with_context(|| format!("failed to watch {}", root.dir.display()))?;
-    // One pod's supervisor also tells its last events when the pod ends, before its
+    // Each pod's supervisor also tells its last events when the pod ends, before its
     // state goes (with `down`, events.json goes with it, maybe before this process
-    // read its last version).
-    let mut last = single
-        .as_ref()
-        .and_then(|p| LastEvents::ask(&root.roots.attach_socket(&p.name)));
+    // read its last version): each pod is asked once, while it is there.
+    let mut last: HashMap<String, LastEvents> = HashMap::new();
+    let mut asked: std::collections::HashSet<String> = Default::default();
     loop {
-        for n in names() {
+        let pods = names();
+        for n in &pods {
             let _ = inotify.add_watch(
-                &root.pod_dir(&n),
+                &root.pod_dir(n),
                 AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ONLYDIR,
             );
+            if asked.insert(n.clone()) {
+                if let Some(l) = LastEvents::ask(&root.roots.attach_socket(n)) {
+                    last.insert(n.clone(), l);
+                }
+            }
         }
+        // A pod of that name made again is asked again.
+        asked.retain(|n| pods.contains(n));
         // The pod's last events are written before its supervisor exits.
         let over = single
             .as_ref()
@@ -145,7 +152,7 @@ pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
             if let Some(fd) = &supervisor {
                 fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
             }
-            if let Some(l) = &last {
+            for l in last.values() {
                 fds.push(PollFd::new(l.stream.as_fd(), PollFlags::POLLIN));
             }
             match poll(&mut fds, PollTimeout::NONE) {
@@ -153,20 +160,23 @@ pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
                 Err(e) => return Err(e).context("failed to wait (poll)"),
             }
         }
-        if let (Some(l), Some(pod)) = (&mut last, &single) {
-            match l.read() {
-                Heard::Nothing => {}
-                Heard::End(events) => {
-                    let mut rows: Vec<Row> = (events.into_iter())
-                        .filter(|e| wanted(e))
-                        .map(|e| (pod.name.clone(), e))
-                        .collect();
-                    rows.sort_by(|a, b| a.1.last_timestamp.cmp(&b.1.last_timestamp));
-                    show(rows, &mut header)?;
-                    return Ok(0);
-                }
-                // A supervisor that does not tell them: events.json as before.
-                Heard::Lost => last = None,
+        let mut ended = Vec::new();
+        last.retain(|pod, l| match l.read() {
+            Heard::Nothing => true,
+            Heard::End(events) => {
+                ended.extend(events.into_iter().map(|e| (pod.clone(), e)));
+                false
+            }
+            // A supervisor that does not tell them: events.json as before.
+            Heard::Lost => false,
+        });
+        if !ended.is_empty() {
+            ended.retain(|(_, e)| wanted(e));
+            ended.sort_by(|a, b| a.1.last_timestamp.cmp(&b.1.last_timestamp));
+            show(ended, &mut header)?;
+            // One pod's watch ends with its pod.
+            if single.is_some() {
+                return Ok(0);
             }
         }
         while inotify.read_events().is_ok_and(|e| !e.is_empty()) {}
