@@ -463,7 +463,6 @@ spec:
 #[test]
 fn a_watcher_that_falls_behind_still_shows_the_pods_last_events() {
     let pods = Pods::new("evlag");
-    pods.ok(&["up", "-d", "--name", "ew", "-c", "web=sleep 600"]);
     let tmp = TempDir::new("evlag");
     let watch = |args: &[&str], out: &str| {
         let out = tmp.path().join(out);
@@ -476,8 +475,11 @@ fn a_watcher_that_falls_behind_still_shows_the_pods_last_events() {
             fs::read_to_string(&out).unwrap_or_default()
         })
     };
-    let (mut one, one_saw) = watch(&["events", "ew", "-w"], "one");
+    // The watch of all pods from before the pod (its supervisor is asked once it
+    // listens).
     let (mut all, all_saw) = watch(&["events", "-w"], "all");
+    pods.ok(&["up", "-d", "--name", "ew", "-c", "web=sleep 600"]);
+    let (mut one, one_saw) = watch(&["events", "ew", "-w"], "one");
     wait_for(
         "the watchers' first events",
         Duration::from_secs(10),

@@ -117,9 +117,10 @@ pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
         .with_context(|| format!("failed to watch {}", root.dir.display()))?;
     // Each pod's supervisor also tells its last events when the pod ends, before its
     // state goes (with `down`, events.json goes with it, maybe before this process
-    // read its last version): each pod is asked once, while it is there.
+    // read its last version): asked at each wake until it listens (a pod being made
+    // has no socket yet), and once it has answered, no more while the pod is there.
     let mut last: HashMap<String, LastEvents> = HashMap::new();
-    let mut asked: std::collections::HashSet<String> = Default::default();
+    let mut answered: std::collections::HashSet<String> = Default::default();
     loop {
         let pods = names();
         for n in &pods {
@@ -127,14 +128,14 @@ pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
                 &root.pod_dir(n),
                 AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ONLYDIR,
             );
-            if asked.insert(n.clone()) {
+            if !last.contains_key(n) && !answered.contains(n) {
                 if let Some(l) = LastEvents::ask(&root.roots.attach_socket(n)) {
                     last.insert(n.clone(), l);
                 }
             }
         }
         // A pod of that name made again is asked again.
-        asked.retain(|n| pods.contains(n));
+        answered.retain(|n| pods.contains(n));
         // The pod's last events are written before its supervisor exits.
         let over = single
             .as_ref()
@@ -165,10 +166,14 @@ pub fn events(opts: &Opts, args: &cli::Events) -> Result<i32> {
             Heard::Nothing => true,
             Heard::End(events) => {
                 ended.extend(events.into_iter().map(|e| (pod.clone(), e)));
+                answered.insert(pod.clone());
                 false
             }
             // A supervisor that does not tell them: events.json as before.
-            Heard::Lost => false,
+            Heard::Lost => {
+                answered.insert(pod.clone());
+                false
+            }
         });
         if !ended.is_empty() {
             ended.retain(|(_, e)| wanted(e));
