@@ -807,16 +807,34 @@ impl Tmux {
 
     /// Waits until the screen contains `text`; returns the screen.
     pub fn until(&self, text: &str) -> String {
-        let mut screen = String::new();
-        wait_for(
-            &format!("{text:?} on the screen"),
-            Duration::from_secs(10),
-            || {
-                screen = self.screen();
-                screen.contains(text)
-            },
-        );
-        screen
+        self.until_screen(&format!("{text:?} on the screen"), |s| s.contains(text))
+    }
+
+    /// Waits until the screen's last line ends in the prompt (after a detach, behind
+    /// what the container's shell left on it): what is typed from here goes to this
+    /// bash, not to a command that is still ending (a program that reads the
+    /// terminal, as `exec -it` does, takes the keys typed before it has ended).
+    pub fn prompt(&self) -> String {
+        self.until_screen("the prompt back", |s| {
+            s.lines()
+                .last()
+                .is_some_and(|l| l == "$" || l.ends_with(" $"))
+        })
+    }
+
+    fn until_screen(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + scaled(Duration::from_secs(10));
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Clears the line being typed and the screen, and waits for the bare prompt.

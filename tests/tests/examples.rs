@@ -287,6 +287,7 @@ fn shell_in_pod(w: &World, line: &str, pod: &str) {
     t.line("echo in-$((6*7)) host-$(hostname)");
     t.until(&format!("in-42 host-{pod}"));
     t.line("exit");
+    t.prompt();
     t.line("echo rc=$?");
     t.until("rc=0");
 }
@@ -586,6 +587,7 @@ spec:
             t.until("in-42 host-shell");
             // ctrl-p ctrl-q: the session ends, the shell goes on.
             t.keys(&["C-p", "C-q"]);
+            t.prompt();
             t.line("echo rc=$?");
             t.until("rc=0");
             assert_eq!(w.phase("shell"), "Running");
