@@ -7,9 +7,10 @@
 # file starts a write-back (ext4's auto_da_alloc): a cost no host with a tmpfs /run
 # pays. Data (logs, volumes) stays on the disk, as /var/lib is.
 
-# Times come from bash's own clock, ${EPOCHREALTIME/[.,]/}000 (ns; the decimal mark
-# is the locale's): `$(date +%s%N)` forks and execs inside the interval it measures,
-# ~1 ms here, which every figure would carry, the floor's included.
+# now VAR: sets VAR to the time in ns, from bash's own clock (EPOCHREALTIME, whose
+# decimal mark is the locale's): `$(date +%s%N)` forks and execs inside the interval
+# it measures, ~1 ms here, which every figure would carry, the floor's included.
+now() { printf -v "$1" '%s000' "${EPOCHREALTIME/[.,]/}"; }
 
 # own_mount_namespace SCRIPT ARGS...: runs the script again, once, in a mount
 # namespace of its own.

@@ -43,10 +43,11 @@ for net in default none; do
     [ "$net" = none ] && flag=(--network none)
     all=()
     for i in $(seq "$runs"); do
-        t0=${EPOCHREALTIME/[.,]/}000
+        now t0
         "${L[@]}" up -d "${flag[@]}" --name "n$i" -c a='sleep 600' -c b='sleep 600' -c c='sleep 600' >/dev/null
         "${L[@]}" down "n$i" --grace-period 0 >/dev/null
-        all+=("$(us "$t0" "${EPOCHREALTIME/[.,]/}000")")
+        now t1
+        all+=("$(us "$t0" "$t1")")
     done
     took[$net]=$(printf '%s\n' "${all[@]}" | median)
 done
@@ -89,13 +90,14 @@ for i in $(seq "$runs"); do
     unshare --net sleep 600 &
     holder=$!
     until [ "$(readlink /proc/$holder/ns/net)" != "$(readlink /proc/self/ns/net)" ]; do sleep 0.01; done
-    t0=${EPOCHREALTIME/[.,]/}000
+    now t0
     add "/proc/$holder/ns/net" "floor$i"
-    t1=${EPOCHREALTIME/[.,]/}000
+    now t1
     kill "$holder"; wait "$holder" 2>/dev/null || true
-    t2=${EPOCHREALTIME/[.,]/}000
+    now t2
     del
-    floor+=("$(( $(us "$t0" "$t1") + $(us "$t2" "${EPOCHREALTIME/[.,]/}000") ))")
+    now t3
+    floor+=("$(( $(us "$t0" "$t1") + $(us "$t2" "$t3") ))")
 done
 took[floor]=$(printf '%s\n' "${floor[@]}" | median)
 

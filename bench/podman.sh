@@ -24,12 +24,13 @@ CONF
 # podman_pod NAME NETWORK: pod create + 3 containers run + pod rm; prints the
 # microseconds it took, or, failing, podman's last line of error on stderr.
 podman_pod() {
-    local t0 out
-    t0=${EPOCHREALTIME/[.,]/}000
+    local t0 t1 out
+    now t0
     if out=$("${P[@]}" pod create --name "$1" --infra-image localhost/pause:0.1.0 --network "$2" 2>&1) &&
        out=$(for c in a b c; do "${P[@]}" run -d --pod "$1" localhost/pause:0.1.0 || exit 1; done 2>&1) &&
        out=$("${P[@]}" pod rm -f "$1" 2>&1); then
-        echo $(( (${EPOCHREALTIME/[.,]/}000 - t0) / 1000 ))
+        now t1
+        echo $(( (t1 - t0) / 1000 ))
     else
         echo "$out" | tail -n 1 >&2
         "${P[@]}" pod rm -f "$1" >/dev/null 2>&1 || true

@@ -89,19 +89,19 @@ ms() { echo $(( ($2 - $1) / 1000 )); } # ns -> us
 floor=()
 declare -A up down sup_rss
 for i in $(seq "$runs_l"); do
-    t0=${EPOCHREALTIME/[.,]/}000; unshare -fpniu --mount-proc true; t1=${EPOCHREALTIME/[.,]/}000
+    now t0; unshare -fpniu --mount-proc true; now t1
     floor+=("$(ms "$t0" "$t1")")
     for entry in "${launchers[@]}"; do
         label=${entry%%|*} L=("${entry#*|}" --root "$root" --cgroup-parent "$cgparent")
-        t0=${EPOCHREALTIME/[.,]/}000
+        now t0
         "${L[@]}" up -d --name "b$i" -c a='sleep 600' -c b='sleep 600' -c c='sleep 600' >/dev/null
-        t1=${EPOCHREALTIME/[.,]/}000
+        now t1
         if [ "$i" = 1 ]; then
             sup=$("${L[@]}" status "b$i" | sed -n 's/.*"launcher\/supervisor-pid": "\([0-9]*\)".*/\1/p')
             sup_rss[$label]=$(awk '/^VmRSS/ {print $2}' "/proc/$sup/status")
         fi
         "${L[@]}" down "b$i" --grace-period 0 >/dev/null
-        t2=${EPOCHREALTIME/[.,]/}000
+        now t2
         up[$label]+=" $(ms "$t0" "$t1")" down[$label]+=" $(ms "$t1" "$t2")"
     done
 done

@@ -43,13 +43,13 @@ goal() { awk -v v="$1" -v max="$2" 'BEGIN { print (v < max) ? "met" : "MISSED" }
 # One `up -d` of pod $1, printing its duration in ns.
 up_one() {
     local t0 t1
-    t0=${EPOCHREALTIME/[.,]/}000
+    now t0
     "$launcher" up -d --name "$1" -c a='sleep 600' -c b='sleep 600' >/dev/null
-    t1=${EPOCHREALTIME/[.,]/}000
+    now t1
     echo $((t1 - t0))
 }
 down_one() { "$launcher" down "$1" --grace-period 0 >/dev/null; }
-export -f up_one down_one
+export -f up_one down_one now
 export launcher
 
 # PSS (KiB) of the pod's supervisor and pause, from smaps_rollup.
@@ -80,29 +80,30 @@ leftovers() {
 
 run() { # run LABEL PARALLEL
     local label=$1 par=$2 prefix=$3 t0 t1 t2 ups
-    t0=${EPOCHREALTIME/[.,]/}000
+    now t0
     if [ "$par" = 1 ]; then
         ups=$(for i in $(seq "$pods"); do up_one "$prefix$i"; done)
     else
         ups=$(seq "$pods" | sed "s/^/$prefix/" | xargs -P "$par" -I{} bash -c 'up_one {}')
     fi
-    t1=${EPOCHREALTIME/[.,]/}000
+    now t1
     local running
     running=$("${L[@]}" ps | grep -c ' 2/2 .*Running' || true)
-    local ps_ns=() s
-    for _ in 1 2 3 4 5; do s=${EPOCHREALTIME/[.,]/}000; "${L[@]}" ps >/dev/null; ps_ns+=($(( ${EPOCHREALTIME/[.,]/}000 - s ))); done
-    s=${EPOCHREALTIME/[.,]/}000
+    local ps_ns=() s e
+    for _ in 1 2 3 4 5; do now s; "${L[@]}" ps >/dev/null; now e; ps_ns+=($((e - s))); done
+    now s
     for i in $(seq "$pods"); do "${L[@]}" status "$prefix$i" >/dev/null; done
-    local status_ns=$(( ${EPOCHREALTIME/[.,]/}000 - s ))
+    now e
+    local status_ns=$((e - s))
     local pss_total=0
     for i in $(seq "$pods"); do pss_total=$((pss_total + $(pss_of_pod "$prefix$i"))); done
-    t1b=${EPOCHREALTIME/[.,]/}000
+    now t1b
     if [ "$par" = 1 ]; then
         for i in $(seq "$pods"); do down_one "$prefix$i"; done
     else
         seq "$pods" | sed "s/^/$prefix/" | xargs -P "$par" -I{} bash -c 'down_one {}'
     fi
-    t2=${EPOCHREALTIME/[.,]/}000
+    now t2
     local up_total=$((t1 - t0)) down_total=$((t2 - t1b))
     local p50 p99 psmed pss_pod
     p50=$(pct 50 <<<"$ups") p99=$(pct 99 <<<"$ups")
